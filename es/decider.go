@@ -1,0 +1,207 @@
+package es
+
+import (
+	"context"
+	"errors"
+	"fmt"
+)
+
+// Decider is the functional form of an aggregate: the state of a stream is
+// a fold of its events, and a command is decided against that state.
+//
+// S is the state, C the command type and E the event type, usually an
+// interface that all of the stream's event types implement. Decide reports
+// broken business rules as errors (sentinels or types that errors.Is and
+// errors.As can find); it never panics for them. Decide and Evolve must be
+// pure: whatever they need to know, such as the current time, comes in the
+// command.
+type Decider[S, C, E any] struct {
+	// Initial returns the state of a stream with no events.
+	Initial func() S
+	// Decide returns the events a command causes, or why it is refused.
+	Decide func(state S, cmd C) ([]E, error)
+	// Evolve returns the state after one more event.
+	Evolve func(state S, event E) S
+}
+
+// Fold returns the state after the given events.
+func (d Decider[S, C, E]) Fold(events ...E) S {
+	s := d.Initial()
+	for _, e := range events {
+		s = d.Evolve(s, e)
+	}
+	return s
+}
+
+// CommandHandler runs commands against event-sourced streams: it loads a
+// stream, folds it with a [Decider], decides, and appends the new events
+// with the loaded version as the expectation. When another writer got there
+// first, it reloads and decides again, up to a bounded number of attempts.
+//
+// Handling is idempotent by command ID (see [CommandID]): the handler
+// records the command ID as the causation ID of the events it appends and
+// derives their event IDs from it, so a command handled again appends
+// nothing and returns the outcome of its first handling.
+type CommandHandler[S, C, E any] struct {
+	store       Store
+	registry    *Registry
+	decider     Decider[S, C, E]
+	maxAttempts int
+}
+
+// HandlerOption configures a [CommandHandler].
+type HandlerOption func(*handlerConfig)
+
+type handlerConfig struct{ maxAttempts int }
+
+// MaxAttempts sets how many times a command is decided before a persisting
+// concurrency conflict is returned (default 5).
+func MaxAttempts(n int) HandlerOption {
+	return func(c *handlerConfig) { c.maxAttempts = max(n, 1) }
+}
+
+// NewCommandHandler returns a handler for the streams that d decides.
+// Events are encoded and decoded with reg.
+func NewCommandHandler[S, C, E any](store Store, reg *Registry, d Decider[S, C, E], opts ...HandlerOption) *CommandHandler[S, C, E] {
+	cfg := handlerConfig{maxAttempts: 5}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	return &CommandHandler[S, C, E]{store: store, registry: reg, decider: d, maxAttempts: cfg.maxAttempts}
+}
+
+// Result is the outcome of a handled command.
+type Result[S, E any] struct {
+	// Events are the events the command appended (on a repeated command,
+	// the events its first handling appended).
+	Events []E
+	// State is the stream's state after the command.
+	State S
+	// Version is the stream's version after the command (on a repeated
+	// command, the version of its last event).
+	Version int64
+	// Position is the global position of the last event appended, 0 if none.
+	Position int64
+	// Repeated reports that the command ID had been handled before, so
+	// nothing was appended this time.
+	Repeated bool
+}
+
+// CommandOption configures one [CommandHandler.Handle] call.
+type CommandOption func(*commandConfig)
+
+type commandConfig struct {
+	id string
+	md Metadata
+}
+
+// CommandID sets the command's ID, a UUID chosen by the sender. A command
+// handled twice with the same ID takes effect once. Without an ID, the
+// handler makes one up and the command is not idempotent.
+func CommandID(id string) CommandOption {
+	return func(c *commandConfig) { c.id = id }
+}
+
+// CommandMetadata sets metadata for the events the command appends, in
+// place of the metadata carried by the context ([WithMetadata]). The
+// causation ID is always the command ID.
+func CommandMetadata(md Metadata) CommandOption {
+	return func(c *commandConfig) { c.md = md }
+}
+
+// Load folds a stream into its state and returns the state and the
+// stream's version.
+func (h *CommandHandler[S, C, E]) Load(ctx context.Context, streamID string) (S, int64, error) {
+	s, _, err := h.load(ctx, streamID, "")
+	return s.state, s.version, err
+}
+
+type loaded[S, E any] struct {
+	state    S
+	version  int64
+	previous Result[S, E] // the earlier outcome of the command, if Repeated
+}
+
+func (h *CommandHandler[S, C, E]) load(ctx context.Context, streamID, commandID string) (loaded[S, E], bool, error) {
+	l := loaded[S, E]{state: h.decider.Initial()}
+	seen := false
+	for e, err := range h.store.ReadStream(ctx, streamID, StreamQuery{}) {
+		if err != nil {
+			return l, false, fmt.Errorf("es: load stream %q: %w", streamID, err)
+		}
+		ev, err := Decode[E](h.registry, e)
+		if err != nil {
+			return l, false, fmt.Errorf("es: load stream %q at version %d: %w", streamID, e.Version, err)
+		}
+		l.state = h.decider.Evolve(l.state, ev)
+		l.version = e.Version
+		if commandID != "" && e.Metadata.CausationID == commandID {
+			seen = true
+			l.previous.Events = append(l.previous.Events, ev)
+			l.previous.Version = e.Version
+			l.previous.Position = e.Position
+		}
+	}
+	return l, seen, nil
+}
+
+// Handle decides cmd against the stream streamID and appends the events it
+// causes. Business rule violations come back as Decide returned them;
+// a conflict that outlasts the handler's attempts wraps [ErrConcurrency].
+func (h *CommandHandler[S, C, E]) Handle(ctx context.Context, streamID string, cmd C, opts ...CommandOption) (Result[S, E], error) {
+	cfg := commandConfig{md: MetadataFrom(ctx)}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if cfg.id == "" {
+		cfg.id = NewID()
+	}
+	md := cfg.md
+	md.CausationID = cfg.id
+	if md.CorrelationID == "" {
+		md.CorrelationID = cfg.id
+	}
+
+	var lastErr error
+	for attempt := 0; attempt < h.maxAttempts; attempt++ {
+		l, seen, err := h.load(ctx, streamID, cfg.id)
+		if err != nil {
+			return Result[S, E]{}, err
+		}
+		if seen {
+			r := l.previous
+			r.State, r.Repeated = l.state, true
+			return r, nil
+		}
+		events, err := h.decider.Decide(l.state, cmd)
+		if err != nil {
+			return Result[S, E]{}, err
+		}
+		res := Result[S, E]{Events: events, State: l.state, Version: l.version}
+		if len(events) == 0 {
+			return res, nil
+		}
+		data := make([]EventData, len(events))
+		for i, ev := range events {
+			d, err := h.registry.Encode(ev)
+			if err != nil {
+				return Result[S, E]{}, fmt.Errorf("es: handle command on %q: %w", streamID, err)
+			}
+			d.ID = DeriveID(cfg.id, i)
+			d.Metadata = md
+			data[i] = d
+			res.State = h.decider.Evolve(res.State, ev)
+		}
+		ar, err := Append(ctx, h.store, streamID, Exact(l.version), data...)
+		if errors.Is(err, ErrConcurrency) {
+			lastErr = err
+			continue
+		}
+		if err != nil {
+			return Result[S, E]{}, err
+		}
+		res.Version, res.Position = ar.Version, ar.Position
+		return res, nil
+	}
+	return Result[S, E]{}, fmt.Errorf("es: command on %q gave up after %d attempts: %w", streamID, h.maxAttempts, lastErr)
+}

@@ -1,0 +1,31 @@
+package es
+
+import "errors"
+
+// Sentinel errors. Stores and the registry wrap them with detail; test for
+// them with errors.Is.
+var (
+	// ErrConcurrency reports that a stream was not at the expected version.
+	// The concrete error is a *VersionConflictError.
+	ErrConcurrency = errors.New("es: wrong expected version")
+	// ErrStreamNotFound reports that a stream expected to exist has no events.
+	ErrStreamNotFound = errors.New("es: stream not found")
+	// ErrDuplicateEventID reports an append of an event ID that is already
+	// stored with a different stream, type or payload.
+	ErrDuplicateEventID = errors.New("es: event ID already stored with a different payload")
+	// ErrInvalidAppend reports a malformed append request (empty stream ID,
+	// bad event ID, empty type, data that is not a JSON object, ...).
+	// Nothing is written.
+	ErrInvalidAppend = errors.New("es: invalid append")
+	// ErrUnknownEventType reports a type name or Go type the registry does not know.
+	ErrUnknownEventType = errors.New("es: unknown event type")
+	// ErrTypeRegistered reports a second registration of a name or Go type.
+	ErrTypeRegistered = errors.New("es: event type already registered")
+	// ErrMissingUpcaster reports a stored schema version that no upcaster
+	// chain leads from to the current version.
+	ErrMissingUpcaster = errors.New("es: missing upcaster")
+	// ErrUpcast reports an upcaster that failed.
+	ErrUpcast = errors.New("es: upcast failed")
+	// ErrDecode reports stored data that does not decode into its Go type.
+	ErrDecode = errors.New("es: decode failed")
+)

@@ -1,0 +1,187 @@
+// Package memory is an in-memory [es.Store], for tests, examples and
+// programs that need no durability. It passes the same conformance suite
+// as the durable stores.
+package memory
+
+import (
+	"context"
+	"iter"
+	"maps"
+	"slices"
+	"sync"
+	"time"
+
+	"esgo.dev/es"
+)
+
+// Store is an in-memory event store, safe for concurrent use.
+//
+// Appends take a lock; reads take it only to note how far the log reaches
+// and then iterate without it, so a slow reader never blocks writers.
+// Stored events are never modified, which is what makes that safe.
+type Store struct {
+	clock   es.Clock
+	metrics *es.StoreMetrics
+
+	mu      sync.RWMutex
+	log     []es.Event       // position p is log[p-1]
+	streams map[string][]int // stream ID -> indexes into log, in version order
+	ids     map[string]int   // event ID -> index into log
+}
+
+// Option configures a [Store].
+type Option func(*Store)
+
+// WithClock sets the clock that stamps RecordedAt (default [es.SystemClock]).
+func WithClock(c es.Clock) Option { return func(s *Store) { s.clock = c } }
+
+// WithMetrics reports appends to m.
+func WithMetrics(m *es.StoreMetrics) Option { return func(s *Store) { s.metrics = m } }
+
+// New returns an empty store.
+func New(opts ...Option) *Store {
+	s := &Store{
+		clock:   es.SystemClock{},
+		streams: make(map[string][]int),
+		ids:     make(map[string]int),
+	}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
+}
+
+// Append implements [es.Store].
+func (s *Store) Append(ctx context.Context, appends ...es.StreamAppend) (res []es.AppendResult, err error) {
+	start := time.Now()
+	n := 0
+	defer func() { s.metrics.ObserveAppend(start, n, err) }()
+	if err := es.CheckAppend(appends); err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+
+	stored := make(map[string]es.Event)
+	for _, a := range appends {
+		for _, e := range a.Events {
+			if i, ok := s.ids[e.ID]; ok {
+				stored[e.ID] = s.log[i]
+			}
+		}
+	}
+	res, replay, err := es.MatchStored(appends, stored, func(id string) int64 { return int64(len(s.streams[id])) })
+	if err != nil || replay {
+		return res, err
+	}
+	for _, a := range appends {
+		if err := a.Expected.Check(a.StreamID, int64(len(s.streams[a.StreamID]))); err != nil {
+			return nil, err
+		}
+	}
+
+	now := s.clock.Now().UTC()
+	res = make([]es.AppendResult, len(appends))
+	for i, a := range appends {
+		idx := s.streams[a.StreamID]
+		for _, e := range a.Events {
+			s.log = append(s.log, es.Event{
+				ID:            e.ID,
+				StreamID:      a.StreamID,
+				Version:       int64(len(idx) + 1),
+				Position:      int64(len(s.log) + 1),
+				Type:          e.Type,
+				SchemaVersion: e.SchemaVersion,
+				Data:          slices.Clone(e.Data),
+				Metadata:      cloneMetadata(e.Metadata),
+				RecordedAt:    now,
+			})
+			idx = append(idx, len(s.log)-1)
+			s.ids[e.ID] = len(s.log) - 1
+			res[i].Position = int64(len(s.log))
+		}
+		s.streams[a.StreamID] = idx
+		res[i].StreamID = a.StreamID
+		res[i].Version = int64(len(idx))
+		n += len(a.Events)
+	}
+	return res, nil
+}
+
+// copyEvent returns e with its own copies of Data and Extra, so callers
+// cannot change stored events through what they read.
+func copyEvent(e es.Event) es.Event {
+	e.Data = slices.Clone(e.Data)
+	e.Metadata = cloneMetadata(e.Metadata)
+	return e
+}
+
+func cloneMetadata(md es.Metadata) es.Metadata {
+	if md.Extra != nil {
+		md.Extra = maps.Clone(md.Extra)
+	}
+	return md
+}
+
+// ReadStream implements [es.Store].
+func (s *Store) ReadStream(ctx context.Context, streamID string, q es.StreamQuery) iter.Seq2[es.Event, error] {
+	return func(yield func(es.Event, error) bool) {
+		s.mu.RLock()
+		log, idx := s.log, s.streams[streamID]
+		s.mu.RUnlock()
+
+		n := int64(len(idx))
+		from, step := max(q.From, 1), int64(1)
+		if q.Backward {
+			from, step = n, -1
+			if q.From > 0 {
+				from = min(q.From, n)
+			}
+		}
+		count := 0
+		for v := from; v >= 1 && v <= n; v += step {
+			if q.Limit > 0 && count == q.Limit {
+				return
+			}
+			if err := ctx.Err(); err != nil {
+				yield(es.Event{}, err)
+				return
+			}
+			if !yield(copyEvent(log[idx[v-1]]), nil) {
+				return
+			}
+			count++
+		}
+	}
+}
+
+// ReadAll implements [es.Store].
+func (s *Store) ReadAll(ctx context.Context, q es.AllQuery) iter.Seq2[es.Event, error] {
+	return func(yield func(es.Event, error) bool) {
+		s.mu.RLock()
+		log := s.log
+		s.mu.RUnlock()
+
+		count := 0
+		for i := max(q.After, 0); i < int64(len(log)); i++ {
+			if q.Limit > 0 && count == q.Limit {
+				return
+			}
+			if err := ctx.Err(); err != nil {
+				yield(es.Event{}, err)
+				return
+			}
+			if !q.Matches(log[i]) {
+				continue
+			}
+			if !yield(copyEvent(log[i]), nil) {
+				return
+			}
+			count++
+		}
+	}
+}
