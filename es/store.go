@@ -237,3 +237,15 @@ func anyKey(m map[string]Event) string {
 	}
 	return ""
 }
+
+// Notifier is implemented by stores that can signal appends, so that
+// readers following the global order need not poll. PostgreSQL uses
+// LISTEN/NOTIFY and so hears appends from every process; the memory and
+// SQLite stores hear their own.
+type Notifier interface {
+	// Notify returns a channel that receives a value after events have been
+	// appended. Signals are coalesced: one value may stand for many appends,
+	// and a reader should read until it catches up before waiting again.
+	// The channel is closed when ctx is done.
+	Notify(ctx context.Context) <-chan struct{}
+}

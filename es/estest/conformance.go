@@ -51,6 +51,7 @@ func TestStore(t *testing.T, newStore func(t *testing.T) es.Store) {
 		{"Filters", testFilters},
 		{"EarlyBreak", testEarlyBreak},
 		{"LongStream", testLongStream},
+		{"Notify", testNotify},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newStore(t)) })
@@ -697,5 +698,43 @@ func testLongStream(t *testing.T, s es.Store) {
 	t.Logf("heap grew by %d KiB while iterating over %d events", grew>>10, total)
 	if grew > limit {
 		t.Fatalf("heap grew by %d bytes while iterating: the store seems to hold the whole stream in memory", grew)
+	}
+}
+
+// testNotify checks, for stores that implement es.Notifier, that an append
+// wakes a waiting reader and that the channel closes with its context.
+func testNotify(t *testing.T, s es.Store) {
+	n, ok := s.(es.Notifier)
+	if !ok {
+		t.Skip("the store does not implement es.Notifier")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	ch := n.Notify(ctx)
+	// A listener may need a moment to start listening: append until heard.
+	deadline := time.After(10 * time.Second)
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	mustAppend(t, s, "bell-1", es.AnyVersion, event("Rang", 0))
+heard:
+	for i := 1; ; i++ {
+		select {
+		case <-ch:
+			break heard
+		case <-tick.C:
+			mustAppend(t, s, "bell-1", es.AnyVersion, event("Rang", i))
+		case <-deadline:
+			t.Fatal("no notification within 10s of appending")
+		}
+	}
+	cancel()
+	for {
+		select {
+		case _, open := <-ch:
+			if !open {
+				return
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("the notification channel was not closed after its context ended")
+		}
 	}
 }

@@ -27,6 +27,7 @@ type Store struct {
 	log     []es.Event       // position p is log[p-1]
 	streams map[string][]int // stream ID -> indexes into log, in version order
 	ids     map[string]int   // event ID -> index into log
+	waiters map[chan struct{}]bool
 }
 
 // Option configures a [Store].
@@ -44,6 +45,7 @@ func New(opts ...Option) *Store {
 		clock:   es.SystemClock{},
 		streams: make(map[string][]int),
 		ids:     make(map[string]int),
+		waiters: make(map[chan struct{}]bool),
 	}
 	for _, o := range opts {
 		o(s)
@@ -109,7 +111,43 @@ func (s *Store) Append(ctx context.Context, appends ...es.StreamAppend) (res []e
 		res[i].Version = int64(len(idx))
 		n += len(a.Events)
 	}
+	for ch := range s.waiters {
+		select {
+		case ch <- struct{}{}:
+		default: // a signal is already pending
+		}
+	}
 	return res, nil
+}
+
+// Notify implements [es.Notifier].
+func (s *Store) Notify(ctx context.Context) <-chan struct{} {
+	signal := make(chan struct{}, 1)
+	out := make(chan struct{})
+	s.mu.Lock()
+	s.waiters[signal] = true
+	s.mu.Unlock()
+	go func() {
+		defer close(out)
+		defer func() {
+			s.mu.Lock()
+			delete(s.waiters, signal)
+			s.mu.Unlock()
+		}()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-signal:
+				select {
+				case out <- struct{}{}:
+				case <-ctx.Done():
+					return
+				}
+			}
+		}
+	}()
+	return out
 }
 
 // copyEvent returns e with its own copies of Data and Extra, so callers
