@@ -54,11 +54,11 @@ func (s *DeciderSpec[S, C, E]) Then(want ...E) {
 	s.t.Helper()
 	got, err := s.decide()
 	if err != nil {
-		s.t.Fatalf("decider spec: %s\nwant events, got error: %v", s.describe(), err)
+		s.t.Fatalf("decider spec:%s\nwant events, got error: %v", s.describe(), err)
 		return
 	}
 	if diff := cmp.Diff(want, got, s.opts...); diff != "" {
-		s.t.Fatalf("decider spec: %s\nevents differ (-want +got):\n%s", s.describe(), diff)
+		s.t.Fatalf("decider spec:%s\nevents differ (-want +got):\n%s", s.describe(), diff)
 	}
 }
 
@@ -67,12 +67,12 @@ func (s *DeciderSpec[S, C, E]) ThenState(want S) {
 	s.t.Helper()
 	got, err := s.decide()
 	if err != nil {
-		s.t.Fatalf("decider spec: %s\nwant a new state, got error: %v", s.describe(), err)
+		s.t.Fatalf("decider spec:%s\nwant a new state, got error: %v", s.describe(), err)
 		return
 	}
 	state := s.d.Fold(append(append([]E(nil), s.given...), got...)...)
 	if diff := cmp.Diff(want, state, s.opts...); diff != "" {
-		s.t.Fatalf("decider spec: %s\nstate differs (-want +got):\n%s", s.describe(), diff)
+		s.t.Fatalf("decider spec:%s\nstate differs (-want +got):\n%s", s.describe(), diff)
 	}
 }
 
@@ -83,9 +83,9 @@ func (s *DeciderSpec[S, C, E]) ThenError(target error) {
 	got, err := s.decide()
 	switch {
 	case err == nil:
-		s.t.Fatalf("decider spec: %s\nwant error %v, got events:\n%s", s.describe(), target, pretty(got))
+		s.t.Fatalf("decider spec:%s\nwant error %v, got events:\n%s", s.describe(), target, pretty(got))
 	case !errors.Is(err, target):
-		s.t.Fatalf("decider spec: %s\nwant error %v, got error %v", s.describe(), target, err)
+		s.t.Fatalf("decider spec:%s\nwant error %v, got error %v", s.describe(), target, err)
 	}
 }
 
@@ -95,9 +95,9 @@ func (s *DeciderSpec[S, C, E]) ThenNothing() {
 	got, err := s.decide()
 	switch {
 	case err != nil:
-		s.t.Fatalf("decider spec: %s\nwant no events, got error: %v", s.describe(), err)
+		s.t.Fatalf("decider spec:%s\nwant no events, got error: %v", s.describe(), err)
 	case len(got) > 0:
-		s.t.Fatalf("decider spec: %s\nwant no events, got:\n%s", s.describe(), pretty(got))
+		s.t.Fatalf("decider spec:%s\nwant no events, got:\n%s", s.describe(), pretty(got))
 	}
 }
 

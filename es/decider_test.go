@@ -1,0 +1,196 @@
+package es_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"esgo.dev/es"
+	"esgo.dev/es/memory"
+)
+
+func newCartHandler(s es.Store, opts ...es.HandlerOption) *es.CommandHandler[Cart, any, CartEvent] {
+	return es.NewCommandHandler(s, cartRegistry(), cartDecider, opts...)
+}
+
+func TestHandlerAppendsWhatItDecides(t *testing.T) {
+	ctx := context.Background()
+	store := memory.New()
+	h := newCartHandler(store)
+	res, err := h.Handle(ctx, "cart-1", AddItem{TicketType: "standing", Quantity: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Version != 1 || res.Repeated || res.State.Items["standing"] != 2 || len(res.Events) != 1 {
+		t.Fatalf("result = %+v", res)
+	}
+	if _, err := h.Handle(ctx, "cart-1", Confirm{}); err != nil {
+		t.Fatal(err)
+	}
+	state, version, err := h.Load(ctx, "cart-1")
+	if err != nil || version != 2 || !state.Confirmed {
+		t.Fatalf("Load = %+v, %d, %v", state, version, err)
+	}
+}
+
+func TestHandlerReturnsBusinessErrorsAndAppendsNothing(t *testing.T) {
+	ctx := context.Background()
+	store := memory.New()
+	h := newCartHandler(store)
+	if _, err := h.Handle(ctx, "cart-1", Confirm{}); !errors.Is(err, ErrEmptyCart) {
+		t.Fatalf("got %v, want ErrEmptyCart", err)
+	}
+	if _, err := h.Handle(ctx, "cart-1", AddItem{TicketType: "vip", Quantity: 11}); !errors.Is(err, ErrInvalidQuantity) {
+		t.Fatalf("got %v, want ErrInvalidQuantity", err)
+	}
+	if evs, _ := es.Collect(store.ReadAll(ctx, es.AllQuery{})); len(evs) != 0 {
+		t.Fatalf("refused commands appended %d events", len(evs))
+	}
+}
+
+func TestHandlerIsIdempotentByCommandID(t *testing.T) {
+	ctx := context.Background()
+	store := memory.New()
+	h := newCartHandler(store)
+	id := es.NewID()
+	first, err := h.Handle(ctx, "cart-1", AddItem{TicketType: "vip", Quantity: 1}, es.CommandID(id))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.Handle(ctx, "cart-1", AddItem{TicketType: "standing", Quantity: 1}); err != nil {
+		t.Fatal(err)
+	}
+	again, err := h.Handle(ctx, "cart-1", AddItem{TicketType: "vip", Quantity: 1}, es.CommandID(id))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !again.Repeated || again.Version != first.Version || fmt.Sprint(again.Events) != fmt.Sprint(first.Events) {
+		t.Fatalf("repeated command = %+v, want the first outcome %+v", again, first)
+	}
+	if again.State.Items["vip"] != 1 {
+		t.Fatalf("a repeated command changed the state: %+v", again.State)
+	}
+	if evs, _ := es.Collect(store.ReadStream(ctx, "cart-1", es.StreamQuery{})); len(evs) != 2 {
+		t.Fatalf("stream has %d events, want 2", len(evs))
+	}
+}
+
+func TestHandlerIsIdempotentUnderConcurrentRetries(t *testing.T) {
+	ctx := context.Background()
+	store := memory.New()
+	h := newCartHandler(store)
+	id := es.NewID()
+	var wg sync.WaitGroup
+	var fresh atomic.Int32
+	for range 20 {
+		wg.Go(func() {
+			res, err := h.Handle(ctx, "cart-1", AddItem{TicketType: "vip", Quantity: 3}, es.CommandID(id))
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			if !res.Repeated {
+				fresh.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	if fresh.Load() != 1 {
+		t.Fatalf("%d handlings appended, want 1", fresh.Load())
+	}
+	state, version, _ := h.Load(ctx, "cart-1")
+	if version != 1 || state.Items["vip"] != 3 {
+		t.Fatalf("state %+v at version %d, want 3 vip at version 1", state, version)
+	}
+}
+
+func TestHandlerRetriesConcurrencyConflicts(t *testing.T) {
+	ctx := context.Background()
+	store := memory.New()
+	h := newCartHandler(store, es.MaxAttempts(100))
+	var wg sync.WaitGroup
+	for i := range 20 {
+		wg.Go(func() {
+			if _, err := h.Handle(ctx, "cart-1", AddItem{TicketType: fmt.Sprint("type-", i), Quantity: 1}); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	state, version, _ := h.Load(ctx, "cart-1")
+	if version != 20 || len(state.Items) != 20 {
+		t.Fatalf("%d items at version %d, want 20 at 20", len(state.Items), version)
+	}
+}
+
+// conflictingStore fails every append with a concurrency conflict.
+type conflictingStore struct {
+	es.Store
+	appends atomic.Int32
+}
+
+func (s *conflictingStore) Append(_ context.Context, a ...es.StreamAppend) ([]es.AppendResult, error) {
+	s.appends.Add(1)
+	return nil, &es.VersionConflictError{StreamID: a[0].StreamID, Expected: a[0].Expected, Actual: 99}
+}
+
+func TestHandlerGivesUpAfterMaxAttempts(t *testing.T) {
+	store := &conflictingStore{Store: memory.New()}
+	h := newCartHandler(store, es.MaxAttempts(3))
+	_, err := h.Handle(context.Background(), "cart-1", AddItem{TicketType: "vip", Quantity: 1})
+	if !errors.Is(err, es.ErrConcurrency) {
+		t.Fatalf("got %v, want ErrConcurrency", err)
+	}
+	if n := store.appends.Load(); n != 3 {
+		t.Fatalf("tried %d times, want 3", n)
+	}
+}
+
+func TestHandlerRecordsCorrelationAndCausation(t *testing.T) {
+	store := memory.New()
+	h := newCartHandler(store)
+	corr, cmdID := es.NewID(), es.NewID()
+	ctx := es.WithMetadata(context.Background(), es.Metadata{CorrelationID: corr, Extra: map[string]string{"user": "u-1"}})
+	if _, err := h.Handle(ctx, "cart-1", AddItem{TicketType: "vip", Quantity: 1}, es.CommandID(cmdID)); err != nil {
+		t.Fatal(err)
+	}
+	// Without a correlation ID, the command starts a new correlation.
+	other := es.NewID()
+	if _, err := h.Handle(context.Background(), "cart-2", AddItem{TicketType: "vip", Quantity: 1}, es.CommandID(other)); err != nil {
+		t.Fatal(err)
+	}
+	evs, _ := es.Collect(store.ReadAll(context.Background(), es.AllQuery{}))
+	if md := evs[0].Metadata; md.CorrelationID != corr || md.CausationID != cmdID || md.Extra["user"] != "u-1" {
+		t.Fatalf("metadata = %+v", md)
+	}
+	if md := evs[1].Metadata; md.CorrelationID != other || md.CausationID != other {
+		t.Fatalf("metadata = %+v, want the command ID as correlation and causation", md)
+	}
+}
+
+func TestCommandIDReusedOnAnotherStreamIsRefused(t *testing.T) {
+	ctx := context.Background()
+	h := newCartHandler(memory.New())
+	id := es.NewID()
+	if _, err := h.Handle(ctx, "cart-1", AddItem{TicketType: "vip", Quantity: 1}, es.CommandID(id)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.Handle(ctx, "cart-2", AddItem{TicketType: "vip", Quantity: 1}, es.CommandID(id)); !errors.Is(err, es.ErrDuplicateEventID) {
+		t.Fatalf("got %v, want ErrDuplicateEventID", err)
+	}
+}
+
+func TestUndecodableStreamIsAnError(t *testing.T) {
+	ctx := context.Background()
+	store := memory.New()
+	if _, err := es.Append(ctx, store, "cart-1", es.NoStream, es.EventData{ID: es.NewID(), Type: "Mystery", SchemaVersion: 1, Data: []byte(`{}`)}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := newCartHandler(store).Handle(ctx, "cart-1", Confirm{})
+	if !errors.Is(err, es.ErrUnknownEventType) {
+		t.Fatalf("got %v, want ErrUnknownEventType", err)
+	}
+}

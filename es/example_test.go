@@ -1,0 +1,111 @@
+package es_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"esgo.dev/es"
+	"esgo.dev/es/memory"
+)
+
+// This example registers events, handles commands with a decider and reads
+// the stream back. The cart decider is in cart_test.go.
+func Example() {
+	ctx := context.Background()
+	reg := es.NewRegistry()
+	es.MustRegister[ItemAdded](reg, "ItemAdded")
+	es.MustRegister[CartConfirmed](reg, "CartConfirmed")
+
+	store := memory.New()
+	carts := es.NewCommandHandler(store, reg, cartDecider)
+
+	carts.Handle(ctx, "cart-1", AddItem{TicketType: "standing", Quantity: 2})
+	res, _ := carts.Handle(ctx, "cart-1", Confirm{})
+	fmt.Println("confirmed:", res.State.Confirmed, "at version", res.Version)
+
+	_, err := carts.Handle(ctx, "cart-1", AddItem{TicketType: "vip", Quantity: 1})
+	fmt.Println("then:", err, errors.Is(err, ErrCartConfirmed))
+
+	for e, err := range store.ReadStream(ctx, "cart-1", es.StreamQuery{}) {
+		if err != nil {
+			panic(err)
+		}
+		fmt.Println(e.Version, e.Type, string(e.Data))
+	}
+	// Output:
+	// confirmed: true at version 2
+	// then: cart already confirmed true
+	// 1 ItemAdded {"ticket_type":"standing","quantity":2}
+	// 2 CartConfirmed {}
+}
+
+// A command handled twice with the same ID takes effect once: a client
+// that retries after a timeout cannot add the tickets twice.
+func ExampleCommandID() {
+	ctx := context.Background()
+	carts := es.NewCommandHandler(memory.New(), cartRegistry(), cartDecider)
+	id := es.NewID() // chosen by the client and sent with every retry
+	for range 3 {
+		res, _ := carts.Handle(ctx, "cart-1", AddItem{TicketType: "vip", Quantity: 2}, es.CommandID(id))
+		fmt.Println("repeated:", res.Repeated, "vip tickets:", res.State.Items["vip"])
+	}
+	// Output:
+	// repeated: false vip tickets: 2
+	// repeated: true vip tickets: 2
+	// repeated: true vip tickets: 2
+}
+
+// Two streams change together or not at all: here the cart is confirmed
+// only if the ticket pool has not moved since it was read.
+func ExampleStore_multiStream() {
+	ctx := context.Background()
+	store := memory.New()
+	reg := cartRegistry()
+	added, _ := reg.Encode(ItemAdded{TicketType: "vip", Quantity: 1})
+	es.Append(ctx, store, "pool-1", es.NoStream, added)
+
+	confirmed, _ := reg.Encode(CartConfirmed{})
+	_, err := store.Append(ctx,
+		es.StreamAppend{StreamID: "pool-1", Expected: es.Exact(0)}, // stale: the pool is at version 1
+		es.StreamAppend{StreamID: "cart-1", Expected: es.NoStream, Events: []es.EventData{confirmed}},
+	)
+	fmt.Println(err)
+	fmt.Println("conflict:", errors.Is(err, es.ErrConcurrency))
+	evs, _ := es.Collect(store.ReadStream(ctx, "cart-1", es.StreamQuery{}))
+	fmt.Println("cart events:", len(evs))
+	// Output:
+	// es: wrong expected version for stream "pool-1": expected no stream, stream is at version 1
+	// conflict: true
+	// cart events: 0
+}
+
+// Upcasters bring old stored shapes up to date as they are read; stored
+// events are never rewritten. Version 1 of PriceSet stored a decimal
+// string, version 2 minor units, version 3 minor units and a currency.
+func ExampleUpcast() {
+	reg := es.NewRegistry()
+	es.MustRegister[PriceSet](reg, "PriceSet",
+		es.SchemaVersion(3),
+		es.Upcast(1, priceV1toV2),
+		es.Upcast(2, priceV2toV3),
+	)
+	stored := es.Event{Type: "PriceSet", SchemaVersion: 1, Data: json.RawMessage(`{"price":"12.50"}`)}
+	v, err := reg.Decode(stored)
+	fmt.Printf("%+v %v\n", v, err)
+	// Output:
+	// {Price:{Amount:1250 Currency:PLN}} <nil>
+}
+
+func ExampleRenamedFrom() {
+	type SeatsReserved struct {
+		Seats int `json:"seats"`
+	}
+	reg := es.NewRegistry()
+	es.MustRegister[SeatsReserved](reg, "SeatsReserved", es.RenamedFrom("TicketsHeld"))
+	v, _ := reg.Decode(es.Event{Type: "TicketsHeld", SchemaVersion: 1, Data: json.RawMessage(`{"seats":4}`)})
+	fmt.Printf("%T %+v\n", v, v)
+	// Output:
+	// es_test.SeatsReserved {Seats:4}
+}

@@ -1,0 +1,46 @@
+package sqlite
+
+// schema creates the store's tables. Every statement is idempotent, and
+// Open runs them in one IMMEDIATE transaction, so two processes opening a
+// new file at the same moment simply take turns.
+//
+// The tables carry an es_ prefix because the file is meant to be shared
+// with the application's own tables (read models updated in the same
+// transaction as the append), where a bare "events" would clash.
+//
+// Tables are STRICT so that a value of the wrong type is refused rather
+// than silently stored.
+const schema = `
+CREATE TABLE IF NOT EXISTS es_streams (
+	stream_id TEXT    NOT NULL PRIMARY KEY,
+	version   INTEGER NOT NULL CHECK (version >= 0)
+) STRICT, WITHOUT ROWID;
+
+-- position is the global position. AUTOINCREMENT makes SQLite never reuse
+-- a position, even one whose row is gone, so a reader's checkpoint can
+-- never point past an event written later.
+CREATE TABLE IF NOT EXISTS es_events (
+	position       INTEGER NOT NULL PRIMARY KEY AUTOINCREMENT,
+	event_id       TEXT    NOT NULL UNIQUE,
+	stream_id      TEXT    NOT NULL REFERENCES es_streams (stream_id),
+	version        INTEGER NOT NULL CHECK (version >= 1),
+	category       TEXT    NOT NULL,
+	type           TEXT    NOT NULL,
+	schema_version INTEGER NOT NULL CHECK (schema_version >= 1),
+	data           TEXT    NOT NULL,
+	metadata       TEXT,
+	recorded_at    TEXT    NOT NULL,
+	UNIQUE (stream_id, version)
+) STRICT;
+
+CREATE INDEX IF NOT EXISTS es_events_category ON es_events (category, position);
+CREATE INDEX IF NOT EXISTS es_events_type ON es_events (type, position);
+
+-- Checkpoints of subscriptions and async projections: the position of the
+-- last event handled.
+CREATE TABLE IF NOT EXISTS es_checkpoints (
+	name       TEXT    NOT NULL PRIMARY KEY,
+	position   INTEGER NOT NULL CHECK (position >= 0),
+	updated_at TEXT    NOT NULL
+) STRICT, WITHOUT ROWID;
+`
