@@ -1,0 +1,207 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"esgo.dev/es"
+)
+
+const eventColumns = `position, event_id, stream_id, version, type, schema_version, data, metadata, recorded_at`
+
+// statements are prepared once per store; database/sql re-prepares them
+// on a connection when needed.
+type statements struct {
+	// writer
+	eventByID     *sql.Stmt
+	streamVersion *sql.Stmt
+	upsertStream  *sql.Stmt
+	insertEvent   *sql.Stmt
+	// readers
+	streamForward  *sql.Stmt
+	streamBackward *sql.Stmt
+	maxPosition    *sql.Stmt
+}
+
+func (st *statements) prepare(ctx context.Context, writer, readers *sql.DB) error {
+	var err error
+	prep := func(db *sql.DB, dst **sql.Stmt, query string) {
+		if err == nil {
+			*dst, err = db.PrepareContext(ctx, query)
+		}
+	}
+	prep(writer, &st.eventByID, `SELECT `+eventColumns+` FROM es_events WHERE event_id = ?`)
+	prep(writer, &st.streamVersion, `SELECT version FROM es_streams WHERE stream_id = ?`)
+	prep(writer, &st.upsertStream, `INSERT INTO es_streams (stream_id, version) VALUES (?, ?)
+		ON CONFLICT (stream_id) DO UPDATE SET version = excluded.version`)
+	prep(writer, &st.insertEvent, `INSERT INTO es_events
+		(event_id, stream_id, version, category, type, schema_version, data, metadata, recorded_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+	prep(readers, &st.streamForward, `SELECT `+eventColumns+` FROM es_events
+		WHERE stream_id = ? AND version >= ? ORDER BY version LIMIT ?`)
+	prep(readers, &st.streamBackward, `SELECT `+eventColumns+` FROM es_events
+		WHERE stream_id = ? AND version <= ? ORDER BY version DESC LIMIT ?`)
+	prep(readers, &st.maxPosition, `SELECT coalesce(max(position), 0) FROM es_events`)
+	return err
+}
+
+func (st *statements) close() error {
+	var errs []error
+	for _, s := range []*sql.Stmt{st.eventByID, st.streamVersion, st.upsertStream, st.insertEvent,
+		st.streamForward, st.streamBackward, st.maxPosition} {
+		if s != nil {
+			errs = append(errs, s.Close())
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Append implements [es.Store]. It runs in one IMMEDIATE transaction on
+// the writer connection; see appendTx for what happens inside.
+func (s *Store) Append(ctx context.Context, appends ...es.StreamAppend) (res []es.AppendResult, err error) {
+	start := time.Now()
+	n := 0
+	defer func() { s.cfg.metrics.ObserveAppend(start, n, err) }()
+	if err := es.CheckAppend(appends); err != nil {
+		return nil, err
+	}
+	err = s.withWriteTx(ctx, func(tx *sql.Tx) error {
+		var err error
+		res, n, err = s.appendTx(ctx, tx, appends)
+		return err
+	})
+	switch {
+	case err == nil:
+	case errors.Is(err, es.ErrConcurrency), errors.Is(err, es.ErrDuplicateEventID):
+		return nil, err // already says what and where
+	case ctx.Err() != nil:
+		// database/sql and SQLite report a cancelled call in several ways
+		// ("interrupted", sql.ErrTxDone); the cause is what callers test.
+		return nil, fmt.Errorf("es/sqlite: append: %w", ctx.Err())
+	default:
+		return nil, fmt.Errorf("es/sqlite: append: %w", err)
+	}
+	if n > 0 {
+		s.signal()
+	}
+	return res, nil
+}
+
+// appendTx is the body of an append, inside the caller's write
+// transaction: it returns the results and the number of events written.
+// It takes the *sql.Tx so that work that must commit with the events
+// (inline projections, outbox rows) can run in the same transaction.
+//
+// Global order: SQLite has one writer at a time per file (across processes
+// too), and this transaction holds the write lock from BEGIN IMMEDIATE to
+// COMMIT, so positions are assigned in commit order. A reader that has seen
+// position p has therefore seen every event below p, and ReadAll from a
+// checkpoint never skips an event that commits later.
+func (s *Store) appendTx(ctx context.Context, tx *sql.Tx, appends []es.StreamAppend) ([]es.AppendResult, int, error) {
+	// Event IDs already stored decide between a normal append, a replay
+	// and a duplicate, before any expectation is checked.
+	byID := tx.StmtContext(ctx, s.stmts.eventByID)
+	stored := make(map[string]es.Event)
+	for _, a := range appends {
+		for _, e := range a.Events {
+			ev, err := scanEvent(byID.QueryRowContext(ctx, e.ID))
+			switch {
+			case errors.Is(err, sql.ErrNoRows):
+			case err != nil:
+				return nil, 0, fmt.Errorf("look up event %s: %w", e.ID, err)
+			default:
+				stored[e.ID] = ev
+			}
+		}
+	}
+
+	versionOf := tx.StmtContext(ctx, s.stmts.streamVersion)
+	current := make(map[string]int64, len(appends))
+	for _, a := range appends {
+		var v int64
+		err := versionOf.QueryRowContext(ctx, a.StreamID).Scan(&v)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return nil, 0, fmt.Errorf("read version of %s: %w", a.StreamID, err)
+		}
+		current[a.StreamID] = v
+	}
+
+	res, replay, err := es.MatchStored(appends, stored, func(id string) int64 { return current[id] })
+	if err != nil || replay {
+		return res, 0, err
+	}
+	for _, a := range appends {
+		if err := a.Expected.Check(a.StreamID, current[a.StreamID]); err != nil {
+			return nil, 0, err
+		}
+	}
+
+	upsert := tx.StmtContext(ctx, s.stmts.upsertStream)
+	insert := tx.StmtContext(ctx, s.stmts.insertEvent)
+	now := s.cfg.clock.Now().UTC().Format(timeLayout)
+	res = make([]es.AppendResult, len(appends))
+	n := 0
+	for i, a := range appends {
+		v := current[a.StreamID]
+		res[i] = es.AppendResult{StreamID: a.StreamID, Version: v}
+		if len(a.Events) == 0 {
+			continue
+		}
+		// The stream row first: events reference it.
+		if _, err := upsert.ExecContext(ctx, a.StreamID, v+int64(len(a.Events))); err != nil {
+			return nil, 0, fmt.Errorf("update stream %s: %w", a.StreamID, err)
+		}
+		category := es.Category(a.StreamID)
+		for _, e := range a.Events {
+			v++
+			var md any // NULL when empty
+			if !e.Metadata.IsZero() {
+				b, err := json.Marshal(e.Metadata)
+				if err != nil {
+					return nil, 0, fmt.Errorf("encode metadata of event %s: %w", e.ID, err)
+				}
+				md = string(b)
+			}
+			r, err := insert.ExecContext(ctx, e.ID, a.StreamID, v, category, e.Type, e.SchemaVersion, string(e.Data), md, now)
+			if err != nil {
+				return nil, 0, fmt.Errorf("insert event %s: %w", e.ID, err)
+			}
+			if res[i].Position, err = r.LastInsertId(); err != nil {
+				return nil, 0, fmt.Errorf("insert event %s: %w", e.ID, err)
+			}
+		}
+		res[i].Version = v
+		n += len(a.Events)
+	}
+	return res, n, nil
+}
+
+// scanner is a *sql.Row or *sql.Rows.
+type scanner interface{ Scan(dest ...any) error }
+
+func scanEvent(row scanner) (es.Event, error) {
+	var (
+		e        es.Event
+		data, md []byte
+		recorded string
+	)
+	if err := row.Scan(&e.Position, &e.ID, &e.StreamID, &e.Version, &e.Type, &e.SchemaVersion, &data, &md, &recorded); err != nil {
+		return es.Event{}, err
+	}
+	e.Data = data
+	if md != nil {
+		if err := json.Unmarshal(md, &e.Metadata); err != nil {
+			return es.Event{}, fmt.Errorf("event %s: decode metadata: %w", e.ID, err)
+		}
+	}
+	t, err := time.Parse(timeLayout, recorded)
+	if err != nil {
+		return es.Event{}, fmt.Errorf("event %s: decode recorded_at: %w", e.ID, err)
+	}
+	e.RecordedAt = t.UTC()
+	return e, nil
+}
