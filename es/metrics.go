@@ -1,6 +1,7 @@
 package es
 
 import (
+	"context"
 	"errors"
 	"time"
 
@@ -68,4 +69,88 @@ func (m *StoreMetrics) ObserveAppend(start time.Time, events int, err error) {
 	default:
 		m.appends.WithLabelValues("error").Inc()
 	}
+}
+
+// SubscriptionMetrics are the Prometheus collectors of subscriptions, one
+// series per subscription name:
+//
+//   - es_subscription_position: the checkpoint, the last position handled;
+//   - es_subscription_lag: positions between the store's head and the
+//     checkpoint (when the store implements [HeadReader]);
+//   - es_subscription_events_total: events handled;
+//   - es_subscription_handler_errors_total: failed Handle calls;
+//   - es_subscription_handle_duration_seconds: time per Handle call.
+//
+// One SubscriptionMetrics serves all the subscriptions of a registry. A nil
+// *SubscriptionMetrics records nothing.
+type SubscriptionMetrics struct {
+	position *prometheus.GaugeVec
+	lag      *prometheus.GaugeVec
+	events   *prometheus.CounterVec
+	errors   *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+}
+
+// NewSubscriptionMetrics creates the subscription collectors and registers
+// them with reg.
+func NewSubscriptionMetrics(reg prometheus.Registerer) (*SubscriptionMetrics, error) {
+	l := []string{"subscription"}
+	m := &SubscriptionMetrics{
+		position: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "es_subscription_position", Help: "Global position of the last event the subscription handled."}, l),
+		lag:      prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "es_subscription_lag", Help: "Positions between the store's last event and the subscription's checkpoint."}, l),
+		events:   prometheus.NewCounterVec(prometheus.CounterOpts{Name: "es_subscription_events_total", Help: "Events handled by the subscription."}, l),
+		errors:   prometheus.NewCounterVec(prometheus.CounterOpts{Name: "es_subscription_handler_errors_total", Help: "Failed attempts to handle events."}, l),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "es_subscription_handle_duration_seconds", Help: "Time taken to handle one batch of events.",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 2.5, 12),
+		}, l),
+	}
+	for _, c := range []prometheus.Collector{m.position, m.lag, m.events, m.errors, m.duration} {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+func (m *SubscriptionMetrics) observePosition(ctx context.Context, s *Subscription, position int64) {
+	if m == nil {
+		return
+	}
+	m.position.WithLabelValues(s.name).Set(float64(position))
+	if h, ok := s.store.(HeadReader); ok {
+		if head, err := h.Head(ctx); err == nil {
+			m.lag.WithLabelValues(s.name).Set(float64(max(head-position, 0)))
+		}
+	}
+}
+
+func (m *SubscriptionMetrics) observeHandled(name string, start time.Time, events int, err error) {
+	if m == nil {
+		return
+	}
+	m.duration.WithLabelValues(name).Observe(time.Since(start).Seconds())
+	if err != nil {
+		m.errors.WithLabelValues(name).Inc()
+		return
+	}
+	m.events.WithLabelValues(name).Add(float64(events))
+}
+
+// Position returns the position gauge of the named subscription.
+func (m *SubscriptionMetrics) Position(name string) prometheus.Gauge {
+	return m.position.WithLabelValues(name)
+}
+
+// Lag returns the lag gauge of the named subscription.
+func (m *SubscriptionMetrics) Lag(name string) prometheus.Gauge { return m.lag.WithLabelValues(name) }
+
+// Events returns the handled-events counter of the named subscription.
+func (m *SubscriptionMetrics) Events(name string) prometheus.Counter {
+	return m.events.WithLabelValues(name)
+}
+
+// Errors returns the handler-errors counter of the named subscription.
+func (m *SubscriptionMetrics) Errors(name string) prometheus.Counter {
+	return m.errors.WithLabelValues(name)
 }

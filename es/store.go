@@ -249,3 +249,9 @@ type Notifier interface {
 	// The channel is closed when ctx is done.
 	Notify(ctx context.Context) <-chan struct{}
 }
+
+// HeadReader is implemented by stores that can tell the global position of
+// their last event. Subscriptions use it to report their lag.
+type HeadReader interface {
+	Head(ctx context.Context) (int64, error)
+}

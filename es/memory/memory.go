@@ -28,6 +28,8 @@ type Store struct {
 	streams map[string][]int // stream ID -> indexes into log, in version order
 	ids     map[string]int   // event ID -> index into log
 	waiters map[chan struct{}]bool
+
+	checkpoints map[string]int64
 }
 
 // Option configures a [Store].
@@ -46,6 +48,8 @@ func New(opts ...Option) *Store {
 		streams: make(map[string][]int),
 		ids:     make(map[string]int),
 		waiters: make(map[chan struct{}]bool),
+
+		checkpoints: make(map[string]int64),
 	}
 	for _, o := range opts {
 		o(s)
@@ -222,4 +226,26 @@ func (s *Store) ReadAll(ctx context.Context, q es.AllQuery) iter.Seq2[es.Event, 
 			count++
 		}
 	}
+}
+
+// Head implements [es.HeadReader].
+func (s *Store) Head(context.Context) (int64, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return int64(len(s.log)), nil
+}
+
+// LoadCheckpoint implements [es.CheckpointStore].
+func (s *Store) LoadCheckpoint(_ context.Context, name string) (int64, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.checkpoints[name], nil
+}
+
+// SaveCheckpoint implements [es.CheckpointStore].
+func (s *Store) SaveCheckpoint(_ context.Context, name string, position int64) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.checkpoints[name] = position
+	return nil
 }
