@@ -142,7 +142,9 @@ func TestRegisterRefusesMistakes(t *testing.T) {
 		"step from the current version": func(r *es.Registry) error {
 			return es.Register[Other](r, "Other", es.SchemaVersion(2), es.Upcast(1, noop), es.Upcast(2, noop))
 		},
-		"nil step": func(r *es.Registry) error { return es.Register[Other](r, "Other", es.SchemaVersion(2), es.Upcast(1, nil)) },
+		"nil step": func(r *es.Registry) error {
+			return es.Register[Other](r, "Other", es.SchemaVersion(2), es.Upcast(1, nil))
+		},
 	}
 	for name, register := range cases {
 		if err := register(es.NewRegistry()); err == nil {
