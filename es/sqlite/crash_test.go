@@ -23,6 +23,9 @@ import (
 // runs as TestHelperAppender.
 const helperEnv = "ES_SQLITE_HELPER_DB"
 
+// helperPauseEnv sets the helper's pause between appends (a duration).
+const helperPauseEnv = "ES_SQLITE_HELPER_PAUSE"
+
 // TestHelperAppender is not a test: run by TestCrashDurability (and
 // TestSecondProcess) in a child process with helperEnv set, it appends
 // until killed, printing one line per acknowledged event: its ID, stream
@@ -39,6 +42,16 @@ func TestHelperAppender(t *testing.T) {
 		os.Exit(2)
 	}
 	prefix := strconv.Itoa(os.Getpid())
+	// A pause between appends (helperPauseEnv) leaves other processes a
+	// chance at the write lock: SQLite's busy handler polls, so a process
+	// appending in a tight loop would starve them.
+	var pause time.Duration
+	if p := os.Getenv(helperPauseEnv); p != "" {
+		if pause, err = time.ParseDuration(p); err != nil {
+			fmt.Fprintln(os.Stderr, "pause:", err)
+			os.Exit(2)
+		}
+	}
 	var line bytes.Buffer
 	for i := 0; ; i++ {
 		appends := []es.StreamAppend{{
@@ -69,6 +82,7 @@ func TestHelperAppender(t *testing.T) {
 		if _, err := os.Stdout.Write(line.Bytes()); err != nil {
 			os.Exit(4)
 		}
+		time.Sleep(pause)
 	}
 }
 
@@ -86,10 +100,10 @@ func helperEvents(prefix string, i, n int) []es.EventData {
 // startHelper starts TestHelperAppender on path in a child process. The
 // returned channel delivers its acknowledgement lines and closes when its
 // stdout does.
-func startHelper(t *testing.T, path string) (*exec.Cmd, <-chan string, *bytes.Buffer) {
+func startHelper(t *testing.T, path string, pause time.Duration) (*exec.Cmd, <-chan string, *bytes.Buffer) {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperAppender$", "-test.count=1")
-	cmd.Env = append(os.Environ(), helperEnv+"="+path)
+	cmd.Env = append(os.Environ(), helperEnv+"="+path, helperPauseEnv+"="+pause.String())
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.StdoutPipe()
@@ -139,7 +153,7 @@ func TestCrashDurability(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "crash.db")
 	acked := map[string]ack{}
 	for round := range 20 {
-		cmd, lines, stderr := startHelper(t, path)
+		cmd, lines, stderr := startHelper(t, path, 0)
 		// Most rounds kill the child while it appends; every fourth kills
 		// it at a random moment of its start, opening or creating the file.
 		if round%4 != 0 {
