@@ -1,0 +1,331 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"esgo.dev/es"
+)
+
+// Append implements [es.Store]. It runs one transaction (see
+// [Store.AppendTx] for what happens inside it) and commits it.
+//
+// When two identical appends race, the loser's insert fails on the unique
+// event ID; Append then runs its transaction once more, and the second run
+// sees the winner's events and answers as for any repeated append. A
+// deadlock between appends that reuse each other's event IDs in different
+// streams is retried the same way.
+//
+// If the connection breaks during COMMIT, the append may or may not have
+// been written; retrying it with the same event IDs is safe and tells.
+func (s *Store) Append(ctx context.Context, appends ...es.StreamAppend) (res []es.AppendResult, err error) {
+	start := time.Now()
+	written := 0
+	defer func() { s.metrics.ObserveAppend(start, written, err) }()
+	if err := es.CheckAppend(appends); err != nil {
+		return nil, err
+	}
+	for attempt := 0; ; attempt++ {
+		res, written, err = s.appendOnce(ctx, appends)
+		if err == nil || attempt > 0 || !retryable(err) {
+			return res, err
+		}
+	}
+}
+
+// retryable reports errors that a second run of the append transaction
+// resolves: a concurrent append stored one of the event IDs (the re-run
+// finds it and applies the idempotency rules), or a deadlock.
+func retryable(err error) bool {
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) {
+		return false
+	}
+	return pgErr.Code == "40P01" || (pgErr.Code == "23505" && pgErr.ConstraintName == "events_event_id_key")
+}
+
+func (s *Store) appendOnce(ctx context.Context, appends []es.StreamAppend) ([]es.AppendResult, int, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, 0, fmt.Errorf("postgres: append: %w", err)
+	}
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return nil, 0, fmt.Errorf("postgres: append: begin: %w", withCtx(ctx, err))
+	}
+	// Rolling back after a commit is a no-op; after a cancellation it must
+	// still reach the server, hence WithoutCancel.
+	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // the append's own error is what matters
+
+	res, written, err := s.appendTx(ctx, tx, appends)
+	if err != nil || written == 0 {
+		// A failed append, a repeated one or a guard-only one: nothing to keep.
+		return res, 0, err
+	}
+	if h := s.hooks; h != nil && h.beforeCommit != nil {
+		if err := h.beforeCommit(ctx, tx); err != nil {
+			return nil, 0, err
+		}
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return nil, 0, fmt.Errorf("postgres: append: commit: %w", withCtx(ctx, err))
+	}
+	return res, written, nil
+}
+
+// AppendTx appends inside tx, which the caller commits or rolls back, so
+// that other writes (inline projections, outbox rows) can commit atomically
+// with the events. The semantics are those of [Store.Append], except that a
+// race between identical appends is not retried: it fails with an error
+// wrapping [es.ErrDuplicateEventID] (and the PostgreSQL unique violation),
+// after which the caller should roll back and may retry.
+//
+// tx must be a READ COMMITTED transaction whose first write is this call:
+// the events' positions are reserved together with the transaction's ID
+// (see the package documentation), so AppendTx fails with
+// [ErrNotFirstWrite] if tx has already written anything, and only one
+// AppendTx that writes events may run per transaction. Writes after it
+// are fine. The append is reported to the store's metrics when AppendTx
+// returns, whatever becomes of tx afterwards.
+func (s *Store) AppendTx(ctx context.Context, tx pgx.Tx, appends ...es.StreamAppend) (res []es.AppendResult, err error) {
+	start := time.Now()
+	written := 0
+	defer func() { s.metrics.ObserveAppend(start, written, err) }()
+	if err := es.CheckAppend(appends); err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("postgres: append: %w", err)
+	}
+	res, written, err = s.appendTx(ctx, tx, appends)
+	return res, err
+}
+
+// appendTx is the body of every append: everything happens in tx, which
+// the caller commits. It returns the results and the number of events
+// written (0 for a repeated append or one without events). appends has
+// passed es.CheckAppend.
+//
+// It costs two round trips:
+//
+//  1. reserve positions (when there are events), lock the streams, and
+//     look up the request's event IDs;
+//  2. insert the events, update the streams, notify.
+func (s *Store) appendTx(ctx context.Context, tx pgx.Tx, appends []es.StreamAppend) ([]es.AppendResult, int, error) {
+	total := 0
+	streamIDs := make([]string, len(appends))
+	for i, a := range appends {
+		streamIDs[i] = a.StreamID
+		total += len(a.Events)
+	}
+	eventIDs := make([]string, 0, total)
+	for _, a := range appends {
+		for _, e := range a.Events {
+			eventIDs = append(eventIDs, e.ID)
+		}
+	}
+
+	b := &pgx.Batch{}
+	if total > 0 {
+		// Reserve total positions while holding a short advisory lock, and
+		// make sure the transaction gets its ID under that same lock: this
+		// makes the order of transaction IDs of appending transactions the
+		// order of their positions, which ReadAll's no-skip filter relies
+		// on. The lock is taken in a savepoint and released by rolling
+		// back to it; the transaction ID and the sequence values survive
+		// the rollback (both are non-transactional).
+		b.Queue("SAVEPOINT es_reserve")
+		b.Queue("SELECT pg_current_xact_id_if_assigned() IS NULL")
+		b.Queue("SELECT pg_advisory_xact_lock($1)", s.reserveKey)
+		b.Queue("SELECT pg_current_xact_id()::text, setval($1::text::regclass, nextval($1::text::regclass) + $2 - 1)",
+			s.positionSeq, total)
+		b.Queue("ROLLBACK TO SAVEPOINT es_reserve")
+		b.Queue("RELEASE SAVEPOINT es_reserve")
+	}
+	// Lock the streams in one order (the database's sort of stream IDs) so
+	// that multi-stream appends cannot deadlock one another. A missing
+	// stream gets a row at version 0 first, so that its absence can be
+	// locked too; the INSERT waits for a concurrent creator to finish.
+	b.Queue(`INSERT INTO `+s.streams+` (stream_id) SELECT id FROM unnest($1::text[]) AS u(id) ORDER BY id
+		ON CONFLICT (stream_id) DO NOTHING`, streamIDs)
+	b.Queue(`SELECT stream_id, version FROM `+s.streams+` WHERE stream_id = ANY($1::text[]) ORDER BY stream_id FOR UPDATE`, streamIDs)
+	if total > 0 {
+		// Read committed: this statement's snapshot is taken after the
+		// locks are granted, so it sees every event committed by an
+		// append that held them before us.
+		b.Queue(`SELECT event_id::text, stream_id, version, position, type, schema_version, data::text
+			FROM `+s.events+` WHERE event_id = ANY($1::text[]::uuid[])`, eventIDs)
+	}
+
+	br := tx.SendBatch(ctx, b)
+	current, stored, last, err := s.readLockBatch(br, total > 0)
+	if cerr := br.Close(); err == nil && cerr != nil {
+		err = cerr
+	}
+	if err != nil {
+		if errors.Is(err, ErrNotFirstWrite) {
+			return nil, 0, err
+		}
+		return nil, 0, fmt.Errorf("postgres: append: %w", withCtx(ctx, err))
+	}
+
+	res, replay, err := es.MatchStored(appends, stored, func(id string) int64 { return current[id] })
+	if err != nil || replay {
+		return res, 0, err
+	}
+	for _, a := range appends {
+		if err := a.Expected.Check(a.StreamID, current[a.StreamID]); err != nil {
+			return nil, 0, err
+		}
+	}
+	res = make([]es.AppendResult, len(appends))
+	for i, a := range appends {
+		res[i] = es.AppendResult{StreamID: a.StreamID, Version: current[a.StreamID] + int64(len(a.Events))}
+	}
+	if total == 0 {
+		return res, 0, nil
+	}
+	if h := s.hooks; h != nil && h.afterReserve != nil {
+		if err := h.afterReserve(ctx, tx); err != nil {
+			return nil, 0, err
+		}
+	}
+
+	var (
+		positions = make([]int64, 0, total)
+		streams   = make([]string, 0, total)
+		versions  = make([]int64, 0, total)
+		types     = make([]string, 0, total)
+		schemas   = make([]int32, 0, total)
+		data      = make([]string, 0, total)
+		metadata  = make([]string, 0, total)
+
+		updated        []string
+		updatedVersion []int64
+	)
+	pos := last - int64(total) + 1
+	for i, a := range appends {
+		if len(a.Events) == 0 {
+			continue
+		}
+		v := current[a.StreamID]
+		for _, e := range a.Events {
+			v++
+			md, err := json.Marshal(e.Metadata)
+			if err != nil {
+				return nil, 0, fmt.Errorf("postgres: append: metadata of event %s: %w", e.ID, err)
+			}
+			positions = append(positions, pos)
+			streams = append(streams, a.StreamID)
+			versions = append(versions, v)
+			types = append(types, e.Type)
+			schemas = append(schemas, int32(e.SchemaVersion))
+			data = append(data, string(e.Data))
+			metadata = append(metadata, string(md))
+			pos++
+		}
+		res[i].Position = pos - 1
+		updated = append(updated, a.StreamID)
+		updatedVersion = append(updatedVersion, v)
+	}
+
+	b = &pgx.Batch{}
+	b.Queue(`INSERT INTO `+s.events+`
+			(position, stream_id, version, event_id, type, schema_version, data, metadata, recorded_at)
+		SELECT p, s, v, id::uuid, t, sv, d::jsonb, m::jsonb, $9
+		FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::int[], $7::text[], $8::text[])
+			AS u(p, s, v, id, t, sv, d, m)`,
+		positions, streams, versions, eventIDs, types, schemas, data, metadata, s.clock.Now().UTC())
+	b.Queue(`UPDATE `+s.streams+` AS st SET version = u.v
+		FROM unnest($1::text[], $2::bigint[]) AS u(id, v) WHERE st.stream_id = u.id`, updated, updatedVersion)
+	// Delivered at commit, to every listener of the schema's channel.
+	b.Queue(`SELECT pg_notify($1, '')`, s.schema)
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) && pgErr.Code == "23505" && pgErr.ConstraintName == "events_event_id_key" {
+			return nil, 0, fmt.Errorf("%w: stored by a concurrent append: %w", es.ErrDuplicateEventID, err)
+		}
+		return nil, 0, fmt.Errorf("postgres: append: insert: %w", withCtx(ctx, err))
+	}
+	return res, total, nil
+}
+
+// readLockBatch reads the results of the first batch of appendTx: the
+// reservation (when reserved), the locked stream versions, and the stored
+// events among the request's IDs.
+func (s *Store) readLockBatch(br pgx.BatchResults, reserved bool) (current map[string]int64, stored map[string]es.Event, last int64, err error) {
+	if reserved {
+		if _, err := br.Exec(); err != nil { // SAVEPOINT
+			return nil, nil, 0, err
+		}
+		var fresh bool
+		if err := br.QueryRow().Scan(&fresh); err != nil {
+			return nil, nil, 0, err
+		}
+		if !fresh {
+			return nil, nil, 0, ErrNotFirstWrite
+		}
+		if _, err := br.Exec(); err != nil { // advisory lock
+			return nil, nil, 0, err
+		}
+		var xid string
+		if err := br.QueryRow().Scan(&xid, &last); err != nil {
+			return nil, nil, 0, err
+		}
+		for range 2 { // ROLLBACK TO, RELEASE
+			if _, err := br.Exec(); err != nil {
+				return nil, nil, 0, err
+			}
+		}
+	}
+	if _, err := br.Exec(); err != nil { // INSERT streams
+		return nil, nil, 0, err
+	}
+	rows, err := br.Query()
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	current = make(map[string]int64)
+	var (
+		id string
+		v  int64
+	)
+	if _, err := pgx.ForEachRow(rows, []any{&id, &v}, func() error { current[id] = v; return nil }); err != nil {
+		return nil, nil, 0, err
+	}
+	if !reserved {
+		return current, nil, 0, nil
+	}
+	rows, err = br.Query()
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	stored = make(map[string]es.Event)
+	var (
+		e    es.Event
+		data string
+	)
+	if _, err := pgx.ForEachRow(rows, []any{&e.ID, &e.StreamID, &e.Version, &e.Position, &e.Type, &e.SchemaVersion, &data},
+		func() error {
+			e.Data = json.RawMessage(data)
+			stored[e.ID] = e
+			return nil
+		}); err != nil {
+		return nil, nil, 0, err
+	}
+	return current, stored, last, nil
+}
+
+// withCtx makes an error caused by the context's end match it with
+// errors.Is, whatever form the driver reported it in.
+func withCtx(ctx context.Context, err error) error {
+	if cerr := ctx.Err(); cerr != nil && !errors.Is(err, cerr) {
+		return fmt.Errorf("%w: %w", cerr, err)
+	}
+	return err
+}

@@ -1,0 +1,171 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"iter"
+	"math"
+	"strconv"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+
+	"esgo.dev/es"
+)
+
+// readBatch is how many events a read fetches per query. Each query runs
+// on its own, outside any transaction, and its rows are in memory before
+// the first is yielded: no connection is held while the caller's loop
+// body runs, so the body may append (or read) without deadlocking against
+// its iterator, and no long transaction holds back the cluster's xmin
+// horizon (which would delay vacuum and every ReadAll in the cluster).
+const readBatch = 500
+
+const eventColumns = `event_id::text, stream_id, version, position, type, schema_version, data::text, metadata::text, recorded_at`
+
+// ReadStream implements [es.Store]. Events are fetched in batches, by
+// version. Stream reads need no in-flight filter: appends to one stream are
+// serialised by its row lock, so its versions become visible in order.
+func (s *Store) ReadStream(ctx context.Context, streamID string, q es.StreamQuery) iter.Seq2[es.Event, error] {
+	return func(yield func(es.Event, error) bool) {
+		sql := `SELECT ` + eventColumns + ` FROM ` + s.events +
+			` WHERE stream_id = $1 AND version >= $2 ORDER BY version LIMIT $3`
+		next := max(q.From, 1)
+		if q.Backward {
+			sql = `SELECT ` + eventColumns + ` FROM ` + s.events +
+				` WHERE stream_id = $1 AND version <= $2 ORDER BY version DESC LIMIT $3`
+			next = q.From
+			if next <= 0 {
+				next = math.MaxInt64
+			}
+		}
+		count := 0
+		for {
+			n := readBatch
+			if q.Limit > 0 {
+				n = min(n, q.Limit-count)
+			}
+			batch, err := s.query(ctx, sql, streamID, next, n)
+			if err != nil {
+				yield(es.Event{}, fmt.Errorf("postgres: read stream %q: %w", streamID, err))
+				return
+			}
+			for _, e := range batch {
+				if !yield(e, nil) {
+					return
+				}
+			}
+			count += len(batch)
+			if len(batch) < n || (q.Limit > 0 && count >= q.Limit) {
+				return
+			}
+			if q.Backward {
+				next = batch[len(batch)-1].Version - 1
+			} else {
+				next = batch[len(batch)-1].Version + 1
+			}
+		}
+	}
+}
+
+// ReadAll implements [es.Store]. Events are fetched in batches, by
+// position, and only from transactions older than every transaction still
+// in flight anywhere in the cluster:
+//
+//	tx_id < pg_snapshot_xmin(pg_current_snapshot())
+//
+// This is what lets a reader that remembers the last position it handled
+// never skip an event. A sequence hands out positions when a transaction
+// inserts, not when it commits, so without the filter a reader could see
+// position 11 committed while position 10 is still in flight, move past
+// it, and never see 10 when it commits. Appends reserve their positions
+// and get their transaction ID under one short lock, so among appending
+// transactions a lower transaction ID always means lower positions. The
+// filter then keeps exactly a prefix of the eventual log: any event at a
+// lower position than one returned belongs to a transaction with a lower
+// ID, hence one that had already finished when the snapshot was taken, so
+// it is either visible in the same snapshot or rolled back for good.
+//
+// The cost: events become readable only once every transaction that
+// started writing before them has finished, including transactions of other
+// applications in the same cluster. A transaction left open for a minute
+// holds ReadAll back for a minute (it holds back vacuum too). Reads of one
+// stream are not affected.
+//
+// ReadAll may therefore stop short of the latest commits; a reader that
+// follows the log should read again after [Store.Notify] signals, and on a
+// timer as well, since the end of a foreign transaction is not signalled.
+func (s *Store) ReadAll(ctx context.Context, q es.AllQuery) iter.Seq2[es.Event, error] {
+	return func(yield func(es.Event, error) bool) {
+		var sql strings.Builder
+		sql.WriteString(`SELECT ` + eventColumns + ` FROM ` + s.events +
+			` WHERE position > $1 AND tx_id < pg_snapshot_xmin(pg_current_snapshot())`)
+		args := []any{max(q.After, 0), 0}
+		if len(q.Categories) > 0 {
+			args = append(args, q.Categories)
+			sql.WriteString(` AND category = ANY($` + strconv.Itoa(len(args)) + `::text[])`)
+		}
+		if len(q.Types) > 0 {
+			args = append(args, q.Types)
+			sql.WriteString(` AND type = ANY($` + strconv.Itoa(len(args)) + `::text[])`)
+		}
+		sql.WriteString(` ORDER BY position LIMIT $2`)
+
+		count := 0
+		for {
+			n := readBatch
+			if q.Limit > 0 {
+				n = min(n, q.Limit-count)
+			}
+			args[1] = n
+			batch, err := s.query(ctx, sql.String(), args...)
+			if err != nil {
+				yield(es.Event{}, fmt.Errorf("postgres: read all: %w", err))
+				return
+			}
+			for _, e := range batch {
+				if !yield(e, nil) {
+					return
+				}
+			}
+			count += len(batch)
+			if len(batch) < n || (q.Limit > 0 && count >= q.Limit) {
+				return
+			}
+			args[0] = batch[len(batch)-1].Position
+		}
+	}
+}
+
+// query runs one read and returns all its rows, releasing the connection
+// before the caller sees any of them.
+func (s *Store) query(ctx context.Context, sql string, args ...any) ([]es.Event, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	rows, err := s.pool.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, withCtx(ctx, err)
+	}
+	var out []es.Event
+	var (
+		e        es.Event
+		data, md string
+	)
+	_, err = pgx.ForEachRow(rows, []any{&e.ID, &e.StreamID, &e.Version, &e.Position, &e.Type, &e.SchemaVersion, &data, &md, &e.RecordedAt},
+		func() error {
+			e.Data = json.RawMessage(data)
+			e.Metadata = es.Metadata{}
+			if err := json.Unmarshal([]byte(md), &e.Metadata); err != nil {
+				return fmt.Errorf("event %s: metadata: %w", e.ID, err)
+			}
+			e.RecordedAt = e.RecordedAt.UTC()
+			out = append(out, e)
+			return nil
+		})
+	if err != nil {
+		return nil, withCtx(ctx, err)
+	}
+	return out, nil
+}
