@@ -52,6 +52,38 @@ func TestConcurrentUse(t *testing.T) {
 		}
 	}
 
+	hammer(t, stores, goroutines, ops)
+	if child != nil {
+		child()
+	}
+
+	all, err := es.Collect(s1.ReadAll(ctx, es.AllQuery{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := map[string]int64{}
+	for i, e := range all {
+		if i > 0 && e.Position <= all[i-1].Position {
+			t.Fatalf("position %d follows %d", e.Position, all[i-1].Position)
+		}
+		if e.Version != last[e.StreamID]+1 {
+			t.Fatalf("%s: version %d follows %d", e.StreamID, e.Version, last[e.StreamID])
+		}
+		last[e.StreamID] = e.Version
+	}
+	for g := range goroutines {
+		if v := last[fmt.Sprintf("own-%d", g)]; v != ops/4 {
+			t.Errorf("own-%d is at version %d, want %d", g, v, ops/4)
+		}
+	}
+}
+
+// hammer runs goroutines goroutines against stores (taken in turn), each
+// doing ops operations: appends to its own stream (never conflicting), to
+// shared streams (with any version, and with the version just read, which
+// may conflict) and reads of all events with an append inside the loop.
+func hammer(t *testing.T, stores []*sqlite.Store, goroutines, ops int) {
+	ctx := context.Background()
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	conflicts := 0
@@ -64,7 +96,7 @@ func TestConcurrentUse(t *testing.T) {
 	}
 	for g := range goroutines {
 		wg.Go(func() {
-			s := stores[g%2]
+			s := stores[g%len(stores)]
 			own := fmt.Sprintf("own-%d", g)
 			shared := fmt.Sprintf("shared-%d", g%4)
 			for i := range ops {
@@ -116,30 +148,7 @@ func TestConcurrentUse(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	if child != nil {
-		child()
-	}
 	t.Logf("%d conflicts", conflicts)
-
-	all, err := es.Collect(s1.ReadAll(ctx, es.AllQuery{}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	last := map[string]int64{}
-	for i, e := range all {
-		if i > 0 && e.Position <= all[i-1].Position {
-			t.Fatalf("position %d follows %d", e.Position, all[i-1].Position)
-		}
-		if e.Version != last[e.StreamID]+1 {
-			t.Fatalf("%s: version %d follows %d", e.StreamID, e.Version, last[e.StreamID])
-		}
-		last[e.StreamID] = e.Version
-	}
-	for g := range goroutines {
-		if v := last[fmt.Sprintf("own-%d", g)]; v != ops/4 {
-			t.Errorf("own-%d is at version %d, want %d", g, v, ops/4)
-		}
-	}
 }
 
 func event(n int) es.EventData {
@@ -167,4 +176,16 @@ func TestNotifyOtherStore(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("no notification of another store's append within 5s")
 	}
+}
+
+// TestConcurrentUseMemory is TestConcurrentUse's load on the in-memory
+// mode, whose database has no WAL: readers and the writer share it
+// through SQLite's rollback-journal locks.
+func TestConcurrentUseMemory(t *testing.T) {
+	s, err := sqlite.OpenMemory(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	hammer(t, []*sqlite.Store{s}, 64, 20)
 }

@@ -1,0 +1,278 @@
+package sqlite_test
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"net/url"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"esgo.dev/es"
+	"esgo.dev/es/sqlite"
+)
+
+// The benchmarks compare the store with the least SQLite can do for the
+// same work: plain INSERTs of the same payload into a table with no
+// secondary index, each in its own IMMEDIATE transaction, on a file with
+// the same settings (WAL, the same synchronous, one writer connection).
+//
+//	go test -run '^$' -bench . -benchtime 2s ./es/sqlite
+
+const benchData = `{"sku":"A-1","qty":2,"price":{"amount":1999,"currency":"PLN"},"note":"benchmark"}`
+
+func benchEvent() es.EventData {
+	return es.EventData{
+		ID: es.NewID(), Type: "ItemAdded", SchemaVersion: 1, Data: []byte(benchData),
+		Metadata: es.Metadata{CorrelationID: "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b"},
+	}
+}
+
+func benchStore(b *testing.B, sync sqlite.Synchronous) *sqlite.Store {
+	b.Helper()
+	s, err := sqlite.Open(context.Background(), filepath.Join(b.TempDir(), "bench.db"), sqlite.WithSynchronous(sync))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+// baseline is a plain table on its own file, opened like the store's
+// writer.
+type baseline struct {
+	db     *sql.DB
+	insert *sql.Stmt
+}
+
+func openBaseline(b *testing.B, sync string) *baseline {
+	b.Helper()
+	path := filepath.Join(b.TempDir(), "baseline.db")
+	q := url.Values{}
+	q.Set("_journal_mode", "WAL")
+	q.Set("_synchronous", sync)
+	q.Set("_busy_timeout", "5000")
+	q.Set("_txlock", "immediate")
+	db, err := sql.Open("sqlite3", (&url.URL{Scheme: "file", Path: path}).String()+"?"+q.Encode())
+	if err != nil {
+		b.Fatal(err)
+	}
+	db.SetMaxOpenConns(1)
+	b.Cleanup(func() { _ = db.Close() })
+	if _, err := db.Exec(`CREATE TABLE plain (
+		position INTEGER PRIMARY KEY, event_id TEXT NOT NULL, stream_id TEXT NOT NULL,
+		type TEXT NOT NULL, data TEXT NOT NULL, metadata TEXT, recorded_at TEXT NOT NULL) STRICT`); err != nil {
+		b.Fatal(err)
+	}
+	insert, err := db.Prepare(`INSERT INTO plain (event_id, stream_id, type, data, metadata, recorded_at) VALUES (?, ?, ?, ?, ?, ?)`)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = insert.Close() })
+	return &baseline{db: db, insert: insert}
+}
+
+// insertTx inserts n rows in one transaction.
+func (p *baseline) insertTx(ctx context.Context, stream string, n int) error {
+	tx, err := p.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	st := tx.StmtContext(ctx, p.insert)
+	for range n {
+		e := benchEvent()
+		if _, err := st.ExecContext(ctx, e.ID, stream, e.Type, string(e.Data),
+			`{"correlation_id":"0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b"}`,
+			time.Now().UTC().Format(time.RFC3339Nano)); err != nil {
+			return err
+		}
+	}
+	return tx.Commit()
+}
+
+// parallel runs op b.N times spread over goroutines.
+func parallel(b *testing.B, goroutines int, op func(i int64) error) {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	b.ResetTimer()
+	for range goroutines {
+		wg.Go(func() {
+			for {
+				i := next.Add(1)
+				if i > int64(b.N) {
+					return
+				}
+				if err := op(i); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// BenchmarkAppend: one-event appends, each to a new stream.
+func BenchmarkAppend(b *testing.B) {
+	ctx := context.Background()
+	for _, sc := range []struct {
+		name string
+		sync sqlite.Synchronous
+	}{{"full", sqlite.SyncFull}, {"normal", sqlite.SyncNormal}} {
+		for _, g := range []int{1, 8} {
+			b.Run(fmt.Sprintf("sync=%s/store/goroutines=%d", sc.name, g), func(b *testing.B) {
+				s := benchStore(b, sc.sync)
+				parallel(b, g, func(i int64) error {
+					_, err := es.Append(ctx, s, fmt.Sprintf("cart-%d", i), es.NoStream, benchEvent())
+					return err
+				})
+			})
+			b.Run(fmt.Sprintf("sync=%s/baseline/goroutines=%d", sc.name, g), func(b *testing.B) {
+				p := openBaseline(b, sc.name)
+				parallel(b, g, func(i int64) error { return p.insertTx(ctx, fmt.Sprintf("cart-%d", i), 1) })
+			})
+		}
+	}
+}
+
+// BenchmarkAppend100: 100 events appended to one stream in one call.
+func BenchmarkAppend100(b *testing.B) {
+	ctx := context.Background()
+	b.Run("store", func(b *testing.B) {
+		s := benchStore(b, sqlite.SyncFull)
+		evs := make([]es.EventData, 100)
+		v := int64(0)
+		for b.Loop() {
+			for j := range evs {
+				evs[j] = benchEvent()
+			}
+			if _, err := es.Append(ctx, s, "cart-1", es.Exact(v), evs...); err != nil {
+				b.Fatal(err)
+			}
+			v += 100
+		}
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*100), "ns/event")
+	})
+	b.Run("baseline", func(b *testing.B) {
+		p := openBaseline(b, "full")
+		for b.Loop() {
+			if err := p.insertTx(ctx, "cart-1", 100); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*100), "ns/event")
+	})
+}
+
+// BenchmarkReadStream1000 loads a 1,000-event stream.
+func BenchmarkReadStream1000(b *testing.B) {
+	ctx := context.Background()
+	b.Run("store", func(b *testing.B) {
+		s := benchStore(b, sqlite.SyncNormal)
+		fill(b, s, 1, 1000)
+		for b.Loop() {
+			n := 0
+			for _, err := range s.ReadStream(ctx, "cart-0", es.StreamQuery{}) {
+				if err != nil {
+					b.Fatal(err)
+				}
+				n++
+			}
+			if n != 1000 {
+				b.Fatalf("read %d events", n)
+			}
+		}
+	})
+	b.Run("baseline", func(b *testing.B) {
+		p := openBaseline(b, "normal")
+		if err := p.insertTx(ctx, "cart-0", 1000); err != nil {
+			b.Fatal(err)
+		}
+		for b.Loop() {
+			if n := p.selectAll(b, ctx); n != 1000 {
+				b.Fatalf("read %d rows", n)
+			}
+		}
+	})
+}
+
+// BenchmarkReadAll reads 10,000 events of 100 streams in global order.
+func BenchmarkReadAll(b *testing.B) {
+	ctx := context.Background()
+	const streams, each = 100, 100
+	b.Run("store", func(b *testing.B) {
+		s := benchStore(b, sqlite.SyncNormal)
+		fill(b, s, streams, each)
+		for b.Loop() {
+			n := 0
+			for _, err := range s.ReadAll(ctx, es.AllQuery{}) {
+				if err != nil {
+					b.Fatal(err)
+				}
+				n++
+			}
+			if n != streams*each {
+				b.Fatalf("read %d events", n)
+			}
+		}
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*streams*each), "ns/event")
+	})
+	b.Run("baseline", func(b *testing.B) {
+		p := openBaseline(b, "normal")
+		for i := range streams {
+			if err := p.insertTx(ctx, fmt.Sprintf("cart-%d", i), each); err != nil {
+				b.Fatal(err)
+			}
+		}
+		for b.Loop() {
+			if n := p.selectAll(b, ctx); n != streams*each {
+				b.Fatalf("read %d rows", n)
+			}
+		}
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*streams*each), "ns/event")
+	})
+}
+
+// fill appends each events to each of streams streams.
+func fill(b *testing.B, s *sqlite.Store, streams, each int) {
+	b.Helper()
+	for i := range streams {
+		evs := make([]es.EventData, each)
+		for j := range evs {
+			evs[j] = benchEvent()
+		}
+		if _, err := es.Append(context.Background(), s, fmt.Sprintf("cart-%d", i), es.NoStream, evs...); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// selectAll reads every row of the plain table into memory, scanning the
+// same columns the store decodes.
+func (p *baseline) selectAll(b *testing.B, ctx context.Context) int {
+	rows, err := p.db.QueryContext(ctx, `SELECT position, event_id, stream_id, type, data, metadata, recorded_at FROM plain ORDER BY position`)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer rows.Close()
+	n := 0
+	for rows.Next() {
+		var (
+			pos                 int64
+			id, stream, typ, at string
+			data, md            []byte
+		)
+		if err := rows.Scan(&pos, &id, &stream, &typ, &data, &md, &at); err != nil {
+			b.Fatal(err)
+		}
+		n++
+	}
+	if err := rows.Err(); err != nil {
+		b.Fatal(err)
+	}
+	return n
+}
