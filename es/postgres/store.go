@@ -42,11 +42,11 @@ type Store struct {
 	// hooks lets tests stop an append at known points; nil in production.
 	hooks *testHooks
 
-	mu        sync.Mutex
-	closed    bool
-	waiters   map[chan struct{}]struct{}
+	mu         sync.Mutex
+	closed     bool
+	waiters    map[chan struct{}]struct{}
 	stopListen context.CancelFunc // of the running listener, if any
-	listeners sync.WaitGroup
+	listeners  sync.WaitGroup
 }
 
 // testHooks are called, when set, at points of an append that tests need

@@ -1,13 +1,473 @@
 package postgres_test
 
 import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"esgo.dev/es"
 	"esgo.dev/es/estest"
+	"esgo.dev/es/postgres"
 	"esgo.dev/es/postgres/pgtest"
 )
 
 func TestConformance(t *testing.T) {
 	estest.TestStore(t, func(t *testing.T) es.Store { return pgtest.NewStore(t) })
 }
+
+func newEvent(typ string, n int) es.EventData {
+	return es.EventData{ID: es.NewID(), Type: typ, SchemaVersion: 1, Data: fmt.Appendf(nil, `{"n":%d}`, n)}
+}
+
+func newEvents(typ string, count int) []es.EventData {
+	out := make([]es.EventData, count)
+	for i := range out {
+		out[i] = newEvent(typ, i)
+	}
+	return out
+}
+
+// sleepRandomly holds the transaction open for 10-200 ms, one time in
+// three.
+func sleepRandomly(ctx context.Context, _ pgx.Tx) error {
+	if rand.IntN(3) != 0 {
+		return nil
+	}
+	select {
+	case <-time.After(time.Duration(10+rand.IntN(191)) * time.Millisecond):
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// TestReadAllNeverSkips has 8 writers append 20,000 events while some of
+// their transactions stay open for 10-200 ms, both after reserving their
+// positions and before committing, so that transactions commit out of
+// position order all the time. A reader tails ReadAll from the last
+// position it saw, as a subscription would: it must see every event
+// exactly once, in increasing position order.
+func TestReadAllNeverSkips(t *testing.T) {
+	const writers, total = 8, 20_000
+	s := pgtest.NewStore(t, postgres.WithTestHooks(sleepRandomly, sleepRandomly))
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Second)
+	defer cancel()
+
+	var (
+		remaining atomic.Int64
+		acked     sync.Map // event ID -> true, once its append returned
+		ackedN    atomic.Int64
+		wg        sync.WaitGroup
+	)
+	remaining.Store(total)
+	for w := range writers {
+		wg.Go(func() {
+			for {
+				n := int64(1 + rand.IntN(100))
+				if left := remaining.Add(-n); left < 0 {
+					n += left
+					if n <= 0 {
+						return
+					}
+				}
+				evs := newEvents("Written", int(n))
+				// Mostly one stream, sometimes two at once.
+				appends := []es.StreamAppend{{StreamID: fmt.Sprintf("w%d-%d", w, rand.IntN(10)), Expected: es.AnyVersion, Events: evs}}
+				if n > 1 && rand.IntN(4) == 0 {
+					appends[0].Events = evs[:n/2]
+					appends = append(appends, es.StreamAppend{StreamID: fmt.Sprintf("shared-%d", rand.IntN(5)), Expected: es.AnyVersion, Events: evs[n/2:]})
+				}
+				if _, err := s.Append(ctx, appends...); err != nil {
+					t.Errorf("writer %d: %v", w, err)
+					return
+				}
+				for _, e := range evs {
+					acked.Store(e.ID, true)
+				}
+				ackedN.Add(n)
+			}
+		})
+	}
+	writersDone := make(chan struct{})
+	go func() { wg.Wait(); close(writersDone) }()
+
+	notify := s.Notify(ctx)
+	poll := time.NewTicker(25 * time.Millisecond)
+	defer poll.Stop()
+	seen := make(map[string]bool, total)
+	var last int64
+	reads, done := 0, false
+	for !done {
+		select {
+		case <-writersDone:
+			done = true // one last read below, then check
+		case <-notify:
+		case <-poll.C:
+		case <-ctx.Done():
+			t.Fatalf("timed out having seen %d of %d events", len(seen), total)
+		}
+		// After the writers finish, every acknowledged event is committed
+		// and the last read must find the rest.
+		for e, err := range s.ReadAll(ctx, es.AllQuery{After: last}) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			if e.Position <= last {
+				t.Fatalf("position %d read after position %d", e.Position, last)
+			}
+			if seen[e.ID] {
+				t.Fatalf("event %s read twice", e.ID)
+			}
+			seen[e.ID] = true
+			last = e.Position
+		}
+		reads++
+	}
+	if t.Failed() {
+		return
+	}
+	if len(seen) != total || ackedN.Load() != total {
+		t.Errorf("read %d events, %d acknowledged, want %d", len(seen), ackedN.Load(), total)
+	}
+	missing := 0
+	acked.Range(func(id, _ any) bool {
+		if !seen[id.(string)] {
+			missing++
+		}
+		return true
+	})
+	if missing > 0 {
+		t.Fatalf("the reader skipped %d acknowledged events", missing)
+	}
+	t.Logf("%d events read in %d reads while 8 writers appended", len(seen), reads)
+}
+
+// TestKilledConnection terminates the append's backend at two points of
+// its transaction: nothing may be written, the error must say what
+// happened, and the next append must succeed.
+func TestKilledConnection(t *testing.T) {
+	for _, point := range []string{"after reserve", "before commit"} {
+		t.Run(point, func(t *testing.T) {
+			pool := pgtest.Pool(t)
+			var armed atomic.Bool
+			kill := func(ctx context.Context, tx pgx.Tx) error {
+				if !armed.Load() {
+					return nil
+				}
+				var pid int32
+				if err := tx.QueryRow(ctx, "SELECT pg_backend_pid()").Scan(&pid); err != nil {
+					return err
+				}
+				// From another connection of the pool.
+				if _, err := pool.Exec(context.Background(), "SELECT pg_terminate_backend($1)", pid); err != nil {
+					return err
+				}
+				return nil
+			}
+			hooks := postgres.WithTestHooks(kill, nil)
+			if point == "before commit" {
+				hooks = postgres.WithTestHooks(nil, kill)
+			}
+			s := pgtest.NewStoreWithPool(t, pool, hooks)
+			ctx := context.Background()
+			if _, err := es.Append(ctx, s, "bystander-1", es.NoStream, newEvent("Existed", 0)); err != nil {
+				t.Fatal(err)
+			}
+
+			evs := newEvents("Big", 2_000)
+			armed.Store(true)
+			_, err := es.Append(ctx, s, "victim-1", es.NoStream, evs...)
+			armed.Store(false)
+			if err == nil {
+				t.Fatal("append on a terminated connection succeeded")
+			}
+			if errors.Is(err, es.ErrConcurrency) || errors.Is(err, es.ErrDuplicateEventID) {
+				t.Fatalf("got %v, want a connection error", err)
+			}
+			t.Logf("error: %v", err)
+
+			if got, _ := es.Collect(s.ReadStream(ctx, "victim-1", es.StreamQuery{})); len(got) != 0 {
+				t.Fatalf("the killed append left %d events", len(got))
+			}
+			var streams int
+			if err := pool.QueryRow(ctx, "SELECT count(*) FROM "+pgx.Identifier{s.Schema(), "streams"}.Sanitize()+
+				" WHERE stream_id = 'victim-1'").Scan(&streams); err != nil {
+				t.Fatal(err)
+			}
+			if streams != 0 {
+				t.Fatal("the killed append left its stream row")
+			}
+			res, err := es.Append(ctx, s, "victim-1", es.NoStream, evs...)
+			if err != nil {
+				t.Fatalf("append after the kill: %v", err)
+			}
+			if res.Version != int64(len(evs)) {
+				t.Fatalf("append after the kill = %+v, want version %d", res, len(evs))
+			}
+			all, err := es.Collect(s.ReadAll(ctx, es.AllQuery{}))
+			if err != nil || len(all) != len(evs)+1 {
+				t.Fatalf("read all = %d events (%v), want %d", len(all), err, len(evs)+1)
+			}
+		})
+	}
+}
+
+// TestConcurrentMigrations runs the migration from several goroutines at
+// once on a schema that does not exist yet.
+func TestConcurrentMigrations(t *testing.T) {
+	pool := pgtest.Pool(t)
+	ctx := context.Background()
+	schema := fmt.Sprintf("es_test_migrate_%d", rand.Int64())
+	t.Cleanup(func() {
+		if _, err := pool.Exec(context.Background(), "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+" CASCADE"); err != nil {
+			t.Error(err)
+		}
+	})
+	const migrators = 4
+	start := make(chan struct{})
+	errs := make([]error, migrators)
+	var wg sync.WaitGroup
+	for i := range migrators {
+		wg.Go(func() {
+			<-start
+			errs[i] = postgres.Migrate(ctx, pool, schema)
+		})
+	}
+	close(start)
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("migrator %d: %v", i, err)
+		}
+	}
+	if err := postgres.Migrate(ctx, pool, schema); err != nil {
+		t.Fatalf("migrating again: %v", err)
+	}
+	s, err := postgres.New(ctx, pool, postgres.WithSchema(schema))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := es.Append(ctx, s, "after-1", es.NoStream, newEvent("Migrated", 1)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestConcurrentIdenticalAppends: identical retries racing each other all
+// succeed with the same result, and the events are stored once.
+func TestConcurrentIdenticalAppends(t *testing.T) {
+	s := pgtest.NewStore(t)
+	ctx := context.Background()
+	evs := newEvents("Paid", 3)
+	const racers = 8
+	results := make([]es.AppendResult, racers)
+	errs := make([]error, racers)
+	var wg sync.WaitGroup
+	for i := range racers {
+		wg.Go(func() { results[i], errs[i] = es.Append(ctx, s, "payment-1", es.NoStream, evs...) })
+	}
+	wg.Wait()
+	for i := range racers {
+		if errs[i] != nil {
+			t.Fatalf("racer %d: %v", i, errs[i])
+		}
+		if results[i] != results[0] {
+			t.Fatalf("racer %d got %+v, racer 0 got %+v", i, results[i], results[0])
+		}
+	}
+	if got, _ := es.Collect(s.ReadAll(ctx, es.AllQuery{})); len(got) != 3 {
+		t.Fatalf("store holds %d events, want 3", len(got))
+	}
+}
+
+// TestConcurrentSameIDOtherStreams: one event ID appended to different
+// streams at once is stored once; every other append fails with
+// ErrDuplicateEventID, including those that lose the race on the unique
+// index rather than finding the event in their lookup.
+func TestConcurrentSameIDOtherStreams(t *testing.T) {
+	s := pgtest.NewStore(t)
+	ctx := context.Background()
+	ev := newEvent("Claimed", 1)
+	const racers = 8
+	errs := make([]error, racers)
+	var wg sync.WaitGroup
+	for i := range racers {
+		wg.Go(func() { _, errs[i] = es.Append(ctx, s, fmt.Sprintf("claim-%d", i), es.NoStream, ev) })
+	}
+	wg.Wait()
+	won := 0
+	for _, err := range errs {
+		switch {
+		case err == nil:
+			won++
+		case !errors.Is(err, es.ErrDuplicateEventID):
+			t.Errorf("got %v, want es.ErrDuplicateEventID", err)
+		}
+	}
+	if won != 1 {
+		t.Fatalf("%d appends stored the event, want 1", won)
+	}
+}
+
+// TestAppendTx writes events and another row in one caller-owned
+// transaction, and refuses a transaction that wrote before the events.
+func TestAppendTx(t *testing.T) {
+	pool := pgtest.Pool(t)
+	s := pgtest.NewStoreWithPool(t, pool)
+	ctx := context.Background()
+	outbox := pgx.Identifier{s.Schema(), "outbox"}.Sanitize()
+	if _, err := pool.Exec(ctx, "CREATE TABLE "+outbox+" (msg text)"); err != nil {
+		t.Fatal(err)
+	}
+	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		if _, err := s.AppendTx(ctx, tx, es.StreamAppend{StreamID: "order-1", Expected: es.NoStream, Events: newEvents("Placed", 2)}); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, "INSERT INTO "+outbox+" VALUES ('order placed')")
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := es.Collect(s.ReadAll(ctx, es.AllQuery{})); len(got) != 2 {
+		t.Fatalf("read all = %d events, want 2", len(got))
+	}
+
+	// Rolled back: neither the events nor the row.
+	errRollback := errors.New("rollback")
+	err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		if _, err := s.AppendTx(ctx, tx, es.StreamAppend{StreamID: "order-2", Expected: es.NoStream, Events: newEvents("Placed", 1)}); err != nil {
+			return err
+		}
+		return errRollback
+	})
+	if !errors.Is(err, errRollback) {
+		t.Fatal(err)
+	}
+	if got, _ := es.Collect(s.ReadStream(ctx, "order-2", es.StreamQuery{})); len(got) != 0 {
+		t.Fatalf("a rolled-back AppendTx left %d events", len(got))
+	}
+
+	err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, "INSERT INTO "+outbox+" VALUES ('first')"); err != nil {
+			return err
+		}
+		_, err := s.AppendTx(ctx, tx, es.StreamAppend{StreamID: "order-3", Expected: es.NoStream, Events: newEvents("Placed", 1)})
+		return err
+	})
+	if !errors.Is(err, postgres.ErrNotFirstWrite) {
+		t.Fatalf("AppendTx after another write: got %v, want ErrNotFirstWrite", err)
+	}
+}
+
+// TestMetrics reads the store's counters through a Prometheus registry.
+func TestMetrics(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m, err := es.NewStoreMetrics(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := pgtest.NewStore(t, postgres.WithMetrics(m))
+	ctx := context.Background()
+	if _, err := es.Append(ctx, s, "meter-1", es.NoStream, newEvents("Read", 3)...); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := es.Append(ctx, s, "meter-1", es.NoStream, newEvent("Read", 4)); !errors.Is(err, es.ErrConcurrency) {
+		t.Fatalf("got %v, want a conflict", err)
+	}
+	if _, err := es.Append(ctx, s, "", es.NoStream, newEvent("Read", 5)); !errors.Is(err, es.ErrInvalidAppend) {
+		t.Fatalf("got %v, want an invalid append", err)
+	}
+	want := map[string]float64{
+		`es_store_appends_total{result="ok"}`:       1,
+		`es_store_appends_total{result="conflict"}`: 1,
+		`es_store_appends_total{result="error"}`:    1,
+		`es_store_appended_events_total`:            3,
+		`es_store_append_duration_seconds_count`:    3,
+	}
+	got := gather(t, reg)
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s = %v, want %v", k, got[k], v)
+		}
+	}
+}
+
+// gather flattens a registry's counters and histogram counts into
+// name{labels} -> value.
+func gather(t *testing.T, reg *prometheus.Registry) map[string]float64 {
+	t.Helper()
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]float64{}
+	for _, f := range families {
+		for _, m := range f.GetMetric() {
+			var labels []string
+			for _, l := range m.GetLabel() {
+				labels = append(labels, fmt.Sprintf("%s=%q", l.GetName(), l.GetValue()))
+			}
+			name := f.GetName()
+			if len(labels) > 0 {
+				name += "{" + strings.Join(labels, ",") + "}"
+			}
+			switch {
+			case m.GetCounter() != nil:
+				out[name] = m.GetCounter().GetValue()
+			case m.GetHistogram() != nil:
+				out[name+"_count"] = float64(m.GetHistogram().GetSampleCount())
+			}
+		}
+	}
+	return out
+}
+
+// TestNotifyReconnects terminates the LISTEN connection: the store must
+// reconnect and keep signalling appends.
+func TestNotifyReconnects(t *testing.T) {
+	pool := pgtest.Pool(t)
+	s := pgtest.NewStoreWithPool(t, pool)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	ch := s.Notify(ctx)
+	waitSignal(ctx, t, s, ch)
+
+	// Kill every connection that listens on the store's channel.
+	if _, err := pool.Exec(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+		WHERE query = $1`, "LISTEN "+pgx.Identifier{s.Schema()}.Sanitize()); err != nil {
+		t.Fatal(err)
+	}
+	// Drain the signal the reconnection sends, then require a fresh one.
+	waitSignal(ctx, t, s, ch)
+	waitSignal(ctx, t, s, ch)
+}
+
+// waitSignal appends until ch signals.
+func waitSignal(ctx context.Context, t *testing.T, s *postgres.Store, ch <-chan struct{}) {
+	t.Helper()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ch:
+			return
+		case <-tick.C:
+			if _, err := es.Append(ctx, s, "bell-1", es.AnyVersion, newEvent("Rang", 0)); err != nil {
+				t.Fatal(err)
+			}
+		case <-ctx.Done():
+			t.Fatal("no signal")
+		}
+	}
+}
+
