@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -42,13 +43,17 @@ func TestConcurrentUse(t *testing.T) {
 			childAcks <- n
 		}()
 		child = func() {
-			// The child exits only on an error; still running means none.
-			if cmd.ProcessState != nil {
-				t.Errorf("the child process ended early: %s", stderr)
+			// The child appends until killed, or exits on its first error:
+			// its output ending before the kill means it failed.
+			select {
+			case n := <-childAcks:
+				_ = cmd.Wait()
+				t.Errorf("the child process ended after %d events: %s", n, stderr)
+			default:
+				_ = cmd.Process.Kill()
+				_ = cmd.Wait()
+				t.Logf("the child process appended %d events meanwhile", <-childAcks)
 			}
-			_ = cmd.Process.Kill()
-			_ = cmd.Wait()
-			t.Logf("the child process appended %d events meanwhile", <-childAcks)
 		}
 	}
 
@@ -188,4 +193,27 @@ func TestConcurrentUseMemory(t *testing.T) {
 	}
 	defer s.Close()
 	hammer(t, []*sqlite.Store{s}, 64, 20)
+}
+
+// TestConcurrentOpen opens one new file from eight Stores at once (each
+// with its own connections, as separate processes would have): creating
+// the file, switching it to WAL and creating the schema must not fail.
+func TestConcurrentOpen(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "new.db")
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Go(func() {
+			s, err := sqlite.Open(ctx, path)
+			if err != nil {
+				t.Errorf("open %d: %v", i, err)
+				return
+			}
+			defer s.Close()
+			if _, err := es.Append(ctx, s, fmt.Sprintf("opener-%d", i), es.NoStream, event(i)); err != nil {
+				t.Errorf("append %d: %v", i, err)
+			}
+		})
+	}
+	wg.Wait()
 }
