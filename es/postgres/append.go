@@ -139,11 +139,14 @@ func (s *Store) appendTx(ctx context.Context, tx pgx.Tx, appends []es.StreamAppe
 		// on. The lock is taken in a savepoint and released by rolling
 		// back to it; the transaction ID and the sequence values survive
 		// the rollback (both are non-transactional).
+		//
+		// The subquery holds volatile functions, so PostgreSQL evaluates it
+		// (check that the transaction has no ID yet, take the lock) before
+		// the outer select list (assign the ID, draw the positions).
 		b.Queue("SAVEPOINT es_reserve")
-		b.Queue("SELECT pg_current_xact_id_if_assigned() IS NULL")
-		b.Queue("SELECT pg_advisory_xact_lock($1)", s.reserveKey)
-		b.Queue("SELECT pg_current_xact_id()::text, setval($1::text::regclass, nextval($1::text::regclass) + $2 - 1)",
-			s.positionSeq, total)
+		b.Queue(`SELECT l.fresh, pg_current_xact_id()::text, setval($2::text::regclass, nextval($2::text::regclass) + $3 - 1)
+			FROM (SELECT pg_current_xact_id_if_assigned() IS NULL AS fresh, pg_advisory_xact_lock($1)) AS l`,
+			s.reserveKey, s.positionSeq, total)
 		b.Queue("ROLLBACK TO SAVEPOINT es_reserve")
 		b.Queue("RELEASE SAVEPOINT es_reserve")
 	}
@@ -263,19 +266,15 @@ func (s *Store) readLockBatch(br pgx.BatchResults, reserved bool) (current map[s
 		if _, err := br.Exec(); err != nil { // SAVEPOINT
 			return nil, nil, 0, err
 		}
-		var fresh bool
-		if err := br.QueryRow().Scan(&fresh); err != nil {
+		var (
+			fresh bool
+			xid   string
+		)
+		if err := br.QueryRow().Scan(&fresh, &xid, &last); err != nil {
 			return nil, nil, 0, err
 		}
 		if !fresh {
 			return nil, nil, 0, ErrNotFirstWrite
-		}
-		if _, err := br.Exec(); err != nil { // advisory lock
-			return nil, nil, 0, err
-		}
-		var xid string
-		if err := br.QueryRow().Scan(&xid, &last); err != nil {
-			return nil, nil, 0, err
 		}
 		for range 2 { // ROLLBACK TO, RELEASE
 			if _, err := br.Exec(); err != nil {

@@ -470,4 +470,3 @@ func waitSignal(ctx context.Context, t *testing.T, s *postgres.Store, ch <-chan 
 		}
 	}
 }
-
