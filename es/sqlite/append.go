@@ -6,9 +6,22 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"esgo.dev/es"
+)
+
+const (
+	insertEvents = `INSERT INTO es_events
+		(event_id, stream_id, version, category, type, schema_version, data, metadata, recorded_at)
+		VALUES ` + eventValues
+	eventValues = `(?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	// insertChunk rows per INSERT and lookupChunk IDs per SELECT keep
+	// statements well below SQLite's limit of 32,766 parameters.
+	insertChunk = 100
+	lookupChunk = 500
 )
 
 const eventColumns = `position, event_id, stream_id, version, type, schema_version, data, metadata, recorded_at`
@@ -38,9 +51,7 @@ func (st *statements) prepare(ctx context.Context, writer, readers *sql.DB) erro
 	prep(writer, &st.streamVersion, `SELECT version FROM es_streams WHERE stream_id = ?`)
 	prep(writer, &st.upsertStream, `INSERT INTO es_streams (stream_id, version) VALUES (?, ?)
 		ON CONFLICT (stream_id) DO UPDATE SET version = excluded.version`)
-	prep(writer, &st.insertEvent, `INSERT INTO es_events
-		(event_id, stream_id, version, category, type, schema_version, data, metadata, recorded_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+	prep(writer, &st.insertEvent, insertEvents)
 	prep(readers, &st.streamForward, `SELECT `+eventColumns+` FROM es_events
 		WHERE stream_id = ? AND version >= ? ORDER BY version LIMIT ?`)
 	prep(readers, &st.streamBackward, `SELECT `+eventColumns+` FROM es_events
@@ -104,19 +115,9 @@ func (s *Store) Append(ctx context.Context, appends ...es.StreamAppend) (res []e
 func (s *Store) appendTx(ctx context.Context, tx *sql.Tx, appends []es.StreamAppend) ([]es.AppendResult, int, error) {
 	// Event IDs already stored decide between a normal append, a replay
 	// and a duplicate, before any expectation is checked.
-	byID := tx.StmtContext(ctx, s.stmts.eventByID)
-	stored := make(map[string]es.Event)
-	for _, a := range appends {
-		for _, e := range a.Events {
-			ev, err := scanEvent(byID.QueryRowContext(ctx, e.ID))
-			switch {
-			case errors.Is(err, sql.ErrNoRows):
-			case err != nil:
-				return nil, 0, fmt.Errorf("look up event %s: %w", e.ID, err)
-			default:
-				stored[e.ID] = ev
-			}
-		}
+	stored, err := s.storedEvents(ctx, tx, appends)
+	if err != nil {
+		return nil, 0, err
 	}
 
 	versionOf := tx.StmtContext(ctx, s.stmts.streamVersion)
@@ -156,28 +157,86 @@ func (s *Store) appendTx(ctx context.Context, tx *sql.Tx, appends []es.StreamApp
 			return nil, 0, fmt.Errorf("update stream %s: %w", a.StreamID, err)
 		}
 		category := es.Category(a.StreamID)
-		for _, e := range a.Events {
-			v++
-			var md any // NULL when empty
-			if !e.Metadata.IsZero() {
-				b, err := json.Marshal(e.Metadata)
-				if err != nil {
-					return nil, 0, fmt.Errorf("encode metadata of event %s: %w", e.ID, err)
+		for evs := range slices.Chunk(a.Events, insertChunk) {
+			args := make([]any, 0, 9*len(evs))
+			for _, e := range evs {
+				v++
+				var md any // NULL when empty
+				if !e.Metadata.IsZero() {
+					b, err := json.Marshal(e.Metadata)
+					if err != nil {
+						return nil, 0, fmt.Errorf("encode metadata of event %s: %w", e.ID, err)
+					}
+					md = string(b)
 				}
-				md = string(b)
+				args = append(args, e.ID, a.StreamID, v, category, e.Type, e.SchemaVersion, string(e.Data), md, now)
 			}
-			r, err := insert.ExecContext(ctx, e.ID, a.StreamID, v, category, e.Type, e.SchemaVersion, string(e.Data), md, now)
+			var r sql.Result
+			if len(evs) == 1 {
+				r, err = insert.ExecContext(ctx, args...)
+			} else {
+				// One statement for many rows saves a round trip through
+				// cgo and database/sql per event. Rows are inserted in
+				// VALUES order, so positions follow versions.
+				r, err = tx.ExecContext(ctx, insertEvents+strings.Repeat(", "+eventValues, len(evs)-1), args...)
+			}
 			if err != nil {
-				return nil, 0, fmt.Errorf("insert event %s: %w", e.ID, err)
+				return nil, 0, fmt.Errorf("insert events of %s: %w", a.StreamID, err)
 			}
+			// The rowid of the last row a statement inserted.
 			if res[i].Position, err = r.LastInsertId(); err != nil {
-				return nil, 0, fmt.Errorf("insert event %s: %w", e.ID, err)
+				return nil, 0, fmt.Errorf("insert events of %s: %w", a.StreamID, err)
 			}
 		}
 		res[i].Version = v
 		n += len(a.Events)
 	}
 	return res, n, nil
+}
+
+// storedEvents returns the events already stored under the request's
+// event IDs, looked up lookupChunk IDs per query.
+func (s *Store) storedEvents(ctx context.Context, tx *sql.Tx, appends []es.StreamAppend) (map[string]es.Event, error) {
+	var ids []any
+	for _, a := range appends {
+		for _, e := range a.Events {
+			ids = append(ids, e.ID)
+		}
+	}
+	stored := make(map[string]es.Event)
+	if len(ids) == 1 { // the common case, with its prepared statement
+		e, err := scanEvent(tx.StmtContext(ctx, s.stmts.eventByID).QueryRowContext(ctx, ids[0]))
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+		case err != nil:
+			return nil, fmt.Errorf("look up event %s: %w", ids[0], err)
+		default:
+			stored[e.ID] = e
+		}
+		return stored, nil
+	}
+	for chunk := range slices.Chunk(ids, lookupChunk) {
+		err := func() error {
+			rows, err := tx.QueryContext(ctx, `SELECT `+eventColumns+` FROM es_events WHERE event_id IN (?`+
+				strings.Repeat(", ?", len(chunk)-1)+`)`, chunk...)
+			if err != nil {
+				return err
+			}
+			defer rows.Close()
+			for rows.Next() {
+				e, err := scanEvent(rows)
+				if err != nil {
+					return err
+				}
+				stored[e.ID] = e
+			}
+			return rows.Err()
+		}()
+		if err != nil {
+			return nil, fmt.Errorf("look up events: %w", err)
+		}
+	}
+	return stored, nil
 }
 
 // scanner is a *sql.Row or *sql.Rows.
