@@ -1,0 +1,50 @@
+// Package postgres is the PostgreSQL [es.Store]: the production store, for
+// many application processes sharing one database. It uses pgx/v5 through
+// a pgxpool.Pool that the caller owns.
+//
+// Create the tables once with [Migrate] (idempotent, safe to run from
+// several processes at once); all tables live in one schema ([WithSchema],
+// default "es"). The SQL is in docs/postgres.md.
+//
+// # Appends
+//
+// An append is one READ COMMITTED transaction. It reserves positions for
+// its events, locks the streams' rows in one global order (so multi-stream
+// appends cannot deadlock), looks up the request's event IDs for
+// idempotency ([es.MatchStored]), checks the expectations, inserts all
+// events with one INSERT ... SELECT FROM unnest(...), updates the streams'
+// versions, and sends a NOTIFY that is delivered at commit. It takes four
+// round trips: BEGIN, two pipelined batches, COMMIT. [Store.AppendTx] runs
+// the same body inside a transaction of the caller's, so that other writes
+// can commit atomically with the events.
+//
+// # No skipped events
+//
+// A sequence hands out positions when a transaction writes, not when it
+// commits, so a transaction that started first can commit last, with
+// lower positions than events already visible. A reader that had moved
+// past them would never see them. Each event row therefore records its
+// transaction's ID (tx_id, an xid8), and [Store.ReadAll] returns only rows
+// with tx_id below the oldest transaction still in flight
+// (pg_snapshot_xmin(pg_current_snapshot())).
+//
+// That filter alone is not enough: a transaction ID is assigned at a
+// transaction's first write, and two appends can take their IDs in one
+// order and their positions in the other. An append therefore takes a
+// short advisory lock, gets its transaction ID and reserves all its
+// positions under it, and releases it at once (by rolling back to a
+// savepoint: the ID and the sequence values survive). Among appends, a
+// lower transaction ID then always means lower positions, and the filter
+// keeps exactly a prefix of the eventual log. The lock is held for
+// microseconds and does not serialise the appends themselves.
+//
+// The price is latency: a transaction that stays open anywhere in the
+// cluster (not only in this store) holds ReadAll back until it ends.
+// Keep transactions short, and follow the log with [Store.Notify] plus a
+// polling fallback.
+//
+// # Reads
+//
+// Reads are iterators that fetch 500 events per query with keyset
+// pagination and hold no connection while the caller's loop body runs.
+package postgres

@@ -1,0 +1,113 @@
+package postgres_test
+
+import (
+	"context"
+	"fmt"
+	"log"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"esgo.dev/es"
+	"esgo.dev/es/postgres"
+)
+
+// A store on a pool: migrate once, append, read back. (The example needs a
+// server, so it is compiled but not run by go test.)
+func Example() {
+	ctx := context.Background()
+	pool, err := pgxpool.New(ctx, "postgres://postgres@127.0.0.1:5432/test?sslmode=disable")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer pool.Close()
+
+	store, err := postgres.New(ctx, pool, postgres.WithSchema("shop"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer store.Close()
+	if err := store.Migrate(ctx); err != nil {
+		log.Fatal(err)
+	}
+
+	res, err := es.Append(ctx, store, "cart-42", es.NoStream, es.EventData{
+		ID: es.NewID(), Type: "CartOpened", SchemaVersion: 1, Data: []byte(`{"user":"u-7"}`),
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("cart-42 is at version", res.Version)
+
+	for e, err := range store.ReadStream(ctx, "cart-42", es.StreamQuery{}) {
+		if err != nil {
+			log.Fatal(err)
+		}
+		fmt.Println(e.Version, e.Type, string(e.Data))
+	}
+}
+
+// Events and an outbox row commit together when the append runs in the
+// caller's transaction. The append must be the transaction's first write.
+func ExampleStore_AppendTx() {
+	ctx := context.Background()
+	pool, err := pgxpool.New(ctx, "postgres://postgres@127.0.0.1:5432/test?sslmode=disable")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer pool.Close()
+	store, err := postgres.New(ctx, pool)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer store.Close()
+
+	err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		_, err := store.AppendTx(ctx, tx, es.StreamAppend{
+			StreamID: "order-9", Expected: es.NoStream,
+			Events: []es.EventData{{ID: es.NewID(), Type: "OrderPlaced", SchemaVersion: 1, Data: []byte(`{"total":24900}`)}},
+		})
+		if err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `INSERT INTO outbox (topic, body) VALUES ('orders', '{"order":"order-9"}')`)
+		return err
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+}
+
+// A reader following the global log: read from the last position handled,
+// then wait for a notification or a tick, whichever comes first.
+func ExampleStore_Notify() {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	pool, err := pgxpool.New(ctx, "postgres://postgres@127.0.0.1:5432/test?sslmode=disable")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer pool.Close()
+	store, err := postgres.New(ctx, pool)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer store.Close()
+
+	signals := store.Notify(ctx)
+	var last int64
+	for {
+		for e, err := range store.ReadAll(ctx, es.AllQuery{After: last}) {
+			if err != nil {
+				log.Fatal(err)
+			}
+			fmt.Println(e.Position, e.StreamID, e.Type)
+			last = e.Position
+		}
+		select {
+		case <-signals:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
