@@ -99,7 +99,10 @@ func New(ctx context.Context, pool *pgxpool.Pool, opts ...Option) (*Store, error
 	s.checkpoints = pgx.Identifier{s.schema, "checkpoints"}.Sanitize()
 	s.positionSeq = pgx.Identifier{s.schema, "events_position_seq"}.Sanitize()
 	s.reserveKey = lockKey("reserve", s.schema)
-	return s, ctx.Err()
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return s, nil
 }
 
 // checkSchemaName rejects names PostgreSQL would truncate: the schema name
