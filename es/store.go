@@ -240,8 +240,9 @@ func anyKey(m map[string]Event) string {
 
 // Notifier is implemented by stores that can signal appends, so that
 // readers following the global order need not poll. PostgreSQL uses
-// LISTEN/NOTIFY and so hears appends from every process; the memory and
-// SQLite stores hear their own.
+// LISTEN/NOTIFY and hears appends from every process; SQLite signals its
+// own appends at once and hears other processes' by polling; memory hears
+// its own.
 type Notifier interface {
 	// Notify returns a channel that receives a value after events have been
 	// appended. Signals are coalesced: one value may stand for many appends,

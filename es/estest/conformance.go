@@ -50,6 +50,7 @@ func TestStore(t *testing.T, newStore func(t *testing.T) es.Store) {
 		{"MissingStream", testMissingStream},
 		{"Filters", testFilters},
 		{"EarlyBreak", testEarlyBreak},
+		{"AppendWhileReading", testAppendWhileReading},
 		{"LongStream", testLongStream},
 		{"Notify", testNotify},
 	}
@@ -646,6 +647,41 @@ func testEarlyBreak(t *testing.T, s es.Store) {
 	mustAppend(t, s, "feed-1", es.Exact(50), event("Item", 51))
 	if n := len(readAll(t, s, es.AllQuery{})); n != 51 {
 		t.Fatalf("read all = %d events, want 51", n)
+	}
+}
+
+// testAppendWhileReading appends from inside read loops, as a projection
+// that writes back to the store would. A store that holds its only
+// connection, or a lock, while yielding deadlocks here.
+func testAppendWhileReading(t *testing.T, s es.Store) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	mustAppend(t, s, "source-1", es.NoStream, events("Item", 1200)...)
+	n := 0
+	for e, err := range s.ReadStream(ctx, "source-1", es.StreamQuery{}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e.Version%100 == 0 {
+			if _, err := es.Append(ctx, s, "copy-1", es.Exact(int64(n)), event("Copied", int(e.Version))); err != nil {
+				t.Fatalf("append inside a stream read: %v", err)
+			}
+			n++
+		}
+	}
+	for e, err := range s.ReadAll(ctx, es.AllQuery{Categories: []string{"source"}}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e.Version%100 == 0 {
+			if _, err := es.Append(ctx, s, "copy-1", es.Exact(int64(n)), event("Copied", int(e.Version))); err != nil {
+				t.Fatalf("append inside a read of all: %v", err)
+			}
+			n++
+		}
+	}
+	if got := len(readStream(t, s, "copy-1", es.StreamQuery{})); got != 24 {
+		t.Fatalf("copy-1 has %d events, want 24", got)
 	}
 }
 
