@@ -8,6 +8,7 @@ import (
 	"iter"
 	"reflect"
 	"slices"
+	"strings"
 )
 
 // Store is an event store. Implementations are safe for concurrent use.
@@ -165,8 +166,47 @@ func checkEventData(e EventData) error {
 		return fmt.Errorf("type %s: schema version %d is below 1", e.Type, e.SchemaVersion)
 	case !isJSONObject(e.Data):
 		return fmt.Errorf("type %s: data is not a JSON object", e.Type)
+	case hasNULEscape(e.Data):
+		return fmt.Errorf(`type %s: data holds \u0000, which PostgreSQL's jsonb cannot store`, e.Type)
+	case metadataHasNUL(e.Metadata):
+		return fmt.Errorf("type %s: metadata holds a NUL character", e.Type)
 	}
 	return nil
+}
+
+// hasNULEscape reports whether JSON text b holds the escape \u0000 (a NUL
+// character in a string). Not every store can keep one, so no store takes
+// it: the same event must be storable everywhere.
+func hasNULEscape(b []byte) bool {
+	for i := 0; ; {
+		j := bytes.Index(b[i:], []byte(`u0000`))
+		if j < 0 {
+			return false
+		}
+		j += i
+		// It is an escape if an odd number of backslashes precede it.
+		n := 0
+		for k := j - 1; k >= 0 && b[k] == '\\'; k-- {
+			n++
+		}
+		if n%2 == 1 {
+			return true
+		}
+		i = j + 1
+	}
+}
+
+func metadataHasNUL(md Metadata) bool {
+	has := func(s string) bool { return strings.IndexByte(s, 0) >= 0 }
+	if has(md.CorrelationID) || has(md.CausationID) || has(md.TraceParent) {
+		return true
+	}
+	for k, v := range md.Extra {
+		if has(k) || has(v) {
+			return true
+		}
+	}
+	return false
 }
 
 func isJSONObject(b []byte) bool {

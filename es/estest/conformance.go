@@ -39,6 +39,7 @@ func TestStore(t *testing.T, newStore func(t *testing.T) es.Store) {
 		{"ConcurrentCreate", testConcurrentCreate},
 		{"ConcurrentExactAppends", testConcurrentExactAppends},
 		{"ConcurrentStreams", testConcurrentStreams},
+		{"ConcurrentTail", testConcurrentTail},
 		{"MultiStreamAtomic", testMultiStreamAtomic},
 		{"MultiStreamGuard", testMultiStreamGuard},
 		{"IdempotentAppend", testIdempotentAppend},
@@ -329,6 +330,57 @@ func testConcurrentStreams(t *testing.T, s es.Store) {
 	checkGlobalOrder(t, all)
 }
 
+// testConcurrentTail: 8 writers append while a reader follows the global
+// order from its last position, as a subscription does. The reader must
+// see every event exactly once, never going back in position.
+func testConcurrentTail(t *testing.T, s es.Store) {
+	const writers, each = 8, 150
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Go(func() {
+			for i := 0; i < each; {
+				n := min(1+i%3, each-i) // appends of 1 to 3 events
+				evs := events("Tick", n)
+				if _, err := es.Append(ctx, s, fmt.Sprintf("tail-%d", w%3), es.AnyVersion, evs...); err != nil {
+					t.Errorf("writer %d: %v", w, err)
+					return
+				}
+				i += n
+			}
+		})
+	}
+	seen := make(map[string]bool)
+	var last int64
+	for len(seen) < writers*each {
+		if ctx.Err() != nil {
+			t.Fatalf("the reader saw %d of %d events before the deadline", len(seen), writers*each)
+		}
+		got := 0
+		for e, err := range s.ReadAll(ctx, es.AllQuery{After: last}) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			if e.Position <= last {
+				t.Fatalf("position %d after %d: the reader went back", e.Position, last)
+			}
+			if seen[e.ID] {
+				t.Fatalf("event %s read twice", e.ID)
+			}
+			seen[e.ID], last = true, e.Position
+			got++
+		}
+		if got == 0 {
+			time.Sleep(time.Millisecond)
+		}
+	}
+	wg.Wait()
+	if all := readAll(t, s, es.AllQuery{}); len(all) != len(seen) {
+		t.Fatalf("the store holds %d events, the reader saw %d", len(all), len(seen))
+	}
+}
+
 func checkGlobalOrder(t testing.TB, all []es.Event) {
 	t.Helper()
 	last := map[string]int64{}
@@ -490,6 +542,10 @@ func testInvalidAppends(t *testing.T, s es.Store) {
 	badVersion.SchemaVersion = 0
 	notJSON.Data = json.RawMessage(`{"n":`)
 	notObject.Data = json.RawMessage(`[1,2]`)
+	nul := good
+	nul.Data = json.RawMessage(`{"note":"a\u0000b"}`)
+	nulMeta := event("Ok", 3)
+	nulMeta.Metadata.Extra = map[string]string{"k": "a\x00b"}
 	dup := event("Ok", 2)
 	cases := map[string][]es.StreamAppend{
 		"no streams":              nil,
@@ -502,6 +558,8 @@ func testInvalidAppends(t *testing.T, s es.Store) {
 		"data not a JSON object":  {{StreamID: "bad-1", Expected: es.AnyVersion, Events: []es.EventData{notObject}}},
 		"negative exact version":  {{StreamID: "bad-1", Expected: es.Exact(-3), Events: []es.EventData{event("Ok", 1)}}},
 		"event ID twice":          {{StreamID: "bad-1", Expected: es.AnyVersion, Events: []es.EventData{dup, dup}}},
+		"NUL escape in data":      {{StreamID: "bad-1", Expected: es.AnyVersion, Events: []es.EventData{nul}}},
+		"NUL in metadata":         {{StreamID: "bad-1", Expected: es.AnyVersion, Events: []es.EventData{nulMeta}}},
 		"stream twice":            {{StreamID: "bad-1", Expected: es.AnyVersion}, {StreamID: "bad-1", Expected: es.AnyVersion}},
 		"valid and invalid mixed": {{StreamID: "good-1", Expected: es.AnyVersion, Events: events("Ok", 2)}, {StreamID: "bad-1", Expected: es.AnyVersion, Events: []es.EventData{noType}}},
 		"too many events":         {{StreamID: "bad-1", Expected: es.AnyVersion, Events: events("Ok", es.MaxEventsPerAppend+1)}},
