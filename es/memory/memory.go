@@ -5,6 +5,7 @@ package memory
 
 import (
 	"context"
+	"fmt"
 	"iter"
 	"maps"
 	"slices"
@@ -22,6 +23,7 @@ import (
 type Store struct {
 	clock   es.Clock
 	metrics *es.StoreMetrics
+	inline  []InlineProjection
 
 	mu      sync.RWMutex
 	log     []es.Event       // position p is log[p-1]
@@ -37,6 +39,18 @@ type Option func(*Store)
 
 // WithClock sets the clock that stamps RecordedAt (default [es.SystemClock]).
 func WithClock(c es.Clock) Option { return func(s *Store) { s.clock = c } }
+
+// InlineProjection is called inside Append, under the store's lock, with
+// the events about to be stored (versions and positions assigned). If it
+// returns an error the append fails and nothing is stored, so a read model
+// it keeps is always exactly as current as the store. It must not call the
+// store.
+type InlineProjection func(ctx context.Context, events []es.Event) error
+
+// WithInline adds inline projections, called in order.
+func WithInline(p ...InlineProjection) Option {
+	return func(s *Store) { s.inline = append(s.inline, p...) }
+}
 
 // WithMetrics reports appends to m.
 func WithMetrics(m *es.StoreMetrics) Option { return func(s *Store) { s.metrics = m } }
@@ -90,31 +104,37 @@ func (s *Store) Append(ctx context.Context, appends ...es.StreamAppend) (res []e
 		}
 	}
 
+	// Record the events first without touching the store, so that an
+	// inline projection can refuse them and leave nothing behind.
 	now := s.clock.Now().UTC()
 	res = make([]es.AppendResult, len(appends))
+	var recorded []es.Event
+	next := int64(len(s.log))
 	for i, a := range appends {
-		idx := s.streams[a.StreamID]
+		version := int64(len(s.streams[a.StreamID]))
+		res[i] = es.AppendResult{StreamID: a.StreamID, Version: version}
 		for _, e := range a.Events {
-			s.log = append(s.log, es.Event{
-				ID:            e.ID,
-				StreamID:      a.StreamID,
-				Version:       int64(len(idx) + 1),
-				Position:      int64(len(s.log) + 1),
-				Type:          e.Type,
-				SchemaVersion: e.SchemaVersion,
-				Data:          slices.Clone(e.Data),
-				Metadata:      cloneMetadata(e.Metadata),
-				RecordedAt:    now,
+			version++
+			next++
+			recorded = append(recorded, es.Event{
+				ID: e.ID, StreamID: a.StreamID, Version: version, Position: next,
+				Type: e.Type, SchemaVersion: e.SchemaVersion,
+				Data: slices.Clone(e.Data), Metadata: cloneMetadata(e.Metadata), RecordedAt: now,
 			})
-			idx = append(idx, len(s.log)-1)
-			s.ids[e.ID] = len(s.log) - 1
-			res[i].Position = int64(len(s.log))
+			res[i].Version, res[i].Position = version, next
 		}
-		s.streams[a.StreamID] = idx
-		res[i].StreamID = a.StreamID
-		res[i].Version = int64(len(idx))
-		n += len(a.Events)
 	}
+	for _, apply := range s.inline {
+		if err := apply(ctx, slices.Clone(recorded)); err != nil {
+			return nil, fmt.Errorf("memory: inline projection: %w", err)
+		}
+	}
+	for _, e := range recorded {
+		s.log = append(s.log, e)
+		s.streams[e.StreamID] = append(s.streams[e.StreamID], len(s.log)-1)
+		s.ids[e.ID] = len(s.log) - 1
+	}
+	n = len(recorded)
 	for ch := range s.waiters {
 		select {
 		case ch <- struct{}{}:

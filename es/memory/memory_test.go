@@ -1,6 +1,8 @@
 package memory_test
 
 import (
+	"context"
+	"errors"
 	"testing"
 
 	"esgo.dev/es"
@@ -10,4 +12,44 @@ import (
 
 func TestConformance(t *testing.T) {
 	estest.TestStore(t, func(*testing.T) es.Store { return memory.New() })
+}
+
+func TestInlineProjectionSeesEveryAppendAtOnce(t *testing.T) {
+	ctx := context.Background()
+	counts := map[string]int{}
+	var refuse bool
+	store := memory.New(memory.WithInline(func(_ context.Context, evs []es.Event) error {
+		if refuse {
+			return errors.New("read model full")
+		}
+		for _, e := range evs {
+			counts[e.StreamID]++
+			if e.Position == 0 || e.Version == 0 {
+				return errors.New("event without version or position")
+			}
+		}
+		return nil
+	}))
+	ev := func() es.EventData {
+		return es.EventData{ID: es.NewID(), Type: "T", SchemaVersion: 1, Data: []byte(`{}`)}
+	}
+	if _, err := store.Append(ctx,
+		es.StreamAppend{StreamID: "a-1", Expected: es.NoStream, Events: []es.EventData{ev(), ev()}},
+		es.StreamAppend{StreamID: "b-1", Expected: es.NoStream, Events: []es.EventData{ev()}}); err != nil {
+		t.Fatal(err)
+	}
+	if counts["a-1"] != 2 || counts["b-1"] != 1 { // read-your-writes: no waiting
+		t.Fatalf("counts = %v", counts)
+	}
+	refuse = true
+	if _, err := es.Append(ctx, store, "a-1", es.Exact(2), ev()); err == nil {
+		t.Fatal("a refused inline projection did not fail the append")
+	}
+	if evs, _ := es.Collect(store.ReadAll(ctx, es.AllQuery{})); len(evs) != 3 {
+		t.Fatalf("store holds %d events after a refused append, want 3", len(evs))
+	}
+	refuse = false
+	if r, err := es.Append(ctx, store, "a-1", es.Exact(2), ev()); err != nil || r.Version != 3 || r.Position != 4 {
+		t.Fatalf("append after a refusal = %+v, %v; want version 3 at position 4", r, err)
+	}
 }
