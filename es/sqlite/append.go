@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -144,6 +145,15 @@ func (s *Store) appendTx(ctx context.Context, tx *sql.Tx, appends []es.StreamApp
 	upsert := tx.StmtContext(ctx, s.stmts.upsertStream)
 	insert := tx.StmtContext(ctx, s.stmts.insertEvent)
 	now := s.cfg.clock.Now().UTC().Format(timeLayout)
+	// Inline projections see the events as a later read would: with their
+	// positions and the recording time as stored.
+	var appended []es.Event
+	var recordedAt time.Time
+	if len(s.cfg.inline) > 0 {
+		if recordedAt, err = time.Parse(timeLayout, now); err != nil {
+			return nil, 0, err
+		}
+	}
 	res = make([]es.AppendResult, len(appends))
 	n := 0
 	for i, a := range appends {
@@ -187,9 +197,30 @@ func (s *Store) appendTx(ctx context.Context, tx *sql.Tx, appends []es.StreamApp
 			if res[i].Position, err = r.LastInsertId(); err != nil {
 				return nil, 0, fmt.Errorf("insert events of %s: %w", a.StreamID, err)
 			}
+			if len(s.cfg.inline) > 0 {
+				// One statement's rows get consecutive positions: the
+				// transaction holds the write lock and AUTOINCREMENT
+				// takes max+1 for each row.
+				first, firstVersion := res[i].Position-int64(len(evs)-1), v-int64(len(evs)-1)
+				for k, e := range evs {
+					md := es.Metadata{} // as read back: nothing when empty
+					if !e.Metadata.IsZero() {
+						md = e.Metadata
+						md.Extra = maps.Clone(md.Extra)
+					}
+					appended = append(appended, es.Event{
+						ID: e.ID, StreamID: a.StreamID, Version: firstVersion + int64(k), Position: first + int64(k),
+						Type: e.Type, SchemaVersion: e.SchemaVersion, Data: slices.Clone(e.Data),
+						Metadata: md, RecordedAt: recordedAt,
+					})
+				}
+			}
 		}
 		res[i].Version = v
 		n += len(a.Events)
+	}
+	if err := s.applyInline(ctx, tx, appended); err != nil {
+		return nil, 0, err
 	}
 	return res, n, nil
 }

@@ -43,4 +43,14 @@ CREATE TABLE IF NOT EXISTS es_checkpoints (
 	position   INTEGER NOT NULL CHECK (position >= 0),
 	updated_at TEXT    NOT NULL
 ) STRICT, WITHOUT ROWID;
+
+-- Rebuilds of projections in progress: the suffix of the fresh tables'
+-- names and the position of the last event applied to them, so that a
+-- rebuild interrupted by a crash resumes where it was.
+CREATE TABLE IF NOT EXISTS es_rebuilds (
+	name       TEXT    NOT NULL PRIMARY KEY,
+	suffix     TEXT    NOT NULL,
+	position   INTEGER NOT NULL CHECK (position >= 0),
+	updated_at TEXT    NOT NULL
+) STRICT, WITHOUT ROWID;
 `

@@ -67,6 +67,7 @@ type config struct {
 	sync         Synchronous
 	busyTimeout  time.Duration
 	pollInterval time.Duration
+	inline       []Projection
 }
 
 // WithClock sets the clock that stamps RecordedAt (default [es.SystemClock]).
@@ -108,6 +109,8 @@ const (
 // goroutines and by several processes on the same file.
 type Store struct {
 	cfg     config
+	path    string // the file's absolute path; "" in memory
+	locker  *Locker
 	writer  *sql.DB // exactly one connection: the in-process write queue
 	readers *sql.DB
 	keeper  *sql.Conn // in-memory mode only: keeps the database alive
@@ -133,7 +136,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	// A file: URI with an escaped path, so that a '?' or '#' in the name
 	// cannot be read as parameters.
 	name := (&url.URL{Scheme: "file", Path: abs}).String()
-	return open(ctx, name, true, opts)
+	return open(ctx, name, abs, opts)
 }
 
 // OpenMemory opens an empty store held in memory, for tests and examples.
@@ -143,10 +146,13 @@ func OpenMemory(ctx context.Context, opts ...Option) (*Store, error) {
 	// The memdb VFS shares a database between the connections that open
 	// the same name starting with '/', without shared-cache mode (and its
 	// SQLITE_LOCKED errors). A random name keeps stores apart.
-	return open(ctx, "file:/es-"+es.NewID(), false, opts)
+	return open(ctx, "file:/es-"+es.NewID(), "", opts)
 }
 
-func open(ctx context.Context, name string, file bool, opts []Option) (_ *Store, err error) {
+// open opens the database called name: the file at path, or a memory
+// database when path is empty.
+func open(ctx context.Context, name, path string, opts []Option) (_ *Store, err error) {
+	file := path != ""
 	cfg := config{
 		clock:        es.SystemClock{},
 		logger:       slog.Default(),
@@ -157,7 +163,7 @@ func open(ctx context.Context, name string, file bool, opts []Option) (_ *Store,
 	for _, o := range opts {
 		o(&cfg)
 	}
-	s := &Store{cfg: cfg, closed: make(chan struct{}), waiters: make(map[chan struct{}]struct{})}
+	s := &Store{cfg: cfg, path: path, locker: NewLocker(path), closed: make(chan struct{}), waiters: make(map[chan struct{}]struct{})}
 	defer func() {
 		if err != nil {
 			_ = s.Close()
@@ -200,6 +206,9 @@ func open(ctx context.Context, name string, file bool, opts []Option) (_ *Store,
 		return err
 	}); err != nil {
 		return nil, fmt.Errorf("es/sqlite: create schema: %w", err)
+	}
+	if err := s.setupInline(ctx); err != nil {
+		return nil, err
 	}
 
 	rp := cloneValues(params)

@@ -1,0 +1,393 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"esgo.dev/es"
+)
+
+// Projection is a read model kept in SQL tables of the store's file. The
+// same Projection runs asynchronously (see [Store.Consumer]), inline in the
+// append transaction (see [WithInline]), and is rebuilt from scratch by
+// [Store.Rebuild].
+//
+// Apply must be deterministic, a function of the tables and the event
+// only: a rebuild replays every event and must arrive where the live
+// tables are. It receives events as stored; decode them with an
+// [es.Registry] (which upcasts old schema versions).
+type Projection struct {
+	// Name identifies the projection: it names its checkpoint in
+	// es_checkpoints and the lease an exclusive subscription takes.
+	Name string
+	// Tables are the logical names of the tables the projection owns.
+	// Rebuild builds fresh copies of exactly these and swaps them in.
+	Tables []string
+	// Setup creates the tables, and their indexes, under the physical
+	// names t gives. It runs only when one of the tables is missing (a new
+	// projection, or the fresh tables of a rebuild), in the same
+	// transaction as the first events applied. A change of schema is a
+	// Rebuild, not an edit of live tables.
+	Setup func(ctx context.Context, tx *sql.Tx, t Tables) error
+	// Apply applies one event to the tables named by t.
+	Apply func(ctx context.Context, tx *sql.Tx, t Tables, e es.Event) error
+}
+
+func (p Projection) validate() error {
+	if p.Name == "" {
+		return errors.New("es/sqlite: projection has no name")
+	}
+	if p.Setup == nil || p.Apply == nil {
+		return fmt.Errorf("es/sqlite: projection %s: Setup and Apply are required", p.Name)
+	}
+	if len(p.Tables) == 0 {
+		return fmt.Errorf("es/sqlite: projection %s owns no tables", p.Name)
+	}
+	seen := map[string]bool{}
+	for _, t := range p.Tables {
+		k := strings.ToLower(t) // SQLite's identifiers ignore ASCII case
+		if t == "" || strings.ContainsRune(t, 0) || seen[k] {
+			return fmt.Errorf("es/sqlite: projection %s: table name %q is empty, has a NUL or is repeated", p.Name, t)
+		}
+		if strings.HasPrefix(k, "es_") || strings.HasPrefix(k, "sqlite_") {
+			return fmt.Errorf("es/sqlite: projection %s: table name %q is reserved", p.Name, t)
+		}
+		seen[k] = true
+	}
+	return nil
+}
+
+// Tables maps a projection's logical table names to the physical tables in
+// use: the live tables, or the fresh ones a rebuild fills. SQL in Setup and
+// Apply must name tables through it.
+type Tables struct {
+	physical map[string]string
+}
+
+// liveTables names the tables readers see: the logical names themselves.
+func liveTables(p Projection) Tables {
+	m := make(map[string]string, len(p.Tables))
+	for _, t := range p.Tables {
+		m[t] = t
+	}
+	return Tables{physical: m}
+}
+
+// rebuildTables names a rebuild's fresh tables: the logical name with a
+// suffix unique to the rebuild.
+func rebuildTables(p Projection, suffix string) Tables {
+	m := make(map[string]string, len(p.Tables))
+	for _, t := range p.Tables {
+		m[t] = t + "__rebuild_" + suffix
+	}
+	return Tables{physical: m}
+}
+
+// Name returns the quoted identifier of the physical table behind the
+// logical name table, ready to put in SQL. A name the projection does not
+// own is returned quoted as it is, for lookups in other tables.
+func (t Tables) Name(table string) string {
+	if p, ok := t.physical[table]; ok {
+		return quoteIdent(p)
+	}
+	return quoteIdent(table)
+}
+
+// Index returns a quoted name for the index called index on the logical
+// table. Index names share one namespace with tables in SQLite, so the
+// fresh tables of a rebuild need index names of their own: derive them
+// from the physical table name with Index rather than writing them out.
+func (t Tables) Index(table, index string) string {
+	p, ok := t.physical[table]
+	if !ok {
+		p = table
+	}
+	return quoteIdent(p + "__" + index)
+}
+
+// quoteIdent quotes an SQL identifier: wrapped in double quotes, with
+// inner double quotes doubled, any string is one identifier.
+func quoteIdent(s string) string {
+	return `"` + strings.ReplaceAll(s, `"`, `""`) + `"`
+}
+
+// setupTx runs p.Setup on t in tx when one of t's tables is missing, and
+// reports whether it ran.
+func setupTx(ctx context.Context, tx *sql.Tx, p Projection, t Tables) (bool, error) {
+	for _, logical := range p.Tables {
+		var n int
+		err := tx.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_schema
+			WHERE type = 'table' AND name = ? COLLATE NOCASE`, t.physical[logical]).Scan(&n)
+		if err != nil {
+			return false, fmt.Errorf("es/sqlite: projection %s: look up table %s: %w", p.Name, logical, err)
+		}
+		if n == 0 {
+			if err := p.Setup(ctx, tx, t); err != nil {
+				return false, fmt.Errorf("es/sqlite: projection %s: setup: %w", p.Name, err)
+			}
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// applyTx applies events to t in tx.
+func applyTx(ctx context.Context, tx *sql.Tx, p Projection, t Tables, events []es.Event) error {
+	for _, e := range events {
+		if err := p.Apply(ctx, tx, t, e); err != nil {
+			return fmt.Errorf("es/sqlite: projection %s: apply event %s (%s, %s v%d, position %d): %w",
+				p.Name, e.ID, e.Type, e.StreamID, e.Version, e.Position, err)
+		}
+	}
+	return nil
+}
+
+// SetupProjection creates p's tables if they are missing, so that readers
+// can query them before the first event arrives. The consumer and
+// [WithInline] do it themselves; calling it is optional.
+func (s *Store) SetupProjection(ctx context.Context, p Projection) error {
+	if err := p.validate(); err != nil {
+		return err
+	}
+	return s.withWriteTx(ctx, func(tx *sql.Tx) error {
+		_, err := setupTx(ctx, tx, p, liveTables(p))
+		return err
+	})
+}
+
+// Consumer returns an [es.Consumer] that applies events to p's tables:
+// feed it with an [es.Subscription] named p.Name (the checkpoint and the
+// lease share the name).
+//
+// Each Handle call is one IMMEDIATE transaction on the writer connection
+// that reads the checkpoint, applies the events after it, and saves the
+// new checkpoint: the read model and its checkpoint commit together, so a
+// crash neither loses an event nor applies one twice. Because the
+// checkpoint is re-read inside the transaction, events at or below it are
+// skipped: two instances running by mistake, or an instance racing a
+// [Store.Rebuild] swap, never apply an event twice.
+func (s *Store) Consumer(p Projection) es.Consumer {
+	return &consumer{s: s, p: p, tables: liveTables(p)}
+}
+
+type consumer struct {
+	s      *Store
+	p      Projection
+	tables Tables
+
+	mu    sync.Mutex
+	ready bool // the tables are known to exist
+}
+
+func (c *consumer) Checkpoint(ctx context.Context) (int64, error) {
+	return c.s.LoadCheckpoint(ctx, c.p.Name)
+}
+
+func (c *consumer) Handle(ctx context.Context, batch []es.Event) error {
+	if len(batch) == 0 {
+		return nil
+	}
+	if err := c.p.validate(); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	ready := c.ready
+	c.mu.Unlock()
+	err := c.s.withWriteTx(ctx, func(tx *sql.Tx) error {
+		if !ready {
+			if _, err := setupTx(ctx, tx, c.p, c.tables); err != nil {
+				return err
+			}
+		}
+		cp, err := checkpointTx(ctx, tx, c.p.Name)
+		if err != nil {
+			return err
+		}
+		i, _ := slices.BinarySearchFunc(batch, cp+1, func(e es.Event, pos int64) int { return compareInt(e.Position, pos) })
+		if i == len(batch) {
+			return nil // all handled already, by another instance or a rebuild
+		}
+		if err := applyTx(ctx, tx, c.p, c.tables, batch[i:]); err != nil {
+			return err
+		}
+		return saveCheckpointTx(ctx, tx, c.p.Name, batch[len(batch)-1].Position, c.s.cfg.clock.Now())
+	})
+	if err != nil {
+		return err
+	}
+	if !ready {
+		// Only after the commit: a rolled-back Setup created nothing.
+		c.mu.Lock()
+		c.ready = true
+		c.mu.Unlock()
+	}
+	return nil
+}
+
+func compareInt(a, b int64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// WithInline keeps projections up to date inside every append's
+// transaction: Apply runs for each appended event, with its version and
+// position assigned, before the commit. A read after Append returns sees
+// the events' effects; an Apply error rolls the whole append back and
+// Append returns it.
+//
+// Open creates the tables (Setup) and, when it had to create them, fills
+// them from the events already stored. Every process that appends to the
+// file must open it with the same inline projections, or its appends
+// would miss them.
+func WithInline(p ...Projection) Option {
+	return func(cfg *config) { cfg.inline = append(cfg.inline, p...) }
+}
+
+// setupInline creates the inline projections' tables, filling new ones
+// from the stored events in the same transaction.
+func (s *Store) setupInline(ctx context.Context) error {
+	names := map[string]bool{}
+	for _, p := range s.cfg.inline {
+		if err := p.validate(); err != nil {
+			return err
+		}
+		if names[p.Name] {
+			return fmt.Errorf("es/sqlite: inline projection %s given twice", p.Name)
+		}
+		names[p.Name] = true
+		t := liveTables(p)
+		err := s.withWriteTx(ctx, func(tx *sql.Tx) error {
+			created, err := setupTx(ctx, tx, p, t)
+			if err != nil || !created {
+				return err
+			}
+			_, err = catchUpTx(ctx, tx, p, t, 0)
+			return err
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// applyInline runs the inline projections on events appended in tx.
+func (s *Store) applyInline(ctx context.Context, tx *sql.Tx, events []es.Event) error {
+	for _, p := range s.cfg.inline {
+		if err := applyTx(ctx, tx, p, liveTables(p), events); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// catchUpTx applies, within tx, every event after position to t, batchSize
+// at a time, and returns the position of the last event (position if
+// there were none).
+func catchUpTx(ctx context.Context, tx *sql.Tx, p Projection, t Tables, position int64) (int64, error) {
+	for {
+		batch, err := readTx(ctx, tx, position, batchSize)
+		if err != nil {
+			return 0, fmt.Errorf("es/sqlite: projection %s: read events: %w", p.Name, err)
+		}
+		if len(batch) == 0 {
+			return position, nil
+		}
+		if err := applyTx(ctx, tx, p, t, batch); err != nil {
+			return 0, err
+		}
+		position = batch[len(batch)-1].Position
+	}
+}
+
+// readTx reads up to limit events after position within tx. It reads all
+// rows before returning, so the caller may write in tx.
+func readTx(ctx context.Context, tx *sql.Tx, after int64, limit int) ([]es.Event, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT `+eventColumns+` FROM es_events
+		WHERE position > ? ORDER BY position LIMIT ?`, after, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []es.Event
+	for rows.Next() {
+		e, err := scanEvent(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+func checkpointTx(ctx context.Context, tx *sql.Tx, name string) (int64, error) {
+	var pos int64
+	err := tx.QueryRowContext(ctx, `SELECT position FROM es_checkpoints WHERE name = ?`, name).Scan(&pos)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("es/sqlite: read checkpoint %s: %w", name, err)
+	}
+	return pos, nil
+}
+
+func saveCheckpointTx(ctx context.Context, tx *sql.Tx, name string, position int64, now time.Time) error {
+	_, err := tx.ExecContext(ctx, `INSERT INTO es_checkpoints (name, position, updated_at) VALUES (?, ?, ?)
+		ON CONFLICT (name) DO UPDATE SET position = excluded.position, updated_at = excluded.updated_at`,
+		name, position, now.UTC().Format(timeLayout))
+	if err != nil {
+		return fmt.Errorf("es/sqlite: save checkpoint %s: %w", name, err)
+	}
+	return nil
+}
+
+// LoadCheckpoint implements [es.CheckpointStore].
+func (s *Store) LoadCheckpoint(ctx context.Context, name string) (int64, error) {
+	var pos int64
+	err := s.retryBusy(ctx, func() error {
+		return s.readers.QueryRowContext(ctx, `SELECT position FROM es_checkpoints WHERE name = ?`, name).Scan(&pos)
+	})
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("es/sqlite: load checkpoint %s: %w", name, err)
+	}
+	return pos, nil
+}
+
+// SaveCheckpoint implements [es.CheckpointStore].
+func (s *Store) SaveCheckpoint(ctx context.Context, name string, position int64) error {
+	if position < 0 {
+		return fmt.Errorf("es/sqlite: save checkpoint %s: negative position %d", name, position)
+	}
+	return s.withWriteTx(ctx, func(tx *sql.Tx) error {
+		return saveCheckpointTx(ctx, tx, name, position, s.cfg.clock.Now())
+	})
+}
+
+// Head implements [es.HeadReader]: the position of the last event, 0 when
+// there is none.
+func (s *Store) Head(ctx context.Context) (int64, error) {
+	pos, err := s.maxPosition(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("es/sqlite: head: %w", err)
+	}
+	return pos, nil
+}
+
+// DB returns the store's pool of read-only connections, for querying
+// projections' tables. Writes through it fail (query_only).
+func (s *Store) DB() *sql.DB { return s.readers }
