@@ -154,3 +154,62 @@ func (m *SubscriptionMetrics) Events(name string) prometheus.Counter {
 func (m *SubscriptionMetrics) Errors(name string) prometheus.Counter {
 	return m.errors.WithLabelValues(name)
 }
+
+// OutboxMetrics are the Prometheus collectors of a [Relay]:
+//
+//   - es_outbox_backlog: messages neither delivered nor cancelled;
+//   - es_outbox_deliveries_total{result="ok"|"error"}: delivery attempts;
+//   - es_outbox_delivery_duration_seconds: time per delivery attempt.
+//
+// A nil *OutboxMetrics records nothing.
+type OutboxMetrics struct {
+	backlog    prometheus.Gauge
+	deliveries *prometheus.CounterVec
+	duration   prometheus.Histogram
+}
+
+// NewOutboxMetrics creates the outbox collectors and registers them with reg.
+func NewOutboxMetrics(reg prometheus.Registerer) (*OutboxMetrics, error) {
+	m := &OutboxMetrics{
+		backlog:    prometheus.NewGauge(prometheus.GaugeOpts{Name: "es_outbox_backlog", Help: "Outbox messages neither delivered nor cancelled."}),
+		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "es_outbox_deliveries_total", Help: "Delivery attempts of outbox messages, by result."}, []string{"result"}),
+		duration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "es_outbox_delivery_duration_seconds", Help: "Time taken by one delivery attempt.",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 2.5, 12),
+		}),
+	}
+	for _, c := range []prometheus.Collector{m.backlog, m.deliveries, m.duration} {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	m.deliveries.WithLabelValues("ok")
+	m.deliveries.WithLabelValues("error")
+	return m, nil
+}
+
+func (m *OutboxMetrics) observeBacklog(ctx context.Context, o Outbox) {
+	if m == nil {
+		return
+	}
+	if n, err := o.Backlog(ctx); err == nil {
+		m.backlog.Set(float64(n))
+	}
+}
+
+func (m *OutboxMetrics) observeDelivery(start time.Time, err error) {
+	if m == nil {
+		return
+	}
+	m.duration.Observe(time.Since(start).Seconds())
+	if err != nil {
+		m.deliveries.WithLabelValues("error").Inc()
+		return
+	}
+	m.deliveries.WithLabelValues("ok").Inc()
+}
+
+// Deliveries returns the delivery counter for result "ok" or "error".
+func (m *OutboxMetrics) Deliveries(result string) prometheus.Counter {
+	return m.deliveries.WithLabelValues(result)
+}

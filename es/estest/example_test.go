@@ -3,6 +3,7 @@ package estest_test
 import (
 	"fmt"
 	"testing"
+	"time"
 
 	"esgo.dev/es/estest"
 )
@@ -52,4 +53,18 @@ func (p *printer) Helper() {}
 func (p *printer) Fatalf(format string, args ...any) {
 	p.failed = true
 	fmt.Printf(format+"\n", args...)
+}
+
+// A process-manager spec moves a fake clock, so a deadline fires without
+// sleeping. holds is a seat-hold process (process_test.go) that releases
+// the seats unless the hold is paid within ten minutes.
+func ExampleProcess() {
+	t := &printer{}
+	estest.Process(t, holdRegistry(), holds).
+		Given(SeatsHeld{HoldID: "h-1", Seats: 2}).
+		WhenTimeElapses(10 * time.Minute).
+		Then(ReleaseSeats{HoldID: "h-1", Seats: 2})
+	fmt.Println("failed:", t.failed)
+	// Output:
+	// failed: false
 }

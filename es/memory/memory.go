@@ -32,6 +32,8 @@ type Store struct {
 	waiters map[chan struct{}]bool
 
 	checkpoints map[string]int64
+	outbox      []*outboxEntry
+	outboxIDs   map[string]*outboxEntry
 }
 
 // Option configures a [Store].
@@ -64,6 +66,7 @@ func New(opts ...Option) *Store {
 		waiters: make(map[chan struct{}]bool),
 
 		checkpoints: make(map[string]int64),
+		outboxIDs:   make(map[string]*outboxEntry),
 	}
 	for _, o := range opts {
 		o(s)
@@ -72,11 +75,16 @@ func New(opts ...Option) *Store {
 }
 
 // Append implements [es.Store].
-func (s *Store) Append(ctx context.Context, appends ...es.StreamAppend) (res []es.AppendResult, err error) {
+func (s *Store) Append(ctx context.Context, appends ...es.StreamAppend) ([]es.AppendResult, error) {
+	return s.AppendEnqueue(ctx, es.Enqueue{}, appends...)
+}
+
+// AppendEnqueue implements [es.Outbox].
+func (s *Store) AppendEnqueue(ctx context.Context, enq es.Enqueue, appends ...es.StreamAppend) (res []es.AppendResult, err error) {
 	start := time.Now()
 	n := 0
 	defer func() { s.metrics.ObserveAppend(start, n, err) }()
-	if err := es.CheckAppend(appends); err != nil {
+	if err := es.CheckAppendEnqueue(enq, appends); err != nil {
 		return nil, err
 	}
 	if err := ctx.Err(); err != nil {
@@ -135,6 +143,7 @@ func (s *Store) Append(ctx context.Context, appends ...es.StreamAppend) (res []e
 		s.ids[e.ID] = len(s.log) - 1
 	}
 	n = len(recorded)
+	s.enqueue(enq)
 	for ch := range s.waiters {
 		select {
 		case ch <- struct{}{}:

@@ -1,0 +1,215 @@
+package es_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"esgo.dev/es"
+	"esgo.dev/es/estest"
+	"esgo.dev/es/memory"
+)
+
+func message(key string, n int) es.Message {
+	return es.Message{ID: es.NewID(), Key: key, Type: "Numbered", SchemaVersion: 1, Data: fmt.Appendf(nil, `{"n":%d}`, n)}
+}
+
+func enqueue(t *testing.T, o es.Outbox, msgs ...es.Message) {
+	t.Helper()
+	if _, err := o.AppendEnqueue(context.Background(), es.Enqueue{Messages: msgs}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// recorder is a Publisher that fails at random and records, per key, the
+// order of successful deliveries.
+type deliveries struct {
+	mu       sync.Mutex
+	byKey    map[string][]string
+	ids      map[string]int
+	failRate float64
+}
+
+func (d *deliveries) Publish(_ context.Context, m es.Message) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if rand.Float64() < d.failRate {
+		return errors.New("broker unavailable")
+	}
+	d.byKey[m.Key] = append(d.byKey[m.Key], m.ID)
+	d.ids[m.ID]++
+	return nil
+}
+
+func (d *deliveries) count() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return len(d.ids)
+}
+
+func TestRelayDeliversInOrderPerKeyWithFourWorkers(t *testing.T) {
+	store := memory.New()
+	written := map[string][]string{}
+	for i := range 600 {
+		key := fmt.Sprintf("order-%d", i%23)
+		m := message(key, i)
+		written[key] = append(written[key], m.ID)
+		enqueue(t, store, m)
+	}
+	d := &deliveries{byKey: map[string][]string{}, ids: map[string]int{}, failRate: 0.2}
+	reg := prometheus.NewRegistry()
+	metrics, _ := es.NewOutboxMetrics(reg)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() {
+		done <- es.NewRelay(store, d, es.RelayWorkers(4), es.RelayPollInterval(time.Millisecond),
+			es.RelayRetry(1000, time.Microsecond, time.Millisecond), es.WithOutboxMetrics(metrics)).Run(ctx)
+	}()
+	waitFor(t, "all deliveries", func() bool { return d.count() == 600 })
+	cancel()
+	<-done
+	for key, ids := range written {
+		if !slices.Equal(d.byKey[key], ids) {
+			t.Fatalf("key %s: delivered %d messages out of the written order", key, len(d.byKey[key]))
+		}
+	}
+	for id, n := range d.ids {
+		if n != 1 {
+			t.Fatalf("message %s delivered %d times", id, n)
+		}
+	}
+	if n, _ := store.Backlog(context.Background()); n != 0 {
+		t.Fatalf("backlog = %d after delivering everything", n)
+	}
+	if testutil.ToFloat64(metrics.Deliveries("error")) == 0 || testutil.ToFloat64(metrics.Deliveries("ok")) != 600 {
+		t.Fatalf("deliveries ok=%v error=%v", testutil.ToFloat64(metrics.Deliveries("ok")), testutil.ToFloat64(metrics.Deliveries("error")))
+	}
+}
+
+func TestRelayParksAMessageThatKeepsFailingAndHoldsBackItsKey(t *testing.T) {
+	store := memory.New()
+	poison := message("order-1", 1)
+	after := message("order-1", 2)
+	other := message("order-2", 3)
+	enqueue(t, store, poison, after, other)
+	var mu sync.Mutex
+	var got []string
+	pub := es.PublisherFunc(func(_ context.Context, m es.Message) error {
+		if m.ID == poison.ID {
+			return errors.New("rejected")
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		got = append(got, m.ID)
+		return nil
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go es.NewRelay(store, pub, es.RelayPollInterval(time.Millisecond), es.RelayRetry(3, time.Microsecond, time.Microsecond)).Run(ctx)
+	waitFor(t, "the other key", func() bool { mu.Lock(); defer mu.Unlock(); return len(got) == 1 })
+	time.Sleep(50 * time.Millisecond) // the poison message is retried, then parked
+	mu.Lock()
+	defer mu.Unlock()
+	if !slices.Equal(got, []string{other.ID}) {
+		t.Fatalf("delivered %v: only order-2's message may pass; order-1's second must wait behind the parked first", got)
+	}
+	if n, _ := store.Backlog(ctx); n != 2 {
+		t.Fatalf("backlog = %d, want the parked message and the one behind it", n)
+	}
+}
+
+func TestDeadlinesFireWhenDueAndNotWhenCancelled(t *testing.T) {
+	store := memory.New()
+	clock := estest.NewFakeClock(time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC))
+	soon, later, cancelled := message("a", 1), message("b", 2), message("c", 3)
+	soon.DeliverAt = clock.Now().Add(time.Minute)
+	later.DeliverAt = clock.Now().Add(time.Hour)
+	cancelled.DeliverAt = clock.Now().Add(time.Minute)
+	enqueue(t, store, soon, later, cancelled)
+	if _, err := store.AppendEnqueue(context.Background(), es.Enqueue{Cancel: []string{cancelled.ID}}); err != nil {
+		t.Fatal(err)
+	}
+	if d := due(store, clock.Now()); len(d) != 0 {
+		t.Fatalf("due before their time: %v", d)
+	}
+	ids := func(now time.Time) []string {
+		msgs, _ := store.Due(context.Background(), now, allBuckets(), 10)
+		var out []string
+		for _, m := range msgs {
+			out = append(out, m.ID)
+		}
+		return out
+	}
+	if got := ids(clock.Advance(time.Minute)); !slices.Equal(got, []string{soon.ID}) {
+		t.Fatalf("due after a minute: %v, want only the first deadline", got)
+	}
+	if got := ids(clock.Advance(time.Hour)); !slices.Equal(got, []string{soon.ID, later.ID}) {
+		t.Fatalf("due after an hour: %v", got)
+	}
+}
+
+func TestEnqueueIsIdempotentByMessageIDAndValidated(t *testing.T) {
+	store := memory.New()
+	m := message("k", 1)
+	enqueue(t, store, m)
+	enqueue(t, store, m)
+	if n, _ := store.Backlog(context.Background()); n != 1 {
+		t.Fatalf("backlog = %d after enqueuing one message twice", n)
+	}
+	bad := message("k", 2)
+	bad.Data = []byte(`[1]`)
+	if _, err := store.AppendEnqueue(context.Background(), es.Enqueue{Messages: []es.Message{bad}}); !errors.Is(err, es.ErrInvalidAppend) {
+		t.Fatalf("got %v, want ErrInvalidAppend", err)
+	}
+}
+
+func TestInboxHandlesEachMessageOnce(t *testing.T) {
+	inbox := memory.NewInbox()
+	var mu sync.Mutex
+	effects := 0
+	id := es.NewID()
+	var wg sync.WaitGroup
+	for i := range 20 {
+		wg.Go(func() {
+			fail := i == 0
+			_, err := inbox.Handle(context.Background(), "mailer", id, func(context.Context) error {
+				if fail {
+					return errors.New("smtp down")
+				}
+				mu.Lock()
+				effects++
+				mu.Unlock()
+				return nil
+			})
+			if err != nil && !fail {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	if effects != 1 {
+		t.Fatalf("%d effects, want 1", effects)
+	}
+}
+
+func TestBusDeliversToEverySubscriber(t *testing.T) {
+	bus := es.NewBus()
+	var got []string
+	bus.Subscribe("Numbered", func(_ context.Context, m es.Message) error { got = append(got, "a"); return nil })
+	bus.Subscribe("Numbered", func(_ context.Context, m es.Message) error { return errors.New("b failed") })
+	err := bus.Publish(context.Background(), message("k", 1))
+	if err == nil || !slices.Equal(got, []string{"a"}) {
+		t.Fatalf("Publish = %v, handlers ran %v", err, got)
+	}
+	if err := bus.Publish(context.Background(), es.Message{Type: "Unwatched"}); err != nil {
+		t.Fatalf("a message without subscribers: %v", err)
+	}
+}

@@ -1,0 +1,211 @@
+package es
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// ProcessManager coordinates a process that spans modules — an order
+// going from cart to payment to tickets — by reacting to messages. Each
+// instance of the process (one order) has its own event-sourced state in
+// the stream Name + "-" + its ID, and answers a message with events that
+// record what it learnt, messages to send (commands for other modules,
+// possibly scheduled: deadlines) and deadlines to cancel.
+//
+// S is the state and E the type of the process's own events. Messages and
+// events are registered in the [Registry] the [ProcessHandler] uses.
+// Correlate and React must be pure; the time comes in as now.
+type ProcessManager[S, E any] struct {
+	// Name names the process; it is the category of its streams.
+	Name string
+	// Correlate returns the ID of the process instance a message belongs
+	// to, or "" if the process does not handle it.
+	Correlate func(msg any) string
+	// Initial returns the state of an instance that has seen nothing.
+	Initial func() S
+	// React decides what a message means for an instance in state.
+	React func(state S, msg any, now time.Time) (Reaction[E], error)
+	// Evolve returns the state after one of the process's events.
+	Evolve func(state S, event E) S
+}
+
+// Reaction is what a process manager does about one message. All of it
+// commits atomically: the events, the messages sent and the deadlines
+// cancelled.
+type Reaction[E any] struct {
+	Events []E
+	Send   []Send
+	// Cancel lists the IDs of deadlines (scheduled Sends) to cancel.
+	Cancel []string
+}
+
+// Send is a message a process manager sends.
+type Send struct {
+	// Message is the message, a value of a registered type.
+	Message any
+	// Key orders the message among others (default: the instance's ID).
+	Key string
+	// DeliverAt, when set, makes the message a deadline delivered then.
+	DeliverAt time.Time
+	// ID is the message's ID. Leave it empty to have one derived from the
+	// handled message (so that a retry sends the same message); set it,
+	// e.g. with DeriveID, to be able to cancel a deadline later.
+	ID string
+}
+
+// messageHandled is recorded when a reaction sends or cancels messages
+// but records no events of its own, so that a redelivery is recognised.
+const messageHandled = "es.MessageHandled"
+
+// ProcessHandler runs a [ProcessManager]: it handles messages (from a
+// [Relay], usually through a [Bus]) for the process's instances. It is
+// idempotent by message ID: an instance records the ID of every message
+// it reacted to as the causation ID of its events, and a redelivered
+// message finds it and does nothing. The instance's events, the messages
+// it sends and the deadlines it cancels are written in one transaction
+// ([Outbox.AppendEnqueue]): a crash leaves either all of them or none.
+type ProcessHandler[S, E any] struct {
+	outbox      Outbox
+	reg         *Registry
+	pm          ProcessManager[S, E]
+	clock       Clock
+	maxAttempts int
+}
+
+// ProcessOption configures a [ProcessHandler].
+type ProcessOption func(*processConfig)
+
+type processConfig struct {
+	clock       Clock
+	maxAttempts int
+}
+
+// ProcessClock sets the clock that gives React its now (default [SystemClock]).
+func ProcessClock(c Clock) ProcessOption { return func(p *processConfig) { p.clock = c } }
+
+// NewProcessHandler returns a handler for pm's messages, writing to outbox
+// and encoding with reg.
+func NewProcessHandler[S, E any](outbox Outbox, reg *Registry, pm ProcessManager[S, E], opts ...ProcessOption) *ProcessHandler[S, E] {
+	cfg := processConfig{clock: SystemClock{}, maxAttempts: 5}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	return &ProcessHandler[S, E]{outbox: outbox, reg: reg, pm: pm, clock: cfg.clock, maxAttempts: cfg.maxAttempts}
+}
+
+// Handle reacts to m. Messages the process does not correlate are
+// ignored. An error from React is returned as it is, and nothing is written.
+func (h *ProcessHandler[S, E]) Handle(ctx context.Context, m Message) error {
+	msg, err := DecodeMessage(h.reg, m)
+	if err != nil {
+		return fmt.Errorf("es: process %s: %w", h.pm.Name, err)
+	}
+	id := h.pm.Correlate(msg)
+	if id == "" {
+		return nil
+	}
+	stream := h.pm.Name + "-" + id
+	var lastErr error
+	for range h.maxAttempts {
+		state, version, seen, err := h.load(ctx, stream, m.ID)
+		if err != nil || seen {
+			return err
+		}
+		r, err := h.pm.React(state, msg, h.clock.Now())
+		if err != nil {
+			return err
+		}
+		events, enq, err := h.encode(stream, id, m, r)
+		if err != nil {
+			return err
+		}
+		if len(events) == 0 {
+			return nil
+		}
+		_, err = h.outbox.AppendEnqueue(ctx, enq, StreamAppend{StreamID: stream, Expected: Exact(version), Events: events})
+		if errors.Is(err, ErrConcurrency) {
+			lastErr = err
+			continue
+		}
+		return err
+	}
+	return fmt.Errorf("es: process %s: message %s gave up after %d attempts: %w", h.pm.Name, m.ID, h.maxAttempts, lastErr)
+}
+
+// State returns the state of the process instance id.
+func (h *ProcessHandler[S, E]) State(ctx context.Context, id string) (S, error) {
+	s, _, _, err := h.load(ctx, h.pm.Name+"-"+id, "")
+	return s, err
+}
+
+func (h *ProcessHandler[S, E]) load(ctx context.Context, stream, messageID string) (S, int64, bool, error) {
+	state := h.pm.Initial()
+	var version int64
+	seen := false
+	for e, err := range h.outbox.ReadStream(ctx, stream, StreamQuery{}) {
+		if err != nil {
+			return state, 0, false, err
+		}
+		version = e.Version
+		if messageID != "" && e.Metadata.CausationID == messageID {
+			seen = true
+		}
+		if e.Type == messageHandled {
+			continue
+		}
+		ev, err := Decode[E](h.reg, e)
+		if err != nil {
+			return state, 0, false, fmt.Errorf("es: process stream %s: %w", stream, err)
+		}
+		state = h.pm.Evolve(state, ev)
+	}
+	return state, version, seen, nil
+}
+
+func (h *ProcessHandler[S, E]) encode(stream, id string, m Message, r Reaction[E]) ([]EventData, Enqueue, error) {
+	md := Metadata{CorrelationID: m.Metadata.CorrelationID, CausationID: m.ID, TraceParent: m.Metadata.TraceParent}
+	if md.CorrelationID == "" {
+		md.CorrelationID = m.ID
+	}
+	// IDs derive from the handled message and the stream, so that a retry
+	// writes the same events and messages.
+	base := m.ID + "@" + stream
+	var events []EventData
+	for i, ev := range r.Events {
+		d, err := h.reg.Encode(ev)
+		if err != nil {
+			return nil, Enqueue{}, fmt.Errorf("es: process %s: %w", h.pm.Name, err)
+		}
+		d.ID, d.Metadata = DeriveID(base, i), md
+		events = append(events, d)
+	}
+	enq := Enqueue{Cancel: r.Cancel}
+	for i, s := range r.Send {
+		msg, err := NewMessage(h.reg, s.Key, s.Message)
+		if err != nil {
+			return nil, Enqueue{}, fmt.Errorf("es: process %s: %w", h.pm.Name, err)
+		}
+		msg.ID, msg.DeliverAt, msg.Metadata = s.ID, s.DeliverAt, md
+		if msg.ID == "" {
+			msg.ID = DeriveID(base+"/send", i)
+		}
+		if msg.Key == "" {
+			msg.Key = id
+		}
+		enq.Messages = append(enq.Messages, msg)
+	}
+	if len(events) == 0 && (len(enq.Messages) > 0 || len(enq.Cancel) > 0) {
+		data, _ := json.Marshal(map[string]string{"message_id": m.ID, "message_type": m.Type})
+		events = append(events, EventData{ID: DeriveID(base, 0), Type: messageHandled, SchemaVersion: 1, Data: data, Metadata: md})
+	}
+	return events, enq, nil
+}
+
+// DeadlineID returns a stable ID for a process instance's deadline of the
+// given name, to set on a scheduled [Send] and to cancel it with later.
+func DeadlineID(process, instance, name string) string {
+	return DeriveID("deadline:"+process+"-"+instance+":"+name, 0)
+}
