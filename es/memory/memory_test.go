@@ -53,3 +53,7 @@ func TestInlineProjectionSeesEveryAppendAtOnce(t *testing.T) {
 		t.Fatalf("append after a refusal = %+v, %v; want version 3 at position 4", r, err)
 	}
 }
+
+func TestOutboxConformance(t *testing.T) {
+	estest.TestOutbox(t, func(*testing.T) es.Outbox { return memory.New() })
+}
