@@ -1,0 +1,101 @@
+package sqlite_test
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"testing"
+	"time"
+
+	"esgo.dev/es"
+	"esgo.dev/es/sqlite"
+)
+
+// The projection benchmarks measure how fast events go into a SQLite read
+// model: a subscription catching up from position 0, and a rebuild.
+//
+//	go test -run '^$' -bench Projection -benchtime 5x ./es/sqlite
+
+const projectionBenchEvents = 20_000
+
+// salesProjection sums quantities per SKU: a JSON decode and an upsert per
+// event, like most read models.
+func salesProjection(name, table string) sqlite.Projection {
+	return sqlite.Projection{
+		Name:   name,
+		Tables: []string{table},
+		Setup: func(ctx context.Context, tx *sql.Tx, t sqlite.Tables) error {
+			_, err := tx.ExecContext(ctx, `CREATE TABLE `+t.Name(table)+` (
+				sku TEXT PRIMARY KEY, qty INTEGER NOT NULL, revenue INTEGER NOT NULL) STRICT`)
+			return err
+		},
+		Apply: func(ctx context.Context, tx *sql.Tx, t sqlite.Tables, e es.Event) error {
+			var item struct {
+				SKU   string `json:"sku"`
+				Qty   int64  `json:"qty"`
+				Price struct {
+					Amount int64 `json:"amount"`
+				} `json:"price"`
+			}
+			if err := json.Unmarshal(e.Data, &item); err != nil {
+				return err
+			}
+			_, err := tx.ExecContext(ctx, `INSERT INTO `+t.Name(table)+` (sku, qty, revenue) VALUES (?, ?, ?)
+				ON CONFLICT (sku) DO UPDATE SET qty = qty + excluded.qty, revenue = revenue + excluded.revenue`,
+				item.SKU, item.Qty, item.Qty*item.Price.Amount)
+			return err
+		},
+	}
+}
+
+func BenchmarkProjectionCatchUp(b *testing.B) {
+	for _, batch := range []int{256, 1000} {
+		b.Run(fmt.Sprintf("batch=%d", batch), func(b *testing.B) {
+			s := benchStore(b, sqlite.SyncFull)
+			fill(b, s, 100, projectionBenchEvents/100)
+			var elapsed time.Duration
+			for i := 0; b.Loop(); i++ {
+				p := salesProjection(fmt.Sprintf("sales-%d", i), fmt.Sprintf("sales_%d", i))
+				ctx, cancel := context.WithCancel(context.Background())
+				done := make(chan error, 1)
+				start := time.Now()
+				go func() {
+					done <- es.NewSubscription(p.Name, s, s.Consumer(p), es.BatchSize(batch)).Run(ctx)
+				}()
+				for {
+					cp, err := s.LoadCheckpoint(ctx, p.Name)
+					if err != nil {
+						b.Fatal(err)
+					}
+					if cp == projectionBenchEvents {
+						break
+					}
+					time.Sleep(time.Millisecond)
+				}
+				elapsed += time.Since(start)
+				cancel()
+				if err := <-done; err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(projectionBenchEvents*b.N)/elapsed.Seconds(), "events/s")
+		})
+	}
+}
+
+func BenchmarkProjectionRebuild(b *testing.B) {
+	s := benchStore(b, sqlite.SyncFull)
+	fill(b, s, 100, projectionBenchEvents/100)
+	p := salesProjection("sales", "sales")
+	ctx := context.Background()
+	if err := s.SetupProjection(ctx, p); err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		if err := s.Rebuild(ctx, p); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(projectionBenchEvents*b.N)/b.Elapsed().Seconds(), "events/s")
+}
