@@ -702,3 +702,55 @@ func TestLocker(t *testing.T) {
 		t.Fatal("the lease outlived its lock file")
 	}
 }
+
+// TestRebuildViewsAndForeignKeys rebuilds, twice, a projection of two
+// tables, one referencing the other, under an application's view: the
+// swap keeps the references between the fresh tables, and the view reads
+// the new tables.
+func TestRebuildViewsAndForeignKeys(t *testing.T) {
+	ctx := context.Background()
+	p := sqlite.Projection{
+		Name:   "fk",
+		Tables: []string{"parent", "child"},
+		Setup: func(ctx context.Context, tx *sql.Tx, t sqlite.Tables) error {
+			_, err := tx.ExecContext(ctx, `CREATE TABLE `+t.Name("parent")+` (id INTEGER PRIMARY KEY);
+				CREATE TABLE `+t.Name("child")+` (id INTEGER PRIMARY KEY,
+					parent INTEGER NOT NULL REFERENCES `+t.Name("parent")+` (id));
+				CREATE INDEX `+t.Index("child", "parent")+` ON `+t.Name("child")+` (parent)`)
+			return err
+		},
+		Apply: func(ctx context.Context, tx *sql.Tx, t sqlite.Tables, e es.Event) error {
+			_, err := tx.ExecContext(ctx, `INSERT INTO `+t.Name("parent")+` VALUES (?);
+				INSERT INTO `+t.Name("child")+` VALUES (?, ?)`, e.Position, e.Position, e.Position)
+			return err
+		},
+	}
+	s, path := openFile(t, sqlite.WithInline(p))
+	appendTally(t, s, 10, 2, 1)
+	app, err := sql.Open("sqlite3", "file:"+path+"?_busy_timeout=5000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer app.Close()
+	if _, err := app.Exec(`CREATE VIEW family AS SELECT child.id FROM child JOIN parent ON parent.id = child.parent`); err != nil {
+		t.Fatal(err)
+	}
+	for round := 1; round <= 2; round++ {
+		if err := s.Rebuild(ctx, p); err != nil {
+			t.Fatalf("rebuild %d: %v", round, err)
+		}
+		appendTally(t, s, 10, 2, 1)
+		var n, violations int
+		if err := s.DB().QueryRow(`SELECT count(*) FROM family`).Scan(&n); err != nil || n != 10+10*round {
+			t.Fatalf("rebuild %d: view has %d rows (%v), want %d", round, n, err, 10+10*round)
+		}
+		if err := s.DB().QueryRow(`SELECT count(*) FROM pragma_foreign_key_check`).Scan(&violations); err != nil || violations != 0 {
+			t.Fatalf("rebuild %d: %d foreign key violations (%v)", round, violations, err)
+		}
+		var ref string
+		if err := s.DB().QueryRow(`SELECT "table" FROM pragma_foreign_key_list('child')`).Scan(&ref); err != nil || ref != "parent" {
+			t.Fatalf("rebuild %d: child references %q (%v), want parent", round, ref, err)
+		}
+	}
+	checkNoRebuildLeft(t, s)
+}

@@ -101,10 +101,8 @@ func (s *Store) Rebuild(ctx context.Context, p Projection) error {
 				return fmt.Errorf("drop old table %s: %w", logical, err)
 			}
 		}
-		for _, logical := range p.Tables {
-			if _, err := tx.ExecContext(ctx, `ALTER TABLE `+t.Name(logical)+` RENAME TO `+quoteIdent(logical)); err != nil {
-				return fmt.Errorf("rename fresh table %s: %w", logical, err)
-			}
+		if err := renameTables(ctx, tx, p, t); err != nil {
+			return err
 		}
 		if !s.isInline(p.Name) {
 			if err := saveCheckpointTx(ctx, tx, p.Name, last, s.cfg.clock.Now()); err != nil {
@@ -173,3 +171,26 @@ func (s *Store) isInline(name string) bool {
 }
 
 func (s *Store) now() string { return s.cfg.clock.Now().UTC().Format(timeLayout) }
+
+// renameTables renames the fresh tables t to p's logical names. It renames
+// in legacy mode: the modern ALTER TABLE RENAME checks every view and
+// trigger of the schema, and a view over the projection's tables (dropped
+// a moment ago) would fail it; the legacy one leaves views alone, and with
+// foreign keys on it still repoints references between the fresh tables.
+func renameTables(ctx context.Context, tx *sql.Tx, p Projection, t Tables) error {
+	if _, err := tx.ExecContext(ctx, `PRAGMA legacy_alter_table = ON`); err != nil {
+		return err
+	}
+	var err error
+	for _, logical := range p.Tables {
+		if _, err = tx.ExecContext(ctx, `ALTER TABLE `+t.Name(logical)+` RENAME TO `+quoteIdent(logical)); err != nil {
+			err = fmt.Errorf("rename fresh table %s: %w", logical, err)
+			break
+		}
+	}
+	// The setting belongs to the writer connection, which outlives tx.
+	if _, rerr := tx.ExecContext(ctx, `PRAGMA legacy_alter_table = OFF`); rerr != nil {
+		err = errors.Join(err, rerr)
+	}
+	return err
+}
