@@ -15,6 +15,13 @@
 // SyncNormal an acknowledged append survives a process crash but the last
 // appends before an OS crash or power loss may be rolled back; the file is
 // never corrupted either way. See docs/sqlite.md.
+//
+// Read models live in the same file as [Projection]s: fed by a
+// subscription through [Store.Consumer] (the read model and its
+// checkpoint commit in one transaction), kept inline in every append's
+// transaction with [WithInline], and rebuilt from scratch while they keep
+// serving with [Store.Rebuild]. [Store.Locker] gives a subscription one
+// active instance across the processes sharing the file.
 package sqlite
 
 import (
