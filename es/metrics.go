@@ -76,7 +76,8 @@ func (m *StoreMetrics) ObserveAppend(start time.Time, events int, err error) {
 //
 //   - es_subscription_position: the checkpoint, the last position handled;
 //   - es_subscription_lag: positions between the store's head and the
-//     checkpoint (when the store implements [HeadReader]);
+//     checkpoint while catching up (when the store implements
+//     [HeadReader]), 0 once caught up;
 //   - es_subscription_events_total: events handled;
 //   - es_subscription_handler_errors_total: failed Handle calls;
 //   - es_subscription_handle_duration_seconds: time per Handle call.
@@ -113,11 +114,15 @@ func NewSubscriptionMetrics(reg prometheus.Registerer) (*SubscriptionMetrics, er
 	return m, nil
 }
 
-func (m *SubscriptionMetrics) observePosition(ctx context.Context, s *Subscription, position int64) {
+func (m *SubscriptionMetrics) observePosition(ctx context.Context, s *Subscription, position int64, caughtUp bool) {
 	if m == nil {
 		return
 	}
 	m.position.WithLabelValues(s.name).Set(float64(position))
+	if caughtUp {
+		m.lag.WithLabelValues(s.name).Set(0)
+		return
+	}
 	if h, ok := s.store.(HeadReader); ok {
 		if head, err := h.Head(ctx); err == nil {
 			m.lag.WithLabelValues(s.name).Set(float64(max(head-position, 0)))

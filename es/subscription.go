@@ -260,15 +260,17 @@ func (s *Subscription) step(ctx context.Context) (bool, error) {
 		s.cfg.logger.WarnContext(ctx, "subscription read failed", "subscription", s.name, "err", err)
 		return true, nil // wait for the next poll and try again
 	}
-	s.cfg.metrics.observePosition(ctx, s, checkpoint)
-	if len(batch) == 0 {
-		return true, nil
+	caughtUp := len(batch) < s.cfg.batchSize
+	if len(batch) > 0 {
+		if err := s.handle(ctx, batch); err != nil {
+			return false, err
+		}
+		checkpoint = batch[len(batch)-1].Position
 	}
-	if err := s.handle(ctx, batch); err != nil {
-		return false, err
-	}
-	s.cfg.metrics.observePosition(ctx, s, batch[len(batch)-1].Position)
-	return len(batch) < s.cfg.batchSize, nil
+	// A caught-up subscription has no lag, even if its checkpoint trails
+	// the head because the events after it are not for it (Filter).
+	s.cfg.metrics.observePosition(ctx, s, checkpoint, caughtUp)
+	return caughtUp, nil
 }
 
 // handle hands batch to the consumer. On failure it retries one event at a

@@ -248,3 +248,19 @@ func TestSubscriptionMetrics(t *testing.T) {
 		t.Fatalf("duration series = %d, %v", n, err)
 	}
 }
+
+func TestFilteredSubscriptionHasNoLagOnceCaughtUp(t *testing.T) {
+	store := memory.New()
+	appendN(t, store, "order-1", 5)
+	appendN(t, store, "cart-1", 50) // after the last order event: not for this subscription
+	reg := prometheus.NewRegistry()
+	m, _ := es.NewSubscriptionMetrics(reg)
+	l := &ledger{}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	run(ctx, es.NewSubscription("orders", store, l, es.Filter([]string{"order"}, nil), es.WithSubscriptionMetrics(m)))
+	waitFor(t, "catch-up", func() bool { return testutil.ToFloat64(m.Position("orders")) == 5 })
+	if got := testutil.ToFloat64(m.Lag("orders")); got != 0 {
+		t.Fatalf("lag = %v for a caught-up filtered subscription, want 0", got)
+	}
+}
