@@ -37,8 +37,8 @@ func TestFailingSpecNamesTheDifferingField(t *testing.T) {
 			When(Reserve{ReservationID: "r-1", Seats: 4}).
 			Then(SeatsReserved{ReservationID: "r-1", Seats: 5})
 	})
-	out := r.output()
-	if !r.failed {
+	out := r.Messages()
+	if !r.Failed() {
 		t.Fatal("a spec expecting the wrong event passed")
 	}
 	for _, want := range []string{"events differ (-want +got)", "Seats:", "5", "4", "given:", "SeatsAdded", "when:", "Reserve"} {
@@ -82,8 +82,8 @@ func TestFailingSpecReportsUnexpectedOutcomes(t *testing.T) {
 	}
 	for name, c := range cases {
 		r := run(t, c.spec)
-		if !r.failed || !strings.Contains(r.output(), c.want) {
-			t.Errorf("%s: failed=%v, message %q lacks %q", name, r.failed, r.output(), c.want)
+		if !r.Failed() || !strings.Contains(r.Messages(), c.want) {
+			t.Errorf("%s: failed=%v, message %q lacks %q", name, r.Failed(), r.Messages(), c.want)
 		}
 	}
 }

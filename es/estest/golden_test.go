@@ -2,44 +2,21 @@ package estest
 
 import (
 	"encoding/json"
-	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
-	"runtime"
 	"strings"
-	"sync"
 	"testing"
 
 	"esgo.dev/es"
+	"esgo.dev/es/estest/internal/tbtest"
 )
 
 // This file is in package estest to call checkGolden with update set,
 // rather than through the environment.
 
-type recorder struct {
-	testing.TB
-	mu     sync.Mutex
-	failed bool
-	msgs   []string
-}
-
-func (r *recorder) Helper()             {}
-func (r *recorder) Logf(string, ...any) {}
-func (r *recorder) Errorf(format string, args ...any) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.failed = true
-	r.msgs = append(r.msgs, strings.TrimSpace(sprintf(format, args...)))
-}
-func (r *recorder) Fatalf(format string, args ...any) { r.Errorf(format, args...); runtime.Goexit() }
-
-func check(t *testing.T, reg *es.Registry, dir string, update bool) *recorder {
-	r := &recorder{TB: t}
-	done := make(chan struct{})
-	go func() { defer close(done); checkGolden(r, reg, dir, update) }()
-	<-done
-	return r
+func check(t *testing.T, reg *es.Registry, dir string, update bool) *tbtest.Recorder {
+	return tbtest.Run(t, func(tb testing.TB) { checkGolden(tb, reg, dir, update) })
 }
 
 type ticketV1 struct {
@@ -58,18 +35,18 @@ func TestGoldenSchemaFailsWhenAFieldIsRenamedWithoutAVersionBump(t *testing.T) {
 	dir := t.TempDir()
 	v1 := es.NewRegistry()
 	es.MustRegister[ticketV1](v1, "TicketsAdded")
-	if r := check(t, v1, dir, true); r.failed {
-		t.Fatalf("writing golden files failed: %v", r.msgs)
+	if r := check(t, v1, dir, true); r.Failed() {
+		t.Fatalf("writing golden files failed: %v", r.Messages())
 	}
-	if r := check(t, v1, dir, false); r.failed {
-		t.Fatalf("unchanged types failed the check: %v", r.msgs)
+	if r := check(t, v1, dir, false); r.Failed() {
+		t.Fatalf("unchanged types failed the check: %v", r.Messages())
 	}
 
 	renamed := es.NewRegistry()
 	es.MustRegister[ticketRenamed](renamed, "TicketsAdded")
 	r := check(t, renamed, dir, false)
-	out := strings.Join(r.msgs, "\n")
-	if !r.failed {
+	out := r.Messages()
+	if !r.Failed() {
 		t.Fatal("a renamed field passed the golden-schema check")
 	}
 	for _, want := range []string{"TicketsAdded", "quantity", "count", "schema version is still 1", "es.SchemaVersion(2)", "es.Upcast(1"} {
@@ -88,11 +65,11 @@ func TestGoldenSchemaAcceptsAVersionBumpWithAnUpcaster(t *testing.T) {
 
 	v2 := es.NewRegistry()
 	es.MustRegister[ticketRenamed](v2, "TicketsAdded", es.SchemaVersion(2), es.Upcast(1, renameQuantity))
-	if r := check(t, v2, dir, true); r.failed {
-		t.Fatalf("writing the v2 file: %v", r.msgs)
+	if r := check(t, v2, dir, true); r.Failed() {
+		t.Fatalf("writing the v2 file: %v", r.Messages())
 	}
-	if r := check(t, v2, dir, false); r.failed {
-		t.Fatalf("v1 file plus upcaster failed: %v", r.msgs)
+	if r := check(t, v2, dir, false); r.Failed() {
+		t.Fatalf("v1 file plus upcaster failed: %v", r.Messages())
 	}
 	for _, f := range []string{"TicketsAdded.v1.json", "TicketsAdded.v2.json"} {
 		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
@@ -106,8 +83,8 @@ func TestGoldenSchemaAcceptsAVersionBumpWithAnUpcaster(t *testing.T) {
 	es.MustRegister[ticketRenamed](bad, "TicketsAdded", es.SchemaVersion(2),
 		es.Upcast(1, func(d json.RawMessage) (json.RawMessage, error) { return d, nil }))
 	r := check(t, bad, dir, false)
-	if !r.failed || !strings.Contains(strings.Join(r.msgs, "\n"), "TicketsAdded v1") {
-		t.Fatalf("a lossy upcaster passed: %v", r.msgs)
+	if !r.Failed() || !strings.Contains(r.Messages(), "TicketsAdded v1") {
+		t.Fatalf("a lossy upcaster passed: %v", r.Messages())
 	}
 }
 
@@ -124,15 +101,15 @@ func TestGoldenSchemaReportsMissingAndOrphanedFiles(t *testing.T) {
 	reg := es.NewRegistry()
 	es.MustRegister[ticketV1](reg, "TicketsAdded")
 	r := check(t, reg, dir, false)
-	if !r.failed || !strings.Contains(strings.Join(r.msgs, "\n"), UpdateGoldenEnv+"=1") {
-		t.Fatalf("a missing golden file: %v", r.msgs)
+	if !r.Failed() || !strings.Contains(r.Messages(), UpdateGoldenEnv+"=1") {
+		t.Fatalf("a missing golden file: %v", r.Messages())
 	}
 
 	os.WriteFile(filepath.Join(dir, "TicketsRemoved.v1.json"), []byte(`{"quantity":1}`), 0o644)
 	check(t, reg, dir, true)
 	r = check(t, reg, dir, false)
-	if !r.failed || !strings.Contains(strings.Join(r.msgs, "\n"), `"TicketsRemoved"`) {
-		t.Fatalf("a file of an unregistered type: %v", r.msgs)
+	if !r.Failed() || !strings.Contains(r.Messages(), `"TicketsRemoved"`) {
+		t.Fatalf("a file of an unregistered type: %v", r.Messages())
 	}
 }
 
@@ -160,7 +137,5 @@ func TestSampleFillsEveryField(t *testing.T) {
 		t.Fatalf("sample = %s\nwant     %s", b, want)
 	}
 }
-
-func sprintf(format string, args ...any) string { return fmt.Sprintf(format, args...) }
 
 func reflectTypeOf[T any]() reflect.Type { return reflect.TypeFor[T]() }

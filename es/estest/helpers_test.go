@@ -3,53 +3,14 @@ package estest_test
 import (
 	"errors"
 	"fmt"
-	"runtime"
-	"strings"
-	"sync"
 	"testing"
 
 	"esgo.dev/es"
+	"esgo.dev/es/estest/internal/tbtest"
 )
 
-// recorder is a testing.TB that records failures instead of failing the
-// test, so that tests can check what a failing spec prints.
-type recorder struct {
-	testing.TB
-	mu     sync.Mutex
-	failed bool
-	msgs   []string
-}
-
-func (r *recorder) Helper() {}
-
-func (r *recorder) Errorf(format string, args ...any) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.failed = true
-	r.msgs = append(r.msgs, fmt.Sprintf(format, args...))
-}
-
-func (r *recorder) Fatalf(format string, args ...any) {
-	r.Errorf(format, args...)
-	runtime.Goexit()
-}
-
-func (r *recorder) Logf(string, ...any) {}
-
-func (r *recorder) output() string { return strings.Join(r.msgs, "\n") }
-
-// run runs spec against a recorder on its own goroutine, as testing does,
-// so that Fatalf can stop it.
-func run(t *testing.T, spec func(tb testing.TB)) *recorder {
-	r := &recorder{TB: t}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		spec(r)
-	}()
-	<-done
-	return r
-}
+// run runs spec against a recorder that keeps failures instead of failing.
+func run(t *testing.T, spec func(tb testing.TB)) *tbtest.Recorder { return tbtest.Run(t, spec) }
 
 // A ticket pool: the domain of these tests.
 

@@ -166,9 +166,9 @@ func TestAFailingProcessSpecShowsThePendingDeadlines(t *testing.T) {
 			When(SeatsHeld{HoldID: "h-1", Seats: 2}).
 			ThenScheduled(5*time.Minute, HoldExpired{HoldID: "h-1"})
 	})
-	out := r.output()
-	if !r.failed || !strings.Contains(out, "due in 5m0s") || !strings.Contains(out, "HoldExpired at +10m0s") {
-		t.Fatalf("failed=%v, message:\n%s", r.failed, out)
+	out := r.Messages()
+	if !r.Failed() || !strings.Contains(out, "due in 5m0s") || !strings.Contains(out, "HoldExpired at +10m0s") {
+		t.Fatalf("failed=%v, message:\n%s", r.Failed(), out)
 	}
 	r = run(t, func(tb testing.TB) {
 		estest.Process(tb, holdRegistry(), holds).
@@ -176,7 +176,7 @@ func TestAFailingProcessSpecShowsThePendingDeadlines(t *testing.T) {
 			WhenTimeElapses(10 * time.Minute).
 			Then(ReleaseSeats{HoldID: "h-1", Seats: 3})
 	})
-	if out := r.output(); !r.failed || !strings.Contains(out, "Seats:") || !strings.Contains(out, "deadlines fired: [HoldExpired]") {
-		t.Fatalf("failed=%v, message:\n%s", r.failed, out)
+	if out := r.Messages(); !r.Failed() || !strings.Contains(out, "Seats:") || !strings.Contains(out, "deadlines fired: [HoldExpired]") {
+		t.Fatalf("failed=%v, message:\n%s", r.Failed(), out)
 	}
 }

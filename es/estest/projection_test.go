@@ -61,8 +61,8 @@ func TestRedeliveryExposesANonIdempotentReadModel(t *testing.T) {
 	r := run(t, func(tb testing.TB) {
 		estest.Projection(tb, reg, naive).Given(SeatsAdded{Seats: 10}).DeliveredTwice().Then(map[string]int{"test-1": 10})
 	})
-	if !r.failed || !strings.Contains(r.output(), "each delivered twice") || !strings.Contains(r.output(), "20") {
-		t.Fatalf("failed=%v, message:\n%s", r.failed, r.output())
+	if !r.Failed() || !strings.Contains(r.Messages(), "each delivered twice") || !strings.Contains(r.Messages(), "20") {
+		t.Fatalf("failed=%v, message:\n%s", r.Failed(), r.Messages())
 	}
 }
 
@@ -83,8 +83,8 @@ func TestProjectionSpecReportsUnregisteredEvents(t *testing.T) {
 	r := run(t, func(tb testing.TB) {
 		estest.Projection(tb, reg, newFreeSeats(reg)).Given(Stray{}).Then(nil)
 	})
-	if !r.failed || !strings.Contains(r.output(), "not registered") {
-		t.Fatalf("failed=%v, message:\n%s", r.failed, r.output())
+	if !r.Failed() || !strings.Contains(r.Messages(), "not registered") {
+		t.Fatalf("failed=%v, message:\n%s", r.Failed(), r.Messages())
 	}
 }
 
