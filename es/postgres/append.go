@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -29,6 +30,9 @@ func (s *Store) Append(ctx context.Context, appends ...es.StreamAppend) (res []e
 	written := 0
 	defer func() { s.metrics.ObserveAppend(start, written, err) }()
 	if err := es.CheckAppend(appends); err != nil {
+		return nil, err
+	}
+	if err := s.setupInline(ctx); err != nil {
 		return nil, err
 	}
 	for attempt := 0; ; attempt++ {
@@ -99,6 +103,9 @@ func (s *Store) AppendTx(ctx context.Context, tx pgx.Tx, appends ...es.StreamApp
 	if err := es.CheckAppend(appends); err != nil {
 		return nil, err
 	}
+	if err := s.setupInline(ctx); err != nil {
+		return nil, err
+	}
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("postgres: append: %w", err)
 	}
@@ -143,6 +150,15 @@ func (s *Store) appendTx(ctx context.Context, tx pgx.Tx, appends []es.StreamAppe
 		// The subquery holds volatile functions, so PostgreSQL evaluates it
 		// (check that the transaction has no ID yet, take the lock) before
 		// the outer select list (assign the ID, draw the positions).
+		//
+		// Before that, take each stream's advisory lock (in key order, so
+		// that multi-stream appends cannot deadlock), so that two appends
+		// to one stream also reserve their positions in the order in which
+		// they take their versions: in the global order, a stream's events
+		// come in version order. Advisory locks, unlike row locks, do not
+		// give the transaction an ID, which must wait for the reservation.
+		b.Queue(`SELECT count(pg_advisory_xact_lock(k)) FROM (SELECT k FROM unnest($1::bigint[]) AS u(k) ORDER BY k) AS l`,
+			s.streamKeys(streamIDs))
 		b.Queue("SAVEPOINT es_reserve")
 		b.Queue(`SELECT l.fresh, pg_current_xact_id()::text, setval($2::text::regclass, nextval($2::text::regclass) + $3 - 1)
 			FROM (SELECT pg_current_xact_id_if_assigned() IS NULL AS fresh, pg_advisory_xact_lock($1)) AS l`,
@@ -211,6 +227,11 @@ func (s *Store) appendTx(ctx context.Context, tx pgx.Tx, appends []es.StreamAppe
 		updated        []string
 		updatedVersion []int64
 	)
+	now := s.clock.Now().UTC()
+	var projected []es.Event // for the inline projections
+	if len(s.inline) > 0 {
+		projected = make([]es.Event, 0, total)
+	}
 	pos := last - int64(total) + 1
 	for i, a := range appends {
 		if len(a.Events) == 0 {
@@ -230,6 +251,12 @@ func (s *Store) appendTx(ctx context.Context, tx pgx.Tx, appends []es.StreamAppe
 			schemas = append(schemas, int32(e.SchemaVersion))
 			data = append(data, string(e.Data))
 			metadata = append(metadata, string(md))
+			if projected != nil {
+				projected = append(projected, es.Event{
+					ID: e.ID, StreamID: a.StreamID, Version: v, Position: pos, Type: e.Type,
+					SchemaVersion: e.SchemaVersion, Data: e.Data, Metadata: e.Metadata, RecordedAt: now,
+				})
+			}
 			pos++
 		}
 		res[i].Position = pos - 1
@@ -243,7 +270,7 @@ func (s *Store) appendTx(ctx context.Context, tx pgx.Tx, appends []es.StreamAppe
 		SELECT p, s, v, id::uuid, t, sv, d::jsonb, m::jsonb, $9
 		FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::int[], $7::text[], $8::text[])
 			AS u(p, s, v, id, t, sv, d, m)`,
-		positions, streams, versions, eventIDs, types, schemas, data, metadata, s.clock.Now().UTC())
+		positions, streams, versions, eventIDs, types, schemas, data, metadata, now)
 	b.Queue(`UPDATE `+s.streams+` AS st SET version = u.v
 		FROM unnest($1::text[], $2::bigint[]) AS u(id, v) WHERE st.stream_id = u.id`, updated, updatedVersion)
 	// Delivered at commit, to every listener of the schema's channel.
@@ -255,6 +282,11 @@ func (s *Store) appendTx(ctx context.Context, tx pgx.Tx, appends []es.StreamAppe
 		}
 		return nil, 0, fmt.Errorf("postgres: append: insert: %w", withCtx(ctx, err))
 	}
+	if projected != nil {
+		if err := s.applyInline(ctx, tx, projected); err != nil {
+			return nil, 0, withCtx(ctx, err)
+		}
+	}
 	return res, total, nil
 }
 
@@ -263,6 +295,9 @@ func (s *Store) appendTx(ctx context.Context, tx pgx.Tx, appends []es.StreamAppe
 // events among the request's IDs.
 func (s *Store) readLockBatch(br pgx.BatchResults, reserved bool) (current map[string]int64, stored map[string]es.Event, last int64, err error) {
 	if reserved {
+		if _, err := br.Exec(); err != nil { // stream locks
+			return nil, nil, 0, err
+		}
 		if _, err := br.Exec(); err != nil { // SAVEPOINT
 			return nil, nil, 0, err
 		}
@@ -318,6 +353,17 @@ func (s *Store) readLockBatch(br pgx.BatchResults, reserved bool) (current map[s
 		return nil, nil, 0, err
 	}
 	return current, stored, last, nil
+}
+
+// streamKeys returns the advisory lock keys of streams, sorted and
+// without repeats.
+func (s *Store) streamKeys(streamIDs []string) []int64 {
+	keys := make([]int64, len(streamIDs))
+	for i, id := range streamIDs {
+		keys[i] = lockKey("stream\x00"+id, s.schema)
+	}
+	slices.Sort(keys)
+	return slices.Compact(keys)
 }
 
 // withCtx makes an error caused by the context's end match it with

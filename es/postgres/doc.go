@@ -36,7 +36,17 @@
 // savepoint: the ID and the sequence values survive). Among appends, a
 // lower transaction ID then always means lower positions, and the filter
 // keeps exactly a prefix of the eventual log. The lock is held for
-// microseconds and does not serialise the appends themselves.
+// microseconds and does not serialise the appends themselves. Each append
+// first takes its streams' advisory locks, so that within a stream the
+// global order is also the version order.
+//
+// # Projections
+//
+// A [Projection] is a read model in tables of the store's database,
+// applied asynchronously by [Store.Consumer] (changes and checkpoint in
+// one transaction), or inline in every append ([WithInline]), and rebuilt
+// into fresh tables and swapped in by [Store.Rebuild]. [Store.Locker]
+// grants leases on session advisory locks, for [es.Exclusive].
 //
 // The price is latency: a transaction that stays open anywhere in the
 // cluster (not only in this store) holds ReadAll back until it ends.

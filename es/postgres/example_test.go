@@ -111,3 +111,64 @@ func ExampleStore_Notify() {
 		}
 	}
 }
+
+// A read model of concerts kept by a projection: asynchronously, by a
+// subscription that holds a lease so one process at a time runs it, and
+// rebuilt from scratch when its code changes.
+func ExampleProjection() {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	pool, err := pgxpool.New(ctx, "postgres://postgres@127.0.0.1:5432/test?sslmode=disable")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer pool.Close()
+	store, err := postgres.New(ctx, pool, postgres.WithSchema("shop"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer store.Close()
+	if err := store.Migrate(ctx); err != nil {
+		log.Fatal(err)
+	}
+
+	concerts := postgres.Projection{
+		Name:   "available-concerts",
+		Tables: []string{"available_concerts"},
+		Setup: func(ctx context.Context, tx pgx.Tx, t postgres.Tables) error {
+			_, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS `+t.Name("available_concerts")+` (
+				concert_id text PRIMARY KEY,
+				title      text NOT NULL)`)
+			return err
+		},
+		Apply: func(ctx context.Context, tx pgx.Tx, t postgres.Tables, e es.Event) error {
+			switch e.Type {
+			case "ConcertScheduled":
+				_, err := tx.Exec(ctx, `INSERT INTO `+t.Name("available_concerts")+` (concert_id, title)
+					VALUES ($1, $2::jsonb->>'title') ON CONFLICT DO NOTHING`, e.StreamID, string(e.Data))
+				return err
+			case "ConcertCancelled":
+				_, err := tx.Exec(ctx, `DELETE FROM `+t.Name("available_concerts")+` WHERE concert_id = $1`, e.StreamID)
+				return err
+			}
+			return nil // not an event this read model cares about
+		},
+	}
+
+	// Asynchronous: one transaction per batch holds the changes and the
+	// checkpoint. (WithInline(concerts) on New would apply it inside every
+	// append instead.)
+	sub := es.NewSubscription("available-concerts", store, store.Consumer(concerts),
+		es.Filter([]string{"concert"}, nil),
+		es.Exclusive(store.Locker()))
+	go func() {
+		if err := sub.Run(ctx); err != nil {
+			log.Print(err)
+		}
+	}()
+
+	// After changing Apply: rebuild into fresh tables, then swap them in.
+	if err := store.Rebuild(ctx, concerts); err != nil {
+		log.Fatal(err)
+	}
+}

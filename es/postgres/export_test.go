@@ -14,3 +14,6 @@ func WithTestHooks(afterReserve, beforeCommit func(ctx context.Context, tx pgx.T
 		s.hooks = &testHooks{afterReserve: afterReserve, beforeCommit: beforeCommit}
 	}
 }
+
+// LeaseKey is the advisory lock key of a lease of a [Locker].
+func LeaseKey(namespace, name string) int64 { return lockKey("lease\x00"+name, namespace) }

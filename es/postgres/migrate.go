@@ -46,9 +46,13 @@ CREATE TABLE {schema}.checkpoints (
 `,
 }
 
-// Migrate creates or upgrades the store's schema. See [Migrate].
+// Migrate creates or upgrades the store's schema (see [Migrate]), then
+// creates the tables of its inline projections ([WithInline]).
 func (s *Store) Migrate(ctx context.Context) error {
-	return Migrate(ctx, s.pool, s.schema)
+	if err := Migrate(ctx, s.pool, s.schema); err != nil {
+		return err
+	}
+	return s.setupInline(ctx)
 }
 
 // Migrate creates schema and the event store's tables in it, or applies

@@ -141,10 +141,20 @@ func (s *Store) ReadAll(ctx context.Context, q es.AllQuery) iter.Seq2[es.Event, 
 // query runs one read and returns all its rows, releasing the connection
 // before the caller sees any of them.
 func (s *Store) query(ctx context.Context, sql string, args ...any) ([]es.Event, error) {
+	return queryEvents(ctx, s.pool, sql, args...)
+}
+
+// querier is a pool, a connection or a transaction.
+type querier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+}
+
+// queryEvents runs a query that selects eventColumns and returns the events.
+func queryEvents(ctx context.Context, q querier, sql string, args ...any) ([]es.Event, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	rows, err := s.pool.Query(ctx, sql, args...)
+	rows, err := q.Query(ctx, sql, args...)
 	if err != nil {
 		return nil, withCtx(ctx, err)
 	}

@@ -7,6 +7,7 @@ import (
 	"hash/fnv"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -38,6 +39,12 @@ type Store struct {
 	// reserveKey is the advisory lock that orders transaction IDs and
 	// positions (see reservePositions).
 	reserveKey int64
+
+	// inline projections, applied in every append; their tables are
+	// created once (inlineReady).
+	inline      []Projection
+	inlineMu    sync.Mutex
+	inlineReady atomic.Bool
 
 	// hooks lets tests stop an append at known points; nil in production.
 	hooks *testHooks
