@@ -330,9 +330,11 @@ func testConcurrentStreams(t *testing.T, s es.Store) {
 	checkGlobalOrder(t, all)
 }
 
-// testConcurrentTail: 8 writers append while a reader follows the global
-// order from its last position, as a subscription does. The reader must
-// see every event exactly once, never going back in position.
+// testConcurrentTail: 8 writers append to 3 shared streams while a reader
+// follows the global order from its last position, as a subscription does.
+// The reader must see every event exactly once, never going back in
+// position, and each stream's events in version order: a projection that
+// keeps "last version seen" depends on it.
 func testConcurrentTail(t *testing.T, s es.Store) {
 	const writers, each = 8, 150
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -352,6 +354,7 @@ func testConcurrentTail(t *testing.T, s es.Store) {
 		})
 	}
 	seen := make(map[string]bool)
+	versions := make(map[string]int64)
 	var last int64
 	for len(seen) < writers*each {
 		if ctx.Err() != nil {
@@ -368,7 +371,11 @@ func testConcurrentTail(t *testing.T, s es.Store) {
 			if seen[e.ID] {
 				t.Fatalf("event %s read twice", e.ID)
 			}
-			seen[e.ID], last = true, e.Position
+			if e.Version != versions[e.StreamID]+1 {
+				t.Fatalf("%s version %d read after version %d: the global order must keep each stream's order",
+					e.StreamID, e.Version, versions[e.StreamID])
+			}
+			seen[e.ID], last, versions[e.StreamID] = true, e.Position, e.Version
 			got++
 		}
 		if got == 0 {
