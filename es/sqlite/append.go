@@ -73,18 +73,34 @@ func (st *statements) close() error {
 }
 
 // Append implements [es.Store]. It runs in one IMMEDIATE transaction on
-// the writer connection; see appendTx for what happens inside.
-func (s *Store) Append(ctx context.Context, appends ...es.StreamAppend) (res []es.AppendResult, err error) {
+// the writer connection; see appendTx for what happens inside. It is
+// AppendEnqueue without messages.
+func (s *Store) Append(ctx context.Context, appends ...es.StreamAppend) ([]es.AppendResult, error) {
+	return s.AppendEnqueue(ctx, es.Enqueue{}, appends...)
+}
+
+// AppendEnqueue implements [es.Outbox]: the events and the outbox rows
+// are written in the same IMMEDIATE transaction, so a message is stored
+// if and only if the events that cause it are. A repeated append (the
+// same event IDs, see [es.MatchStored]) enqueues nothing; a message whose
+// ID is already in es_outbox is skipped.
+func (s *Store) AppendEnqueue(ctx context.Context, enq es.Enqueue, appends ...es.StreamAppend) (res []es.AppendResult, err error) {
 	start := time.Now()
 	n := 0
 	defer func() { s.cfg.metrics.ObserveAppend(start, n, err) }()
-	if err := es.CheckAppend(appends); err != nil {
+	if err := es.CheckAppendEnqueue(enq, appends); err != nil {
 		return nil, err
 	}
 	err = s.withWriteTx(ctx, func(tx *sql.Tx) error {
-		var err error
-		res, n, err = s.appendTx(ctx, tx, appends)
-		return err
+		var (
+			err    error
+			replay bool
+		)
+		res, n, replay, err = s.appendTx(ctx, tx, appends)
+		if err != nil || replay {
+			return err
+		}
+		return s.enqueueTx(ctx, tx, enq)
 	})
 	switch {
 	case err == nil:
@@ -104,7 +120,8 @@ func (s *Store) Append(ctx context.Context, appends ...es.StreamAppend) (res []e
 }
 
 // appendTx is the body of an append, inside the caller's write
-// transaction: it returns the results and the number of events written.
+// transaction: it returns the results, the number of events written and
+// whether the append repeats one already stored (then nothing is written).
 // It takes the *sql.Tx so that work that must commit with the events
 // (inline projections, outbox rows) can run in the same transaction.
 //
@@ -113,12 +130,12 @@ func (s *Store) Append(ctx context.Context, appends ...es.StreamAppend) (res []e
 // COMMIT, so positions are assigned in commit order. A reader that has seen
 // position p has therefore seen every event below p, and ReadAll from a
 // checkpoint never skips an event that commits later.
-func (s *Store) appendTx(ctx context.Context, tx *sql.Tx, appends []es.StreamAppend) ([]es.AppendResult, int, error) {
+func (s *Store) appendTx(ctx context.Context, tx *sql.Tx, appends []es.StreamAppend) ([]es.AppendResult, int, bool, error) {
 	// Event IDs already stored decide between a normal append, a replay
 	// and a duplicate, before any expectation is checked.
 	stored, err := s.storedEvents(ctx, tx, appends)
 	if err != nil {
-		return nil, 0, err
+		return nil, 0, false, err
 	}
 
 	versionOf := tx.StmtContext(ctx, s.stmts.streamVersion)
@@ -127,18 +144,18 @@ func (s *Store) appendTx(ctx context.Context, tx *sql.Tx, appends []es.StreamApp
 		var v int64
 		err := versionOf.QueryRowContext(ctx, a.StreamID).Scan(&v)
 		if err != nil && !errors.Is(err, sql.ErrNoRows) {
-			return nil, 0, fmt.Errorf("read version of %s: %w", a.StreamID, err)
+			return nil, 0, false, fmt.Errorf("read version of %s: %w", a.StreamID, err)
 		}
 		current[a.StreamID] = v
 	}
 
 	res, replay, err := es.MatchStored(appends, stored, func(id string) int64 { return current[id] })
 	if err != nil || replay {
-		return res, 0, err
+		return res, 0, replay, err
 	}
 	for _, a := range appends {
 		if err := a.Expected.Check(a.StreamID, current[a.StreamID]); err != nil {
-			return nil, 0, err
+			return nil, 0, false, err
 		}
 	}
 
@@ -151,7 +168,7 @@ func (s *Store) appendTx(ctx context.Context, tx *sql.Tx, appends []es.StreamApp
 	var recordedAt time.Time
 	if len(s.cfg.inline) > 0 {
 		if recordedAt, err = time.Parse(timeLayout, now); err != nil {
-			return nil, 0, err
+			return nil, 0, false, err
 		}
 	}
 	res = make([]es.AppendResult, len(appends))
@@ -164,7 +181,7 @@ func (s *Store) appendTx(ctx context.Context, tx *sql.Tx, appends []es.StreamApp
 		}
 		// The stream row first: events reference it.
 		if _, err := upsert.ExecContext(ctx, a.StreamID, v+int64(len(a.Events))); err != nil {
-			return nil, 0, fmt.Errorf("update stream %s: %w", a.StreamID, err)
+			return nil, 0, false, fmt.Errorf("update stream %s: %w", a.StreamID, err)
 		}
 		category := es.Category(a.StreamID)
 		for evs := range slices.Chunk(a.Events, insertChunk) {
@@ -175,7 +192,7 @@ func (s *Store) appendTx(ctx context.Context, tx *sql.Tx, appends []es.StreamApp
 				if !e.Metadata.IsZero() {
 					b, err := json.Marshal(e.Metadata)
 					if err != nil {
-						return nil, 0, fmt.Errorf("encode metadata of event %s: %w", e.ID, err)
+						return nil, 0, false, fmt.Errorf("encode metadata of event %s: %w", e.ID, err)
 					}
 					md = string(b)
 				}
@@ -191,11 +208,11 @@ func (s *Store) appendTx(ctx context.Context, tx *sql.Tx, appends []es.StreamApp
 				r, err = tx.ExecContext(ctx, insertEvents+strings.Repeat(", "+eventValues, len(evs)-1), args...)
 			}
 			if err != nil {
-				return nil, 0, fmt.Errorf("insert events of %s: %w", a.StreamID, err)
+				return nil, 0, false, fmt.Errorf("insert events of %s: %w", a.StreamID, err)
 			}
 			// The rowid of the last row a statement inserted.
 			if res[i].Position, err = r.LastInsertId(); err != nil {
-				return nil, 0, fmt.Errorf("insert events of %s: %w", a.StreamID, err)
+				return nil, 0, false, fmt.Errorf("insert events of %s: %w", a.StreamID, err)
 			}
 			if len(s.cfg.inline) > 0 {
 				// One statement's rows get consecutive positions: the
@@ -220,9 +237,9 @@ func (s *Store) appendTx(ctx context.Context, tx *sql.Tx, appends []es.StreamApp
 		n += len(a.Events)
 	}
 	if err := s.applyInline(ctx, tx, appended); err != nil {
-		return nil, 0, err
+		return nil, 0, false, err
 	}
-	return res, n, nil
+	return res, n, false, nil
 }
 
 // storedEvents returns the events already stored under the request's

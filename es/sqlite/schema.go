@@ -53,4 +53,47 @@ CREATE TABLE IF NOT EXISTS es_rebuilds (
 	position   INTEGER NOT NULL CHECK (position >= 0),
 	updated_at TEXT    NOT NULL
 ) STRICT, WITHOUT ROWID;
+
+-- The transactional outbox: messages written in the same transaction as
+-- the events that cause them, delivered by es.Relay. seq is the outbox
+-- order (AUTOINCREMENT: never reused). bucket is es.MessageBucket(key),
+-- computed in Go, so a relay worker selects its buckets with an index.
+-- Times are unix nanoseconds (UTC), which compare exactly; deliver_at is
+-- NULL for a message to deliver at once, retry_at NULL until a delivery
+-- failed.
+CREATE TABLE IF NOT EXISTS es_outbox (
+	seq            INTEGER NOT NULL PRIMARY KEY AUTOINCREMENT,
+	message_id     TEXT    NOT NULL UNIQUE,
+	key            TEXT    NOT NULL,
+	bucket         INTEGER NOT NULL CHECK (bucket >= 0),
+	type           TEXT    NOT NULL,
+	schema_version INTEGER NOT NULL CHECK (schema_version >= 1),
+	data           TEXT    NOT NULL,
+	metadata       TEXT,
+	deliver_at     INTEGER,
+	created_at     INTEGER NOT NULL,
+	attempts       INTEGER NOT NULL DEFAULT 0 CHECK (attempts >= 0),
+	retry_at       INTEGER,
+	parked         INTEGER NOT NULL DEFAULT 0 CHECK (parked IN (0, 1)),
+	delivered_at   INTEGER,
+	cancelled_at   INTEGER,
+	last_error     TEXT
+) STRICT;
+
+-- Due: the pending messages of a worker's buckets, in outbox order. Partial,
+-- so delivered messages cost nothing however many there are.
+CREATE INDEX IF NOT EXISTS es_outbox_pending ON es_outbox (bucket, seq)
+	WHERE delivered_at IS NULL AND cancelled_at IS NULL;
+-- Due's holdback check: the pending messages that failed, by key.
+CREATE INDEX IF NOT EXISTS es_outbox_held ON es_outbox (key, seq)
+	WHERE delivered_at IS NULL AND cancelled_at IS NULL AND retry_at IS NOT NULL;
+
+-- The inbox: the messages each consumer has handled, recorded in the
+-- consumer's own transaction (Store.InboxTx).
+CREATE TABLE IF NOT EXISTS es_inbox (
+	consumer   TEXT    NOT NULL,
+	message_id TEXT    NOT NULL,
+	handled_at INTEGER NOT NULL,
+	PRIMARY KEY (consumer, message_id)
+) STRICT, WITHOUT ROWID;
 `

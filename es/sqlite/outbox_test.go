@@ -1,0 +1,175 @@
+package sqlite_test
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"esgo.dev/es"
+	"esgo.dev/es/estest"
+	"esgo.dev/es/sqlite"
+)
+
+func TestOutboxConformance(t *testing.T) {
+	estest.TestOutbox(t, func(t *testing.T) es.Outbox {
+		s, _ := openFile(t)
+		return s
+	})
+}
+
+func TestOutboxConformanceMemory(t *testing.T) {
+	estest.TestOutbox(t, func(t *testing.T) es.Outbox {
+		s, err := sqlite.OpenMemory(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = s.Close() })
+		return s
+	})
+}
+
+// TestOutboxSchemaUpgrade opens a file made before the outbox existed:
+// Open adds the outbox and inbox tables, keeping the events.
+func TestOutboxSchemaUpgrade(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "old.db")
+	s, err := sqlite.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := es.Append(ctx, s, "order-1", es.NoStream, es.EventData{ID: es.NewID(), Type: "Placed", SchemaVersion: 1, Data: []byte(`{}`)}); err != nil {
+		t.Fatal(err)
+	}
+	// Take the file back to the schema before the outbox.
+	if err := s.WriteTx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `DROP TABLE es_outbox; DROP TABLE es_inbox`)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	s, err = sqlite.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	m := es.Message{ID: es.NewID(), Key: "order-1", Type: "OrderPlaced", SchemaVersion: 1, Data: []byte(`{}`)}
+	if _, err := s.AppendEnqueue(ctx, es.Enqueue{Messages: []es.Message{m}},
+		es.StreamAppend{StreamID: "order-1", Expected: es.Exact(1), Events: []es.EventData{{ID: es.NewID(), Type: "Paid", SchemaVersion: 1, Data: []byte(`{}`)}}}); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.Backlog(ctx); err != nil || n != 1 {
+		t.Fatalf("backlog = %d, %v", n, err)
+	}
+}
+
+func TestInboxTx(t *testing.T) {
+	ctx := context.Background()
+	s, _ := openFile(t)
+	if err := s.WriteTx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `CREATE TABLE effects (message_id TEXT NOT NULL)`)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	id := es.NewID()
+	handle := func(fail bool) (bool, error) {
+		var first bool
+		err := s.WriteTx(ctx, func(tx *sql.Tx) error {
+			var err error
+			if first, err = s.InboxTx(ctx, tx, "billing", id); err != nil || !first {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, `INSERT INTO effects VALUES (?)`, id); err != nil {
+				return err
+			}
+			if fail {
+				return errors.New("boom")
+			}
+			return nil
+		})
+		return first, err
+	}
+	// A failed handling records nothing, so the message is handled again.
+	if _, err := handle(true); err == nil {
+		t.Fatal("no error")
+	}
+	if first, err := handle(false); err != nil || !first {
+		t.Fatalf("first handling: %v, %v", first, err)
+	}
+	if first, err := handle(false); err != nil || first {
+		t.Fatalf("second handling: %v, %v", first, err)
+	}
+	// Another consumer has its own record.
+	if err := s.WriteTx(ctx, func(tx *sql.Tx) error {
+		first, err := s.InboxTx(ctx, tx, "shipping", id)
+		if err == nil && !first {
+			err = errors.New("the shipping consumer saw billing's record")
+		}
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := s.DB().QueryRowContext(ctx, `SELECT count(*) FROM effects`).Scan(&n); err != nil || n != 1 {
+		t.Fatalf("effects = %d, %v", n, err)
+	}
+}
+
+func TestInbox(t *testing.T) {
+	ctx := context.Background()
+	s, err := sqlite.OpenMemory(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.WriteTx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `CREATE TABLE effects (message_id TEXT NOT NULL)`)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	in := s.Inbox()
+	id := es.NewID()
+	var calls atomic.Int32
+	effect := func(ctx context.Context) error {
+		calls.Add(1)
+		tx := sqlite.TxFrom(ctx)
+		if tx == nil {
+			return errors.New("no transaction in the context")
+		}
+		_, err := tx.ExecContext(ctx, `INSERT INTO effects VALUES (?)`, id)
+		return err
+	}
+	if ran, err := in.Handle(ctx, "c", id, func(context.Context) error { return errors.New("boom") }); ran || err == nil {
+		t.Fatalf("failing fn: ran %v, err %v", ran, err)
+	}
+	var wg sync.WaitGroup
+	var ran atomic.Int32
+	for range 8 {
+		wg.Go(func() {
+			ok, err := in.Handle(ctx, "c", id, effect)
+			if err != nil {
+				t.Error(err)
+			}
+			if ok {
+				ran.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	if ran.Load() != 1 || calls.Load() != 1 {
+		t.Fatalf("fn ran %d times (reported %d), want once", calls.Load(), ran.Load())
+	}
+	var n int
+	if err := s.DB().QueryRowContext(ctx, `SELECT count(*) FROM effects`).Scan(&n); err != nil || n != 1 {
+		t.Fatalf("effects = %d, %v", n, err)
+	}
+}
