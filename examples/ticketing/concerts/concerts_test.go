@@ -1,0 +1,244 @@
+package concerts_test
+
+import (
+	"context"
+	"database/sql"
+	"testing"
+	"time"
+
+	"esgo.dev/es"
+	"esgo.dev/es/estest"
+	"esgo.dev/examples/ticketing/concerts"
+	"esgo.dev/examples/ticketing/internal/sqlspec"
+	"esgo.dev/examples/ticketing/money"
+	"esgo.dev/examples/ticketing/reservations"
+)
+
+var (
+	now      = time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
+	startsAt = time.Date(2026, 7, 12, 19, 0, 0, 0, time.UTC)
+	vip      = concerts.TicketType{Name: "VIP", Price: money.Money{Amount: 19999, Currency: "PLN"}}
+	standing = concerts.TicketType{Name: "Standing", Price: money.Money{Amount: 8950, Currency: "PLN"}}
+)
+
+func create() concerts.CreateConcert {
+	return concerts.CreateConcert{ConcertID: "c1", Name: "Summer Night", Artist: "Kwiat Jabłoni", StartsAt: startsAt,
+		Venue: "Torwar, Warsaw", TicketTypes: []concerts.TicketType{vip, standing},
+		Capacity: map[string]int{"VIP": 50, "Standing": 2000}, OrganizerID: "org-1", At: now}
+}
+
+func created() concerts.ConcertCreated {
+	return concerts.ConcertCreated{ConcertID: "c1", Name: "Summer Night", Artist: "Kwiat Jabłoni", StartsAt: startsAt,
+		Venue: "Torwar, Warsaw", TicketTypes: []concerts.TicketType{vip, standing}, OrganizerID: "org-1"}
+}
+
+func TestAConcertIsCreatedWithArtistVenueDateAndPricedTicketTypes(t *testing.T) {
+	estest.Decider(t, concerts.Decider()).When(create()).Then(created())
+}
+
+func TestAConcertIsCreatedOnce(t *testing.T) {
+	estest.Decider(t, concerts.Decider()).Given(created()).When(create()).ThenError(concerts.ErrConcertExists)
+}
+
+func TestAConcertNeedsAnArtist(t *testing.T) {
+	c := create()
+	c.Artist = " "
+	estest.Decider(t, concerts.Decider()).When(c).ThenError(concerts.ErrInvalidConcert)
+}
+
+func TestAConcertNeedsTicketTypes(t *testing.T) {
+	c := create()
+	c.TicketTypes, c.Capacity = nil, nil
+	estest.Decider(t, concerts.Decider()).When(c).ThenError(concerts.ErrInvalidConcert)
+}
+
+func TestEveryTicketTypeNeedsACapacity(t *testing.T) {
+	c := create()
+	c.Capacity = map[string]int{"VIP": 50}
+	estest.Decider(t, concerts.Decider()).When(c).ThenError(concerts.ErrInvalidConcert)
+}
+
+func TestAConcertIsPricedInOneCurrency(t *testing.T) {
+	c := create()
+	c.TicketTypes = []concerts.TicketType{vip, {Name: "Standing", Price: money.Money{Amount: 2000, Currency: "EUR"}}}
+	estest.Decider(t, concerts.Decider()).When(c).ThenError(money.ErrCurrencyMismatch)
+}
+
+func TestAPriceNeedsAValidCurrency(t *testing.T) {
+	c := create()
+	c.TicketTypes = []concerts.TicketType{{Name: "VIP", Price: money.Money{Amount: 100, Currency: "zł"}}, standing}
+	estest.Decider(t, concerts.Decider()).When(c).ThenError(money.ErrInvalidCurrency)
+}
+
+func TestAPriceIsPositive(t *testing.T) {
+	c := create()
+	c.TicketTypes = []concerts.TicketType{{Name: "VIP", Price: money.Money{Amount: 0, Currency: "PLN"}}, standing}
+	estest.Decider(t, concerts.Decider()).When(c).ThenError(concerts.ErrInvalidConcert)
+}
+
+func TestAConcertCannotBeAnnouncedInThePast(t *testing.T) {
+	c := create()
+	c.StartsAt = now.Add(-time.Hour)
+	estest.Decider(t, concerts.Decider()).When(c).ThenError(concerts.ErrInThePast)
+}
+
+func TestAConcertCanBeUpdated(t *testing.T) {
+	estest.Decider(t, concerts.Decider()).Given(created()).
+		When(concerts.UpdateConcert{ConcertID: "c1", Name: "Summer Night II", Artist: "Kwiat Jabłoni", StartsAt: startsAt, Venue: "Stadion Narodowy", At: now}).
+		Then(concerts.ConcertUpdated{ConcertID: "c1", Name: "Summer Night II", Artist: "Kwiat Jabłoni", StartsAt: startsAt, Venue: "Stadion Narodowy"})
+}
+
+func TestAnUpdateThatChangesNothingRecordsNothing(t *testing.T) {
+	estest.Decider(t, concerts.Decider()).Given(created()).
+		When(concerts.UpdateConcert{ConcertID: "c1", Name: "Summer Night", Artist: "Kwiat Jabłoni", StartsAt: startsAt, Venue: "Torwar, Warsaw", At: now}).
+		ThenNothing()
+}
+
+func TestACancelledConcertCannotBeUpdated(t *testing.T) {
+	estest.Decider(t, concerts.Decider()).Given(created(), concerts.ConcertCancelled{ConcertID: "c1"}).
+		When(concerts.UpdateConcert{ConcertID: "c1", Name: "X", Artist: "Y", StartsAt: startsAt, Venue: "Z", At: now}).
+		ThenError(concerts.ErrConcertCancelled)
+}
+
+func TestAnUnknownConcertCannotBeUpdated(t *testing.T) {
+	estest.Decider(t, concerts.Decider()).
+		When(concerts.UpdateConcert{ConcertID: "c1", Name: "X", Artist: "Y", StartsAt: startsAt, Venue: "Z", At: now}).
+		ThenError(concerts.ErrNoConcert)
+}
+
+func TestTicketPricesCanChange(t *testing.T) {
+	cheaper := concerts.TicketType{Name: "VIP", Price: money.Money{Amount: 14999, Currency: "PLN"}}
+	estest.Decider(t, concerts.Decider()).Given(created()).
+		When(concerts.UpdateTicketTypes{ConcertID: "c1", TicketTypes: []concerts.TicketType{cheaper}}).
+		Then(concerts.TicketTypesUpdated{ConcertID: "c1", TicketTypes: []concerts.TicketType{cheaper, standing}})
+}
+
+func TestTicketTypesOfACancelledConcertCannotChange(t *testing.T) {
+	estest.Decider(t, concerts.Decider()).Given(created(), concerts.ConcertCancelled{ConcertID: "c1"}).
+		When(concerts.UpdateTicketTypes{ConcertID: "c1", TicketTypes: []concerts.TicketType{vip}}).
+		ThenError(concerts.ErrConcertCancelled)
+}
+
+func TestOnlyExistingTicketTypesCanChange(t *testing.T) {
+	estest.Decider(t, concerts.Decider()).Given(created()).
+		When(concerts.UpdateTicketTypes{ConcertID: "c1", TicketTypes: []concerts.TicketType{{Name: "Balcony", Price: vip.Price}}}).
+		ThenError(concerts.ErrUnknownTicketType)
+}
+
+func TestANewPriceKeepsTheConcertsCurrency(t *testing.T) {
+	estest.Decider(t, concerts.Decider()).Given(created()).
+		When(concerts.UpdateTicketTypes{ConcertID: "c1", TicketTypes: []concerts.TicketType{{Name: "VIP", Price: money.Money{Amount: 5000, Currency: "EUR"}}}}).
+		ThenError(money.ErrCurrencyMismatch)
+}
+
+func TestAConcertCanBeCancelled(t *testing.T) {
+	estest.Decider(t, concerts.Decider()).Given(created()).
+		When(concerts.CancelConcert{ConcertID: "c1", Reason: "illness"}).
+		Then(concerts.ConcertCancelled{ConcertID: "c1", Reason: "illness"})
+}
+
+func TestACancelledConcertCannotBeCancelledAgain(t *testing.T) {
+	estest.Decider(t, concerts.Decider()).Given(created(), concerts.ConcertCancelled{ConcertID: "c1"}).
+		When(concerts.CancelConcert{ConcertID: "c1"}).
+		ThenError(concerts.ErrConcertCancelled)
+}
+
+func registry(t *testing.T) *es.Registry {
+	t.Helper()
+	reg := es.NewRegistry()
+	if err := concerts.Register(reg); err != nil {
+		t.Fatal(err)
+	}
+	return reg
+}
+
+func TestEventSchemas(t *testing.T) {
+	// Includes testdata/events/concerts.ConcertCreated.v1.json: prices as
+	// decimal strings, upcast to money in minor units.
+	estest.GoldenSchema(t, registry(t), "testdata/events")
+}
+
+func TestAVersion1ConcertCreatedReadsAsMoney(t *testing.T) {
+	reg := registry(t)
+	v, err := reg.DecodeData("concerts.ConcertCreated", 1,
+		[]byte(`{"concert_id":"c0","name":"N","artist":"A","starts_at":"2025-07-12T19:00:00Z","venue":"V","ticket_types":[{"name":"VIP","price":"199.99","capacity":50}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := v.(concerts.ConcertCreated).TicketTypes[0].Price
+	if got != (money.Money{Amount: 19999, Currency: "PLN"}) {
+		t.Fatalf("price %v, want 199.99 PLN", got)
+	}
+}
+
+func fullRegistry(t *testing.T) *es.Registry {
+	reg := registry(t)
+	if err := reservations.Register(reg); err != nil {
+		t.Fatal(err)
+	}
+	return reg
+}
+
+func detailsOf(t *testing.T, reg *es.Registry) estest.ReadModel[concerts.Details] {
+	return sqlspec.ReadModel(t, concerts.DetailsProjection(reg), func(ctx context.Context, db *sql.DB) (concerts.Details, error) {
+		return concerts.DetailsOf(ctx, db, "c1")
+	})
+}
+
+func TestConcertDetailsShowTheSeatsLeft(t *testing.T) {
+	reg := fullRegistry(t)
+	estest.Projection(t, reg, detailsOf(t, reg)).
+		Given(
+			estest.InStream("concert-c1", created()),
+			estest.InStream("inventory-c1",
+				reservations.InventoryOpened{ConcertID: "c1", Capacity: map[string]int{"VIP": 50, "Standing": 2000}},
+				reservations.SeatsReserved{ConcertID: "c1", ReservationID: "r1", UserID: "u1", Seats: map[string]int{"VIP": 2, "Standing": 1}, ExpiresAt: now},
+				reservations.SeatsReserved{ConcertID: "c1", ReservationID: "r2", UserID: "u2", Seats: map[string]int{"VIP": 3}, ExpiresAt: now},
+				reservations.ReservationExpired{ConcertID: "c1", ReservationID: "r1", UserID: "u1", Seats: map[string]int{"VIP": 2, "Standing": 1}},
+				reservations.CapacityChanged{ConcertID: "c1", TicketType: "VIP", Capacity: 40},
+			),
+		).
+		DeliveredTwice().
+		Then(concerts.Details{ConcertID: "c1", Name: "Summer Night", Artist: "Kwiat Jabłoni", StartsAt: startsAt, Venue: "Torwar, Warsaw",
+			TicketTypes: []concerts.TicketTypeDetails{
+				{Name: "VIP", Price: vip.Price, Capacity: 40, Left: 37},
+				{Name: "Standing", Price: standing.Price, Capacity: 2000, Left: 2000},
+			}})
+}
+
+func TestConcertDetailsFollowUpdatesAndCancellation(t *testing.T) {
+	reg := fullRegistry(t)
+	cheaper := concerts.TicketType{Name: "VIP", Price: money.Money{Amount: 14999, Currency: "PLN"}}
+	estest.Projection(t, reg, detailsOf(t, reg)).
+		Given(
+			estest.InStream("concert-c1", created(),
+				concerts.ConcertUpdated{ConcertID: "c1", Name: "Summer Night II", Artist: "Kwiat Jabłoni", StartsAt: startsAt, Venue: "Stadion"},
+				concerts.TicketTypesUpdated{ConcertID: "c1", TicketTypes: []concerts.TicketType{cheaper, standing}},
+				concerts.ConcertCancelled{ConcertID: "c1"}),
+		).
+		DeliveredTwice().
+		Then(concerts.Details{ConcertID: "c1", Name: "Summer Night II", Artist: "Kwiat Jabłoni", StartsAt: startsAt, Venue: "Stadion", Cancelled: true,
+			TicketTypes: []concerts.TicketTypeDetails{{Name: "VIP", Price: cheaper.Price}, {Name: "Standing", Price: standing.Price}}})
+}
+
+func TestAvailableConcertsLeaveOutCancelledAndPastOnes(t *testing.T) {
+	reg := registry(t)
+	other := created()
+	other.ConcertID, other.Name, other.StartsAt = "c2", "Autumn", startsAt.Add(-24*time.Hour)
+	past := created()
+	past.ConcertID, past.StartsAt = "c3", now.Add(-time.Hour)
+	cancelled := created()
+	cancelled.ConcertID = "c4"
+	rm := sqlspec.ReadModel(t, concerts.AvailableProjection(reg), func(ctx context.Context, db *sql.DB) ([]concerts.Available, error) {
+		return concerts.AvailableConcerts(ctx, db, now)
+	})
+	estest.Projection(t, reg, rm).
+		Given(estest.InStream("concert-c1", created()), estest.InStream("concert-c2", other), estest.InStream("concert-c3", past),
+			estest.InStream("concert-c4", cancelled, concerts.ConcertCancelled{ConcertID: "c4"}),
+			estest.InStream("concert-c2", concerts.ConcertUpdated{ConcertID: "c2", Name: "Autumn", Artist: "Kwiat Jabłoni", StartsAt: other.StartsAt, Venue: "Spodek"})).
+		DeliveredTwice().
+		Then([]concerts.Available{
+			{ConcertID: "c2", Name: "Autumn", Artist: "Kwiat Jabłoni", StartsAt: other.StartsAt, Venue: "Spodek"},
+			{ConcertID: "c1", Name: "Summer Night", Artist: "Kwiat Jabłoni", StartsAt: startsAt, Venue: "Torwar, Warsaw"},
+		})
+}

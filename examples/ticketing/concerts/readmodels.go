@@ -1,0 +1,244 @@
+package concerts
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"esgo.dev/es"
+	"esgo.dev/es/sqlite"
+	"esgo.dev/examples/ticketing/internal/readmodel"
+	"esgo.dev/examples/ticketing/money"
+	"esgo.dev/examples/ticketing/reservations"
+)
+
+// Details is the concert details read model: what a fan sees before
+// buying, with the seats left per ticket type.
+type Details struct {
+	ConcertID   string
+	Name        string
+	Artist      string
+	StartsAt    time.Time
+	Venue       string
+	Cancelled   bool
+	TicketTypes []TicketTypeDetails
+}
+
+// TicketTypeDetails is a ticket type with its price and the seats left.
+type TicketTypeDetails struct {
+	Name     string
+	Price    money.Money
+	Capacity int
+	Left     int
+}
+
+const timeLayout = time.RFC3339Nano
+
+// DetailsProjection keeps concert details in the tables concert_details,
+// concert_ticket_types and concert_holds. It follows the concert streams
+// and the inventory streams: seats left are the capacity minus the seats of
+// the reservations that hold them, one row per reservation and ticket type,
+// so a redelivered event sets a row to what it already is.
+func DetailsProjection(reg *es.Registry) sqlite.Projection {
+	return sqlite.Projection{
+		Name:   "concert-details",
+		Tables: []string{"concert_details", "concert_ticket_types", "concert_holds"},
+		Setup: func(ctx context.Context, tx *sql.Tx, t sqlite.Tables) error {
+			_, err := tx.ExecContext(ctx, `
+				CREATE TABLE `+t.Name("concert_details")+` (concert_id TEXT PRIMARY KEY, name TEXT NOT NULL,
+					artist TEXT NOT NULL, starts_at TEXT NOT NULL, venue TEXT NOT NULL, cancelled INTEGER NOT NULL) STRICT;
+				CREATE TABLE `+t.Name("concert_ticket_types")+` (concert_id TEXT NOT NULL, name TEXT NOT NULL,
+					price INTEGER NOT NULL DEFAULT 0, currency TEXT NOT NULL DEFAULT '', capacity INTEGER NOT NULL DEFAULT 0,
+					PRIMARY KEY (concert_id, name)) STRICT;
+				CREATE TABLE `+t.Name("concert_holds")+` (reservation_id TEXT NOT NULL, ticket_type TEXT NOT NULL,
+					concert_id TEXT NOT NULL, seats INTEGER NOT NULL, active INTEGER NOT NULL,
+					PRIMARY KEY (reservation_id, ticket_type)) STRICT;
+				CREATE INDEX `+t.Index("concert_holds", "by_concert")+` ON `+t.Name("concert_holds")+` (concert_id, ticket_type)`)
+			return err
+		},
+		Apply: func(ctx context.Context, tx *sql.Tx, t sqlite.Tables, e es.Event) error {
+			v, ok, err := readmodel.Decode(reg, e)
+			if !ok || err != nil {
+				return err
+			}
+			exec := func(q string, args ...any) error {
+				_, err := tx.ExecContext(ctx, q, args...)
+				return err
+			}
+			details, types, holds := t.Name("concert_details"), t.Name("concert_ticket_types"), t.Name("concert_holds")
+			setPrices := func(id string, tts []TicketType) error {
+				for _, tt := range tts {
+					if err := exec(`INSERT INTO `+types+` (concert_id, name, price, currency) VALUES (?, ?, ?, ?)
+						ON CONFLICT (concert_id, name) DO UPDATE SET price = excluded.price, currency = excluded.currency`,
+						id, tt.Name, tt.Price.Amount, tt.Price.Currency); err != nil {
+						return err
+					}
+				}
+				return nil
+			}
+			setCapacity := func(id, name string, n int) error {
+				return exec(`INSERT INTO `+types+` (concert_id, name, capacity) VALUES (?, ?, ?)
+					ON CONFLICT (concert_id, name) DO UPDATE SET capacity = excluded.capacity`, id, name, n)
+			}
+			setHolds := func(id string, active int) error {
+				return exec(`UPDATE `+holds+` SET active = ? WHERE reservation_id = ?`, active, id)
+			}
+			switch ev := v.(type) {
+			case ConcertCreated:
+				if err := exec(`INSERT OR REPLACE INTO `+details+` VALUES (?, ?, ?, ?, ?, 0)`,
+					ev.ConcertID, ev.Name, ev.Artist, ev.StartsAt.UTC().Format(timeLayout), ev.Venue); err != nil {
+					return err
+				}
+				return setPrices(ev.ConcertID, ev.TicketTypes)
+			case ConcertUpdated:
+				return exec(`UPDATE `+details+` SET name = ?, artist = ?, starts_at = ?, venue = ? WHERE concert_id = ?`,
+					ev.Name, ev.Artist, ev.StartsAt.UTC().Format(timeLayout), ev.Venue, ev.ConcertID)
+			case TicketTypesUpdated:
+				return setPrices(ev.ConcertID, ev.TicketTypes)
+			case ConcertCancelled:
+				return exec(`UPDATE `+details+` SET cancelled = 1 WHERE concert_id = ?`, ev.ConcertID)
+			case reservations.InventoryOpened:
+				for name, n := range ev.Capacity {
+					if err := setCapacity(ev.ConcertID, name, n); err != nil {
+						return err
+					}
+				}
+			case reservations.CapacityChanged:
+				return setCapacity(ev.ConcertID, ev.TicketType, ev.Capacity)
+			case reservations.SeatsReserved:
+				for name, n := range ev.Seats {
+					if err := exec(`INSERT OR REPLACE INTO `+holds+` VALUES (?, ?, ?, ?, 1)`, ev.ReservationID, name, ev.ConcertID, n); err != nil {
+						return err
+					}
+				}
+			case reservations.ReservationCancelled:
+				return setHolds(ev.ReservationID, 0)
+			case reservations.ReservationExpired:
+				return setHolds(ev.ReservationID, 0)
+			}
+			return nil
+		},
+	}
+}
+
+// ErrNotFound reports a concert the read model does not (yet) know.
+var ErrNotFound = errors.New("concerts: concert not found in the read model")
+
+// DetailsOf returns the details of a concert.
+func DetailsOf(ctx context.Context, db *sql.DB, concertID string) (Details, error) {
+	d := Details{ConcertID: concertID}
+	var startsAt string
+	err := db.QueryRowContext(ctx, `SELECT name, artist, starts_at, venue, cancelled FROM concert_details WHERE concert_id = ?`, concertID).
+		Scan(&d.Name, &d.Artist, &startsAt, &d.Venue, &d.Cancelled)
+	if errors.Is(err, sql.ErrNoRows) {
+		return d, fmt.Errorf("%w: %s", ErrNotFound, concertID)
+	}
+	if err != nil {
+		return d, fmt.Errorf("concert details: %w", err)
+	}
+	if d.StartsAt, err = time.Parse(timeLayout, startsAt); err != nil {
+		return d, err
+	}
+	rows, err := db.QueryContext(ctx, `SELECT t.name, t.price, t.currency, t.capacity,
+			t.capacity - COALESCE((SELECT SUM(h.seats) FROM concert_holds h
+				WHERE h.concert_id = t.concert_id AND h.ticket_type = t.name AND h.active = 1), 0)
+		FROM concert_ticket_types t WHERE t.concert_id = ? ORDER BY t.price DESC, t.name`, concertID)
+	if err != nil {
+		return d, fmt.Errorf("concert details: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var tt TicketTypeDetails
+		if err := rows.Scan(&tt.Name, &tt.Price.Amount, &tt.Price.Currency, &tt.Capacity, &tt.Left); err != nil {
+			return d, err
+		}
+		d.TicketTypes = append(d.TicketTypes, tt)
+	}
+	return d, rows.Err()
+}
+
+// Available is an entry of the available concerts read model.
+type Available struct {
+	ConcertID string
+	Name      string
+	Artist    string
+	StartsAt  time.Time
+	Venue     string
+}
+
+// AvailableProjection keeps the concerts on sale in the table
+// available_concerts: created or updated ones are upserted, cancelled ones
+// deleted.
+func AvailableProjection(reg *es.Registry) sqlite.Projection {
+	return sqlite.Projection{
+		Name:   "available-concerts",
+		Tables: []string{"available_concerts"},
+		Setup: func(ctx context.Context, tx *sql.Tx, t sqlite.Tables) error {
+			_, err := tx.ExecContext(ctx, `CREATE TABLE `+t.Name("available_concerts")+` (concert_id TEXT PRIMARY KEY,
+				name TEXT NOT NULL, artist TEXT NOT NULL, starts_at TEXT NOT NULL, venue TEXT NOT NULL) STRICT`)
+			return err
+		},
+		Apply: func(ctx context.Context, tx *sql.Tx, t sqlite.Tables, e es.Event) error {
+			v, ok, err := readmodel.Decode(reg, e)
+			if !ok || err != nil {
+				return err
+			}
+			table := t.Name("available_concerts")
+			switch ev := v.(type) {
+			case ConcertCreated:
+				_, err = tx.ExecContext(ctx, `INSERT OR REPLACE INTO `+table+` VALUES (?, ?, ?, ?, ?)`,
+					ev.ConcertID, ev.Name, ev.Artist, ev.StartsAt.UTC().Format(timeLayout), ev.Venue)
+			case ConcertUpdated:
+				_, err = tx.ExecContext(ctx, `UPDATE `+table+` SET name = ?, artist = ?, starts_at = ?, venue = ? WHERE concert_id = ?`,
+					ev.Name, ev.Artist, ev.StartsAt.UTC().Format(timeLayout), ev.Venue, ev.ConcertID)
+			case ConcertCancelled:
+				_, err = tx.ExecContext(ctx, `DELETE FROM `+table+` WHERE concert_id = ?`, ev.ConcertID)
+			}
+			return err
+		},
+	}
+}
+
+// AvailableConcerts lists the concerts on sale that start after now, the
+// soonest first. The time is the caller's, like everywhere in the example.
+func AvailableConcerts(ctx context.Context, db *sql.DB, now time.Time) ([]Available, error) {
+	// RFC 3339 times in UTC with nanoseconds do not sort as text when the
+	// fraction's length varies, so compare them as times in Go.
+	rows, err := db.QueryContext(ctx, `SELECT concert_id, name, artist, starts_at, venue FROM available_concerts`)
+	if err != nil {
+		return nil, fmt.Errorf("available concerts: %w", err)
+	}
+	defer rows.Close()
+	var out []Available
+	for rows.Next() {
+		var a Available
+		var startsAt string
+		if err := rows.Scan(&a.ConcertID, &a.Name, &a.Artist, &startsAt, &a.Venue); err != nil {
+			return nil, err
+		}
+		if a.StartsAt, err = time.Parse(timeLayout, startsAt); err != nil {
+			return nil, err
+		}
+		if a.StartsAt.After(now) {
+			out = append(out, a)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	sortByDate(out)
+	return out, nil
+}
+
+func sortByDate(a []Available) {
+	slices.SortFunc(a, func(x, y Available) int {
+		if c := x.StartsAt.Compare(y.StartsAt); c != 0 {
+			return c
+		}
+		return strings.Compare(x.ConcertID, y.ConcertID)
+	})
+}

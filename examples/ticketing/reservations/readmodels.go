@@ -1,0 +1,186 @@
+package reservations
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"slices"
+	"time"
+
+	"esgo.dev/es"
+	"esgo.dev/es/sqlite"
+	"esgo.dev/examples/ticketing/internal/readmodel"
+)
+
+// UserReservation is one line of the user reservations read model.
+type UserReservation struct {
+	ReservationID string
+	ConcertID     string
+	Seats         map[string]int
+	Status        Status
+	ExpiresAt     time.Time
+}
+
+// UserReservationsProjection keeps the reservations of each user in the
+// table user_reservations. Every event sets a row to what the event says
+// (rather than adding to it), so the model is idempotent by construction.
+func UserReservationsProjection(reg *es.Registry) sqlite.Projection {
+	return sqlite.Projection{
+		Name:   "user-reservations",
+		Tables: []string{"user_reservations"},
+		Setup: func(ctx context.Context, tx *sql.Tx, t sqlite.Tables) error {
+			_, err := tx.ExecContext(ctx, `CREATE TABLE `+t.Name("user_reservations")+` (
+				reservation_id TEXT PRIMARY KEY, user_id TEXT NOT NULL, concert_id TEXT NOT NULL,
+				seats TEXT NOT NULL, status TEXT NOT NULL, expires_at TEXT NOT NULL) STRICT;
+				CREATE INDEX `+t.Index("user_reservations", "by_user")+` ON `+t.Name("user_reservations")+` (user_id)`)
+			return err
+		},
+		Apply: func(ctx context.Context, tx *sql.Tx, t sqlite.Tables, e es.Event) error {
+			v, ok, err := readmodel.Decode(reg, e)
+			if !ok || err != nil {
+				return err
+			}
+			table := t.Name("user_reservations")
+			setStatus := func(id string, st Status) error {
+				_, err := tx.ExecContext(ctx, `UPDATE `+table+` SET status = ? WHERE reservation_id = ?`, st, id)
+				return err
+			}
+			switch ev := v.(type) {
+			case SeatsReserved:
+				seats, _ := json.Marshal(ev.Seats)
+				_, err = tx.ExecContext(ctx, `INSERT OR REPLACE INTO `+table+` VALUES (?, ?, ?, ?, ?, ?)`,
+					ev.ReservationID, ev.UserID, ev.ConcertID, string(seats), Held, ev.ExpiresAt.UTC().Format(time.RFC3339Nano))
+			case ReservationConfirmed:
+				err = setStatus(ev.ReservationID, Confirmed)
+			case ReservationCancelled:
+				err = setStatus(ev.ReservationID, Cancelled)
+			case ReservationExpired:
+				err = setStatus(ev.ReservationID, Expired)
+			}
+			return err
+		},
+	}
+}
+
+// UserReservations returns a user's reservations, by reservation ID.
+func UserReservations(ctx context.Context, db *sql.DB, userID string) ([]UserReservation, error) {
+	rows, err := db.QueryContext(ctx, `SELECT reservation_id, concert_id, seats, status, expires_at
+		FROM user_reservations WHERE user_id = ? ORDER BY reservation_id`, userID)
+	if err != nil {
+		return nil, fmt.Errorf("user reservations: %w", err)
+	}
+	defer rows.Close()
+	var out []UserReservation
+	for rows.Next() {
+		var r UserReservation
+		var seats, expires string
+		if err := rows.Scan(&r.ReservationID, &r.ConcertID, &seats, &r.Status, &expires); err != nil {
+			return nil, err
+		}
+		if err := json.Unmarshal([]byte(seats), &r.Seats); err != nil {
+			return nil, err
+		}
+		if r.ExpiresAt, err = time.Parse(time.RFC3339Nano, expires); err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// ConcertReservations is the concert reservations read model of one
+// concert: the seats held and confirmed per ticket type, and the
+// reservations still active (held or confirmed).
+type ConcertReservations struct {
+	ConcertID string
+	Held      map[string]int
+	Confirmed map[string]int
+	Active    []ConcertReservation
+}
+
+// ConcertReservation is an active reservation of a concert.
+type ConcertReservation struct {
+	ReservationID string
+	UserID        string
+	Seats         map[string]int
+	Status        Status
+}
+
+// ConcertReservationsProjection keeps each concert's reservations, one row
+// per reservation and ticket type, in the table concert_reservations.
+// Rows are upserted and their status set, so redelivery changes nothing.
+func ConcertReservationsProjection(reg *es.Registry) sqlite.Projection {
+	return sqlite.Projection{
+		Name:   "concert-reservations",
+		Tables: []string{"concert_reservations"},
+		Setup: func(ctx context.Context, tx *sql.Tx, t sqlite.Tables) error {
+			_, err := tx.ExecContext(ctx, `CREATE TABLE `+t.Name("concert_reservations")+` (
+				concert_id TEXT NOT NULL, reservation_id TEXT NOT NULL, user_id TEXT NOT NULL,
+				ticket_type TEXT NOT NULL, seats INTEGER NOT NULL, status TEXT NOT NULL,
+				PRIMARY KEY (reservation_id, ticket_type)) STRICT;
+				CREATE INDEX `+t.Index("concert_reservations", "by_concert")+` ON `+t.Name("concert_reservations")+` (concert_id)`)
+			return err
+		},
+		Apply: func(ctx context.Context, tx *sql.Tx, t sqlite.Tables, e es.Event) error {
+			v, ok, err := readmodel.Decode(reg, e)
+			if !ok || err != nil {
+				return err
+			}
+			table := t.Name("concert_reservations")
+			setStatus := func(id string, st Status) error {
+				_, err := tx.ExecContext(ctx, `UPDATE `+table+` SET status = ? WHERE reservation_id = ?`, st, id)
+				return err
+			}
+			switch ev := v.(type) {
+			case SeatsReserved:
+				for _, tt := range slices.Sorted(maps.Keys(ev.Seats)) {
+					if _, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO `+table+` VALUES (?, ?, ?, ?, ?, ?)`,
+						ev.ConcertID, ev.ReservationID, ev.UserID, tt, ev.Seats[tt], Held); err != nil {
+						return err
+					}
+				}
+			case ReservationConfirmed:
+				err = setStatus(ev.ReservationID, Confirmed)
+			case ReservationCancelled:
+				err = setStatus(ev.ReservationID, Cancelled)
+			case ReservationExpired:
+				err = setStatus(ev.ReservationID, Expired)
+			}
+			return err
+		},
+	}
+}
+
+// ConcertReservationsOf returns the concert reservations read model of a
+// concert.
+func ConcertReservationsOf(ctx context.Context, db *sql.DB, concertID string) (ConcertReservations, error) {
+	out := ConcertReservations{ConcertID: concertID, Held: map[string]int{}, Confirmed: map[string]int{}}
+	rows, err := db.QueryContext(ctx, `SELECT reservation_id, user_id, ticket_type, seats, status
+		FROM concert_reservations WHERE concert_id = ? AND status IN ('held', 'confirmed')
+		ORDER BY reservation_id, ticket_type`, concertID)
+	if err != nil {
+		return out, fmt.Errorf("concert reservations: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id, user, tt string
+		var seats int
+		var st Status
+		if err := rows.Scan(&id, &user, &tt, &seats, &st); err != nil {
+			return out, err
+		}
+		if st == Held {
+			out.Held[tt] += seats
+		} else {
+			out.Confirmed[tt] += seats
+		}
+		if n := len(out.Active); n > 0 && out.Active[n-1].ReservationID == id {
+			out.Active[n-1].Seats[tt] = seats
+			continue
+		}
+		out.Active = append(out.Active, ConcertReservation{ReservationID: id, UserID: user, Seats: map[string]int{tt: seats}, Status: st})
+	}
+	return out, rows.Err()
+}
