@@ -1,0 +1,48 @@
+package reservations_test
+
+import (
+	"context"
+	"database/sql"
+	"testing"
+
+	"esgo.dev/es/estest"
+	"esgo.dev/examples/ticketing/internal/sqlspec"
+	"esgo.dev/examples/ticketing/reservations"
+)
+
+func lifecycle() []any {
+	return []any{estest.InStream("inventory-c1", opened(),
+		reserved("r1", "u1", map[string]int{"standing": 2}),
+		reserved("r2", "u1", map[string]int{"vip": 1, "standing": 1}),
+		reserved("r3", "u2", map[string]int{"standing": 4}),
+		reservations.ReservationConfirmed{ConcertID: "c1", ReservationID: "r2", UserID: "u1"},
+		reservations.ReservationExpired{ConcertID: "c1", ReservationID: "r1", UserID: "u1", Seats: map[string]int{"standing": 2}},
+	)}
+}
+
+func TestUserReservationsShowEachReservationsStatus(t *testing.T) {
+	reg := registry(t)
+	rm := sqlspec.ReadModel(t, reservations.UserReservationsProjection(reg), func(ctx context.Context, db *sql.DB) ([]reservations.UserReservation, error) {
+		return reservations.UserReservations(ctx, db, "u1")
+	})
+	estest.Projection(t, reg, rm).Given(lifecycle()...).DeliveredTwice().
+		Then([]reservations.UserReservation{
+			{ReservationID: "r1", ConcertID: "c1", Seats: map[string]int{"standing": 2}, Status: reservations.Expired, ExpiresAt: expires},
+			{ReservationID: "r2", ConcertID: "c1", Seats: map[string]int{"vip": 1, "standing": 1}, Status: reservations.Confirmed, ExpiresAt: expires},
+		})
+}
+
+func TestConcertReservationsCountHeldAndConfirmedSeats(t *testing.T) {
+	reg := registry(t)
+	rm := sqlspec.ReadModel(t, reservations.ConcertReservationsProjection(reg), func(ctx context.Context, db *sql.DB) (reservations.ConcertReservations, error) {
+		return reservations.ConcertReservationsOf(ctx, db, "c1")
+	})
+	estest.Projection(t, reg, rm).Given(lifecycle()...).DeliveredTwice().
+		Then(reservations.ConcertReservations{ConcertID: "c1",
+			Held:      map[string]int{"standing": 4},
+			Confirmed: map[string]int{"vip": 1, "standing": 1},
+			Active: []reservations.ConcertReservation{
+				{ReservationID: "r2", UserID: "u1", Seats: map[string]int{"vip": 1, "standing": 1}, Status: reservations.Confirmed},
+				{ReservationID: "r3", UserID: "u2", Seats: map[string]int{"standing": 4}, Status: reservations.Held},
+			}})
+}

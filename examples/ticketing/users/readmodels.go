@@ -1,0 +1,66 @@
+package users
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"esgo.dev/es"
+	"esgo.dev/es/sqlite"
+	"esgo.dev/examples/ticketing/internal/readmodel"
+)
+
+// ErrNotFound reports an address the read model does not (yet) know.
+var ErrNotFound = errors.New("users: no user with that e-mail in the read model")
+
+// Account is an entry of the users by e-mail read model. It has no
+// password hash: log-in reads the user's stream, not a read model.
+type Account struct {
+	Email  string
+	UserID string
+	Name   string
+	Role   Role
+}
+
+// ByEmailProjection keeps users by e-mail address in the table
+// users_by_email.
+func ByEmailProjection(reg *es.Registry) sqlite.Projection {
+	return sqlite.Projection{
+		Name:   "users-by-email",
+		Tables: []string{"users_by_email"},
+		Setup: func(ctx context.Context, tx *sql.Tx, t sqlite.Tables) error {
+			_, err := tx.ExecContext(ctx, `CREATE TABLE `+t.Name("users_by_email")+` (email TEXT PRIMARY KEY,
+				user_id TEXT NOT NULL UNIQUE, name TEXT NOT NULL, role TEXT NOT NULL) STRICT`)
+			return err
+		},
+		Apply: func(ctx context.Context, tx *sql.Tx, t sqlite.Tables, e es.Event) error {
+			v, ok, err := readmodel.Decode(reg, e)
+			if !ok || err != nil {
+				return err
+			}
+			switch ev := v.(type) {
+			case UserRegistered:
+				_, err = tx.ExecContext(ctx, `INSERT OR REPLACE INTO `+t.Name("users_by_email")+` VALUES (?, ?, ?, ?)`,
+					ev.Email, ev.UserID, ev.Name, ev.Role)
+			case RoleChanged:
+				_, err = tx.ExecContext(ctx, `UPDATE `+t.Name("users_by_email")+` SET role = ? WHERE user_id = ?`, ev.Role, ev.UserID)
+			}
+			return err
+		},
+	}
+}
+
+// ByEmail looks an account up by address (normalised first).
+func ByEmail(ctx context.Context, db *sql.DB, email string) (Account, error) {
+	e, err := NormaliseEmail(email)
+	if err != nil {
+		return Account{}, err
+	}
+	a := Account{Email: e}
+	err = db.QueryRowContext(ctx, `SELECT user_id, name, role FROM users_by_email WHERE email = ?`, e).Scan(&a.UserID, &a.Name, &a.Role)
+	if errors.Is(err, sql.ErrNoRows) {
+		return a, fmt.Errorf("%w: %s", ErrNotFound, e)
+	}
+	return a, err
+}

@@ -1,0 +1,106 @@
+package users_test
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"testing"
+
+	"esgo.dev/es"
+	"esgo.dev/es/estest"
+	"esgo.dev/examples/ticketing/internal/sqlspec"
+	"esgo.dev/examples/ticketing/users"
+)
+
+func register() users.RegisterUser {
+	return users.RegisterUser{UserID: "u1", Email: "  Ala@Example.COM ", Name: "Ala", PasswordHash: "$2a$hash", Role: users.Customer}
+}
+
+var registered = users.UserRegistered{UserID: "u1", Email: "ala@example.com", Name: "Ala", PasswordHash: "$2a$hash", Role: users.Customer}
+
+func TestAUserRegistersWithALowerCaseEmail(t *testing.T) {
+	estest.Decider(t, users.Decider()).When(register()).Then(registered)
+}
+
+func TestAUserRegistersOnce(t *testing.T) {
+	estest.Decider(t, users.Decider()).Given(registered).When(register()).ThenError(users.ErrUserExists)
+}
+
+func TestRegistrationNeedsAValidEmail(t *testing.T) {
+	c := register()
+	c.Email = "Ala <ala@example.com>"
+	estest.Decider(t, users.Decider()).When(c).ThenError(users.ErrInvalidEmail)
+}
+
+func TestRegistrationNeedsAKnownRole(t *testing.T) {
+	c := register()
+	c.Role = "root"
+	estest.Decider(t, users.Decider()).When(c).ThenError(users.ErrUnknownRole)
+}
+
+func TestAnAdminCanChangeARole(t *testing.T) {
+	estest.Decider(t, users.Decider()).Given(registered).
+		When(users.ChangeRole{UserID: "u1", Role: users.Organizer, ActorID: "admin-1", ActorRole: users.Admin}).
+		Then(users.RoleChanged{UserID: "u1", Role: users.Organizer, ChangedBy: "admin-1"})
+}
+
+func TestOnlyAnAdminCanChangeRoles(t *testing.T) {
+	estest.Decider(t, users.Decider()).Given(registered).
+		When(users.ChangeRole{UserID: "u1", Role: users.Admin, ActorID: "u1", ActorRole: users.Organizer}).
+		ThenError(users.ErrForbidden)
+}
+
+func TestARoleMustBeKnown(t *testing.T) {
+	estest.Decider(t, users.Decider()).Given(registered).
+		When(users.ChangeRole{UserID: "u1", Role: "root", ActorID: "a", ActorRole: users.Admin}).
+		ThenError(users.ErrUnknownRole)
+}
+
+func TestAnUnknownUsersRoleCannotChange(t *testing.T) {
+	estest.Decider(t, users.Decider()).
+		When(users.ChangeRole{UserID: "u1", Role: users.Organizer, ActorID: "a", ActorRole: users.Admin}).
+		ThenError(users.ErrNoUser)
+}
+
+func TestGivingTheSameRoleChangesNothing(t *testing.T) {
+	estest.Decider(t, users.Decider()).Given(registered).
+		When(users.ChangeRole{UserID: "u1", Role: users.Customer, ActorID: "a", ActorRole: users.Admin}).
+		ThenNothing()
+}
+
+func TestPasswordsAreHashedAndCheckedWithBcrypt(t *testing.T) {
+	if _, err := users.HashPassword("short"); !errors.Is(err, users.ErrWeakPassword) {
+		t.Fatalf("short password: %v", err)
+	}
+	h, err := users.HashPassword("correct horse")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h == "correct horse" || !users.CheckPassword(h, "correct horse") || users.CheckPassword(h, "wrong horse") {
+		t.Fatal("bcrypt round trip failed")
+	}
+}
+
+func registry(t *testing.T) *es.Registry {
+	reg := es.NewRegistry()
+	if err := users.Register(reg); err != nil {
+		t.Fatal(err)
+	}
+	return reg
+}
+
+func TestEventSchemas(t *testing.T) {
+	estest.GoldenSchema(t, registry(t), "testdata/events")
+}
+
+func TestUsersByEmailFollowRegistrationsAndRoles(t *testing.T) {
+	reg := registry(t)
+	rm := sqlspec.ReadModel(t, users.ByEmailProjection(reg), func(ctx context.Context, db *sql.DB) (users.Account, error) {
+		return users.ByEmail(ctx, db, "ALA@example.com")
+	})
+	estest.Projection(t, reg, rm).
+		Given(estest.InStream("user-u1", registered, users.RoleChanged{UserID: "u1", Role: users.Organizer, ChangedBy: "a"}),
+			estest.InStream("user-u2", users.UserRegistered{UserID: "u2", Email: "ola@example.com", Name: "Ola", PasswordHash: "h", Role: users.Customer})).
+		DeliveredTwice().
+		Then(users.Account{Email: "ala@example.com", UserID: "u1", Name: "Ala", Role: users.Organizer})
+}
