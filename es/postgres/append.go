@@ -26,17 +26,37 @@ import (
 // If the connection breaks during COMMIT, the append may or may not have
 // been written; retrying it with the same event IDs is safe and tells.
 func (s *Store) Append(ctx context.Context, appends ...es.StreamAppend) (res []es.AppendResult, err error) {
+	if err := es.CheckAppend(appends); err != nil {
+		s.metrics.ObserveAppend(time.Now(), 0, err)
+		return nil, err
+	}
+	return s.appendEnqueue(ctx, es.Enqueue{}, appends)
+}
+
+// AppendEnqueue implements [es.Outbox]: [Store.Append] that also writes
+// enq's messages to the outbox table and cancels its scheduled ones, in
+// the same transaction as the events and the inline projections. See
+// [Store.AppendEnqueueTx] for the transaction's body and the outbox's
+// ordering rule.
+func (s *Store) AppendEnqueue(ctx context.Context, enq es.Enqueue, appends ...es.StreamAppend) ([]es.AppendResult, error) {
+	if err := es.CheckAppendEnqueue(enq, appends); err != nil {
+		s.metrics.ObserveAppend(time.Now(), 0, err)
+		return nil, err
+	}
+	return s.appendEnqueue(ctx, enq, appends)
+}
+
+// appendEnqueue runs a validated request in its own transaction, once
+// more after a lost race on an event ID or a deadlock.
+func (s *Store) appendEnqueue(ctx context.Context, enq es.Enqueue, appends []es.StreamAppend) (res []es.AppendResult, err error) {
 	start := time.Now()
 	written := 0
 	defer func() { s.metrics.ObserveAppend(start, written, err) }()
-	if err := es.CheckAppend(appends); err != nil {
-		return nil, err
-	}
 	if err := s.setupInline(ctx); err != nil {
 		return nil, err
 	}
 	for attempt := 0; ; attempt++ {
-		res, written, err = s.appendOnce(ctx, appends)
+		res, written, err = s.appendOnce(ctx, enq, appends)
 		if err == nil || attempt > 0 || !retryable(err) {
 			return res, err
 		}
@@ -54,7 +74,7 @@ func retryable(err error) bool {
 	return pgErr.Code == "40P01" || (pgErr.Code == "23505" && pgErr.ConstraintName == "events_event_id_key")
 }
 
-func (s *Store) appendOnce(ctx context.Context, appends []es.StreamAppend) ([]es.AppendResult, int, error) {
+func (s *Store) appendOnce(ctx context.Context, enq es.Enqueue, appends []es.StreamAppend) ([]es.AppendResult, int, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, 0, fmt.Errorf("postgres: append: %w", err)
 	}
@@ -66,8 +86,8 @@ func (s *Store) appendOnce(ctx context.Context, appends []es.StreamAppend) ([]es
 	// still reach the server, hence WithoutCancel.
 	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // the append's own error is what matters
 
-	res, written, err := s.appendTx(ctx, tx, appends)
-	if err != nil || written == 0 {
+	res, written, dirty, err := s.appendTx(ctx, tx, enq, appends)
+	if err != nil || !dirty {
 		// A failed append, a repeated one or a guard-only one: nothing to keep.
 		return res, 0, err
 	}
@@ -96,34 +116,59 @@ func (s *Store) appendOnce(ctx context.Context, appends []es.StreamAppend) ([]es
 // AppendTx that writes events may run per transaction. Writes after it
 // are fine. The append is reported to the store's metrics when AppendTx
 // returns, whatever becomes of tx afterwards.
-func (s *Store) AppendTx(ctx context.Context, tx pgx.Tx, appends ...es.StreamAppend) (res []es.AppendResult, err error) {
+func (s *Store) AppendTx(ctx context.Context, tx pgx.Tx, appends ...es.StreamAppend) ([]es.AppendResult, error) {
+	if err := es.CheckAppend(appends); err != nil {
+		s.metrics.ObserveAppend(time.Now(), 0, err)
+		return nil, err
+	}
+	return s.appendEnqueueTx(ctx, tx, es.Enqueue{}, appends)
+}
+
+// AppendEnqueueTx is [Store.AppendEnqueue] inside tx, which the caller
+// commits or rolls back: AppendTx that also enqueues enq's messages and
+// cancels its scheduled ones. The rules of AppendTx apply, and the
+// first-write rule applies to messages as to events: the outbox's
+// sequence numbers are reserved together with the transaction's ID, which
+// is what keeps [Store.Due] from handing out a message while an earlier
+// one of its key may still commit. A transaction that has written before
+// fails with [ErrNotFirstWrite] when it enqueues messages; cancellations
+// alone have no such rule.
+func (s *Store) AppendEnqueueTx(ctx context.Context, tx pgx.Tx, enq es.Enqueue, appends ...es.StreamAppend) ([]es.AppendResult, error) {
+	if err := es.CheckAppendEnqueue(enq, appends); err != nil {
+		s.metrics.ObserveAppend(time.Now(), 0, err)
+		return nil, err
+	}
+	return s.appendEnqueueTx(ctx, tx, enq, appends)
+}
+
+func (s *Store) appendEnqueueTx(ctx context.Context, tx pgx.Tx, enq es.Enqueue, appends []es.StreamAppend) (res []es.AppendResult, err error) {
 	start := time.Now()
 	written := 0
 	defer func() { s.metrics.ObserveAppend(start, written, err) }()
-	if err := es.CheckAppend(appends); err != nil {
-		return nil, err
-	}
 	if err := s.setupInline(ctx); err != nil {
 		return nil, err
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("postgres: append: %w", err)
 	}
-	res, written, err = s.appendTx(ctx, tx, appends)
+	res, written, _, err = s.appendTx(ctx, tx, enq, appends)
 	return res, err
 }
 
 // appendTx is the body of every append: everything happens in tx, which
-// the caller commits. It returns the results and the number of events
-// written (0 for a repeated append or one without events). appends has
-// passed es.CheckAppend.
+// the caller commits. It returns the results, the number of events
+// written (0 for a repeated append or one without events) and whether it
+// wrote anything at all (events, messages or cancellations). appends and
+// enq have been validated.
 //
 // It costs two round trips:
 //
-//  1. reserve positions (when there are events), lock the streams, and
-//     look up the request's event IDs;
-//  2. insert the events, update the streams, notify.
-func (s *Store) appendTx(ctx context.Context, tx pgx.Tx, appends []es.StreamAppend) ([]es.AppendResult, int, error) {
+//  1. reserve positions and outbox sequence numbers (when there are
+//     events or messages), lock the streams, and look up the request's
+//     event IDs;
+//  2. insert the events, update the streams, notify, insert the messages
+//     and cancel the deadlines.
+func (s *Store) appendTx(ctx context.Context, tx pgx.Tx, enq es.Enqueue, appends []es.StreamAppend) ([]es.AppendResult, int, bool, error) {
 	total := 0
 	streamIDs := make([]string, len(appends))
 	for i, a := range appends {
@@ -136,20 +181,27 @@ func (s *Store) appendTx(ctx context.Context, tx pgx.Tx, appends []es.StreamAppe
 			eventIDs = append(eventIDs, e.ID)
 		}
 	}
+	msgs := len(enq.Messages)
+	reserve := total > 0 || msgs > 0
 
 	b := &pgx.Batch{}
-	if total > 0 {
-		// Reserve total positions while holding a short advisory lock, and
-		// make sure the transaction gets its ID under that same lock: this
-		// makes the order of transaction IDs of appending transactions the
-		// order of their positions, which ReadAll's no-skip filter relies
-		// on. The lock is taken in a savepoint and released by rolling
-		// back to it; the transaction ID and the sequence values survive
-		// the rollback (both are non-transactional).
+	if reserve {
+		// Reserve total positions and msgs outbox sequence numbers while
+		// holding a short advisory lock, and make sure the transaction gets
+		// its ID under that same lock: this makes the order of transaction
+		// IDs of appending transactions the order of their positions, which
+		// ReadAll's no-skip filter relies on, and the order of their outbox
+		// sequence numbers, which Due's per-key order relies on. The lock
+		// is taken in a savepoint and released by rolling back to it; the
+		// transaction ID and the sequence values survive the rollback (both
+		// are non-transactional).
 		//
 		// The subquery holds volatile functions, so PostgreSQL evaluates it
 		// (check that the transaction has no ID yet, take the lock) before
-		// the outer select list (assign the ID, draw the positions).
+		// the outer select list (assign the ID, draw the numbers). CASE
+		// evaluates a volatile branch only when it is taken, so a request
+		// without events (or without messages) draws nothing from that
+		// sequence.
 		//
 		// Before that, take each stream's advisory lock (in key order, so
 		// that multi-stream appends cannot deadlock), so that two appends
@@ -160,9 +212,11 @@ func (s *Store) appendTx(ctx context.Context, tx pgx.Tx, appends []es.StreamAppe
 		b.Queue(`SELECT count(pg_advisory_xact_lock(k)) FROM (SELECT k FROM unnest($1::bigint[]) AS u(k) ORDER BY k) AS l`,
 			s.streamKeys(streamIDs))
 		b.Queue("SAVEPOINT es_reserve")
-		b.Queue(`SELECT l.fresh, pg_current_xact_id()::text, setval($2::text::regclass, nextval($2::text::regclass) + $3 - 1)
+		b.Queue(`SELECT l.fresh, pg_current_xact_id()::text,
+				coalesce(CASE WHEN $3::bigint > 0 THEN setval($2::text::regclass, nextval($2::text::regclass) + $3::bigint - 1) END, 0),
+				coalesce(CASE WHEN $5::bigint > 0 THEN setval($4::text::regclass, nextval($4::text::regclass) + $5::bigint - 1) END, 0)
 			FROM (SELECT pg_current_xact_id_if_assigned() IS NULL AS fresh, pg_advisory_xact_lock($1)) AS l`,
-			s.reserveKey, s.positionSeq, total)
+			s.reserveKey, s.positionSeq, total, s.outboxSeq, msgs)
 		b.Queue("ROLLBACK TO SAVEPOINT es_reserve")
 		b.Queue("RELEASE SAVEPOINT es_reserve")
 	}
@@ -182,39 +236,73 @@ func (s *Store) appendTx(ctx context.Context, tx pgx.Tx, appends []es.StreamAppe
 	}
 
 	br := tx.SendBatch(ctx, b)
-	current, stored, last, err := s.readLockBatch(br, total > 0)
+	lb, err := s.readLockBatch(br, reserve, total > 0)
 	if cerr := br.Close(); err == nil && cerr != nil {
 		err = cerr
 	}
 	if err != nil {
 		if errors.Is(err, ErrNotFirstWrite) {
-			return nil, 0, err
+			return nil, 0, false, err
 		}
-		return nil, 0, fmt.Errorf("postgres: append: %w", withCtx(ctx, err))
+		return nil, 0, false, fmt.Errorf("postgres: append: %w", withCtx(ctx, err))
 	}
+	current := lb.current
 
-	res, replay, err := es.MatchStored(appends, stored, func(id string) int64 { return current[id] })
+	res, replay, err := es.MatchStored(appends, lb.stored, func(id string) int64 { return current[id] })
 	if err != nil || replay {
-		return res, 0, err
+		// A repeated append enqueues nothing either: its messages were
+		// enqueued (or skipped) by the first run.
+		return res, 0, false, err
 	}
 	for _, a := range appends {
 		if err := a.Expected.Check(a.StreamID, current[a.StreamID]); err != nil {
-			return nil, 0, err
+			return nil, 0, false, err
 		}
 	}
 	res = make([]es.AppendResult, len(appends))
 	for i, a := range appends {
 		res[i] = es.AppendResult{StreamID: a.StreamID, Version: current[a.StreamID] + int64(len(a.Events))}
 	}
-	if total == 0 {
-		return res, 0, nil
+	if total == 0 && msgs == 0 && len(enq.Cancel) == 0 {
+		return res, 0, false, nil
 	}
-	if h := s.hooks; h != nil && h.afterReserve != nil {
+	if h := s.hooks; reserve && h != nil && h.afterReserve != nil {
 		if err := h.afterReserve(ctx, tx); err != nil {
-			return nil, 0, err
+			return nil, 0, false, err
 		}
 	}
 
+	b = &pgx.Batch{}
+	var projected []es.Event // for the inline projections
+	if total > 0 {
+		projected, err = s.queueEvents(b, appends, eventIDs, current, lb.lastPosition, total, res)
+		if err != nil {
+			return nil, 0, false, err
+		}
+	}
+	if err := s.queueEnqueue(b, enq, lb.lastSeq); err != nil {
+		return nil, 0, false, err
+	}
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) && pgErr.Code == "23505" && pgErr.ConstraintName == "events_event_id_key" {
+			return nil, 0, false, fmt.Errorf("%w: stored by a concurrent append: %w", es.ErrDuplicateEventID, err)
+		}
+		return nil, 0, false, fmt.Errorf("postgres: append: insert: %w", withCtx(ctx, err))
+	}
+	if len(projected) > 0 {
+		if err := s.applyInline(ctx, tx, projected); err != nil {
+			return nil, 0, false, withCtx(ctx, err)
+		}
+	}
+	return res, total, true, nil
+}
+
+// queueEvents queues the writes of the events (total of them, ending at
+// position last) and fills in res's positions. It returns the events
+// for the inline projections, if the store has any.
+func (s *Store) queueEvents(b *pgx.Batch, appends []es.StreamAppend, eventIDs []string, current map[string]int64,
+	last int64, total int, res []es.AppendResult) ([]es.Event, error) {
 	var (
 		positions = make([]int64, 0, total)
 		streams   = make([]string, 0, total)
@@ -228,7 +316,7 @@ func (s *Store) appendTx(ctx context.Context, tx pgx.Tx, appends []es.StreamAppe
 		updatedVersion []int64
 	)
 	now := s.clock.Now().UTC()
-	var projected []es.Event // for the inline projections
+	var projected []es.Event
 	if len(s.inline) > 0 {
 		projected = make([]es.Event, 0, total)
 	}
@@ -242,7 +330,7 @@ func (s *Store) appendTx(ctx context.Context, tx pgx.Tx, appends []es.StreamAppe
 			v++
 			md, err := json.Marshal(e.Metadata)
 			if err != nil {
-				return nil, 0, fmt.Errorf("postgres: append: metadata of event %s: %w", e.ID, err)
+				return nil, fmt.Errorf("postgres: append: metadata of event %s: %w", e.ID, err)
 			}
 			positions = append(positions, pos)
 			streams = append(streams, a.StreamID)
@@ -264,7 +352,6 @@ func (s *Store) appendTx(ctx context.Context, tx pgx.Tx, appends []es.StreamAppe
 		updatedVersion = append(updatedVersion, v)
 	}
 
-	b = &pgx.Batch{}
 	b.Queue(`INSERT INTO `+s.events+`
 			(position, stream_id, version, event_id, type, schema_version, data, metadata, recorded_at)
 		SELECT p, s, v, id::uuid, t, sv, d::jsonb, m::jsonb, $9
@@ -275,71 +362,68 @@ func (s *Store) appendTx(ctx context.Context, tx pgx.Tx, appends []es.StreamAppe
 		FROM unnest($1::text[], $2::bigint[]) AS u(id, v) WHERE st.stream_id = u.id`, updated, updatedVersion)
 	// Delivered at commit, to every listener of the schema's channel.
 	b.Queue(`SELECT pg_notify($1, '')`, s.schema)
-	if err := tx.SendBatch(ctx, b).Close(); err != nil {
-		var pgErr *pgconn.PgError
-		if errors.As(err, &pgErr) && pgErr.Code == "23505" && pgErr.ConstraintName == "events_event_id_key" {
-			return nil, 0, fmt.Errorf("%w: stored by a concurrent append: %w", es.ErrDuplicateEventID, err)
-		}
-		return nil, 0, fmt.Errorf("postgres: append: insert: %w", withCtx(ctx, err))
-	}
-	if projected != nil {
-		if err := s.applyInline(ctx, tx, projected); err != nil {
-			return nil, 0, withCtx(ctx, err)
-		}
-	}
-	return res, total, nil
+	return projected, nil
+}
+
+// lockBatch is what the first batch of appendTx found.
+type lockBatch struct {
+	current      map[string]int64    // stream ID -> version, locked
+	stored       map[string]es.Event // the request's event IDs already stored
+	lastPosition int64               // the last reserved position
+	lastSeq      int64               // the last reserved outbox sequence number
 }
 
 // readLockBatch reads the results of the first batch of appendTx: the
 // reservation (when reserved), the locked stream versions, and the stored
-// events among the request's IDs.
-func (s *Store) readLockBatch(br pgx.BatchResults, reserved bool) (current map[string]int64, stored map[string]es.Event, last int64, err error) {
+// events among the request's IDs (when looked up).
+func (s *Store) readLockBatch(br pgx.BatchResults, reserved, lookup bool) (lockBatch, error) {
+	var lb lockBatch
 	if reserved {
 		if _, err := br.Exec(); err != nil { // stream locks
-			return nil, nil, 0, err
+			return lb, err
 		}
 		if _, err := br.Exec(); err != nil { // SAVEPOINT
-			return nil, nil, 0, err
+			return lb, err
 		}
 		var (
 			fresh bool
 			xid   string
 		)
-		if err := br.QueryRow().Scan(&fresh, &xid, &last); err != nil {
-			return nil, nil, 0, err
+		if err := br.QueryRow().Scan(&fresh, &xid, &lb.lastPosition, &lb.lastSeq); err != nil {
+			return lb, err
 		}
 		if !fresh {
-			return nil, nil, 0, ErrNotFirstWrite
+			return lb, ErrNotFirstWrite
 		}
 		for range 2 { // ROLLBACK TO, RELEASE
 			if _, err := br.Exec(); err != nil {
-				return nil, nil, 0, err
+				return lb, err
 			}
 		}
 	}
 	if _, err := br.Exec(); err != nil { // INSERT streams
-		return nil, nil, 0, err
+		return lb, err
 	}
 	rows, err := br.Query()
 	if err != nil {
-		return nil, nil, 0, err
+		return lb, err
 	}
-	current = make(map[string]int64)
+	lb.current = make(map[string]int64)
 	var (
 		id string
 		v  int64
 	)
-	if _, err := pgx.ForEachRow(rows, []any{&id, &v}, func() error { current[id] = v; return nil }); err != nil {
-		return nil, nil, 0, err
+	if _, err := pgx.ForEachRow(rows, []any{&id, &v}, func() error { lb.current[id] = v; return nil }); err != nil {
+		return lb, err
 	}
-	if !reserved {
-		return current, nil, 0, nil
+	if !lookup {
+		return lb, nil
 	}
 	rows, err = br.Query()
 	if err != nil {
-		return nil, nil, 0, err
+		return lb, err
 	}
-	stored = make(map[string]es.Event)
+	lb.stored = make(map[string]es.Event)
 	var (
 		e    es.Event
 		data string
@@ -347,12 +431,12 @@ func (s *Store) readLockBatch(br pgx.BatchResults, reserved bool) (current map[s
 	if _, err := pgx.ForEachRow(rows, []any{&e.ID, &e.StreamID, &e.Version, &e.Position, &e.Type, &e.SchemaVersion, &data},
 		func() error {
 			e.Data = json.RawMessage(data)
-			stored[e.ID] = e
+			lb.stored[e.ID] = e
 			return nil
 		}); err != nil {
-		return nil, nil, 0, err
+		return lb, err
 	}
-	return current, stored, last, nil
+	return lb, nil
 }
 
 // streamKeys returns the advisory lock keys of streams, sorted and

@@ -36,6 +36,7 @@ type Store struct {
 
 	// Quoted, schema-qualified names, computed once.
 	events, streams, checkpoints, positionSeq string
+	outbox, inbox, outboxSeq                  string
 	// reserveKey is the advisory lock that orders transaction IDs and
 	// positions (see reservePositions).
 	reserveKey int64
@@ -105,6 +106,9 @@ func New(ctx context.Context, pool *pgxpool.Pool, opts ...Option) (*Store, error
 	s.streams = pgx.Identifier{s.schema, "streams"}.Sanitize()
 	s.checkpoints = pgx.Identifier{s.schema, "checkpoints"}.Sanitize()
 	s.positionSeq = pgx.Identifier{s.schema, "events_position_seq"}.Sanitize()
+	s.outbox = pgx.Identifier{s.schema, "outbox"}.Sanitize()
+	s.inbox = pgx.Identifier{s.schema, "inbox"}.Sanitize()
+	s.outboxSeq = pgx.Identifier{s.schema, "outbox_seq"}.Sanitize()
 	s.reserveKey = lockKey("reserve", s.schema)
 	if err := ctx.Err(); err != nil {
 		return nil, err

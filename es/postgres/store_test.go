@@ -324,7 +324,7 @@ func TestAppendTx(t *testing.T) {
 	pool := pgtest.Pool(t)
 	s := pgtest.NewStoreWithPool(t, pool)
 	ctx := context.Background()
-	outbox := pgx.Identifier{s.Schema(), "outbox"}.Sanitize()
+	outbox := pgx.Identifier{s.Schema(), "side_effects"}.Sanitize()
 	if _, err := pool.Exec(ctx, "CREATE TABLE "+outbox+" (msg text)"); err != nil {
 		t.Fatal(err)
 	}
