@@ -1,13 +1,145 @@
 package postgres_test
 
 import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"esgo.dev/es"
 	"esgo.dev/es/estest"
+	"esgo.dev/es/postgres"
 	"esgo.dev/es/postgres/pgtest"
 )
 
 func TestOutboxConformance(t *testing.T) {
 	estest.TestOutbox(t, func(t *testing.T) es.Outbox { return pgtest.NewStore(t) })
+}
+
+// TestRelayKeyOrder has 6 writers enqueue messages of 8 shared keys (and
+// one key each of their own) while some of their transactions stay open
+// for up to 200 ms after drawing their sequence numbers and before
+// committing, so that enqueuers commit out of seq order all the time. A
+// relay with 4 workers, whose publisher fails one delivery in five,
+// delivers concurrently. Each key's messages must arrive in seq order, and
+// each writer's messages of a key in the order written.
+func TestRelayKeyOrder(t *testing.T) {
+	const writers, perWriter, shared = 6, 150, 8
+	s := pgtest.NewStore(t, postgres.WithTestHooks(sleepRandomly, sleepRandomly))
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+
+	var (
+		mu        sync.Mutex
+		delivered = map[string][]string{} // key -> message IDs, in delivery order
+		failures  atomic.Int64
+	)
+	pub := es.PublisherFunc(func(_ context.Context, m es.Message) error {
+		if rand.IntN(5) == 0 {
+			failures.Add(1)
+			return errors.New("broker hiccup")
+		}
+		mu.Lock()
+		delivered[m.Key] = append(delivered[m.Key], m.ID)
+		mu.Unlock()
+		return nil
+	})
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	relay := es.NewRelay(s, pub, es.RelayWorkers(4), es.RelayPollInterval(5*time.Millisecond),
+		es.RelayRetry(1000, time.Millisecond, 10*time.Millisecond), es.RelayLogger(quiet))
+	relayCtx, stopRelay := context.WithCancel(ctx)
+	relayDone := make(chan struct{})
+	go func() { _ = relay.Run(relayCtx); close(relayDone) }()
+
+	type written struct {
+		writer, n int
+	}
+	origin := make([]map[string]written, writers) // per writer: message ID -> (writer, n)
+	var wg sync.WaitGroup
+	for w := range writers {
+		origin[w] = make(map[string]written)
+		wg.Go(func() {
+			next := map[string]int{}
+			for sent := 0; sent < perWriter; {
+				var enq es.Enqueue
+				for range min(1+rand.IntN(3), perWriter-sent) {
+					key := fmt.Sprintf("shared-%d", rand.IntN(shared))
+					if rand.IntN(4) == 0 {
+						key = fmt.Sprintf("own-%d", w)
+					}
+					m := note(key, next[key])
+					origin[w][m.ID] = written{w, next[key]}
+					next[key]++
+					enq.Messages = append(enq.Messages, m)
+					sent++
+				}
+				var appends []es.StreamAppend
+				if rand.IntN(2) == 0 {
+					appends = []es.StreamAppend{{StreamID: fmt.Sprintf("w-%d", w), Expected: es.AnyVersion, Events: newEvents("Sent", 1)}}
+				}
+				if _, err := s.AppendEnqueue(ctx, enq, appends...); err != nil {
+					t.Errorf("writer %d: %v", w, err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	for {
+		n, err := s.Backlog(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	stopRelay()
+	<-relayDone
+
+	seqs := map[string]int64{}
+	rows, err := s.Pool().Query(ctx, `SELECT message_id::text, seq FROM `+pgx.Identifier{s.Schema(), "outbox"}.Sanitize())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var (
+		id  string
+		seq int64
+	)
+	if _, err := pgx.ForEachRow(rows, []any{&id, &seq}, func() error { seqs[id] = seq; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	total := 0
+	for key, msgs := range delivered {
+		total += len(msgs)
+		lastN := map[int]int{}
+		for i, id := range msgs {
+			if i > 0 && seqs[id] <= seqs[msgs[i-1]] {
+				t.Fatalf("key %s: seq %d delivered after seq %d", key, seqs[id], seqs[msgs[i-1]])
+			}
+			var o written
+			for w := range origin {
+				if x, ok := origin[w][id]; ok {
+					o = x
+				}
+			}
+			if prev, ok := lastN[o.writer]; (ok && o.n != prev+1) || (!ok && o.n != 0) {
+				t.Fatalf("key %s: writer %d's message %d delivered after its %d", key, o.writer, o.n, prev)
+			}
+			lastN[o.writer] = o.n
+		}
+	}
+	if total != writers*perWriter || len(seqs) != total {
+		t.Fatalf("delivered %d messages of %d (%d in the outbox)", total, writers*perWriter, len(seqs))
+	}
+	t.Logf("%d messages over %d keys delivered in order despite %d failed deliveries", total, len(delivered), failures.Load())
 }
