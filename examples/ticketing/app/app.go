@@ -1,0 +1,240 @@
+// Package app wires the ticketing example together: the registry, the
+// command handlers of the concerts, carts, reservations and users modules,
+// the reservation-expiry process manager with the relay that delivers its
+// deadlines, and the subscriptions that keep the SQL read models.
+//
+// Events live in any es.Store (SQLite by default; memory and PostgreSQL
+// work too). Read models live in a SQLite store, usually the same file.
+// The expiry process needs a store that is an es.Outbox, because its
+// deadlines are persisted in the outbox with its state; on a store without
+// one, reservations do not expire (New logs it).
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"esgo.dev/es"
+	"esgo.dev/es/sqlite"
+	"esgo.dev/examples/ticketing/carts"
+	"esgo.dev/examples/ticketing/concerts"
+	"esgo.dev/examples/ticketing/reservations"
+	"esgo.dev/examples/ticketing/users"
+)
+
+// Config configures an [App].
+type Config struct {
+	// Events is the event store. If it implements es.Outbox, reservations
+	// expire; if es.CheckpointStore, the expiry feed remembers its place
+	// (otherwise it is replayed from the start, harmlessly).
+	Events es.Store
+	// ReadModels holds the read models' tables; it may be Events itself.
+	ReadModels *sqlite.Store
+	// Clock stamps commands and decides when deadlines are due
+	// (default es.SystemClock).
+	Clock es.Clock
+	// Hold is how long a reservation holds its seats unconfirmed
+	// (default 15 minutes).
+	Hold time.Duration
+	// MaxAttempts bounds the retries of a command on a contended stream
+	// (default 1000: a flash sale has every buyer on one inventory stream,
+	// and a buyer may lose a race to each of the seats sold).
+	MaxAttempts int
+	// RelayPollInterval bounds how late a deadline fires (default 100ms).
+	RelayPollInterval time.Duration
+	// Logger defaults to slog.Default().
+	Logger *slog.Logger
+}
+
+// App is the ticketing application: command methods for the modules and
+// Run for the background work.
+type App struct {
+	cfg      Config
+	reg      *es.Registry
+	outbox   es.Outbox
+	bus      *es.Bus
+	Concerts *es.CommandHandler[concerts.Concert, concerts.Command, concerts.Event]
+	// Inventory handles the reservations module's inventory streams.
+	Inventory *es.CommandHandler[reservations.Inventory, reservations.Command, reservations.Event]
+	Carts     *es.CommandHandler[carts.Cart, carts.Command, carts.Event]
+	Users     *es.CommandHandler[users.User, users.Command, users.Event]
+	expiry    *es.ProcessHandler[reservations.ExpiryState, reservations.ExpiryEvent]
+	projs     []sqlite.Projection
+}
+
+// NewRegistry returns a registry with every module's events and messages.
+func NewRegistry() (*es.Registry, error) {
+	reg := es.NewRegistry()
+	err := errors.Join(concerts.Register(reg), carts.Register(reg), reservations.Register(reg), users.Register(reg))
+	return reg, err
+}
+
+// New builds the application. It does not start anything: see Run.
+func New(cfg Config) (*App, error) {
+	if cfg.Events == nil || cfg.ReadModels == nil {
+		return nil, errors.New("app: Events and ReadModels are required")
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = es.SystemClock{}
+	}
+	if cfg.Hold <= 0 {
+		cfg.Hold = 15 * time.Minute
+	}
+	if cfg.MaxAttempts <= 0 {
+		cfg.MaxAttempts = 1000
+	}
+	if cfg.RelayPollInterval <= 0 {
+		cfg.RelayPollInterval = 100 * time.Millisecond
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	reg, err := NewRegistry()
+	if err != nil {
+		return nil, err
+	}
+	attempts := es.MaxAttempts(cfg.MaxAttempts)
+	a := &App{
+		cfg: cfg, reg: reg, bus: es.NewBus(),
+		Concerts:  es.NewCommandHandler(cfg.Events, reg, concerts.Decider(), attempts),
+		Inventory: es.NewCommandHandler(cfg.Events, reg, reservations.Decider(), attempts),
+		Carts:     es.NewCommandHandler(cfg.Events, reg, carts.Decider(), attempts),
+		Users:     es.NewCommandHandler(cfg.Events, reg, users.Decider(), attempts),
+		projs: []sqlite.Projection{
+			concerts.DetailsProjection(reg), concerts.AvailableProjection(reg),
+			carts.ContentsProjection(reg), carts.SummaryProjection(reg),
+			reservations.UserReservationsProjection(reg), reservations.ConcertReservationsProjection(reg),
+			users.ByEmailProjection(reg),
+		},
+	}
+	if ob, ok := cfg.Events.(es.Outbox); ok {
+		a.outbox = ob
+		a.expiry = es.NewProcessHandler(ob, reg, reservations.Expiry(), es.ProcessClock(cfg.Clock))
+		a.bus.Subscribe("reservations.ReservationTimedOut", a.expiry.Handle)
+		a.bus.Subscribe("reservations.ExpireReservation", a.expireReservation)
+	} else {
+		cfg.Logger.Warn("app: the event store has no outbox; reservations will not expire")
+	}
+	return a, nil
+}
+
+// Registry returns the application's registry.
+func (a *App) Registry() *es.Registry { return a.reg }
+
+// Projections returns the read models' projections.
+func (a *App) Projections() []sqlite.Projection { return slices.Clone(a.projs) }
+
+// Run runs the read models' subscriptions and, with an outbox, the expiry
+// feed and the relay, until ctx ends (then it returns nil) or one of them
+// fails.
+func (a *App) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var runs []func(context.Context) error
+	for _, p := range a.projs {
+		if err := a.cfg.ReadModels.SetupProjection(ctx, p); err != nil {
+			return err
+		}
+		sub := es.NewSubscription(p.Name, a.cfg.Events, a.cfg.ReadModels.Consumer(p),
+			es.Exclusive(a.cfg.ReadModels.Locker()), es.WithLogger(a.cfg.Logger))
+		runs = append(runs, sub.Run)
+	}
+	if a.outbox != nil {
+		cps, _ := a.cfg.Events.(es.CheckpointStore)
+		if cps == nil {
+			cps = &memCheckpoints{}
+		}
+		// The expiry process is fed the inventory's events as messages:
+		// the event ID is the message ID, so a replay after a crash is
+		// recognised by the process handler and does nothing.
+		feed := es.NewSubscription("reservation-expiry", a.cfg.Events,
+			es.AtLeastOnce("reservation-expiry", cps, func(ctx context.Context, e es.Event) error {
+				return a.expiry.Handle(ctx, es.Message{ID: e.ID, Key: e.StreamID, Type: e.Type,
+					SchemaVersion: e.SchemaVersion, Data: e.Data, Metadata: e.Metadata})
+			}),
+			es.Filter([]string{"inventory"}, nil), es.WithLogger(a.cfg.Logger))
+		relay := es.NewRelay(a.outbox, a.bus, es.RelayClock(a.cfg.Clock), es.RelayPollInterval(a.cfg.RelayPollInterval),
+			es.RelayLogger(a.cfg.Logger))
+		runs = append(runs, feed.Run, relay.Run)
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, len(runs))
+	for i, run := range runs {
+		wg.Go(func() {
+			if errs[i] = run(ctx); errs[i] != nil {
+				cancel()
+			}
+		})
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// WaitForReadModels waits until every read model has handled the events
+// stored when it was called.
+func (a *App) WaitForReadModels(ctx context.Context) error {
+	hr, ok := a.cfg.Events.(es.HeadReader)
+	if !ok {
+		return errors.New("app: the event store cannot report its head")
+	}
+	head, err := hr.Head(ctx)
+	if err != nil {
+		return err
+	}
+	for _, p := range a.projs {
+		for {
+			cp, err := a.cfg.ReadModels.LoadCheckpoint(ctx, p.Name)
+			if err != nil {
+				return err
+			}
+			if cp >= head {
+				break
+			}
+			select {
+			case <-ctx.Done():
+				return fmt.Errorf("app: read model %s at %d, head %d: %w", p.Name, cp, head, ctx.Err())
+			case <-time.After(10 * time.Millisecond):
+			}
+		}
+	}
+	return nil
+}
+
+func (a *App) expireReservation(ctx context.Context, m es.Message) error {
+	v, err := es.DecodeMessage(a.reg, m)
+	if err != nil {
+		return err
+	}
+	cmd := v.(reservations.ExpireReservation)
+	// The message ID is the command ID: a redelivered deadline is applied
+	// once.
+	_, err = a.Inventory.Handle(ctx, reservations.Stream(cmd.ConcertID), cmd, es.CommandID(m.ID))
+	return err
+}
+
+// memCheckpoints is a CheckpointStore for event stores without one.
+type memCheckpoints struct {
+	mu sync.Mutex
+	m  map[string]int64
+}
+
+func (c *memCheckpoints) LoadCheckpoint(_ context.Context, name string) (int64, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.m[name], nil
+}
+
+func (c *memCheckpoints) SaveCheckpoint(_ context.Context, name string, pos int64) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil {
+		c.m = map[string]int64{}
+	}
+	c.m[name] = pos
+	return nil
+}

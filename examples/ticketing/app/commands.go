@@ -1,0 +1,313 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+
+	"esgo.dev/es"
+	"esgo.dev/examples/ticketing/carts"
+	"esgo.dev/examples/ticketing/concerts"
+	"esgo.dev/examples/ticketing/reservations"
+	"esgo.dev/examples/ticketing/users"
+)
+
+// ErrSoldOut is reservations.ErrSoldOut, for callers of the app.
+var ErrSoldOut = reservations.ErrSoldOut
+
+// CreateConcert creates a concert and opens its ticket inventory in one
+// atomic append to "concert-<ID>" and "inventory-<ID>", both expecting no
+// stream. Why atomic rather than an event handler: the workshop design
+// fills availability asynchronously from ConcertCreated, so for a while a
+// concert is on sale without seats, and a failure in between leaves it so
+// for good. One append makes the two facts one. The time of the command is
+// the app's clock's.
+func (a *App) CreateConcert(ctx context.Context, commandID string, c concerts.CreateConcert) error {
+	c.At = a.cfg.Clock.Now()
+	return a.decideTogether(ctx, commandID, concerts.Stream(c.ConcertID), func(ctx context.Context) ([]es.StreamAppend, error) {
+		cs, cv, err := a.Concerts.Load(ctx, concerts.Stream(c.ConcertID))
+		if err != nil {
+			return nil, err
+		}
+		ce, err := concerts.Decider().Decide(cs, c)
+		if err != nil {
+			return nil, err
+		}
+		is, iv, err := a.Inventory.Load(ctx, reservations.Stream(c.ConcertID))
+		if err != nil {
+			return nil, err
+		}
+		ie, err := reservations.Decider().Decide(is, reservations.OpenInventory{ConcertID: c.ConcertID, Capacity: c.Capacity})
+		if err != nil {
+			return nil, err
+		}
+		return a.appends(commandID, stream(concerts.Stream(c.ConcertID), cv, ce), stream(reservations.Stream(c.ConcertID), iv, ie))
+	})
+}
+
+// UpdateTicketTypes changes prices in the concert and capacities in the
+// inventory in one append, each with the version it was decided on: the
+// inventory refuses a capacity below the seats reserved, and then nothing
+// changes.
+func (a *App) UpdateTicketTypes(ctx context.Context, commandID string, c concerts.UpdateTicketTypes) error {
+	return a.decideTogether(ctx, commandID, concerts.Stream(c.ConcertID), func(ctx context.Context) ([]es.StreamAppend, error) {
+		cs, cv, err := a.Concerts.Load(ctx, concerts.Stream(c.ConcertID))
+		if err != nil {
+			return nil, err
+		}
+		ce, err := concerts.Decider().Decide(cs, c)
+		if err != nil {
+			return nil, err
+		}
+		is, iv, err := a.Inventory.Load(ctx, reservations.Stream(c.ConcertID))
+		if err != nil {
+			return nil, err
+		}
+		var ie []reservations.Event
+		if len(c.Capacity) > 0 {
+			if ie, err = reservations.Decider().Decide(is, reservations.ChangeCapacity{ConcertID: c.ConcertID, Capacity: c.Capacity}); err != nil {
+				return nil, err
+			}
+		}
+		return a.appends(commandID, stream(concerts.Stream(c.ConcertID), cv, ce), stream(reservations.Stream(c.ConcertID), iv, ie))
+	})
+}
+
+// CancelConcert cancels a concert and closes its sales in one append.
+// Seats already reserved stay reserved: refunding them is the orders
+// module's compensation.
+func (a *App) CancelConcert(ctx context.Context, commandID string, c concerts.CancelConcert) error {
+	return a.decideTogether(ctx, commandID, concerts.Stream(c.ConcertID), func(ctx context.Context) ([]es.StreamAppend, error) {
+		cs, cv, err := a.Concerts.Load(ctx, concerts.Stream(c.ConcertID))
+		if err != nil {
+			return nil, err
+		}
+		ce, err := concerts.Decider().Decide(cs, c)
+		if err != nil {
+			return nil, err
+		}
+		is, iv, err := a.Inventory.Load(ctx, reservations.Stream(c.ConcertID))
+		if err != nil {
+			return nil, err
+		}
+		ie, err := reservations.Decider().Decide(is, reservations.CloseInventory{ConcertID: c.ConcertID})
+		if err != nil {
+			return nil, err
+		}
+		return a.appends(commandID, stream(concerts.Stream(c.ConcertID), cv, ce), stream(reservations.Stream(c.ConcertID), iv, ie))
+	})
+}
+
+type decided struct {
+	stream  string
+	version int64
+	events  []any
+}
+
+func stream[E any](id string, version int64, events []E) decided {
+	d := decided{stream: id, version: version}
+	for _, e := range events {
+		d.events = append(d.events, e)
+	}
+	return d
+}
+
+// appends encodes decided events with IDs derived from the command ID, so
+// that a retried command writes the same events (and the store treats the
+// repeat as a no-op).
+func (a *App) appends(commandID string, ds ...decided) ([]es.StreamAppend, error) {
+	md := es.Metadata{CorrelationID: commandID, CausationID: commandID}
+	var out []es.StreamAppend
+	for _, d := range ds {
+		if len(d.events) == 0 {
+			continue
+		}
+		sa := es.StreamAppend{StreamID: d.stream, Expected: es.Exact(d.version)}
+		for i, ev := range d.events {
+			data, err := a.reg.Encode(ev)
+			if err != nil {
+				return nil, err
+			}
+			data.ID, data.Metadata = es.DeriveID(commandID+"@"+d.stream, i), md
+			sa.Events = append(sa.Events, data)
+		}
+		out = append(out, sa)
+	}
+	return out, nil
+}
+
+// decideTogether runs decide and appends what it returns atomically,
+// deciding again on a concurrency conflict. A command whose events are
+// already in primary (by causation ID) was handled before and succeeds
+// without deciding: es.CommandHandler does the same for one stream, but it
+// cannot append to two.
+func (a *App) decideTogether(ctx context.Context, commandID, primary string, decide func(context.Context) ([]es.StreamAppend, error)) error {
+	if commandID == "" {
+		commandID = es.NewID()
+	}
+	var last error
+	for range a.cfg.MaxAttempts {
+		for e, err := range a.cfg.Events.ReadStream(ctx, primary, es.StreamQuery{}) {
+			if err != nil {
+				return err
+			}
+			if e.Metadata.CausationID == commandID {
+				return nil
+			}
+		}
+		apps, err := decide(ctx)
+		if err != nil || len(apps) == 0 {
+			return err
+		}
+		_, err = a.cfg.Events.Append(ctx, apps...)
+		if !errors.Is(err, es.ErrConcurrency) {
+			return err
+		}
+		last = err
+	}
+	return fmt.Errorf("app: command %s gave up: %w", commandID, last)
+}
+
+// AddToCart adds tickets to the user's cart with a snapshot of the
+// concert's name and the ticket type's current price.
+func (a *App) AddToCart(ctx context.Context, commandID, userID, concertID, ticketType string, quantity int) error {
+	c, _, err := a.Concerts.Load(ctx, concerts.Stream(concertID))
+	if err != nil {
+		return err
+	}
+	if !c.Exists() {
+		return concerts.ErrNoConcert
+	}
+	if c.Cancelled {
+		return concerts.ErrConcertCancelled
+	}
+	tt, ok := c.TicketType(ticketType)
+	if !ok {
+		return fmt.Errorf("%w: %q", concerts.ErrUnknownTicketType, ticketType)
+	}
+	_, err = a.Carts.Handle(ctx, carts.Stream(userID), carts.AddItem{UserID: userID, ConcertID: concertID, ConcertName: c.Name,
+		TicketType: ticketType, Quantity: quantity, UnitPrice: tt.Price}, es.CommandID(commandID))
+	return err
+}
+
+// Checkout confirms the user's cart and reserves its seats, one
+// reservation per concert, returned by concert ID. In the full system the
+// orders process does this on CartConfirmed (and cancels the order when a
+// reservation fails); here the caller sees the first failure.
+func (a *App) Checkout(ctx context.Context, commandID, userID string) (map[string]string, error) {
+	res, err := a.Carts.Handle(ctx, carts.Stream(userID), carts.ConfirmCart{UserID: userID}, es.CommandID(commandID))
+	if err != nil {
+		return nil, err
+	}
+	var confirmed carts.CartConfirmed
+	for _, e := range res.Events {
+		if c, ok := e.(carts.CartConfirmed); ok {
+			confirmed = c
+		}
+	}
+	seats := map[string]map[string]int{}
+	for _, l := range confirmed.Lines {
+		if seats[l.ConcertID] == nil {
+			seats[l.ConcertID] = map[string]int{}
+		}
+		seats[l.ConcertID][l.TicketType] += l.Quantity
+	}
+	out := map[string]string{}
+	for _, concertID := range slices.Sorted(maps.Keys(seats)) {
+		id := es.DeriveID(commandID+"/reserve/"+concertID, 0)
+		if err := a.Reserve(ctx, id, reservations.Reserve{ConcertID: concertID, ReservationID: id, UserID: userID, Seats: seats[concertID]}); err != nil {
+			return out, err
+		}
+		out[concertID] = id
+	}
+	return out, nil
+}
+
+// Reserve holds seats until the app's clock plus the hold. The reservation
+// ID doubles as the command ID, so a retried reservation holds seats once.
+func (a *App) Reserve(ctx context.Context, commandID string, r reservations.Reserve) error {
+	r.ExpiresAt = a.cfg.Clock.Now().Add(a.cfg.Hold)
+	_, err := a.Inventory.Handle(ctx, reservations.Stream(r.ConcertID), r, es.CommandID(commandID))
+	return err
+}
+
+// ConfirmReservation keeps a reservation's seats (the orders module will
+// send it once paid); its expiry deadline is cancelled.
+func (a *App) ConfirmReservation(ctx context.Context, commandID, concertID, reservationID string) error {
+	_, err := a.Inventory.Handle(ctx, reservations.Stream(concertID),
+		reservations.ConfirmReservation{ConcertID: concertID, ReservationID: reservationID}, es.CommandID(commandID))
+	return err
+}
+
+// RegisterUser creates an account: the user's stream and the e-mail
+// address's stream, both expecting no stream, in one append, so that of
+// any number of concurrent registrations of one address exactly one
+// succeeds; the others get users.ErrEmailTaken. The password is hashed
+// here and never leaves this function in the clear.
+func (a *App) RegisterUser(ctx context.Context, userID, email, name, password string, role users.Role) error {
+	hash, err := users.HashPassword(password)
+	if err != nil {
+		return err
+	}
+	evs, err := users.Decider().Decide(users.User{}, users.RegisterUser{UserID: userID, Email: email, Name: name, PasswordHash: hash, Role: role})
+	if err != nil {
+		return err
+	}
+	normalised := evs[0].(users.UserRegistered).Email
+	commandID := es.DeriveID("register/"+userID, 0)
+	apps, err := a.appends(commandID, stream(users.EmailStream(normalised), 0, []users.EmailClaimed{{Email: normalised, UserID: userID}}),
+		stream(users.Stream(userID), 0, evs))
+	if err != nil {
+		return err
+	}
+	_, err = a.cfg.Events.Append(ctx, apps...)
+	var conflict *es.VersionConflictError
+	if errors.As(err, &conflict) {
+		if conflict.StreamID == users.EmailStream(normalised) {
+			return fmt.Errorf("%w: %s", users.ErrEmailTaken, normalised)
+		}
+		return fmt.Errorf("%w: %s", users.ErrUserExists, userID)
+	}
+	return err
+}
+
+// LogIn checks an e-mail address and password and returns the user. It
+// reads the address's stream and the user's stream, not a read model, so a
+// user can log in right after registering.
+func (a *App) LogIn(ctx context.Context, email, password string) (users.User, error) {
+	e, err := users.NormaliseEmail(email)
+	if err != nil {
+		return users.User{}, users.ErrInvalidCredentials
+	}
+	var userID string
+	for ev, err := range a.cfg.Events.ReadStream(ctx, users.EmailStream(e), es.StreamQuery{}) {
+		if err != nil {
+			return users.User{}, err
+		}
+		v, err := a.reg.Decode(ev)
+		if err != nil {
+			return users.User{}, err
+		}
+		if c, ok := v.(users.EmailClaimed); ok {
+			userID = c.UserID
+		}
+	}
+	u := users.User{PasswordHash: noSuchUserHash}
+	if userID != "" {
+		if u, _, err = a.Users.Load(ctx, users.Stream(userID)); err != nil {
+			return users.User{}, err
+		}
+	}
+	// Compare even for an unknown address, so that the time taken does not
+	// tell who has an account.
+	if !users.CheckPassword(u.PasswordHash, password) || userID == "" {
+		return users.User{}, users.ErrInvalidCredentials
+	}
+	return u, nil
+}
+
+// noSuchUserHash is a bcrypt hash of a random password, compared against
+// when the address is unknown.
+const noSuchUserHash = "$2a$10$CwTycUXWue0Thq9StjUM0uJ8.j8u1rZ3WmYBLxZ1/jB8vWwNX0nVa"
