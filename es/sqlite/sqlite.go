@@ -22,6 +22,12 @@
 // transaction with [WithInline], and rebuilt from scratch while they keep
 // serving with [Store.Rebuild]. [Store.Locker] gives a subscription one
 // active instance across the processes sharing the file.
+//
+// The store is an [es.Outbox]: [Store.AppendEnqueue] writes messages to
+// es_outbox in the transaction of the events that cause them, for an
+// [es.Relay] to deliver. A consumer records what it handled with
+// [Store.InboxTx] in the transaction ([Store.WriteTx]) of its own effect,
+// so effects in the same file happen exactly once.
 package sqlite
 
 import (
@@ -77,7 +83,10 @@ type config struct {
 	inline       []Projection
 }
 
-// WithClock sets the clock that stamps RecordedAt (default [es.SystemClock]).
+// WithClock sets the clock that stamps RecordedAt and the outbox's and
+// inbox's bookkeeping times (created, delivered, cancelled, handled)
+// (default [es.SystemClock]). Which messages are due is decided by the
+// time the relay passes to Due.
 func WithClock(c es.Clock) Option { return func(cfg *config) { cfg.clock = c } }
 
 // WithMetrics reports appends to m.
