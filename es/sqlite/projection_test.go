@@ -599,20 +599,29 @@ func TestSubscriptionMetrics(t *testing.T) {
 	s, _ := openFile(t)
 	appendTally(t, s, 100, 3, 1)
 	p := tallyProjection("tally")
-	// The first batch waits at the gate, so the lag can be seen before
-	// the subscription catches up.
+	// The second batch waits at the gate, so the lag after the first
+	// batch (observed once a batch is handled) can be seen before the
+	// subscription catches up.
 	gate := make(chan struct{})
-	inFirst := make(chan struct{})
-	var first sync.Once
+	inSecond := make(chan struct{})
+	var batches atomic.Int32
+	var open sync.Once
+	openGate := func() { open.Do(func() { close(gate) }) }
 	c := gated{Consumer: s.Consumer(p), wait: func() {
-		first.Do(func() { close(inFirst); <-gate })
+		if batches.Add(1) == 2 {
+			close(inSecond)
+			<-gate
+		}
 	}}
 	runSubscription(t, es.NewSubscription(p.Name, s, c, es.BatchSize(10), es.WithSubscriptionMetrics(m)))
-	<-inFirst
-	if lag := testutil.ToFloat64(m.Lag(p.Name)); lag != 100 {
-		t.Fatalf("lag before the first batch = %v, want 100", lag)
+	// Registered after runSubscription's cleanup, so it runs first: a
+	// failed check must not leave the subscription stuck at the gate.
+	t.Cleanup(openGate)
+	<-inSecond
+	if lag := testutil.ToFloat64(m.Lag(p.Name)); lag != 90 {
+		t.Fatalf("lag after the first batch = %v, want 90", lag)
 	}
-	close(gate)
+	openGate()
 	waitCaughtUp(t, s, p.Name, 10*time.Second)
 	appendTally(t, s, 5, 3, 1)
 	waitCaughtUp(t, s, p.Name, 10*time.Second)
