@@ -56,9 +56,17 @@ type Send struct {
 	ID string
 }
 
-// messageHandled is recorded when a reaction sends or cancels messages
-// but records no events of its own, so that a redelivery is recognised.
-const messageHandled = "es.MessageHandled"
+// MessageHandledType is the stored type name of [MessageHandled].
+const MessageHandledType = "es.MessageHandled"
+
+// MessageHandled is the event a [ProcessHandler] records in an instance's
+// stream when a reaction sends or cancels messages but records no events of
+// its own, so that a redelivery of the message is recognised. Every
+// [Registry] decodes it, without registration.
+type MessageHandled struct {
+	MessageID   string `json:"message_id"`
+	MessageType string `json:"message_type"`
+}
 
 // ProcessHandler runs a [ProcessManager]: it handles messages (from a
 // [Relay], usually through a [Bus]) for the process's instances. It is
@@ -153,7 +161,7 @@ func (h *ProcessHandler[S, E]) load(ctx context.Context, stream, messageID strin
 		if messageID != "" && e.Metadata.CausationID == messageID {
 			seen = true
 		}
-		if e.Type == messageHandled {
+		if e.Type == MessageHandledType {
 			continue
 		}
 		ev, err := Decode[E](h.reg, e)
@@ -198,8 +206,8 @@ func (h *ProcessHandler[S, E]) encode(stream, id string, m Message, r Reaction[E
 		enq.Messages = append(enq.Messages, msg)
 	}
 	if len(events) == 0 && (len(enq.Messages) > 0 || len(enq.Cancel) > 0) {
-		data, _ := json.Marshal(map[string]string{"message_id": m.ID, "message_type": m.Type})
-		events = append(events, EventData{ID: DeriveID(base, 0), Type: messageHandled, SchemaVersion: 1, Data: data, Metadata: md})
+		data, _ := json.Marshal(MessageHandled{MessageID: m.ID, MessageType: m.Type})
+		events = append(events, EventData{ID: DeriveID(base, 0), Type: MessageHandledType, SchemaVersion: 1, Data: data, Metadata: md})
 	}
 	return events, enq, nil
 }

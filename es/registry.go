@@ -27,6 +27,7 @@ type Registry struct {
 	byName  map[string]*eventType // current names
 	aliases map[string]*eventType // former names (see RenamedFrom)
 	byGo    map[reflect.Type]*eventType
+	builtin map[string]*eventType // es's own events, decoded but not listed
 }
 
 type eventType struct {
@@ -75,6 +76,9 @@ func NewRegistry() *Registry {
 		byName:  make(map[string]*eventType),
 		aliases: make(map[string]*eventType),
 		byGo:    make(map[reflect.Type]*eventType),
+		builtin: map[string]*eventType{
+			MessageHandledType: {name: MessageHandledType, version: 1, goType: reflect.TypeFor[MessageHandled]()},
+		},
 	}
 }
 
@@ -130,7 +134,7 @@ func (r *Registry) add(t *eventType) error {
 		return fmt.Errorf("%w: Go type %v is registered as %q", ErrTypeRegistered, t.goType, prev.name)
 	}
 	for _, n := range append([]string{t.name}, t.aliases...) {
-		if r.byName[n] != nil || r.aliases[n] != nil {
+		if r.byName[n] != nil || r.aliases[n] != nil || r.builtin[n] != nil {
 			return fmt.Errorf("%w: name %q", ErrTypeRegistered, n)
 		}
 	}
@@ -201,6 +205,9 @@ func (r *Registry) lookup(name string) (*eventType, error) {
 		return t, nil
 	}
 	if t := r.aliases[name]; t != nil {
+		return t, nil
+	}
+	if t := r.builtin[name]; t != nil {
 		return t, nil
 	}
 	return nil, fmt.Errorf("%w: %q", ErrUnknownEventType, name)

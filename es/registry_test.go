@@ -212,3 +212,17 @@ func TestTypes(t *testing.T) {
 		t.Fatalf("Types = %+v", ts)
 	}
 }
+
+func TestEveryRegistryDecodesMessageHandled(t *testing.T) {
+	reg := es.NewRegistry()
+	v, err := reg.Decode(es.Event{Type: es.MessageHandledType, SchemaVersion: 1, Data: json.RawMessage(`{"message_id":"m-1","message_type":"T"}`)})
+	if err != nil || v != (es.MessageHandled{MessageID: "m-1", MessageType: "T"}) {
+		t.Fatalf("Decode = %#v, %v", v, err)
+	}
+	if len(reg.Types()) != 0 {
+		t.Fatalf("Types = %v: built-in events are not listed", reg.Types())
+	}
+	if err := es.Register[Money](reg, es.MessageHandledType); !errors.Is(err, es.ErrTypeRegistered) {
+		t.Fatalf("registering the built-in name: %v", err)
+	}
+}

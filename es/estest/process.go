@@ -68,10 +68,11 @@ func (s *ProcessSpec[S, E]) Given(msgs ...any) *ProcessSpec[S, E] {
 	return s
 }
 
-// When handles the message under test.
+// When handles the message under test. Then and the other checks look at
+// what the last When or WhenTimeElapses did.
 func (s *ProcessSpec[S, E]) When(msg any) *ProcessSpec[S, E] {
 	s.t.Helper()
-	s.acted = true
+	s.acted, s.sent, s.fired = true, nil, nil
 	s.err = s.handle(msg)
 	return s
 }
@@ -80,7 +81,7 @@ func (s *ProcessSpec[S, E]) When(msg any) *ProcessSpec[S, E] {
 // deadlines that fall due, as the relay would.
 func (s *ProcessSpec[S, E]) WhenTimeElapses(d time.Duration) *ProcessSpec[S, E] {
 	s.t.Helper()
-	s.acted = true
+	s.acted, s.sent, s.fired = true, nil, nil
 	s.clock.Advance(d)
 	for {
 		due := s.scheduled(func(m es.OutboxMessage) bool { return !m.DeliverAt.After(s.clock.Now()) })

@@ -180,3 +180,12 @@ func TestAFailingProcessSpecShowsThePendingDeadlines(t *testing.T) {
 		t.Fatalf("failed=%v, message:\n%s", r.Failed(), out)
 	}
 }
+
+func TestEachActionIsCheckedOnItsOwn(t *testing.T) {
+	estest.Process(t, holdRegistry(), holds).
+		Given(SeatsHeld{HoldID: "h-1", Seats: 2}, SeatsHeld{HoldID: "h-2", Seats: 1}).
+		When(HoldPaid{HoldID: "h-2"}).
+		Then(IssueTickets{HoldID: "h-2", Seats: 1}).
+		WhenTimeElapses(10 * time.Minute).
+		Then(ReleaseSeats{HoldID: "h-1", Seats: 2})
+}
