@@ -49,6 +49,19 @@ type CommandHandler[S, C, E any] struct {
 	registry    *Registry
 	decider     Decider[S, C, E]
 	maxAttempts int
+	announce    func(streamID string, state S, events []E) []Send
+}
+
+// Announce makes the handler publish integration messages about what its
+// commands did: after each decision, fn gets the stream, the new state and
+// the new events, and returns the messages to send. They are enqueued in
+// the same transaction as the events ([Outbox.AppendEnqueue]), so a message
+// goes out if and only if its events were stored. Message IDs are derived
+// from the command ID, keys default to the stream ID. The store must
+// implement [Outbox]. Announce returns h, and is meant for set-up time.
+func (h *CommandHandler[S, C, E]) Announce(fn func(streamID string, state S, events []E) []Send) *CommandHandler[S, C, E] {
+	h.announce = fn
+	return h
 }
 
 // HandlerOption configures a [CommandHandler].
@@ -197,7 +210,7 @@ func (h *CommandHandler[S, C, E]) Handle(ctx context.Context, streamID string, c
 			data[i] = d
 			res.State = h.decider.Evolve(res.State, ev)
 		}
-		ar, err := Append(ctx, h.store, streamID, Exact(l.version), data...)
+		ar, err := h.append(ctx, streamID, l.version, data, res.State, events, cfg.id, md)
 		if errors.Is(err, ErrConcurrency) {
 			lastErr = err
 			// Wait a random moment, growing with each attempt, so that
@@ -217,4 +230,37 @@ func (h *CommandHandler[S, C, E]) Handle(ctx context.Context, streamID string, c
 		return res, nil
 	}
 	return Result[S, E]{}, fmt.Errorf("es: command on %q gave up after %d attempts: %w", streamID, h.maxAttempts, lastErr)
+}
+
+// append writes the decided events, and the messages Announce derives
+// from them, expecting the stream at version.
+func (h *CommandHandler[S, C, E]) append(ctx context.Context, streamID string, version int64, data []EventData,
+	state S, events []E, commandID string, md Metadata) (AppendResult, error) {
+	if h.announce == nil {
+		return Append(ctx, h.store, streamID, Exact(version), data...)
+	}
+	outbox, ok := h.store.(Outbox)
+	if !ok {
+		return AppendResult{}, fmt.Errorf("es: handler for %q announces messages, but its store %T has no outbox", streamID, h.store)
+	}
+	var enq Enqueue
+	for i, s := range h.announce(streamID, state, events) {
+		m, err := NewMessage(h.registry, s.Key, s.Message)
+		if err != nil {
+			return AppendResult{}, fmt.Errorf("es: announce for %q: %w", streamID, err)
+		}
+		m.ID, m.DeliverAt, m.Metadata = s.ID, s.DeliverAt, md
+		if m.ID == "" {
+			m.ID = DeriveID(commandID+"/message", i)
+		}
+		if m.Key == "" {
+			m.Key = streamID
+		}
+		enq.Messages = append(enq.Messages, m)
+	}
+	res, err := outbox.AppendEnqueue(ctx, enq, StreamAppend{StreamID: streamID, Expected: Exact(version), Events: data})
+	if err != nil {
+		return AppendResult{}, err
+	}
+	return res[0], nil
 }

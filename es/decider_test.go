@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"esgo.dev/es"
 	"esgo.dev/es/memory"
@@ -192,5 +194,61 @@ func TestUndecodableStreamIsAnError(t *testing.T) {
 	_, err := newCartHandler(store).Handle(ctx, "cart-1", Confirm{})
 	if !errors.Is(err, es.ErrUnknownEventType) {
 		t.Fatalf("got %v, want ErrUnknownEventType", err)
+	}
+}
+
+type CartCheckedOut struct {
+	CartID  string         `json:"cart_id"`
+	Tickets map[string]int `json:"tickets"`
+}
+
+func TestHandlerAnnouncesMessagesWithItsEvents(t *testing.T) {
+	ctx := context.Background()
+	store := memory.New()
+	reg := cartRegistry()
+	es.MustRegister[CartCheckedOut](reg, "carts.CartCheckedOut")
+	h := es.NewCommandHandler(store, reg, cartDecider).Announce(func(stream string, c Cart, evs []CartEvent) []es.Send {
+		for _, e := range evs {
+			if _, ok := e.(CartConfirmed); ok {
+				return []es.Send{{Message: CartCheckedOut{CartID: stream, Tickets: c.Items}}}
+			}
+		}
+		return nil
+	})
+	if _, err := h.Handle(ctx, "cart-1", AddItem{TicketType: "vip", Quantity: 2}); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := store.Backlog(ctx); n != 0 {
+		t.Fatalf("backlog = %d after adding an item, want 0", n)
+	}
+	id := es.NewID()
+	for range 2 { // the second handling is a repeat: nothing more is enqueued
+		if _, err := h.Handle(ctx, "cart-1", Confirm{}, es.CommandID(id)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	msgs, _ := store.Due(ctx, time.Now(), allBuckets(), 10)
+	if len(msgs) != 1 || msgs[0].Key != "cart-1" || msgs[0].Metadata.CausationID != id {
+		t.Fatalf("outbox = %+v, want one message keyed by the cart, caused by the command", msgs)
+	}
+	v, _ := es.DecodeMessage(reg, msgs[0].Message)
+	if got := v.(CartCheckedOut); got.CartID != "cart-1" || got.Tickets["vip"] != 2 {
+		t.Fatalf("message = %+v", got)
+	}
+	// A refused command announces nothing.
+	if _, err := h.Handle(ctx, "cart-1", Confirm{}); !errors.Is(err, ErrCartConfirmed) {
+		t.Fatalf("got %v", err)
+	}
+	if n, _ := store.Backlog(ctx); n != 1 {
+		t.Fatalf("backlog = %d, want 1", n)
+	}
+}
+
+func TestAnnouncingNeedsAnOutbox(t *testing.T) {
+	type plain struct{ es.Store }
+	h := es.NewCommandHandler(plain{memory.New()}, cartRegistry(), cartDecider).
+		Announce(func(string, Cart, []CartEvent) []es.Send { return nil })
+	if _, err := h.Handle(context.Background(), "cart-1", AddItem{TicketType: "vip", Quantity: 1}); err == nil || !strings.Contains(err.Error(), "no outbox") {
+		t.Fatalf("got %v, want an error about the missing outbox", err)
 	}
 }
