@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"sync"
 	"time"
 )
 
@@ -49,6 +50,7 @@ type CommandHandler[S, C, E any] struct {
 	registry    *Registry
 	decider     Decider[S, C, E]
 	maxAttempts int
+	streams     *streamLocks // nil unless SerializePerStream
 	announce    func(streamID string, state S, events []E) []Send
 }
 
@@ -67,7 +69,20 @@ func (h *CommandHandler[S, C, E]) Announce(fn func(streamID string, state S, eve
 // HandlerOption configures a [CommandHandler].
 type HandlerOption func(*handlerConfig)
 
-type handlerConfig struct{ maxAttempts int }
+type handlerConfig struct {
+	maxAttempts int
+	serialize   bool
+}
+
+// SerializePerStream makes the handler run the commands for one stream one
+// at a time within this process, while commands for different streams
+// still run in parallel. A stream that many requests contend for (a
+// concert's ticket inventory in a flash sale) then costs no retries inside
+// one process; writers in other processes are still kept apart by the
+// expected version, and retried.
+func SerializePerStream() HandlerOption {
+	return func(c *handlerConfig) { c.serialize = true }
+}
 
 // MaxAttempts sets how many times a command is decided before a persisting
 // concurrency conflict is returned (default 5). Between attempts the
@@ -85,7 +100,11 @@ func NewCommandHandler[S, C, E any](store Store, reg *Registry, d Decider[S, C, 
 	for _, o := range opts {
 		o(&cfg)
 	}
-	return &CommandHandler[S, C, E]{store: store, registry: reg, decider: d, maxAttempts: cfg.maxAttempts}
+	h := &CommandHandler[S, C, E]{store: store, registry: reg, decider: d, maxAttempts: cfg.maxAttempts}
+	if cfg.serialize {
+		h.streams = &streamLocks{held: make(map[string]*streamLock)}
+	}
+	return h
 }
 
 // Result is the outcome of a handled command.
@@ -173,6 +192,13 @@ func (h *CommandHandler[S, C, E]) Handle(ctx context.Context, streamID string, c
 	}
 	if cfg.id == "" {
 		cfg.id = NewID()
+	}
+	if h.streams != nil {
+		unlock, err := h.streams.lock(ctx, streamID)
+		if err != nil {
+			return Result[S, E]{}, err
+		}
+		defer unlock()
 	}
 	md := cfg.md
 	md.CausationID = cfg.id
@@ -263,4 +289,41 @@ func (h *CommandHandler[S, C, E]) append(ctx context.Context, streamID string, v
 		return AppendResult{}, err
 	}
 	return res[0], nil
+}
+
+// streamLocks is a mutex per stream ID, created on demand and dropped when
+// nobody holds or waits for it.
+type streamLocks struct {
+	mu   sync.Mutex
+	held map[string]*streamLock
+}
+
+type streamLock struct {
+	token chan struct{} // holds one value while the lock is held
+	refs  int           // holders and waiters
+}
+
+func (l *streamLocks) lock(ctx context.Context, streamID string) (unlock func(), err error) {
+	l.mu.Lock()
+	e := l.held[streamID]
+	if e == nil {
+		e = &streamLock{token: make(chan struct{}, 1)}
+		l.held[streamID] = e
+	}
+	e.refs++
+	l.mu.Unlock()
+	release := func() {
+		l.mu.Lock()
+		if e.refs--; e.refs == 0 {
+			delete(l.held, streamID)
+		}
+		l.mu.Unlock()
+	}
+	select {
+	case e.token <- struct{}{}:
+		return func() { <-e.token; release() }, nil
+	case <-ctx.Done():
+		release()
+		return nil, ctx.Err()
+	}
 }

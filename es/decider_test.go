@@ -252,3 +252,38 @@ func TestAnnouncingNeedsAnOutbox(t *testing.T) {
 		t.Fatalf("got %v, want an error about the missing outbox", err)
 	}
 }
+
+func TestSerializedHandlerNeedsNoRetriesOnAHotStream(t *testing.T) {
+	ctx := context.Background()
+	store := &countingStore{Store: memory.New()}
+	h := newCartHandler(store, es.MaxAttempts(1), es.SerializePerStream())
+	var wg sync.WaitGroup
+	for i := range 100 {
+		wg.Go(func() {
+			stream := "cart-" + fmt.Sprint(i%3)
+			if _, err := h.Handle(ctx, stream, AddItem{TicketType: fmt.Sprint("t-", i), Quantity: 1}); err != nil {
+				t.Error(err) // one attempt only: a conflict would fail the command
+			}
+		})
+	}
+	wg.Wait()
+	if n := store.appends.Load(); n != 100 {
+		t.Fatalf("%d appends for 100 commands", n)
+	}
+	// A cancelled context does not wait for the stream.
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, err := h.Handle(cctx, "cart-0", Confirm{}); !errors.Is(err, context.Canceled) {
+		t.Fatalf("got %v, want context.Canceled", err)
+	}
+}
+
+type countingStore struct {
+	es.Store
+	appends atomic.Int32
+}
+
+func (s *countingStore) Append(ctx context.Context, a ...es.StreamAppend) ([]es.AppendResult, error) {
+	s.appends.Add(1)
+	return s.Store.Append(ctx, a...)
+}

@@ -99,12 +99,16 @@ func New(cfg Config) (*App, error) {
 		return nil, err
 	}
 	attempts := es.MaxAttempts(cfg.MaxAttempts)
+	// One command at a time per stream in this process: a flash sale's
+	// buyers queue for the inventory instead of retrying against each
+	// other. Other processes are still kept apart by expected versions.
+	serial := es.SerializePerStream()
 	a := &App{
 		cfg: cfg, reg: reg, bus: es.NewBus(),
-		Concerts:  es.NewCommandHandler(cfg.Events, reg, concerts.Decider(), attempts),
-		Inventory: es.NewCommandHandler(cfg.Events, reg, reservations.Decider(), attempts),
-		Carts:     es.NewCommandHandler(cfg.Events, reg, carts.Decider(), attempts),
-		Users:     es.NewCommandHandler(cfg.Events, reg, users.Decider(), attempts),
+		Concerts:  es.NewCommandHandler(cfg.Events, reg, concerts.Decider(), attempts, serial),
+		Inventory: es.NewCommandHandler(cfg.Events, reg, reservations.Decider(), attempts, serial),
+		Carts:     es.NewCommandHandler(cfg.Events, reg, carts.Decider(), attempts, serial),
+		Users:     es.NewCommandHandler(cfg.Events, reg, users.Decider(), attempts, serial),
 		projs: []sqlite.Projection{
 			concerts.DetailsProjection(reg), concerts.AvailableProjection(reg),
 			carts.ContentsProjection(reg), carts.SummaryProjection(reg),
