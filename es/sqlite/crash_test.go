@@ -35,6 +35,7 @@ func TestHelperAppender(t *testing.T) {
 	if path == "" {
 		t.Skip("helper process for TestCrashDurability")
 	}
+	exitWithParent()
 	ctx := context.Background()
 	s, err := sqlite.Open(ctx, path)
 	if err != nil {
@@ -102,7 +103,7 @@ func helperEvents(prefix string, i, n int) []es.EventData {
 // stdout does.
 func startHelper(t *testing.T, path string, pause time.Duration) (*exec.Cmd, <-chan string, *bytes.Buffer) {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperAppender$", "-test.count=1")
+	cmd := childCommand(t, "TestHelperAppender")
 	cmd.Env = append(os.Environ(), helperEnv+"="+path, helperPauseEnv+"="+pause.String())
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr

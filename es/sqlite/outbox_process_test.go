@@ -52,6 +52,7 @@ func TestHelperOutboxRelay(t *testing.T) {
 	if raw == "" {
 		t.Skip("helper process for the outbox crash tests")
 	}
+	exitWithParent()
 	var cfg childConfig
 	if err := json.Unmarshal([]byte(raw), &cfg); err != nil {
 		fmt.Fprintln(os.Stderr, "config:", err)
@@ -237,7 +238,7 @@ func startRelayChild(t *testing.T, cfg childConfig) *relayChild {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperOutboxRelay$", "-test.count=1")
+	cmd := childCommand(t, "TestHelperOutboxRelay")
 	cmd.Env = append(os.Environ(), outboxChildEnv+"="+string(raw))
 	c := &relayChild{cmd: cmd, stderr: &bytes.Buffer{}, done: make(chan struct{})}
 	cmd.Stderr = c.stderr

@@ -33,6 +33,7 @@ func TestHelperProjector(t *testing.T) {
 	if path == "" {
 		t.Skip("helper process for TestProjectionCrash and TestProjectionFailover")
 	}
+	exitWithParent()
 	ctx := context.Background()
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	s, err := sqlite.Open(ctx, path, sqlite.WithPollInterval(20*time.Millisecond), sqlite.WithLogger(logger))
@@ -65,7 +66,7 @@ type projector struct {
 
 func startProjector(t *testing.T, path string, batch int, exclusive bool) *projector {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperProjector$", "-test.count=1")
+	cmd := childCommand(t, "TestHelperProjector")
 	cmd.Env = append(os.Environ(), projectorEnv+"="+path, projectorBatchEnv+"="+strconv.Itoa(batch))
 	if exclusive {
 		cmd.Env = append(cmd.Env, projectorExclusiveEnv+"=1")
