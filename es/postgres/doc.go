@@ -53,6 +53,22 @@
 // Keep transactions short, and follow the log with [Store.Notify] plus a
 // polling fallback.
 //
+// # Outbox and inbox
+//
+// The store is an [es.Outbox]: [Store.AppendEnqueue] (and
+// [Store.AppendEnqueueTx]) write messages to the outbox table in the
+// events' transaction, and an [es.Relay] delivers them. An enqueuing
+// transaction draws its outbox sequence numbers under the same short
+// advisory lock as the positions, together with its transaction ID, and
+// [Store.Due] returns only rows of transactions older than every enqueuer
+// still in flight (each holds a shared advisory lock that Due looks for
+// in pg_locks): as for ReadAll, it sees a prefix of the outbox, so a
+// message is never handed out while an earlier one of its key may still
+// commit, yet transactions that enqueue nothing do not delay it.
+// Consumers make their effects exactly once by recording the message with
+// [Store.InboxTx] in the transaction that applies them (or through
+// [Store.Inbox]); delivery itself is at least once.
+//
 // # Reads
 //
 // Reads are iterators that fetch 500 events per query with keyset

@@ -172,3 +172,51 @@ func ExampleProjection() {
 		log.Fatal(err)
 	}
 }
+
+// The outbox: an order's event and its integration message commit in one
+// transaction; a relay delivers the message at least once, in order per
+// key; the consumer records it in the inbox in the transaction of its
+// effect, so the effect happens exactly once.
+func ExampleStore_AppendEnqueue() {
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	pool, err := pgxpool.New(ctx, "postgres://postgres@127.0.0.1:5432/test?sslmode=disable")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer pool.Close()
+	store, err := postgres.New(ctx, pool, postgres.WithSchema("shop"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer store.Close()
+	if err := store.Migrate(ctx); err != nil {
+		log.Fatal(err)
+	}
+
+	placed := es.Message{ID: es.NewID(), Key: "order-9", Type: "orders.OrderPlaced", SchemaVersion: 1,
+		Data: []byte(`{"order_id":"order-9"}`)}
+	if _, err := store.AppendEnqueue(ctx, es.Enqueue{Messages: []es.Message{placed}}, es.StreamAppend{
+		StreamID: "order-9", Expected: es.NoStream,
+		Events: []es.EventData{{ID: es.NewID(), Type: "OrderPlaced", SchemaVersion: 1, Data: []byte(`{}`)}},
+	}); err != nil {
+		log.Fatal(err)
+	}
+
+	// The consumer: the inbox record and the effect commit together.
+	invoicing := es.PublisherFunc(func(ctx context.Context, m es.Message) error {
+		return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+			first, err := store.InboxTx(ctx, tx, "invoicing", m.ID)
+			if err != nil || !first {
+				return err // a redelivery: already done
+			}
+			_, err = tx.Exec(ctx, `INSERT INTO invoices (order_id) VALUES ($1::jsonb->>'order_id')`, string(m.Data))
+			return err
+		})
+	})
+	// Any number of processes may run the relay: the leases share the work.
+	relay := es.NewRelay(store, invoicing, es.RelayWorkers(4), es.RelayLocker(store.Locker()))
+	if err := relay.Run(ctx); err != nil { // until ctx ends
+		log.Fatal(err)
+	}
+}

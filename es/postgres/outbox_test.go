@@ -143,3 +143,70 @@ func TestRelayKeyOrder(t *testing.T) {
 	}
 	t.Logf("%d messages over %d keys delivered in order despite %d failed deliveries", total, len(delivered), failures.Load())
 }
+
+// TestDueHorizon checks Due's in-flight filter directly: a transaction
+// that holds an ID but enqueues nothing does not hold messages back, but
+// an enqueuer that has drawn its seq and not committed holds back every
+// message enqueued after it, of its key or not, until it ends.
+func TestDueHorizon(t *testing.T) {
+	pool := pgtest.Pool(t)
+	s := pgtest.NewStoreWithPool(t, pool)
+	ctx := context.Background()
+	all := make([]int, es.OutboxBuckets)
+	for i := range all {
+		all[i] = i
+	}
+	dueIDs := func() []string {
+		t.Helper()
+		msgs, err := s.Due(ctx, time.Now(), all, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []string
+		for _, m := range msgs {
+			ids = append(ids, m.ID)
+		}
+		return ids
+	}
+
+	foreign, err := pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer foreign.Rollback(ctx) //nolint:errcheck // ended below
+	if _, err := foreign.Exec(ctx, "SELECT pg_current_xact_id()"); err != nil {
+		t.Fatal(err)
+	}
+	first := note("k", 0)
+	if _, err := s.AppendEnqueue(ctx, es.Enqueue{Messages: []es.Message{first}}); err != nil {
+		t.Fatal(err)
+	}
+	if got := dueIDs(); len(got) != 1 || got[0] != first.ID {
+		t.Fatalf("due = %v with a foreign transaction open, want the message", got)
+	}
+
+	enqueuer, err := pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer enqueuer.Rollback(ctx) //nolint:errcheck // committed below
+	second, third := note("k", 1), note("k", 2)
+	if _, err := s.AppendEnqueueTx(ctx, enqueuer, es.Enqueue{Messages: []es.Message{second}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.AppendEnqueue(ctx, es.Enqueue{Messages: []es.Message{third}}); err != nil {
+		t.Fatal(err)
+	}
+	if got := dueIDs(); len(got) != 1 || got[0] != first.ID {
+		t.Fatalf("due = %v while an earlier enqueuer is open, want only the first message", got)
+	}
+	if err := enqueuer.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := dueIDs(); len(got) != 3 || got[1] != second.ID || got[2] != third.ID {
+		t.Fatalf("due = %v after the enqueuer committed, want all three in order", got)
+	}
+	if err := foreign.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+}

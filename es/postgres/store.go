@@ -40,6 +40,9 @@ type Store struct {
 	// reserveKey is the advisory lock that orders transaction IDs and
 	// positions (see reservePositions).
 	reserveKey int64
+	// enqueuerKey is the advisory lock that every enqueuing transaction
+	// holds, shared, from before it has an ID until it ends (see Due).
+	enqueuerKey int64
 
 	// inline projections, applied in every append; their tables are
 	// created once (inlineReady).
@@ -110,6 +113,7 @@ func New(ctx context.Context, pool *pgxpool.Pool, opts ...Option) (*Store, error
 	s.inbox = pgx.Identifier{s.schema, "inbox"}.Sanitize()
 	s.outboxSeq = pgx.Identifier{s.schema, "outbox_seq"}.Sanitize()
 	s.reserveKey = lockKey("reserve", s.schema)
+	s.enqueuerKey = lockKey("enqueuer", s.schema)
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
