@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math/rand/v2"
 	"os"
@@ -39,6 +40,12 @@ func TestHelperOutboxChild(t *testing.T) {
 	if schema == "" {
 		t.Skip("child process of the outbox crash tests")
 	}
+	// The parent holds our stdin open: when it dies (a timed-out test),
+	// stdin ends and so do we, rather than relaying on as an orphan.
+	go func() {
+		_, _ = io.Copy(io.Discard, os.Stdin)
+		os.Exit(3)
+	}()
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
 	defer stop()
 	cfg, err := pgxpool.ParseConfig(pgtest.DSN())
@@ -126,12 +133,17 @@ func startOutboxChild(t *testing.T, schema, mode string) *exec.Cmd {
 	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperOutboxChild$", "-test.count=1")
 	cmd.Env = append(os.Environ(), envOutboxSchema+"="+schema, envOutboxMode+"="+mode, "ES_POSTGRES_DSN="+pgtest.DSN())
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	stdin, err := cmd.StdinPipe() // closed when this process dies: the child then exits
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	// A failing test must not leave a relay running: kill it (a no-op
 	// once it has been waited for).
 	t.Cleanup(func() {
+		_ = stdin.Close()
 		if cmd.ProcessState == nil {
 			_ = cmd.Process.Kill()
 			_ = cmd.Wait()
