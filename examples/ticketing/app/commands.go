@@ -26,25 +26,8 @@ var ErrSoldOut = reservations.ErrSoldOut
 // the app's clock's.
 func (a *App) CreateConcert(ctx context.Context, commandID string, c concerts.CreateConcert) error {
 	c.At = a.cfg.Clock.Now()
-	return a.decideTogether(ctx, commandID, concerts.Stream(c.ConcertID), func(ctx context.Context) ([]es.StreamAppend, error) {
-		cs, cv, err := a.Concerts.Load(ctx, concerts.Stream(c.ConcertID))
-		if err != nil {
-			return nil, err
-		}
-		ce, err := concerts.Decider().Decide(cs, c)
-		if err != nil {
-			return nil, err
-		}
-		is, iv, err := a.Inventory.Load(ctx, reservations.Stream(c.ConcertID))
-		if err != nil {
-			return nil, err
-		}
-		ie, err := reservations.Decider().Decide(is, reservations.OpenInventory{ConcertID: c.ConcertID, Capacity: c.Capacity})
-		if err != nil {
-			return nil, err
-		}
-		return a.appends(commandID, stream(concerts.Stream(c.ConcertID), cv, ce), stream(reservations.Stream(c.ConcertID), iv, ie))
-	})
+	return a.decideConcertAndInventory(ctx, commandID, c.ConcertID, c,
+		reservations.OpenInventory{ConcertID: c.ConcertID, Capacity: c.Capacity})
 }
 
 // UpdateTicketTypes changes prices in the concert and capacities in the
@@ -52,51 +35,44 @@ func (a *App) CreateConcert(ctx context.Context, commandID string, c concerts.Cr
 // inventory refuses a capacity below the seats reserved, and then nothing
 // changes.
 func (a *App) UpdateTicketTypes(ctx context.Context, commandID string, c concerts.UpdateTicketTypes) error {
-	return a.decideTogether(ctx, commandID, concerts.Stream(c.ConcertID), func(ctx context.Context) ([]es.StreamAppend, error) {
-		cs, cv, err := a.Concerts.Load(ctx, concerts.Stream(c.ConcertID))
-		if err != nil {
-			return nil, err
-		}
-		ce, err := concerts.Decider().Decide(cs, c)
-		if err != nil {
-			return nil, err
-		}
-		is, iv, err := a.Inventory.Load(ctx, reservations.Stream(c.ConcertID))
-		if err != nil {
-			return nil, err
-		}
-		var ie []reservations.Event
-		if len(c.Capacity) > 0 {
-			if ie, err = reservations.Decider().Decide(is, reservations.ChangeCapacity{ConcertID: c.ConcertID, Capacity: c.Capacity}); err != nil {
-				return nil, err
-			}
-		}
-		return a.appends(commandID, stream(concerts.Stream(c.ConcertID), cv, ce), stream(reservations.Stream(c.ConcertID), iv, ie))
-	})
+	var inv reservations.Command
+	if len(c.Capacity) > 0 {
+		inv = reservations.ChangeCapacity{ConcertID: c.ConcertID, Capacity: c.Capacity}
+	}
+	return a.decideConcertAndInventory(ctx, commandID, c.ConcertID, c, inv)
 }
 
 // CancelConcert cancels a concert and closes its sales in one append.
 // Seats already reserved stay reserved: refunding them is the orders
 // module's compensation.
 func (a *App) CancelConcert(ctx context.Context, commandID string, c concerts.CancelConcert) error {
-	return a.decideTogether(ctx, commandID, concerts.Stream(c.ConcertID), func(ctx context.Context) ([]es.StreamAppend, error) {
-		cs, cv, err := a.Concerts.Load(ctx, concerts.Stream(c.ConcertID))
+	return a.decideConcertAndInventory(ctx, commandID, c.ConcertID, c, reservations.CloseInventory{ConcertID: c.ConcertID})
+}
+
+// decideConcertAndInventory decides cmd on a concert and inv (unless nil)
+// on its inventory, each against the version it loaded, and appends both
+// in one go.
+func (a *App) decideConcertAndInventory(ctx context.Context, commandID, concertID string, cmd concerts.Command, inv reservations.Command) error {
+	return a.decideTogether(ctx, commandID, concerts.Stream(concertID), func(ctx context.Context) ([]es.StreamAppend, error) {
+		cs, cv, err := a.Concerts.Load(ctx, concerts.Stream(concertID))
 		if err != nil {
 			return nil, err
 		}
-		ce, err := concerts.Decider().Decide(cs, c)
+		ce, err := concerts.Decider().Decide(cs, cmd)
 		if err != nil {
 			return nil, err
 		}
-		is, iv, err := a.Inventory.Load(ctx, reservations.Stream(c.ConcertID))
+		is, iv, err := a.Inventory.Load(ctx, reservations.Stream(concertID))
 		if err != nil {
 			return nil, err
 		}
-		ie, err := reservations.Decider().Decide(is, reservations.CloseInventory{ConcertID: c.ConcertID})
-		if err != nil {
-			return nil, err
+		var ie []reservations.Event
+		if inv != nil {
+			if ie, err = reservations.Decider().Decide(is, inv); err != nil {
+				return nil, err
+			}
 		}
-		return a.appends(commandID, stream(concerts.Stream(c.ConcertID), cv, ce), stream(reservations.Stream(c.ConcertID), iv, ie))
+		return a.appends(commandID, stream(concerts.Stream(concertID), cv, ce), stream(reservations.Stream(concertID), iv, ie))
 	})
 }
 
