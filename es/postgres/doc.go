@@ -46,7 +46,8 @@
 // applied asynchronously by [Store.Consumer] (changes and checkpoint in
 // one transaction), or inline in every append ([WithInline]), and rebuilt
 // into fresh tables and swapped in by [Store.Rebuild]. [Store.Locker]
-// grants leases on session advisory locks, for [es.Exclusive].
+// grants leases on session advisory locks, each held by a dedicated
+// connection outside the pool, for [es.Exclusive] and [es.RelayLocker].
 //
 // The price is latency: a transaction that stays open anywhere in the
 // cluster (not only in this store) holds ReadAll back until it ends.

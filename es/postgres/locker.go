@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"esgo.dev/es"
@@ -18,11 +19,15 @@ import (
 var ErrLeaseLost = errors.New("postgres: lease lost: its connection failed")
 
 // Locker is an [es.Locker] on PostgreSQL session advisory locks, for
-// leases across processes. A lease is a pg_try_advisory_lock held by one
-// connection taken from the pool for as long as the lease lasts. When the
-// holding process dies, its connection closes and PostgreSQL frees the
-// lock, so a waiting process (which retries every 100-250 ms) takes over
-// within a fraction of a second.
+// leases across processes. A lease is a pg_try_advisory_lock held by a
+// dedicated connection, opened from the pool's configuration but not
+// taken from the pool, for as long as the lease lasts. Leases therefore
+// never starve the pool: a process that wins n relay workers' leases
+// ([es.RelayLocker]) still has every pool connection for the work done
+// under them. When the holding process dies, its connection closes and
+// PostgreSQL frees the lock, so a waiting process (which retries every
+// 100-250 ms on its own connection) takes over within a fraction of a
+// second.
 //
 // The holder checks its connection every second; when the check fails
 // (the connection was terminated, or the server did not answer within
@@ -31,14 +36,18 @@ var ErrLeaseLost = errors.New("postgres: lease lost: its connection failed")
 // holder may still believe it holds the lease while a new one has it:
 // work done under a lease must still be safe against a second worker,
 // as [Store.Consumer]'s checkpoint row lock makes a projection.
+//
+// Each waiting or held lease uses one server connection of its own, so
+// count them against the server's max_connections.
 type Locker struct {
 	pool      *pgxpool.Pool
 	namespace string
 }
 
-// NewLocker returns a Locker whose leases live in pool's database. Leases
-// are named per namespace: lockers with the same namespace exclude each
-// other, lockers with different ones never meet.
+// NewLocker returns a Locker whose leases live in pool's database (on
+// connections opened with pool's configuration). Leases are named per
+// namespace: lockers with the same namespace exclude each other, lockers
+// with different ones never meet.
 func NewLocker(pool *pgxpool.Pool, namespace string) *Locker {
 	return &Locker{pool: pool, namespace: namespace}
 }
@@ -55,12 +64,29 @@ const (
 )
 
 // Lock implements [es.Locker]. It returns an error only when ctx ends
-// first; a database that cannot be reached is retried.
+// first; a database that cannot be reached is retried. While it waits it
+// keeps one connection open and polls on it, rather than connecting anew
+// every try.
 func (l *Locker) Lock(ctx context.Context, name string) (context.Context, func(), error) {
 	key := lockKey("lease\x00"+name, l.namespace)
+	var conn *pgx.Conn
+	closeConn := func() {
+		if conn != nil {
+			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), leaseCheckMax)
+			_ = conn.Close(cctx)
+			cancel()
+			conn = nil
+		}
+	}
 	for {
-		conn, err := l.pool.Acquire(ctx)
-		if err == nil {
+		var err error
+		if conn == nil {
+			conn, err = pgx.ConnectConfig(ctx, l.pool.Config().ConnConfig.Copy())
+			if err != nil {
+				conn = nil
+			}
+		}
+		if conn != nil {
 			var ok bool
 			err = conn.QueryRow(ctx, "SELECT pg_try_advisory_lock($1)", key).Scan(&ok)
 			if err == nil && ok {
@@ -68,18 +94,20 @@ func (l *Locker) Lock(ctx context.Context, name string) (context.Context, func()
 				return held, release, nil
 			}
 			if err != nil {
-				// The connection's state is unknown: do not return it.
-				_ = conn.Conn().Close(context.WithoutCancel(ctx))
+				// The connection's state is unknown (the lock may even
+				// have been granted): closing it frees whatever it holds.
+				closeConn()
 			}
-			conn.Release()
 		}
 		if ctx.Err() != nil {
+			closeConn()
 			return nil, nil, fmt.Errorf("postgres: lock %s: %w", name, ctx.Err())
 		}
 		// Jitter, so that waiting processes do not poll in step.
 		wait := leaseMinPoll + rand.N(leaseMaxPoll-leaseMinPoll)
 		select {
 		case <-ctx.Done():
+			closeConn()
 			return nil, nil, fmt.Errorf("postgres: lock %s: %w", name, ctx.Err())
 		case <-time.After(wait):
 		}
@@ -87,8 +115,8 @@ func (l *Locker) Lock(ctx context.Context, name string) (context.Context, func()
 }
 
 // hold watches a granted lease's connection and returns the held context
-// and the release function.
-func (l *Locker) hold(ctx context.Context, conn *pgxpool.Conn, key int64) (context.Context, func()) {
+// and the release function, which closes the connection.
+func (l *Locker) hold(ctx context.Context, conn *pgx.Conn, key int64) (context.Context, func()) {
 	held, cancel := context.WithCancelCause(ctx)
 	done := make(chan struct{})
 	go func() {
@@ -117,12 +145,11 @@ func (l *Locker) hold(ctx context.Context, conn *pgxpool.Conn, key int64) (conte
 			<-done // the watcher no longer uses the connection
 			uctx, ucancel := context.WithTimeout(context.WithoutCancel(ctx), leaseCheckMax)
 			defer ucancel()
-			var unlocked bool
-			if err := conn.QueryRow(uctx, "SELECT pg_advisory_unlock($1)", key).Scan(&unlocked); err != nil || !unlocked {
-				// Closing the session frees the lock if it is still held.
-				_ = conn.Conn().Close(uctx)
-			}
-			conn.Release()
+			// Unlock first: closing alone frees the lock too, but only
+			// once the server has noticed, and a release should let the
+			// next holder in at once.
+			_, _ = conn.Exec(uctx, "SELECT pg_advisory_unlock($1)", key)
+			_ = conn.Close(uctx)
 		})
 	}
 	return held, release

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"esgo.dev/es"
 	"esgo.dev/es/estest"
@@ -244,4 +245,78 @@ func BenchmarkRelay(b *testing.B) {
 	stop()
 	<-done
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "msgs/s")
+}
+
+// TestRelayLeasesSmallPool: leases hold connections of their own, so a
+// relay whose 4 workers all hold a lease still delivers through a pool
+// of 2 connections. When leases took pool connections it stalled for good.
+func TestRelayLeasesSmallPool(t *testing.T) {
+	cfg, err := pgxpool.ParseConfig(pgtest.DSN())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.MaxConns = 2
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close) // after the schema is dropped
+	if err := pool.Ping(ctx); err != nil {
+		if pgtest.Required() {
+			t.Fatal(err)
+		}
+		t.Skip(err)
+	}
+	s := pgtest.NewStoreWithPool(t, pool)
+	const total = 200
+	want := make(map[string]bool, total)
+	for i := 0; i < total; i += 20 {
+		var enq es.Enqueue
+		for j := i; j < i+20; j++ {
+			m := note(fmt.Sprintf("k-%d", j%10), j/10)
+			enq.Messages = append(enq.Messages, m)
+			want[m.ID] = true
+		}
+		if _, err := s.AppendEnqueue(ctx, enq); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var (
+		mu        sync.Mutex
+		delivered = make(map[string]bool, total)
+		all       = make(chan struct{})
+	)
+	pub := es.PublisherFunc(func(_ context.Context, m es.Message) error {
+		mu.Lock()
+		defer mu.Unlock()
+		delivered[m.ID] = true
+		if len(delivered) == total {
+			close(all)
+		}
+		return nil
+	})
+	relayCtx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = es.NewRelay(s, pub, es.RelayWorkers(4), es.RelayLocker(s.Locker()),
+			es.RelayPollInterval(20*time.Millisecond)).Run(relayCtx)
+	}()
+	select {
+	case <-all:
+	case <-ctx.Done():
+		mu.Lock()
+		n := len(delivered)
+		mu.Unlock()
+		t.Fatalf("delivered %d of %d messages through a pool of 2 with 4 leased workers", n, total)
+	}
+	stop()
+	<-done
+	for id := range delivered {
+		if !want[id] {
+			t.Fatalf("delivered unknown message %s", id)
+		}
+	}
 }

@@ -507,3 +507,62 @@ func TestGlobalOrderKeepsStreamOrder(t *testing.T) {
 	}
 	t.Logf("%d events in global order, every stream in version order", n)
 }
+
+// TestReadAllWaitsForEarlierAppend: an append that has reserved its
+// positions and not yet written them holds back a later append that
+// commits first. Without ReadAll's filter (or with an appender that the
+// horizon took for a foreign transaction) the reader would see the later
+// events, move past the earlier positions, and skip them.
+func TestReadAllWaitsForEarlierAppend(t *testing.T) {
+	reserved, resume := make(chan struct{}), make(chan struct{})
+	var blocked atomic.Bool
+	hold := func(ctx context.Context, _ pgx.Tx) error {
+		if blocked.CompareAndSwap(false, true) {
+			close(reserved)
+			<-resume
+		}
+		return nil
+	}
+	s := pgtest.NewStore(t, postgres.WithTestHooks(hold, nil))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	// On failure, let the held append finish before the schema is dropped.
+	unblock := sync.OnceFunc(func() { close(resume) })
+	defer unblock()
+
+	early, late := newEvents("Early", 3), newEvents("Late", 3)
+	errc := make(chan error, 1)
+	go func() {
+		_, err := s.Append(ctx, es.StreamAppend{StreamID: "early", Expected: es.AnyVersion, Events: early})
+		errc <- err
+	}()
+	<-reserved
+	if _, err := s.Append(ctx, es.StreamAppend{StreamID: "late", Expected: es.AnyVersion, Events: late}); err != nil {
+		t.Fatal(err)
+	}
+	for e, err := range s.ReadAll(ctx, es.AllQuery{}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Fatalf("read %s (%s at %d) while an earlier append is in flight", e.ID, e.Type, e.Position)
+	}
+	unblock()
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	var types []string
+	var last int64
+	for e, err := range s.ReadAll(ctx, es.AllQuery{}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e.Position <= last {
+			t.Fatalf("position %d after %d", e.Position, last)
+		}
+		last = e.Position
+		types = append(types, e.Type)
+	}
+	if want := "Early Early Early Late Late Late"; strings.Join(types, " ") != want {
+		t.Fatalf("read %v, want %s", types, want)
+	}
+}
