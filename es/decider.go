@@ -252,7 +252,9 @@ func (h *CommandHandler[S, C, E]) Handle(ctx context.Context, streamID string, c
 		if err != nil {
 			return Result[S, E]{}, err
 		}
-		res.Version, res.Position = ar.Version, ar.Position
+		// A concurrent handling of the same command may have stored these
+		// very events first: then the store took this append as a repeat.
+		res.Version, res.Position, res.Repeated = ar.Version, ar.Position, ar.Repeated
 		return res, nil
 	}
 	return Result[S, E]{}, fmt.Errorf("es: command on %q gave up after %d attempts: %w", streamID, h.maxAttempts, lastErr)

@@ -52,6 +52,9 @@ type AppendResult struct {
 	// Position is the global position of the last event appended, or 0 if
 	// the StreamAppend had no events.
 	Position int64
+	// Repeated reports that the append was a repeat of one already stored
+	// (all its event IDs were), so that this call wrote nothing.
+	Repeated bool
 }
 
 // StreamQuery selects events of one stream.
@@ -250,7 +253,7 @@ func MatchStored(appends []StreamAppend, stored map[string]Event, current func(s
 	}
 	results = make([]AppendResult, len(appends))
 	for i, a := range appends {
-		results[i].StreamID = a.StreamID
+		results[i].StreamID, results[i].Repeated = a.StreamID, true
 		if len(a.Events) == 0 {
 			results[i].Version = current(a.StreamID)
 		}

@@ -488,8 +488,13 @@ func testIdempotentAppend(t *testing.T, s es.Store) {
 	if err != nil {
 		t.Fatalf("repeated append: %v", err)
 	}
-	if again != first {
-		t.Fatalf("repeated append = %+v, want the first result %+v", again, first)
+	want := first
+	want.Repeated = true
+	if again != want {
+		t.Fatalf("repeated append = %+v, want the first result, marked repeated: %+v", again, want)
+	}
+	if first.Repeated {
+		t.Fatalf("first append = %+v: marked repeated", first)
 	}
 	// Metadata is not part of the identity of an event.
 	withMeta := slices.Clone(evs)
