@@ -218,3 +218,11 @@ func (m *OutboxMetrics) observeDelivery(start time.Time, err error) {
 func (m *OutboxMetrics) Deliveries(result string) prometheus.Counter {
 	return m.deliveries.WithLabelValues(result)
 }
+
+// Appends returns the append counter for result "ok", "conflict" or "error".
+func (m *StoreMetrics) Appends(result string) prometheus.Counter {
+	return m.appends.WithLabelValues(result)
+}
+
+// AppendedEvents returns the counter of events written.
+func (m *StoreMetrics) AppendedEvents() prometheus.Counter { return m.events }

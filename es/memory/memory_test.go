@@ -57,3 +57,7 @@ func TestInlineProjectionSeesEveryAppendAtOnce(t *testing.T) {
 func TestOutboxConformance(t *testing.T) {
 	estest.TestOutbox(t, func(*testing.T) es.Outbox { return memory.New() })
 }
+
+func TestMetrics(t *testing.T) {
+	estest.TestStoreMetrics(t, func(_ *testing.T, m *es.StoreMetrics) es.Store { return memory.New(memory.WithMetrics(m)) })
+}

@@ -378,37 +378,10 @@ func TestAppendTx(t *testing.T) {
 	}
 }
 
-// TestMetrics reads the store's counters through a Prometheus registry.
 func TestMetrics(t *testing.T) {
-	reg := prometheus.NewRegistry()
-	m, err := es.NewStoreMetrics(reg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := pgtest.NewStore(t, postgres.WithMetrics(m))
-	ctx := context.Background()
-	if _, err := es.Append(ctx, s, "meter-1", es.NoStream, newEvents("Read", 3)...); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := es.Append(ctx, s, "meter-1", es.NoStream, newEvent("Read", 4)); !errors.Is(err, es.ErrConcurrency) {
-		t.Fatalf("got %v, want a conflict", err)
-	}
-	if _, err := es.Append(ctx, s, "", es.NoStream, newEvent("Read", 5)); !errors.Is(err, es.ErrInvalidAppend) {
-		t.Fatalf("got %v, want an invalid append", err)
-	}
-	want := map[string]float64{
-		`es_store_appends_total{result="ok"}`:       1,
-		`es_store_appends_total{result="conflict"}`: 1,
-		`es_store_appends_total{result="error"}`:    1,
-		`es_store_appended_events_total`:            3,
-		`es_store_append_duration_seconds_count`:    3,
-	}
-	got := gather(t, reg)
-	for k, v := range want {
-		if got[k] != v {
-			t.Errorf("%s = %v, want %v", k, got[k], v)
-		}
-	}
+	estest.TestStoreMetrics(t, func(t *testing.T, m *es.StoreMetrics) es.Store {
+		return pgtest.NewStore(t, postgres.WithMetrics(m))
+	})
 }
 
 // gather flattens a registry's counters and histogram counts into
