@@ -49,6 +49,7 @@ var cartDecider = es.Decider[Cart, any, CartEvent]{
 			if cmd.Quantity < 1 || cmd.Quantity > 10 {
 				return nil, ErrInvalidQuantity
 			}
+			//lint:ignore S1016 an event is not a converted command: their fields must stay free to differ
 			return []CartEvent{ItemAdded{TicketType: cmd.TicketType, Quantity: cmd.Quantity}}, nil
 		case Confirm:
 			if len(c.Items) == 0 {

@@ -1,10 +1,11 @@
 package es
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
+	"reflect"
 	"sync"
 	"time"
 )
@@ -41,67 +42,82 @@ func (d Decider[S, C, E]) Fold(events ...E) S {
 // with the loaded version as the expectation. When another writer got there
 // first, it reloads and decides again, up to a bounded number of attempts.
 //
-// Handling is idempotent by command ID (see [CommandID]): the handler
-// records the command ID as the causation ID of the events it appends and
-// derives their event IDs from it, so a command handled again appends
-// nothing and returns the outcome of its first handling.
+// Handling is idempotent by command ID: the handler records the command ID
+// as the causation ID of the events it appends and derives their event IDs
+// from it, so a command handled again appends nothing and returns the
+// outcome of its first handling.
+//
+// A CommandHandler is safe for concurrent use.
 type CommandHandler[S, C, E any] struct {
-	store       Store
-	registry    *Registry
-	decider     Decider[S, C, E]
-	maxAttempts int
-	streams     *streamLocks // nil unless SerializePerStream
-	announce    func(streamID string, state S, events []E) []Send
+	store    Store
+	registry *Registry
+	decider  Decider[S, C, E]
+	cfg      HandlerConfig
+	announce announcer[S, E]
+	cfgErr   error        // an invalid configuration, returned by every Handle
+	streams  *streamLocks // nil unless SerializePerStream
 }
 
-// Announce makes the handler publish integration messages about what its
-// commands did: after each decision, fn gets the stream, the new state and
-// the new events, and returns the messages to send. They are enqueued in
-// the same transaction as the events ([Outbox.AppendEnqueue]), so a message
-// goes out if and only if its events were stored. Message IDs are derived
-// from the command ID, keys default to the stream ID. The store must
-// implement [Outbox]. Announce returns h, and is meant for set-up time.
-func (h *CommandHandler[S, C, E]) Announce(fn func(streamID string, state S, events []E) []Send) *CommandHandler[S, C, E] {
-	h.announce = fn
-	return h
+// HandlerConfig configures a [CommandHandler]. The zero value is a working
+// configuration: each field says its default.
+type HandlerConfig struct {
+	// MaxAttempts is how many times a command is decided before a
+	// persisting concurrency conflict is returned (default 5). Between
+	// attempts the handler waits a random time of up to 1ms, 2ms, 4ms ...
+	// 32ms. A stream that many writers contend for (a concert's ticket
+	// inventory in a flash sale) needs more attempts.
+	MaxAttempts int
+	// SerializePerStream makes the handler run the commands for one stream
+	// one at a time within this process, while commands for different
+	// streams still run in parallel. A stream that many requests contend
+	// for then costs no retries inside one process; writers in other
+	// processes are still kept apart by the expected version, and retried.
+	SerializePerStream bool
+	// Announce, when set, makes the handler publish integration messages
+	// about what its commands did (see [Announce]). They are enqueued in
+	// the same transaction as the events ([Outbox.AppendEnqueue]), so a
+	// message goes out if and only if its events were stored. The store
+	// must implement [Outbox].
+	Announce Announcer
 }
 
-// HandlerOption configures a [CommandHandler].
-type HandlerOption func(*handlerConfig)
-
-type handlerConfig struct {
-	maxAttempts int
-	serialize   bool
+// Announcer turns a command handler's decisions into integration messages.
+// Make one with [Announce].
+type Announcer interface {
+	announcer() // sealed: only Announce makes Announcers
 }
 
-// SerializePerStream makes the handler run the commands for one stream one
-// at a time within this process, while commands for different streams
-// still run in parallel. A stream that many requests contend for (a
-// concert's ticket inventory in a flash sale) then costs no retries inside
-// one process; writers in other processes are still kept apart by the
-// expected version, and retried.
-func SerializePerStream() HandlerOption {
-	return func(c *handlerConfig) { c.serialize = true }
-}
+type announcer[S, E any] func(streamID string, state S, events []E) []Send
 
-// MaxAttempts sets how many times a command is decided before a persisting
-// concurrency conflict is returned (default 5). Between attempts the
-// handler waits a random time of up to 1ms, 2ms, 4ms ... 32ms. A stream
-// that many writers contend for (a concert's ticket inventory in a flash
-// sale) needs more attempts.
-func MaxAttempts(n int) HandlerOption {
-	return func(c *handlerConfig) { c.maxAttempts = max(n, 1) }
+func (announcer[S, E]) announcer() {}
+
+// Announce returns an [Announcer] for a [HandlerConfig]: after each
+// decision, fn gets the stream, the new state and the new events, and
+// returns the messages to send. Message IDs are derived from the command
+// ID unless set; keys default to the stream ID. S and E must be the
+// handler's state and event types.
+func Announce[S, E any](fn func(streamID string, state S, events []E) []Send) Announcer {
+	return announcer[S, E](fn)
 }
 
 // NewCommandHandler returns a handler for the streams that d decides.
-// Events are encoded and decoded with reg.
-func NewCommandHandler[S, C, E any](store Store, reg *Registry, d Decider[S, C, E], opts ...HandlerOption) *CommandHandler[S, C, E] {
-	cfg := handlerConfig{maxAttempts: 5}
-	for _, o := range opts {
-		o(&cfg)
+// Events are encoded and decoded with reg. An invalid configuration is
+// reported by every Handle, wrapping [ErrInvalidConfig].
+func NewCommandHandler[S, C, E any](store Store, reg *Registry, d Decider[S, C, E], cfg HandlerConfig) *CommandHandler[S, C, E] {
+	h := &CommandHandler[S, C, E]{store: store, registry: reg, decider: d, cfg: cfg}
+	if cfg.MaxAttempts < 0 {
+		h.cfgErr = fmt.Errorf("%w: command handler: MaxAttempts %d is negative", ErrInvalidConfig, cfg.MaxAttempts)
 	}
-	h := &CommandHandler[S, C, E]{store: store, registry: reg, decider: d, maxAttempts: cfg.maxAttempts}
-	if cfg.serialize {
+	h.cfg.MaxAttempts = cmp.Or(cfg.MaxAttempts, 5)
+	if cfg.Announce != nil {
+		a, ok := cfg.Announce.(announcer[S, E])
+		if !ok {
+			h.cfgErr = fmt.Errorf("%w: command handler: Announce takes %T, not a function of %v and %v",
+				ErrInvalidConfig, cfg.Announce, reflect.TypeFor[S](), reflect.TypeFor[[]E]())
+		}
+		h.announce = a
+	}
+	if cfg.SerializePerStream {
 		h.streams = &streamLocks{held: make(map[string]*streamLock)}
 	}
 	return h
@@ -122,28 +138,6 @@ type Result[S, E any] struct {
 	// Repeated reports that the command ID had been handled before, so
 	// nothing was appended this time.
 	Repeated bool
-}
-
-// CommandOption configures one [CommandHandler.Handle] call.
-type CommandOption func(*commandConfig)
-
-type commandConfig struct {
-	id string
-	md Metadata
-}
-
-// CommandID sets the command's ID, a UUID chosen by the sender. A command
-// handled twice with the same ID takes effect once. Without an ID, the
-// handler makes one up and the command is not idempotent.
-func CommandID(id string) CommandOption {
-	return func(c *commandConfig) { c.id = id }
-}
-
-// CommandMetadata sets metadata for the events the command appends, in
-// place of the metadata carried by the context ([WithMetadata]). The
-// causation ID is always the command ID.
-func CommandMetadata(md Metadata) CommandOption {
-	return func(c *commandConfig) { c.md = md }
 }
 
 // Load folds a stream into its state and returns the state and the
@@ -183,15 +177,18 @@ func (h *CommandHandler[S, C, E]) load(ctx context.Context, streamID, commandID 
 }
 
 // Handle decides cmd against the stream streamID and appends the events it
-// causes. Business rule violations come back as Decide returned them;
-// a conflict that outlasts the handler's attempts wraps [ErrConcurrency].
-func (h *CommandHandler[S, C, E]) Handle(ctx context.Context, streamID string, cmd C, opts ...CommandOption) (Result[S, E], error) {
-	cfg := commandConfig{md: MetadataFrom(ctx)}
-	for _, o := range opts {
-		o(&cfg)
+// causes. commandID identifies the command (a UUID chosen by the sender,
+// usually): a command handled twice with the same ID takes effect once.
+// An empty commandID makes one up, and the command is not idempotent.
+//
+// Business rule violations come back as Decide returned them; a conflict
+// that outlasts the handler's attempts wraps [ErrConcurrency].
+func (h *CommandHandler[S, C, E]) Handle(ctx context.Context, commandID, streamID string, cmd C) (Result[S, E], error) {
+	if h.cfgErr != nil {
+		return Result[S, E]{}, h.cfgErr
 	}
-	if cfg.id == "" {
-		cfg.id = NewID()
+	if commandID == "" {
+		commandID = NewID()
 	}
 	if h.streams != nil {
 		unlock, err := h.streams.lock(ctx, streamID)
@@ -200,15 +197,11 @@ func (h *CommandHandler[S, C, E]) Handle(ctx context.Context, streamID string, c
 		}
 		defer unlock()
 	}
-	md := cfg.md
-	md.CausationID = cfg.id
-	if md.CorrelationID == "" {
-		md.CorrelationID = cfg.id
-	}
+	md := commandMetadata(ctx, commandID)
 
 	var lastErr error
-	for attempt := 0; attempt < h.maxAttempts; attempt++ {
-		l, seen, err := h.load(ctx, streamID, cfg.id)
+	for attempt := 0; attempt < h.cfg.MaxAttempts; attempt++ {
+		l, seen, err := h.load(ctx, streamID, commandID)
 		if err != nil {
 			return Result[S, E]{}, err
 		}
@@ -231,21 +224,16 @@ func (h *CommandHandler[S, C, E]) Handle(ctx context.Context, streamID string, c
 			if err != nil {
 				return Result[S, E]{}, fmt.Errorf("es: handle command on %q: %w", streamID, err)
 			}
-			d.ID = DeriveID(cfg.id, i)
+			d.ID = DeriveID(commandID, i)
 			d.Metadata = md
 			data[i] = d
 			res.State = h.decider.Evolve(res.State, ev)
 		}
-		ar, err := h.append(ctx, streamID, l.version, data, res.State, events, cfg.id, md)
+		ar, err := h.append(ctx, streamID, l.version, data, res.State, events, commandID, md)
 		if errors.Is(err, ErrConcurrency) {
 			lastErr = err
-			// Wait a random moment, growing with each attempt, so that
-			// writers that collided do not collide again in step.
-			wait := time.Duration(rand.Int64N(int64(time.Millisecond) << min(attempt, 5)))
-			select {
-			case <-ctx.Done():
+			if !sleep(ctx, conflictBackoff(attempt)) {
 				return Result[S, E]{}, ctx.Err()
-			case <-time.After(wait):
 			}
 			continue
 		}
@@ -257,7 +245,26 @@ func (h *CommandHandler[S, C, E]) Handle(ctx context.Context, streamID string, c
 		res.Version, res.Position, res.Repeated = ar.Version, ar.Position, ar.Repeated
 		return res, nil
 	}
-	return Result[S, E]{}, fmt.Errorf("es: command on %q gave up after %d attempts: %w", streamID, h.maxAttempts, lastErr)
+	return Result[S, E]{}, fmt.Errorf("es: command on %q gave up after %d attempts: %w", streamID, h.cfg.MaxAttempts, lastErr)
+}
+
+// commandMetadata is the metadata of the events a command causes: the
+// context's, with the command as their causation and, unless the context
+// says otherwise, their correlation.
+func commandMetadata(ctx context.Context, commandID string) Metadata {
+	md := MetadataFrom(ctx)
+	md.CausationID = commandID
+	if md.CorrelationID == "" {
+		md.CorrelationID = commandID
+	}
+	return md
+}
+
+// conflictBackoff is how long a command waits after its attempt-th
+// (0-based) concurrency conflict: a random time up to 1ms, 2ms, ... 32ms,
+// so that writers that collided do not collide again in step.
+func conflictBackoff(attempt int) time.Duration {
+	return jitter(time.Millisecond << min(attempt, 5))
 }
 
 // append writes the decided events, and the messages Announce derives

@@ -14,22 +14,22 @@ import (
 	"esgo.dev/es/memory"
 )
 
-func newCartHandler(s es.Store, opts ...es.HandlerOption) *es.CommandHandler[Cart, any, CartEvent] {
-	return es.NewCommandHandler(s, cartRegistry(), cartDecider, opts...)
+func newCartHandler(s es.Store, cfg es.HandlerConfig) *es.CommandHandler[Cart, any, CartEvent] {
+	return es.NewCommandHandler(s, cartRegistry(), cartDecider, cfg)
 }
 
 func TestHandlerAppendsWhatItDecides(t *testing.T) {
 	ctx := context.Background()
-	store := memory.New()
-	h := newCartHandler(store)
-	res, err := h.Handle(ctx, "cart-1", AddItem{TicketType: "standing", Quantity: 2})
+	store := memory.New(memory.Config{})
+	h := newCartHandler(store, es.HandlerConfig{})
+	res, err := h.Handle(ctx, "", "cart-1", AddItem{TicketType: "standing", Quantity: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if res.Version != 1 || res.Repeated || res.State.Items["standing"] != 2 || len(res.Events) != 1 {
 		t.Fatalf("result = %+v", res)
 	}
-	if _, err := h.Handle(ctx, "cart-1", Confirm{}); err != nil {
+	if _, err := h.Handle(ctx, "", "cart-1", Confirm{}); err != nil {
 		t.Fatal(err)
 	}
 	state, version, err := h.Load(ctx, "cart-1")
@@ -40,12 +40,12 @@ func TestHandlerAppendsWhatItDecides(t *testing.T) {
 
 func TestHandlerReturnsBusinessErrorsAndAppendsNothing(t *testing.T) {
 	ctx := context.Background()
-	store := memory.New()
-	h := newCartHandler(store)
-	if _, err := h.Handle(ctx, "cart-1", Confirm{}); !errors.Is(err, ErrEmptyCart) {
+	store := memory.New(memory.Config{})
+	h := newCartHandler(store, es.HandlerConfig{})
+	if _, err := h.Handle(ctx, "", "cart-1", Confirm{}); !errors.Is(err, ErrEmptyCart) {
 		t.Fatalf("got %v, want ErrEmptyCart", err)
 	}
-	if _, err := h.Handle(ctx, "cart-1", AddItem{TicketType: "vip", Quantity: 11}); !errors.Is(err, ErrInvalidQuantity) {
+	if _, err := h.Handle(ctx, "", "cart-1", AddItem{TicketType: "vip", Quantity: 11}); !errors.Is(err, ErrInvalidQuantity) {
 		t.Fatalf("got %v, want ErrInvalidQuantity", err)
 	}
 	if evs, _ := es.Collect(store.ReadAll(ctx, es.AllQuery{})); len(evs) != 0 {
@@ -55,17 +55,17 @@ func TestHandlerReturnsBusinessErrorsAndAppendsNothing(t *testing.T) {
 
 func TestHandlerIsIdempotentByCommandID(t *testing.T) {
 	ctx := context.Background()
-	store := memory.New()
-	h := newCartHandler(store)
+	store := memory.New(memory.Config{})
+	h := newCartHandler(store, es.HandlerConfig{})
 	id := es.NewID()
-	first, err := h.Handle(ctx, "cart-1", AddItem{TicketType: "vip", Quantity: 1}, es.CommandID(id))
+	first, err := h.Handle(ctx, id, "cart-1", AddItem{TicketType: "vip", Quantity: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := h.Handle(ctx, "cart-1", AddItem{TicketType: "standing", Quantity: 1}); err != nil {
+	if _, err := h.Handle(ctx, "", "cart-1", AddItem{TicketType: "standing", Quantity: 1}); err != nil {
 		t.Fatal(err)
 	}
-	again, err := h.Handle(ctx, "cart-1", AddItem{TicketType: "vip", Quantity: 1}, es.CommandID(id))
+	again, err := h.Handle(ctx, id, "cart-1", AddItem{TicketType: "vip", Quantity: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,14 +82,14 @@ func TestHandlerIsIdempotentByCommandID(t *testing.T) {
 
 func TestHandlerIsIdempotentUnderConcurrentRetries(t *testing.T) {
 	ctx := context.Background()
-	store := memory.New()
-	h := newCartHandler(store)
+	store := memory.New(memory.Config{})
+	h := newCartHandler(store, es.HandlerConfig{})
 	id := es.NewID()
 	var wg sync.WaitGroup
 	var fresh atomic.Int32
 	for range 20 {
 		wg.Go(func() {
-			res, err := h.Handle(ctx, "cart-1", AddItem{TicketType: "vip", Quantity: 3}, es.CommandID(id))
+			res, err := h.Handle(ctx, id, "cart-1", AddItem{TicketType: "vip", Quantity: 3})
 			if err != nil {
 				t.Error(err)
 				return
@@ -111,12 +111,12 @@ func TestHandlerIsIdempotentUnderConcurrentRetries(t *testing.T) {
 
 func TestHandlerRetriesConcurrencyConflicts(t *testing.T) {
 	ctx := context.Background()
-	store := memory.New()
-	h := newCartHandler(store, es.MaxAttempts(100))
+	store := memory.New(memory.Config{})
+	h := newCartHandler(store, es.HandlerConfig{MaxAttempts: 100})
 	var wg sync.WaitGroup
 	for i := range 20 {
 		wg.Go(func() {
-			if _, err := h.Handle(ctx, "cart-1", AddItem{TicketType: fmt.Sprint("type-", i), Quantity: 1}); err != nil {
+			if _, err := h.Handle(ctx, "", "cart-1", AddItem{TicketType: fmt.Sprint("type-", i), Quantity: 1}); err != nil {
 				t.Error(err)
 			}
 		})
@@ -140,9 +140,9 @@ func (s *conflictingStore) Append(_ context.Context, a ...es.StreamAppend) ([]es
 }
 
 func TestHandlerGivesUpAfterMaxAttempts(t *testing.T) {
-	store := &conflictingStore{Store: memory.New()}
-	h := newCartHandler(store, es.MaxAttempts(3))
-	_, err := h.Handle(context.Background(), "cart-1", AddItem{TicketType: "vip", Quantity: 1})
+	store := &conflictingStore{Store: memory.New(memory.Config{})}
+	h := newCartHandler(store, es.HandlerConfig{MaxAttempts: 3})
+	_, err := h.Handle(context.Background(), "", "cart-1", AddItem{TicketType: "vip", Quantity: 1})
 	if !errors.Is(err, es.ErrConcurrency) {
 		t.Fatalf("got %v, want ErrConcurrency", err)
 	}
@@ -152,16 +152,16 @@ func TestHandlerGivesUpAfterMaxAttempts(t *testing.T) {
 }
 
 func TestHandlerRecordsCorrelationAndCausation(t *testing.T) {
-	store := memory.New()
-	h := newCartHandler(store)
+	store := memory.New(memory.Config{})
+	h := newCartHandler(store, es.HandlerConfig{})
 	corr, cmdID := es.NewID(), es.NewID()
 	ctx := es.WithMetadata(context.Background(), es.Metadata{CorrelationID: corr, Extra: map[string]string{"user": "u-1"}})
-	if _, err := h.Handle(ctx, "cart-1", AddItem{TicketType: "vip", Quantity: 1}, es.CommandID(cmdID)); err != nil {
+	if _, err := h.Handle(ctx, cmdID, "cart-1", AddItem{TicketType: "vip", Quantity: 1}); err != nil {
 		t.Fatal(err)
 	}
 	// Without a correlation ID, the command starts a new correlation.
 	other := es.NewID()
-	if _, err := h.Handle(context.Background(), "cart-2", AddItem{TicketType: "vip", Quantity: 1}, es.CommandID(other)); err != nil {
+	if _, err := h.Handle(context.Background(), other, "cart-2", AddItem{TicketType: "vip", Quantity: 1}); err != nil {
 		t.Fatal(err)
 	}
 	evs, _ := es.Collect(store.ReadAll(context.Background(), es.AllQuery{}))
@@ -175,23 +175,23 @@ func TestHandlerRecordsCorrelationAndCausation(t *testing.T) {
 
 func TestCommandIDReusedOnAnotherStreamIsRefused(t *testing.T) {
 	ctx := context.Background()
-	h := newCartHandler(memory.New())
+	h := newCartHandler(memory.New(memory.Config{}), es.HandlerConfig{})
 	id := es.NewID()
-	if _, err := h.Handle(ctx, "cart-1", AddItem{TicketType: "vip", Quantity: 1}, es.CommandID(id)); err != nil {
+	if _, err := h.Handle(ctx, id, "cart-1", AddItem{TicketType: "vip", Quantity: 1}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := h.Handle(ctx, "cart-2", AddItem{TicketType: "vip", Quantity: 1}, es.CommandID(id)); !errors.Is(err, es.ErrDuplicateEventID) {
+	if _, err := h.Handle(ctx, id, "cart-2", AddItem{TicketType: "vip", Quantity: 1}); !errors.Is(err, es.ErrDuplicateEventID) {
 		t.Fatalf("got %v, want ErrDuplicateEventID", err)
 	}
 }
 
 func TestUndecodableStreamIsAnError(t *testing.T) {
 	ctx := context.Background()
-	store := memory.New()
+	store := memory.New(memory.Config{})
 	if _, err := es.Append(ctx, store, "cart-1", es.NoStream, es.EventData{ID: es.NewID(), Type: "Mystery", SchemaVersion: 1, Data: []byte(`{}`)}); err != nil {
 		t.Fatal(err)
 	}
-	_, err := newCartHandler(store).Handle(ctx, "cart-1", Confirm{})
+	_, err := newCartHandler(store, es.HandlerConfig{}).Handle(ctx, "", "cart-1", Confirm{})
 	if !errors.Is(err, es.ErrUnknownEventType) {
 		t.Fatalf("got %v, want ErrUnknownEventType", err)
 	}
@@ -204,18 +204,18 @@ type CartCheckedOut struct {
 
 func TestHandlerAnnouncesMessagesWithItsEvents(t *testing.T) {
 	ctx := context.Background()
-	store := memory.New()
+	store := memory.New(memory.Config{})
 	reg := cartRegistry()
 	es.MustRegister[CartCheckedOut](reg, "carts.CartCheckedOut")
-	h := es.NewCommandHandler(store, reg, cartDecider).Announce(func(stream string, c Cart, evs []CartEvent) []es.Send {
+	h := es.NewCommandHandler(store, reg, cartDecider, es.HandlerConfig{Announce: es.Announce(func(stream string, c Cart, evs []CartEvent) []es.Send {
 		for _, e := range evs {
 			if _, ok := e.(CartConfirmed); ok {
 				return []es.Send{{Message: CartCheckedOut{CartID: stream, Tickets: c.Items}}}
 			}
 		}
 		return nil
-	})
-	if _, err := h.Handle(ctx, "cart-1", AddItem{TicketType: "vip", Quantity: 2}); err != nil {
+	})})
+	if _, err := h.Handle(ctx, "", "cart-1", AddItem{TicketType: "vip", Quantity: 2}); err != nil {
 		t.Fatal(err)
 	}
 	if n, _ := store.Backlog(ctx); n != 0 {
@@ -223,7 +223,7 @@ func TestHandlerAnnouncesMessagesWithItsEvents(t *testing.T) {
 	}
 	id := es.NewID()
 	for range 2 { // the second handling is a repeat: nothing more is enqueued
-		if _, err := h.Handle(ctx, "cart-1", Confirm{}, es.CommandID(id)); err != nil {
+		if _, err := h.Handle(ctx, id, "cart-1", Confirm{}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -236,7 +236,7 @@ func TestHandlerAnnouncesMessagesWithItsEvents(t *testing.T) {
 		t.Fatalf("message = %+v", got)
 	}
 	// A refused command announces nothing.
-	if _, err := h.Handle(ctx, "cart-1", Confirm{}); !errors.Is(err, ErrCartConfirmed) {
+	if _, err := h.Handle(ctx, "", "cart-1", Confirm{}); !errors.Is(err, ErrCartConfirmed) {
 		t.Fatalf("got %v", err)
 	}
 	if n, _ := store.Backlog(ctx); n != 1 {
@@ -246,22 +246,34 @@ func TestHandlerAnnouncesMessagesWithItsEvents(t *testing.T) {
 
 func TestAnnouncingNeedsAnOutbox(t *testing.T) {
 	type plain struct{ es.Store }
-	h := es.NewCommandHandler(plain{memory.New()}, cartRegistry(), cartDecider).
-		Announce(func(string, Cart, []CartEvent) []es.Send { return nil })
-	if _, err := h.Handle(context.Background(), "cart-1", AddItem{TicketType: "vip", Quantity: 1}); err == nil || !strings.Contains(err.Error(), "no outbox") {
+	h := es.NewCommandHandler(plain{memory.New(memory.Config{})}, cartRegistry(), cartDecider, es.HandlerConfig{
+		Announce: es.Announce(func(string, Cart, []CartEvent) []es.Send { return nil })})
+	if _, err := h.Handle(context.Background(), "", "cart-1", AddItem{TicketType: "vip", Quantity: 1}); err == nil || !strings.Contains(err.Error(), "no outbox") {
 		t.Fatalf("got %v, want an error about the missing outbox", err)
+	}
+}
+
+func TestAnnouncerOfAnotherTypeIsAConfigError(t *testing.T) {
+	h := es.NewCommandHandler(memory.New(memory.Config{}), cartRegistry(), cartDecider, es.HandlerConfig{
+		Announce: es.Announce(func(string, int, []string) []es.Send { return nil })})
+	if _, err := h.Handle(context.Background(), "", "cart-1", AddItem{TicketType: "vip", Quantity: 1}); !errors.Is(err, es.ErrInvalidConfig) {
+		t.Fatalf("got %v, want ErrInvalidConfig", err)
+	}
+	h = es.NewCommandHandler(memory.New(memory.Config{}), cartRegistry(), cartDecider, es.HandlerConfig{MaxAttempts: -1})
+	if _, err := h.Handle(context.Background(), "", "cart-1", AddItem{TicketType: "vip", Quantity: 1}); !errors.Is(err, es.ErrInvalidConfig) {
+		t.Fatalf("got %v, want ErrInvalidConfig", err)
 	}
 }
 
 func TestSerializedHandlerNeedsNoRetriesOnAHotStream(t *testing.T) {
 	ctx := context.Background()
-	store := &countingStore{Store: memory.New()}
-	h := newCartHandler(store, es.MaxAttempts(1), es.SerializePerStream())
+	store := &countingStore{Store: memory.New(memory.Config{})}
+	h := newCartHandler(store, es.HandlerConfig{MaxAttempts: 1, SerializePerStream: true})
 	var wg sync.WaitGroup
 	for i := range 100 {
 		wg.Go(func() {
 			stream := "cart-" + fmt.Sprint(i%3)
-			if _, err := h.Handle(ctx, stream, AddItem{TicketType: fmt.Sprint("t-", i), Quantity: 1}); err != nil {
+			if _, err := h.Handle(ctx, "", stream, AddItem{TicketType: fmt.Sprint("t-", i), Quantity: 1}); err != nil {
 				t.Error(err) // one attempt only: a conflict would fail the command
 			}
 		})
@@ -273,7 +285,7 @@ func TestSerializedHandlerNeedsNoRetriesOnAHotStream(t *testing.T) {
 	// A cancelled context does not wait for the stream.
 	cctx, cancel := context.WithCancel(ctx)
 	cancel()
-	if _, err := h.Handle(cctx, "cart-0", Confirm{}); !errors.Is(err, context.Canceled) {
+	if _, err := h.Handle(cctx, "", "cart-0", Confirm{}); !errors.Is(err, context.Canceled) {
 		t.Fatalf("got %v, want context.Canceled", err)
 	}
 }

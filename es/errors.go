@@ -28,4 +28,8 @@ var (
 	ErrUpcast = errors.New("es: upcast failed")
 	// ErrDecode reports stored data that does not decode into its Go type.
 	ErrDecode = errors.New("es: decode failed")
+	// ErrInvalidConfig reports a configuration that cannot work (a negative
+	// batch size, say). Run methods and constructors that return errors
+	// wrap it; nothing has started.
+	ErrInvalidConfig = errors.New("es: invalid configuration")
 )

@@ -16,10 +16,10 @@ import (
 // Here a loop stands in for the relay, so that the clock can be moved.
 func ExampleProcessManager() {
 	ctx := context.Background()
-	store := memory.New()
+	store := memory.New(memory.Config{})
 	reg := paymentRegistry()
 	clock := estest.NewFakeClock(time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC))
-	payments := es.NewProcessHandler(store, reg, paymentProcess, es.ProcessClock(clock))
+	payments := es.NewProcessHandler(store, reg, paymentProcess, es.ProcessConfig{Clock: clock})
 
 	deliver := func() {
 		msgs, _ := store.Due(ctx, clock.Now(), allBuckets(), 100)

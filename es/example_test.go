@@ -18,14 +18,14 @@ func Example() {
 	es.MustRegister[ItemAdded](reg, "ItemAdded")
 	es.MustRegister[CartConfirmed](reg, "CartConfirmed")
 
-	store := memory.New()
-	carts := es.NewCommandHandler(store, reg, cartDecider)
+	store := memory.New(memory.Config{})
+	carts := es.NewCommandHandler(store, reg, cartDecider, es.HandlerConfig{})
 
-	carts.Handle(ctx, "cart-1", AddItem{TicketType: "standing", Quantity: 2})
-	res, _ := carts.Handle(ctx, "cart-1", Confirm{})
+	carts.Handle(ctx, "", "cart-1", AddItem{TicketType: "standing", Quantity: 2})
+	res, _ := carts.Handle(ctx, "", "cart-1", Confirm{})
 	fmt.Println("confirmed:", res.State.Confirmed, "at version", res.Version)
 
-	_, err := carts.Handle(ctx, "cart-1", AddItem{TicketType: "vip", Quantity: 1})
+	_, err := carts.Handle(ctx, "", "cart-1", AddItem{TicketType: "vip", Quantity: 1})
 	fmt.Println("then:", err, errors.Is(err, ErrCartConfirmed))
 
 	for e, err := range store.ReadStream(ctx, "cart-1", es.StreamQuery{}) {
@@ -43,12 +43,12 @@ func Example() {
 
 // A command handled twice with the same ID takes effect once: a client
 // that retries after a timeout cannot add the tickets twice.
-func ExampleCommandID() {
+func ExampleCommandHandler_Handle_repeated() {
 	ctx := context.Background()
-	carts := es.NewCommandHandler(memory.New(), cartRegistry(), cartDecider)
+	carts := es.NewCommandHandler(memory.New(memory.Config{}), cartRegistry(), cartDecider, es.HandlerConfig{})
 	id := es.NewID() // chosen by the client and sent with every retry
 	for range 3 {
-		res, _ := carts.Handle(ctx, "cart-1", AddItem{TicketType: "vip", Quantity: 2}, es.CommandID(id))
+		res, _ := carts.Handle(ctx, id, "cart-1", AddItem{TicketType: "vip", Quantity: 2})
 		fmt.Println("repeated:", res.Repeated, "vip tickets:", res.State.Items["vip"])
 	}
 	// Output:
@@ -61,7 +61,7 @@ func ExampleCommandID() {
 // only if the ticket pool has not moved since it was read.
 func ExampleStore_multiStream() {
 	ctx := context.Background()
-	store := memory.New()
+	store := memory.New(memory.Config{})
 	reg := cartRegistry()
 	added, _ := reg.Encode(ItemAdded{TicketType: "vip", Quantity: 1})
 	es.Append(ctx, store, "pool-1", es.NoStream, added)
@@ -84,12 +84,11 @@ func ExampleStore_multiStream() {
 // Upcasters bring old stored shapes up to date as they are read; stored
 // events are never rewritten. Version 1 of PriceSet stored a decimal
 // string, version 2 minor units, version 3 minor units and a currency.
-func ExampleUpcast() {
+func ExampleUpcastFrom() {
 	reg := es.NewRegistry()
 	es.MustRegister[PriceSet](reg, "PriceSet",
-		es.SchemaVersion(3),
-		es.Upcast(1, priceV1toV2),
-		es.Upcast(2, priceV2toV3),
+		es.UpcastFrom(1, priceV1toV2),
+		es.UpcastFrom(2, priceV2toV3),
 	)
 	stored := es.Event{Type: "PriceSet", SchemaVersion: 1, Data: json.RawMessage(`{"price":"12.50"}`)}
 	v, err := reg.Decode(stored)

@@ -3,7 +3,6 @@ package es
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"hash/fnv"
 	"time"
 )
@@ -77,7 +76,7 @@ type Outbox interface {
 	// append (see Store) enqueues nothing, and a message whose ID is
 	// already in the outbox is skipped: enqueuing is idempotent by message
 	// ID. appends may be empty when enq is not. Invalid requests fail with
-	// [ErrInvalidAppend] (see CheckAppendEnqueue).
+	// [ErrInvalidAppend].
 	AppendEnqueue(ctx context.Context, enq Enqueue, appends ...StreamAppend) ([]AppendResult, error)
 	// Due returns up to limit messages of the given buckets that may be
 	// delivered at now, in outbox order (Seq): not delivered, not
@@ -96,48 +95,6 @@ type Outbox interface {
 	MarkFailed(ctx context.Context, seq int64, retryAt time.Time, park bool, reason string) error
 	// Backlog returns the number of messages not yet delivered nor cancelled.
 	Backlog(ctx context.Context) (int64, error)
-}
-
-// CheckAppendEnqueue validates an [Outbox.AppendEnqueue] request: the
-// appends as [CheckAppend] does, except that there may be none when enq
-// has messages or cancellations, and enq as [CheckEnqueue] does.
-func CheckAppendEnqueue(enq Enqueue, appends []StreamAppend) error {
-	if len(appends) > 0 || len(enq.Messages)+len(enq.Cancel) == 0 {
-		if err := CheckAppend(appends); err != nil {
-			return err
-		}
-	}
-	return CheckEnqueue(enq)
-}
-
-// CheckEnqueue validates the messages of an append: IDs are UUIDs and not
-// repeated, types are not empty, data are JSON objects (without \u0000).
-// Errors wrap [ErrInvalidAppend].
-func CheckEnqueue(enq Enqueue) error {
-	ids := make(map[string]bool, len(enq.Messages))
-	for i, m := range enq.Messages {
-		switch {
-		case !ValidID(m.ID):
-			return fmt.Errorf("%w: message %d: ID %q is not a lower-case UUID", ErrInvalidAppend, i, m.ID)
-		case ids[m.ID]:
-			return fmt.Errorf("%w: message ID %s appears twice", ErrInvalidAppend, m.ID)
-		case m.Type == "":
-			return fmt.Errorf("%w: message %s: empty type", ErrInvalidAppend, m.ID)
-		case m.SchemaVersion < 1:
-			return fmt.Errorf("%w: message %s (%s): schema version %d is below 1", ErrInvalidAppend, m.ID, m.Type, m.SchemaVersion)
-		case !isJSONObject(m.Data) || hasNULEscape(m.Data):
-			return fmt.Errorf("%w: message %s (%s): data is not a storable JSON object", ErrInvalidAppend, m.ID, m.Type)
-		case metadataHasNUL(m.Metadata):
-			return fmt.Errorf("%w: message %s: metadata holds a NUL character", ErrInvalidAppend, m.ID)
-		}
-		ids[m.ID] = true
-	}
-	for _, id := range enq.Cancel {
-		if !ValidID(id) {
-			return fmt.Errorf("%w: cancel: ID %q is not a lower-case UUID", ErrInvalidAppend, id)
-		}
-	}
-	return nil
 }
 
 // Inbox remembers which messages a consumer has handled, so that a

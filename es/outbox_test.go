@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"esgo.dev/es"
+	"esgo.dev/es/esprom"
 	"esgo.dev/es/estest"
 	"esgo.dev/es/memory"
 )
@@ -56,7 +57,7 @@ func (d *deliveries) count() int {
 }
 
 func TestRelayDeliversInOrderPerKeyWithFourWorkers(t *testing.T) {
-	store := memory.New()
+	store := memory.New(memory.Config{})
 	written := map[string][]string{}
 	for i := range 600 {
 		key := fmt.Sprintf("order-%d", i%23)
@@ -66,12 +67,11 @@ func TestRelayDeliversInOrderPerKeyWithFourWorkers(t *testing.T) {
 	}
 	d := &deliveries{byKey: map[string][]string{}, ids: map[string]int{}, failRate: 0.2}
 	reg := prometheus.NewRegistry()
-	metrics, _ := es.NewOutboxMetrics(reg)
+	metrics, _ := esprom.NewRelayMetrics(reg)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error)
 	go func() {
-		done <- es.NewRelay(store, d, es.RelayWorkers(4), es.RelayPollInterval(time.Millisecond),
-			es.RelayRetry(1000, time.Microsecond, time.Millisecond), es.WithOutboxMetrics(metrics)).Run(ctx)
+		done <- es.NewRelay(store, d, es.RelayConfig{Workers: 4, PollInterval: time.Millisecond, MaxAttempts: 1000, MinBackoff: time.Microsecond, MaxBackoff: time.Millisecond, Observer: metrics}).Run(ctx)
 	}()
 	waitFor(t, "all deliveries", func() bool { return d.count() == 600 })
 	cancel()
@@ -95,7 +95,7 @@ func TestRelayDeliversInOrderPerKeyWithFourWorkers(t *testing.T) {
 }
 
 func TestRelayParksAMessageThatKeepsFailingAndHoldsBackItsKey(t *testing.T) {
-	store := memory.New()
+	store := memory.New(memory.Config{})
 	poison := message("order-1", 1)
 	after := message("order-1", 2)
 	other := message("order-2", 3)
@@ -113,7 +113,7 @@ func TestRelayParksAMessageThatKeepsFailingAndHoldsBackItsKey(t *testing.T) {
 	})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	go es.NewRelay(store, pub, es.RelayPollInterval(time.Millisecond), es.RelayRetry(3, time.Microsecond, time.Microsecond)).Run(ctx)
+	go es.NewRelay(store, pub, es.RelayConfig{PollInterval: time.Millisecond, MaxAttempts: 3, MinBackoff: time.Microsecond, MaxBackoff: time.Microsecond}).Run(ctx)
 	waitFor(t, "the other key", func() bool { mu.Lock(); defer mu.Unlock(); return len(got) == 1 })
 	time.Sleep(50 * time.Millisecond) // the poison message is retried, then parked
 	mu.Lock()
@@ -127,7 +127,7 @@ func TestRelayParksAMessageThatKeepsFailingAndHoldsBackItsKey(t *testing.T) {
 }
 
 func TestDeadlinesFireWhenDueAndNotWhenCancelled(t *testing.T) {
-	store := memory.New()
+	store := memory.New(memory.Config{})
 	clock := estest.NewFakeClock(time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC))
 	soon, later, cancelled := message("a", 1), message("b", 2), message("c", 3)
 	soon.DeliverAt = clock.Now().Add(time.Minute)
@@ -157,7 +157,7 @@ func TestDeadlinesFireWhenDueAndNotWhenCancelled(t *testing.T) {
 }
 
 func TestEnqueueIsIdempotentByMessageIDAndValidated(t *testing.T) {
-	store := memory.New()
+	store := memory.New(memory.Config{})
 	m := message("k", 1)
 	enqueue(t, store, m)
 	enqueue(t, store, m)
@@ -172,7 +172,7 @@ func TestEnqueueIsIdempotentByMessageIDAndValidated(t *testing.T) {
 }
 
 func TestInboxHandlesEachMessageOnce(t *testing.T) {
-	inbox := memory.NewInbox()
+	inbox := memory.New(memory.Config{}).Inbox()
 	var mu sync.Mutex
 	effects := 0
 	id := es.NewID()

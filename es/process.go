@@ -1,6 +1,7 @@
 package es
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -75,38 +76,49 @@ type MessageHandled struct {
 // message finds it and does nothing. The instance's events, the messages
 // it sends and the deadlines it cancels are written in one transaction
 // ([Outbox.AppendEnqueue]): a crash leaves either all of them or none.
+//
+// A ProcessHandler is safe for concurrent use.
 type ProcessHandler[S, E any] struct {
-	outbox      Outbox
-	reg         *Registry
-	pm          ProcessManager[S, E]
-	clock       Clock
-	maxAttempts int
+	outbox Outbox
+	reg    *Registry
+	pm     ProcessManager[S, E]
+	cfg    ProcessConfig
+	cfgErr error
 }
 
-// ProcessOption configures a [ProcessHandler].
-type ProcessOption func(*processConfig)
-
-type processConfig struct {
-	clock       Clock
-	maxAttempts int
+// ProcessConfig configures a [ProcessHandler]. The zero value is a working
+// configuration: each field says its default.
+type ProcessConfig struct {
+	// Clock gives React its now (default [SystemClock]).
+	Clock Clock
+	// MaxAttempts is how many times a message is reacted to before a
+	// persisting concurrency conflict on the instance's stream is returned
+	// (default 5): another delivery of a message for the same instance
+	// got there first.
+	MaxAttempts int
 }
-
-// ProcessClock sets the clock that gives React its now (default [SystemClock]).
-func ProcessClock(c Clock) ProcessOption { return func(p *processConfig) { p.clock = c } }
 
 // NewProcessHandler returns a handler for pm's messages, writing to outbox
-// and encoding with reg.
-func NewProcessHandler[S, E any](outbox Outbox, reg *Registry, pm ProcessManager[S, E], opts ...ProcessOption) *ProcessHandler[S, E] {
-	cfg := processConfig{clock: SystemClock{}, maxAttempts: 5}
-	for _, o := range opts {
-		o(&cfg)
+// and encoding with reg. An invalid configuration is reported by every
+// Handle, wrapping [ErrInvalidConfig].
+func NewProcessHandler[S, E any](outbox Outbox, reg *Registry, pm ProcessManager[S, E], cfg ProcessConfig) *ProcessHandler[S, E] {
+	h := &ProcessHandler[S, E]{outbox: outbox, reg: reg, pm: pm, cfg: cfg}
+	if cfg.MaxAttempts < 0 {
+		h.cfgErr = fmt.Errorf("%w: process %s: MaxAttempts %d is negative", ErrInvalidConfig, pm.Name, cfg.MaxAttempts)
 	}
-	return &ProcessHandler[S, E]{outbox: outbox, reg: reg, pm: pm, clock: cfg.clock, maxAttempts: cfg.maxAttempts}
+	h.cfg.MaxAttempts = cmp.Or(cfg.MaxAttempts, 5)
+	if h.cfg.Clock == nil {
+		h.cfg.Clock = SystemClock{}
+	}
+	return h
 }
 
 // Handle reacts to m. Messages the process does not correlate are
 // ignored. An error from React is returned as it is, and nothing is written.
 func (h *ProcessHandler[S, E]) Handle(ctx context.Context, m Message) error {
+	if h.cfgErr != nil {
+		return h.cfgErr
+	}
 	msg, err := DecodeMessage(h.reg, m)
 	if err != nil {
 		return fmt.Errorf("es: process %s: %w", h.pm.Name, err)
@@ -117,12 +129,12 @@ func (h *ProcessHandler[S, E]) Handle(ctx context.Context, m Message) error {
 	}
 	stream := h.pm.Name + "-" + id
 	var lastErr error
-	for range h.maxAttempts {
+	for attempt := range h.cfg.MaxAttempts {
 		state, version, seen, err := h.load(ctx, stream, m.ID)
 		if err != nil || seen {
 			return err
 		}
-		r, err := h.pm.React(state, msg, h.clock.Now())
+		r, err := h.pm.React(state, msg, h.cfg.Clock.Now())
 		if err != nil {
 			return err
 		}
@@ -136,11 +148,14 @@ func (h *ProcessHandler[S, E]) Handle(ctx context.Context, m Message) error {
 		_, err = h.outbox.AppendEnqueue(ctx, enq, StreamAppend{StreamID: stream, Expected: Exact(version), Events: events})
 		if errors.Is(err, ErrConcurrency) {
 			lastErr = err
+			if !sleep(ctx, conflictBackoff(attempt)) {
+				return ctx.Err()
+			}
 			continue
 		}
 		return err
 	}
-	return fmt.Errorf("es: process %s: message %s gave up after %d attempts: %w", h.pm.Name, m.ID, h.maxAttempts, lastErr)
+	return fmt.Errorf("es: process %s: message %s gave up after %d attempts: %w", h.pm.Name, m.ID, h.cfg.MaxAttempts, lastErr)
 }
 
 // State returns the state of the process instance id.

@@ -14,10 +14,10 @@ import (
 
 func newPayments(t *testing.T) (*memory.Store, *es.Registry, *estest.FakeClock, *es.ProcessHandler[Payment, PaymentEvent]) {
 	t.Helper()
-	store := memory.New()
+	store := memory.New(memory.Config{})
 	reg := paymentRegistry()
 	clock := estest.NewFakeClock(time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC))
-	return store, reg, clock, es.NewProcessHandler(store, reg, paymentProcess, es.ProcessClock(clock))
+	return store, reg, clock, es.NewProcessHandler(store, reg, paymentProcess, es.ProcessConfig{Clock: clock})
 }
 
 func msg(t *testing.T, reg *es.Registry, v any) es.Message {
@@ -113,7 +113,7 @@ func TestProcessRunsThroughRelayAndBus(t *testing.T) {
 	for _, typ := range []string{"finance.RequestPayment", "shipping.ShipOrder", "orders.CancelOrder"} {
 		bus.Subscribe(typ, record)
 	}
-	go es.NewRelay(store, bus, es.RelayClock(clock), es.RelayPollInterval(time.Millisecond), es.RelayWorkers(4)).Run(ctx)
+	go es.NewRelay(store, bus, es.RelayConfig{Clock: clock, PollInterval: time.Millisecond, Workers: 4}).Run(ctx)
 
 	enqueue(t, store, msg(t, reg, OrderPlaced{OrderID: "paid", Amount: 100}), msg(t, reg, OrderPlaced{OrderID: "late", Amount: 200}))
 	has := func(v any) func() bool {

@@ -79,6 +79,7 @@ var paymentProcess = es.ProcessManager[Payment, PaymentEvent]{
 			}
 			r.Events = []PaymentEvent{PaymentAwaited{OrderID: m.OrderID}}
 			r.Send = []es.Send{
+				//lint:ignore S1016 a command sent is not a converted message received: their fields must stay free to differ
 				{Message: RequestPayment{OrderID: m.OrderID, Amount: m.Amount}},
 				{Message: PaymentTimedOut{OrderID: m.OrderID}, DeliverAt: now.Add(paymentWindow),
 					ID: es.DeadlineID("payment", m.OrderID, "timeout")},

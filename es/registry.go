@@ -15,8 +15,9 @@ import (
 //
 // The stored name is always given explicitly, never taken from the Go type,
 // so renaming a Go type never breaks stored data. Each type has a schema
-// version (1 unless [SchemaVersion] says otherwise); when the shape of an
-// event changes, bump the version and add an [Upcast] step from the old one.
+// version, 1 at first; when the shape of an event changes, add an
+// [UpcastFrom] step from the old version, which makes the new shape the
+// next version.
 // Stored events are never rewritten: upcasting happens on every read, so
 // code only ever sees the current shape.
 //
@@ -45,16 +46,13 @@ type Upcaster func(data json.RawMessage) (json.RawMessage, error)
 // TypeOption configures a registration; see [Register].
 type TypeOption func(*eventType)
 
-// SchemaVersion sets the current schema version of a type (default 1).
-func SchemaVersion(v int) TypeOption {
-	return func(t *eventType) { t.version = v }
-}
-
-// Upcast adds the step that turns data of schema version from into version
-// from+1. A type at version N needs steps for every version from the oldest
-// one ever stored up to N-1; a step missing in between is a registration
-// error, and a stored version older than the chain is an error on decoding.
-func Upcast(from int, fn Upcaster) TypeOption {
+// UpcastFrom adds the step that turns data of schema version from into
+// version from+1. A type's current schema version is one above its last
+// step, 1 without steps, so registering a new shape is adding its step.
+// The steps must cover every version from the oldest one ever stored up to
+// the current one; a step missing in between is a registration error, and
+// a stored version older than the chain is an error on decoding.
+func UpcastFrom(from int, fn Upcaster) TypeOption {
 	return func(t *eventType) {
 		if t.upcasters == nil {
 			t.upcasters = make(map[int]Upcaster)
@@ -90,6 +88,9 @@ func Register[E any](r *Registry, name string, opts ...TypeOption) error {
 	for _, o := range opts {
 		o(t)
 	}
+	if len(t.upcasters) > 0 {
+		t.version = slices.Max(slices.Collect(maps.Keys(t.upcasters))) + 1
+	}
 	return r.add(t)
 }
 
@@ -109,13 +110,10 @@ func (r *Registry) add(t *eventType) error {
 	if t.goType.Kind() != reflect.Struct {
 		return fmt.Errorf("es: register %s: Go type %v is not a struct", t.name, t.goType)
 	}
-	if t.version < 1 {
-		return fmt.Errorf("es: register %s: schema version %d is below 1", t.name, t.version)
-	}
 	froms := slices.Sorted(maps.Keys(t.upcasters))
 	for i, from := range froms {
-		if from < 1 || from >= t.version {
-			return fmt.Errorf("es: register %s: upcaster from version %d, but the current version is %d", t.name, from, t.version)
+		if from < 1 {
+			return fmt.Errorf("es: register %s: upcaster from version %d; versions start at 1", t.name, from)
 		}
 		if t.upcasters[from] == nil {
 			return fmt.Errorf("es: register %s: nil upcaster from version %d", t.name, from)
@@ -123,9 +121,6 @@ func (r *Registry) add(t *eventType) error {
 		if i > 0 && from != froms[i-1]+1 {
 			return fmt.Errorf("es: register %s: gap in the upcaster chain: no step from version %d to %d", t.name, froms[i-1]+1, froms[i-1]+2)
 		}
-	}
-	if len(froms) > 0 && froms[len(froms)-1] != t.version-1 {
-		return fmt.Errorf("es: register %s: gap in the upcaster chain: no step from version %d to %d", t.name, t.version-1, t.version)
 	}
 
 	r.mu.Lock()
@@ -158,15 +153,6 @@ func (r *Registry) Encode(event any) (EventData, error) {
 		return EventData{}, fmt.Errorf("es: encode %s: %w", t.name, err)
 	}
 	return EventData{ID: NewID(), Type: t.name, SchemaVersion: t.version, Data: data}, nil
-}
-
-// NameOf returns the stored type name of a registered event value.
-func (r *Registry) NameOf(event any) (string, error) {
-	t, err := r.typeOf(event)
-	if err != nil {
-		return "", err
-	}
-	return t.name, nil
 }
 
 func (r *Registry) typeOf(event any) (*eventType, error) {

@@ -54,9 +54,8 @@ func priceRegistry(t *testing.T) *es.Registry {
 	t.Helper()
 	reg := es.NewRegistry()
 	err := es.Register[PriceSet](reg, "PriceSet",
-		es.SchemaVersion(3),
-		es.Upcast(1, priceV1toV2),
-		es.Upcast(2, priceV2toV3),
+		es.UpcastFrom(1, priceV1toV2),
+		es.UpcastFrom(2, priceV2toV3),
 		es.RenamedFrom("PriceChanged"),
 	)
 	if err != nil {
@@ -98,7 +97,7 @@ func TestUpcastReturnsCurrentName(t *testing.T) {
 func TestMissingUpcasterIsAnError(t *testing.T) {
 	reg := es.NewRegistry()
 	// Only the step from 2 to 3 exists: version 1 data cannot be read.
-	if err := es.Register[PriceSet](reg, "PriceSet", es.SchemaVersion(3), es.Upcast(2, priceV2toV3)); err != nil {
+	if err := es.Register[PriceSet](reg, "PriceSet", es.UpcastFrom(2, priceV2toV3)); err != nil {
 		t.Fatal(err)
 	}
 	_, err := reg.Decode(es.Event{Type: "PriceSet", SchemaVersion: 1, Data: json.RawMessage(`{"price":"1.00"}`)})
@@ -132,18 +131,14 @@ func TestRegisterRefusesMistakes(t *testing.T) {
 	cases := map[string]func(*es.Registry) error{
 		"empty name":   func(r *es.Registry) error { return es.Register[Other](r, "") },
 		"not a struct": func(r *es.Registry) error { return es.Register[string](r, "Text") },
-		"version 0":    func(r *es.Registry) error { return es.Register[Other](r, "Other", es.SchemaVersion(0)) },
+		"step from version 0": func(r *es.Registry) error {
+			return es.Register[Other](r, "Other", es.UpcastFrom(0, noop))
+		},
 		"gap in the chain": func(r *es.Registry) error {
-			return es.Register[Other](r, "Other", es.SchemaVersion(4), es.Upcast(1, noop), es.Upcast(3, noop))
-		},
-		"chain short of the current version": func(r *es.Registry) error {
-			return es.Register[Other](r, "Other", es.SchemaVersion(3), es.Upcast(1, noop))
-		},
-		"step from the current version": func(r *es.Registry) error {
-			return es.Register[Other](r, "Other", es.SchemaVersion(2), es.Upcast(1, noop), es.Upcast(2, noop))
+			return es.Register[Other](r, "Other", es.UpcastFrom(1, noop), es.UpcastFrom(3, noop))
 		},
 		"nil step": func(r *es.Registry) error {
-			return es.Register[Other](r, "Other", es.SchemaVersion(2), es.Upcast(1, nil))
+			return es.Register[Other](r, "Other", es.UpcastFrom(1, nil))
 		},
 	}
 	for name, register := range cases {

@@ -1,11 +1,11 @@
 package es
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"sync"
 	"time"
 )
@@ -29,132 +29,170 @@ func (f PublisherFunc) Publish(ctx context.Context, m Message) error { return f(
 // with backoff and parking a message that keeps failing.
 //
 // Messages are spread over [OutboxBuckets] buckets by key; each of the
-// relay's workers owns the buckets b with b % workers == its number, so
-// one worker delivers all messages of a key, in order. With [RelayLocker],
+// relay's workers owns the buckets b with b % Workers == its number, so
+// one worker delivers all messages of a key, in order. With a Locker,
 // each worker first takes a lease, so that any number of processes can
 // run the relay and each bucket still has one active worker.
+//
+// A Relay is safe for concurrent use, but Run it once at a time.
 type Relay struct {
 	outbox Outbox
 	pub    Publisher
-	cfg    relayConfig
+	cfg    RelayConfig
 }
 
-type relayConfig struct {
-	workers      int
-	batch        int
-	pollInterval time.Duration
-	maxAttempts  int
-	minBackoff   time.Duration
-	maxBackoff   time.Duration
-	clock        Clock
-	locker       Locker
-	metrics      *OutboxMetrics
-	logger       *slog.Logger
+// RelayConfig configures a [Relay]. The zero value is a working
+// configuration: each field says its default.
+type RelayConfig struct {
+	// Workers is the number of workers delivering in parallel, each for
+	// its own keys (default 1, at most OutboxBuckets).
+	Workers int
+	// BatchSize is how many due messages a worker fetches at once
+	// (default 100).
+	BatchSize int
+	// PollInterval is how often an idle worker looks for due messages
+	// (default 100ms). It bounds how late a deadline fires.
+	PollInterval time.Duration
+	// MaxAttempts is how many failed deliveries park a message (default
+	// 10), and how many failures in a row of the outbox itself (or of the
+	// Locker) stop Run with the last one.
+	MaxAttempts int
+	// MinBackoff and MaxBackoff bound the wait before a failed delivery is
+	// retried, doubling from one try to the next, with jitter (defaults
+	// 100ms and 1m).
+	MinBackoff, MaxBackoff time.Duration
+	// Clock decides which messages are due (default [SystemClock]).
+	Clock Clock
+	// Locker, when set, makes every worker hold a lease while it delivers,
+	// so that relays in several processes share the work.
+	Locker Locker
+	// Observer, when set, is told of deliveries and the backlog
+	// (esgo.dev/es/esprom has one for Prometheus).
+	Observer RelayObserver
+	// Logger receives failed deliveries (default slog.Default()).
+	Logger *slog.Logger
 }
 
-// RelayOption configures a [Relay].
-type RelayOption func(*relayConfig)
-
-// RelayWorkers sets the number of workers (default 1, at most OutboxBuckets).
-func RelayWorkers(n int) RelayOption {
-	return func(c *relayConfig) { c.workers = min(max(n, 1), OutboxBuckets) }
-}
-
-// RelayPollInterval sets how often an idle worker looks for due messages
-// (default 100ms). It bounds how late a deadline fires.
-func RelayPollInterval(d time.Duration) RelayOption {
-	return func(c *relayConfig) { c.pollInterval = d }
-}
-
-// RelayRetry sets how many failed deliveries park a message (default 10)
-// and the bounds of the backoff between them (default 100ms to 1m).
-func RelayRetry(maxAttempts int, minBackoff, maxBackoff time.Duration) RelayOption {
-	return func(c *relayConfig) {
-		c.maxAttempts, c.minBackoff, c.maxBackoff = max(maxAttempts, 1), minBackoff, max(maxBackoff, minBackoff)
+func (c RelayConfig) withDefaults() (RelayConfig, error) {
+	if c.Workers < 0 || c.BatchSize < 0 || c.PollInterval < 0 || c.MaxAttempts < 0 || c.MinBackoff < 0 || c.MaxBackoff < 0 {
+		return c, fmt.Errorf("%w: relay: negative Workers, BatchSize, PollInterval, MaxAttempts or backoff", ErrInvalidConfig)
 	}
+	if c.Workers > OutboxBuckets {
+		return c, fmt.Errorf("%w: relay: %d workers, but there are only %d buckets", ErrInvalidConfig, c.Workers, OutboxBuckets)
+	}
+	c.Workers = cmp.Or(c.Workers, 1)
+	c.BatchSize = cmp.Or(c.BatchSize, 100)
+	c.PollInterval = cmp.Or(c.PollInterval, 100*time.Millisecond)
+	c.MaxAttempts = cmp.Or(c.MaxAttempts, 10)
+	c.MinBackoff = cmp.Or(c.MinBackoff, 100*time.Millisecond)
+	c.MaxBackoff = max(cmp.Or(c.MaxBackoff, time.Minute), c.MinBackoff)
+	if c.Clock == nil {
+		c.Clock = SystemClock{}
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return c, nil
 }
-
-// RelayClock sets the clock that decides which messages are due (default
-// [SystemClock]).
-func RelayClock(c Clock) RelayOption { return func(cfg *relayConfig) { cfg.clock = c } }
-
-// RelayLocker makes every worker hold a lease from l while it delivers.
-func RelayLocker(l Locker) RelayOption { return func(c *relayConfig) { c.locker = l } }
-
-// WithOutboxMetrics reports deliveries and the backlog to m.
-func WithOutboxMetrics(m *OutboxMetrics) RelayOption { return func(c *relayConfig) { c.metrics = m } }
-
-// RelayLogger sets the logger (default slog.Default()).
-func RelayLogger(l *slog.Logger) RelayOption { return func(c *relayConfig) { c.logger = l } }
 
 // NewRelay returns a relay from outbox to pub. Run starts it.
-func NewRelay(outbox Outbox, pub Publisher, opts ...RelayOption) *Relay {
-	cfg := relayConfig{
-		workers: 1, batch: 100, pollInterval: 100 * time.Millisecond,
-		maxAttempts: 10, minBackoff: 100 * time.Millisecond, maxBackoff: time.Minute,
-		clock: SystemClock{}, logger: slog.Default(),
-	}
-	for _, o := range opts {
-		o(&cfg)
-	}
+func NewRelay(outbox Outbox, pub Publisher, cfg RelayConfig) *Relay {
 	return &Relay{outbox: outbox, pub: pub, cfg: cfg}
 }
 
-// Run delivers messages until ctx ends, then returns nil.
+// Run delivers messages until ctx ends, then returns nil. It returns an
+// error if the configuration is invalid (wrapping [ErrInvalidConfig]), or
+// if the outbox or the Locker failed MaxAttempts times in a row for one
+// worker: then the other workers stop too, and the error says why.
 func (r *Relay) Run(ctx context.Context) error {
+	cfg, err := r.cfg.withDefaults()
+	if err != nil {
+		return err
+	}
+	r.cfg = cfg
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
 	var wg sync.WaitGroup
-	for w := range r.cfg.workers {
+	for w := range r.cfg.Workers {
 		var buckets []int
-		for b := w; b < OutboxBuckets; b += r.cfg.workers {
+		for b := w; b < OutboxBuckets; b += r.cfg.Workers {
 			buckets = append(buckets, b)
 		}
-		wg.Go(func() { r.worker(ctx, w, buckets) })
+		wg.Go(func() {
+			if err := r.worker(ctx, w, buckets); err != nil {
+				cancel(err)
+			}
+		})
 	}
 	wg.Wait()
+	if err := context.Cause(ctx); err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
 	return nil
 }
 
-func (r *Relay) worker(ctx context.Context, w int, buckets []int) {
+// worker delivers its buckets' messages until ctx ends, or returns the
+// error that failed MaxAttempts times in a row.
+func (r *Relay) worker(ctx context.Context, w int, buckets []int) error {
+	failures := 0
+	// fail counts a failure of the outbox or the locker and waits before
+	// the next try; it returns the error once there were too many.
+	fail := func(what string, err error) error {
+		failures++
+		if failures >= r.cfg.MaxAttempts {
+			return fmt.Errorf("es: relay worker %d: %s failed %d times in a row: %w", w, what, failures, err)
+		}
+		r.cfg.Logger.WarnContext(ctx, "relay: "+what+" failed", "worker", w, "failures", failures, "err", err)
+		sleep(ctx, jitter(min(r.cfg.MinBackoff<<min(failures, 30), r.cfg.MaxBackoff)))
+		return nil
+	}
 	for ctx.Err() == nil {
 		held, release := ctx, func() {}
-		if r.cfg.locker != nil {
+		if r.cfg.Locker != nil {
 			var err error
-			held, release, err = r.cfg.locker.Lock(ctx, fmt.Sprintf("es-relay:%d/%d", w, r.cfg.workers))
+			held, release, err = r.cfg.Locker.Lock(ctx, fmt.Sprintf("es-relay:%d/%d", w, r.cfg.Workers))
 			if err != nil {
-				if ctx.Err() == nil {
-					r.cfg.logger.WarnContext(ctx, "relay: take lease", "worker", w, "err", err)
-					sleep(ctx, r.cfg.pollInterval)
+				if ctx.Err() != nil {
+					return nil
+				}
+				if err := fail("taking the lease", err); err != nil {
+					return err
 				}
 				continue
 			}
 		}
-		r.deliverUntilDone(held, buckets)
+		for held.Err() == nil {
+			n, err := r.deliverDue(held, buckets)
+			if err != nil && held.Err() == nil {
+				if err := fail("the outbox", err); err != nil {
+					release()
+					return err
+				}
+				continue
+			}
+			failures = 0
+			if n < r.cfg.BatchSize {
+				sleep(held, r.cfg.PollInterval)
+			}
+		}
 		release()
 	}
-}
-
-// deliverUntilDone delivers due messages until ctx ends.
-func (r *Relay) deliverUntilDone(ctx context.Context, buckets []int) {
-	for ctx.Err() == nil {
-		n, err := r.deliverDue(ctx, buckets)
-		if err != nil && ctx.Err() == nil {
-			r.cfg.logger.WarnContext(ctx, "relay: outbox unavailable", "err", err)
-		}
-		if n < r.cfg.batch || err != nil {
-			sleep(ctx, r.cfg.pollInterval)
-		}
-	}
+	return nil
 }
 
 // deliverDue delivers one batch of due messages. It returns how many it
 // fetched.
 func (r *Relay) deliverDue(ctx context.Context, buckets []int) (int, error) {
-	now := r.cfg.clock.Now()
-	msgs, err := r.outbox.Due(ctx, now, buckets, r.cfg.batch)
+	now := r.cfg.Clock.Now()
+	msgs, err := r.outbox.Due(ctx, now, buckets, r.cfg.BatchSize)
 	if err != nil {
 		return 0, err
 	}
-	r.cfg.metrics.observeBacklog(ctx, r.outbox)
+	if r.cfg.Observer != nil {
+		if n, err := r.outbox.Backlog(ctx); err == nil {
+			r.cfg.Observer.ObserveBacklog(n)
+		}
+	}
 	held := make(map[string]bool) // keys with a failed message in this batch
 	for _, m := range msgs {
 		if held[m.Key] {
@@ -165,7 +203,9 @@ func (r *Relay) deliverDue(ctx context.Context, buckets []int) (int, error) {
 		if ctx.Err() != nil {
 			return len(msgs), nil
 		}
-		r.cfg.metrics.observeDelivery(start, perr)
+		if r.cfg.Observer != nil {
+			r.cfg.Observer.ObserveDelivery(m.Message, time.Since(start), perr)
+		}
 		if perr == nil {
 			if err := r.outbox.MarkDelivered(ctx, m.Seq); err != nil {
 				return len(msgs), err
@@ -174,32 +214,23 @@ func (r *Relay) deliverDue(ctx context.Context, buckets []int) (int, error) {
 		}
 		held[m.Key] = true
 		attempts := m.Attempts + 1
-		park := attempts >= r.cfg.maxAttempts
-		backoff := r.cfg.minBackoff << min(attempts-1, 30)
-		if backoff <= 0 || backoff > r.cfg.maxBackoff {
-			backoff = r.cfg.maxBackoff
+		park := attempts >= r.cfg.MaxAttempts
+		backoff := r.cfg.MinBackoff << min(attempts-1, 30)
+		if backoff <= 0 || backoff > r.cfg.MaxBackoff {
+			backoff = r.cfg.MaxBackoff
 		}
-		retryAt := now.Add(backoff/2 + time.Duration(rand.Int64N(int64(backoff/2)+1)))
+		retryAt := now.Add(backoff/2 + jitter(backoff/2))
 		level := slog.LevelWarn
 		if park {
 			level = slog.LevelError
 		}
-		r.cfg.logger.Log(ctx, level, "relay: delivery failed", "message", m.ID, "type", m.Type, "key", m.Key,
+		r.cfg.Logger.Log(ctx, level, "relay: delivery failed", "message", m.ID, "type", m.Type, "key", m.Key,
 			"attempts", attempts, "parked", park, "err", perr)
 		if err := r.outbox.MarkFailed(ctx, m.Seq, retryAt, park, perr.Error()); err != nil {
 			return len(msgs), err
 		}
 	}
 	return len(msgs), nil
-}
-
-func sleep(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-	case <-t.C:
-	}
 }
 
 // Bus is an in-process [Publisher]: it hands each message to the handlers

@@ -1,11 +1,13 @@
 package es
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
+	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -105,112 +107,157 @@ func (e *HandlerError) Unwrap() error { return e.Err }
 // When the consumer fails, the subscription retries with exponential
 // backoff, narrowing to one event at a time to find the one that fails;
 // after MaxAttempts failures of that event, Run returns a *[HandlerError].
+//
+// A Subscription is safe for concurrent use: one goroutine runs Run while
+// others wait for it with [Subscription.WaitFor]. Run it once at a time.
 type Subscription struct {
 	name     string
 	store    Store
 	consumer Consumer
-	cfg      subscriptionConfig
+	cfg      SubscriptionConfig
+
+	waiters atomic.Int32 // goroutines in WaitFor: the next steps measure the head
+	mu      sync.Mutex
+	through int64         // every event up to here was handled or passed over
+	moved   chan struct{} // closed and replaced when through grows
 }
 
-type subscriptionConfig struct {
-	query        AllQuery
-	batchSize    int
-	pollInterval time.Duration
-	maxAttempts  int
-	minBackoff   time.Duration
-	maxBackoff   time.Duration
-	locker       Locker
-	metrics      *SubscriptionMetrics
-	logger       *slog.Logger
+// SubscriptionConfig configures a [Subscription]. The zero value is a
+// working configuration: each field says its default.
+type SubscriptionConfig struct {
+	// Categories and Types, when not empty, keep only events of these
+	// categories and stored type names (see [AllQuery]).
+	Categories, Types []string
+	// BatchSize is how many events the Consumer gets at once (default 256).
+	BatchSize int
+	// PollInterval is how often a caught-up subscription looks for new
+	// events when the store cannot notify it, and as a safety net when it
+	// can (default 1s).
+	PollInterval time.Duration
+	// MaxAttempts is how often one event is tried before the subscription
+	// stops with a *[HandlerError] (default 5).
+	MaxAttempts int
+	// MinBackoff and MaxBackoff bound the wait between tries, which doubles
+	// from one try to the next, with jitter (defaults 50ms and 5s).
+	MinBackoff, MaxBackoff time.Duration
+	// Locker, when set, makes the subscription exclusive: it takes the
+	// lease "es-subscription:<name>" before it handles anything, so that
+	// across processes one instance is active and the others wait to take
+	// over when it dies.
+	Locker Locker
+	// Observer, when set, is told of batches handled, the checkpoint and
+	// the lag, and failed reads (esgo.dev/es/esprom has one for Prometheus).
+	Observer SubscriptionObserver
+	// Logger receives retries and lease changes (default slog.Default()).
+	Logger *slog.Logger
 }
 
-// SubscriptionOption configures a [Subscription].
-type SubscriptionOption func(*subscriptionConfig)
-
-// Filter keeps only events of these categories and types (see [AllQuery]).
-func Filter(categories, types []string) SubscriptionOption {
-	return func(c *subscriptionConfig) { c.query.Categories, c.query.Types = categories, types }
-}
-
-// BatchSize sets how many events a Consumer gets at once (default 256).
-func BatchSize(n int) SubscriptionOption {
-	return func(c *subscriptionConfig) { c.batchSize = max(n, 1) }
-}
-
-// PollInterval sets how often a caught-up subscription looks for new
-// events when the store cannot notify it, and as a safety net when it
-// can (default 1s).
-func PollInterval(d time.Duration) SubscriptionOption {
-	return func(c *subscriptionConfig) { c.pollInterval = d }
-}
-
-// Retry sets how often one event is tried before the subscription stops
-// (default 5), and the bounds of the backoff between tries (default 50ms
-// to 5s).
-func Retry(maxAttempts int, minBackoff, maxBackoff time.Duration) SubscriptionOption {
-	return func(c *subscriptionConfig) {
-		c.maxAttempts, c.minBackoff, c.maxBackoff = max(maxAttempts, 1), minBackoff, max(maxBackoff, minBackoff)
+// withDefaults fills in the zero fields, or says which field is invalid.
+func (c SubscriptionConfig) withDefaults() (SubscriptionConfig, error) {
+	if c.BatchSize < 0 || c.PollInterval < 0 || c.MaxAttempts < 0 || c.MinBackoff < 0 || c.MaxBackoff < 0 {
+		return c, fmt.Errorf("%w: subscription: negative BatchSize, PollInterval, MaxAttempts or backoff", ErrInvalidConfig)
 	}
-}
-
-// Exclusive makes the subscription take a lease from l before it handles
-// anything, so that across processes one instance is active and the others
-// wait to take over when it dies.
-func Exclusive(l Locker) SubscriptionOption {
-	return func(c *subscriptionConfig) { c.locker = l }
-}
-
-// WithSubscriptionMetrics reports the subscription's position, lag, errors
-// and handling time to m.
-func WithSubscriptionMetrics(m *SubscriptionMetrics) SubscriptionOption {
-	return func(c *subscriptionConfig) { c.metrics = m }
-}
-
-// WithLogger sets the logger (default slog.Default()).
-func WithLogger(l *slog.Logger) SubscriptionOption {
-	return func(c *subscriptionConfig) { c.logger = l }
+	c.BatchSize = cmp.Or(c.BatchSize, 256)
+	c.PollInterval = cmp.Or(c.PollInterval, time.Second)
+	c.MaxAttempts = cmp.Or(c.MaxAttempts, 5)
+	c.MinBackoff = cmp.Or(c.MinBackoff, 50*time.Millisecond)
+	c.MaxBackoff = max(cmp.Or(c.MaxBackoff, 5*time.Second), c.MinBackoff)
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return c, nil
 }
 
 // NewSubscription returns a subscription called name that feeds consumer
 // from store. Run starts it.
-func NewSubscription(name string, store Store, consumer Consumer, opts ...SubscriptionOption) *Subscription {
-	cfg := subscriptionConfig{
-		batchSize: 256, pollInterval: time.Second,
-		maxAttempts: 5, minBackoff: 50 * time.Millisecond, maxBackoff: 5 * time.Second,
-		logger: slog.Default(),
-	}
-	for _, o := range opts {
-		o(&cfg)
-	}
-	return &Subscription{name: name, store: store, consumer: consumer, cfg: cfg}
+func NewSubscription(name string, store Store, consumer Consumer, cfg SubscriptionConfig) *Subscription {
+	return &Subscription{name: name, store: store, consumer: consumer, cfg: cfg, moved: make(chan struct{})}
 }
 
 // Name returns the subscription's name.
 func (s *Subscription) Name() string { return s.name }
 
 // Run handles events until ctx ends (then it returns nil) or the consumer
-// keeps failing on an event (then a *HandlerError). With [Exclusive], it
+// keeps failing on an event (then a *[HandlerError]). With a Locker, it
 // first waits for the lease, and when the lease is lost it stops handling
-// and waits for it again.
+// and waits for it again. An invalid configuration is reported at once,
+// wrapping [ErrInvalidConfig].
 func (s *Subscription) Run(ctx context.Context) error {
-	if s.cfg.locker == nil {
+	cfg, err := s.cfg.withDefaults()
+	if err != nil {
+		return err
+	}
+	s.cfg = cfg
+	if s.cfg.Locker == nil {
 		return s.follow(ctx)
 	}
 	for {
-		held, release, err := s.cfg.locker.Lock(ctx, "es-subscription:"+s.name)
+		held, release, err := s.cfg.Locker.Lock(ctx, "es-subscription:"+s.name)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
 			return fmt.Errorf("es: subscription %s: take lease: %w", s.name, err)
 		}
-		s.cfg.logger.InfoContext(ctx, "subscription active", "subscription", s.name)
+		s.cfg.Logger.InfoContext(ctx, "subscription active", "subscription", s.name)
 		err = s.follow(held)
 		release()
 		if err != nil || ctx.Err() != nil {
 			return err
 		}
-		s.cfg.logger.WarnContext(ctx, "subscription lost its lease", "subscription", s.name)
+		s.cfg.Logger.WarnContext(ctx, "subscription lost its lease", "subscription", s.name)
+	}
+}
+
+// WaitFor blocks until the running subscription has handled every event
+// up to position (an [AppendResult]'s Position, say), or passed over it
+// because its filter leaves it out, or until ctx ends. It is how code that
+// just appended waits to read its own write from a read model.
+//
+// A subscription whose filter leaves out the last events can prove that it
+// passed them only when its store implements [HeadReader]; without one,
+// WaitFor returns once the checkpoint reaches position.
+func (s *Subscription) WaitFor(ctx context.Context, position int64) error {
+	s.waiters.Add(1)
+	defer s.waiters.Add(-1)
+	for {
+		s.mu.Lock()
+		through, moved := s.through, s.moved
+		s.mu.Unlock()
+		if through >= position {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("es: subscription %s is at %d, waiting for %d: %w", s.name, through, position, ctx.Err())
+		case <-moved:
+		}
+	}
+}
+
+// WaitCaughtUp blocks until the running subscription has handled every
+// event stored when it was called (see [Subscription.WaitFor]). The store
+// must implement [HeadReader].
+func (s *Subscription) WaitCaughtUp(ctx context.Context) error {
+	hr, ok := s.store.(HeadReader)
+	if !ok {
+		return fmt.Errorf("es: subscription %s: store %T cannot tell its head", s.name, s.store)
+	}
+	head, err := hr.Head(ctx)
+	if err != nil {
+		return fmt.Errorf("es: subscription %s: %w", s.name, err)
+	}
+	return s.WaitFor(ctx, head)
+}
+
+// passed records that every event up to position was handled or passed over.
+func (s *Subscription) passed(position int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if position > s.through {
+		s.through = position
+		close(s.moved)
+		s.moved = make(chan struct{})
 	}
 }
 
@@ -222,7 +269,7 @@ func (s *Subscription) follow(ctx context.Context) error {
 		// read that finds nothing new and the wait.
 		wake = n.Notify(ctx)
 	}
-	poll := time.NewTicker(s.cfg.pollInterval)
+	poll := time.NewTicker(s.cfg.PollInterval)
 	defer poll.Stop()
 	for {
 		caughtUp, err := s.step(ctx)
@@ -250,26 +297,53 @@ func (s *Subscription) step(ctx context.Context) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	q := s.cfg.query
-	q.After, q.Limit = checkpoint, s.cfg.batchSize
+	// The head read before the batch is a position that the batch, if it
+	// turns out short, has read past: HeadReader promises that ReadAll
+	// yields every event up to its head.
+	head := int64(-1)
+	hr, canHead := s.store.(HeadReader)
+	if canHead && s.waiters.Load() > 0 {
+		if h, err := hr.Head(ctx); err == nil {
+			head = h
+		}
+	}
+	q := AllQuery{After: checkpoint, Limit: s.cfg.BatchSize, Categories: s.cfg.Categories, Types: s.cfg.Types}
 	batch, err := Collect(s.store.ReadAll(ctx, q))
 	if err != nil {
 		if ctx.Err() != nil {
 			return false, nil
 		}
-		s.cfg.logger.WarnContext(ctx, "subscription read failed", "subscription", s.name, "err", err)
+		if s.cfg.Observer != nil {
+			s.cfg.Observer.ObserveReadError(s.name, err)
+		}
+		s.cfg.Logger.WarnContext(ctx, "subscription read failed", "subscription", s.name, "err", err)
 		return true, nil // wait for the next poll and try again
 	}
-	caughtUp := len(batch) < s.cfg.batchSize
+	caughtUp := len(batch) < s.cfg.BatchSize
 	if len(batch) > 0 {
 		if err := s.handle(ctx, batch); err != nil {
 			return false, err
 		}
 		checkpoint = batch[len(batch)-1].Position
 	}
-	// A caught-up subscription has no lag, even if its checkpoint trails
-	// the head because the events after it are not for it (Filter).
-	s.cfg.metrics.observePosition(ctx, s, checkpoint, caughtUp)
+	s.passed(checkpoint)
+	if caughtUp && head >= 0 {
+		s.passed(head)
+	}
+	if s.cfg.Observer != nil {
+		// A caught-up subscription has no lag, even if its checkpoint
+		// trails the head because the events after it are not for it.
+		lag := int64(-1)
+		switch {
+		case caughtUp:
+			lag = 0
+		case canHead:
+			if h, err := hr.Head(ctx); err == nil {
+				lag = max(h-checkpoint, 0)
+			}
+		}
+		s.cfg.Observer.ObservePosition(s.name, checkpoint, lag)
+	}
 	return caughtUp, nil
 }
 
@@ -277,13 +351,11 @@ func (s *Subscription) step(ctx context.Context) (bool, error) {
 // time, so that the event that fails is known and everything before it is
 // handled.
 func (s *Subscription) handle(ctx context.Context, batch []Event) error {
-	start := time.Now()
-	err := s.consumer.Handle(ctx, batch)
-	s.cfg.metrics.observeHandled(s.name, start, len(batch), err)
+	err := s.handleBatch(ctx, batch)
 	if err == nil || ctx.Err() != nil {
 		return nil
 	}
-	s.cfg.logger.WarnContext(ctx, "subscription handler failed; retrying event by event",
+	s.cfg.Logger.WarnContext(ctx, "subscription handler failed; retrying event by event",
 		"subscription", s.name, "from", batch[0].Position, "events", len(batch), "err", err)
 	for _, e := range batch {
 		// The consumer may have handled a prefix of the batch before it
@@ -296,10 +368,7 @@ func (s *Subscription) handle(ctx context.Context, batch []Event) error {
 			continue
 		}
 		if _, err := s.withRetry(ctx, &e, func() (int64, error) {
-			start := time.Now()
-			err := s.consumer.Handle(ctx, []Event{e})
-			s.cfg.metrics.observeHandled(s.name, start, 1, err)
-			return 0, err
+			return 0, s.handleBatch(ctx, []Event{e})
 		}); err != nil {
 			return err
 		}
@@ -307,29 +376,35 @@ func (s *Subscription) handle(ctx context.Context, batch []Event) error {
 	return nil
 }
 
+// handleBatch calls the consumer once and tells the observer.
+func (s *Subscription) handleBatch(ctx context.Context, batch []Event) error {
+	start := time.Now()
+	err := s.consumer.Handle(ctx, batch)
+	if s.cfg.Observer != nil {
+		s.cfg.Observer.ObserveBatch(s.name, len(batch), time.Since(start), err)
+	}
+	return err
+}
+
 // withRetry calls fn until it succeeds, ctx ends, or it has failed
-// maxAttempts times. Failures on an event e become a *HandlerError.
+// MaxAttempts times. Failures on an event e become a *HandlerError.
 func (s *Subscription) withRetry(ctx context.Context, e *Event, fn func() (int64, error)) (int64, error) {
-	backoff := s.cfg.minBackoff
+	backoff := s.cfg.MinBackoff
 	for attempt := 1; ; attempt++ {
 		v, err := fn()
 		if err == nil || ctx.Err() != nil {
 			return v, nil
 		}
-		if attempt >= s.cfg.maxAttempts {
+		if attempt >= s.cfg.MaxAttempts {
 			if e != nil {
 				return 0, &HandlerError{Subscription: s.name, Event: *e, Attempts: attempt, Err: err}
 			}
 			return 0, fmt.Errorf("es: subscription %s: read checkpoint: %w", s.name, err)
 		}
-		s.cfg.logger.WarnContext(ctx, "subscription retrying", "subscription", s.name, "attempt", attempt, "err", err)
-		// Full jitter, so that many failing subscriptions do not retry in step.
-		wait := time.Duration(rand.Int64N(int64(backoff) + 1))
-		select {
-		case <-ctx.Done():
+		s.cfg.Logger.WarnContext(ctx, "subscription retrying", "subscription", s.name, "attempt", attempt, "err", err)
+		if !sleep(ctx, jitter(backoff)) {
 			return 0, nil
-		case <-time.After(wait):
 		}
-		backoff = min(2*backoff, s.cfg.maxBackoff)
+		backoff = min(2*backoff, s.cfg.MaxBackoff)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"esgo.dev/es"
+	"esgo.dev/es/esprom"
 	"esgo.dev/es/memory"
 )
 
@@ -106,11 +107,11 @@ func run(ctx context.Context, sub *es.Subscription) <-chan error {
 }
 
 func TestSubscriptionCatchesUpThenFollows(t *testing.T) {
-	store := memory.New()
+	store := memory.New(memory.Config{})
 	appendN(t, store, "clock-1", 1000)
 	l := &ledger{}
 	ctx, cancel := context.WithCancel(context.Background())
-	done := run(ctx, es.NewSubscription("ticks", store, l, es.BatchSize(100), es.PollInterval(time.Hour)))
+	done := run(ctx, es.NewSubscription("ticks", store, l, es.SubscriptionConfig{BatchSize: 100, PollInterval: time.Hour}))
 	waitFor(t, "catch-up", func() bool { return l.count() == 1000 })
 	appendN(t, store, "clock-2", 50) // heard through es.Notifier: the poll interval is an hour
 	waitFor(t, "live events", func() bool { return l.count() == 1050 })
@@ -122,31 +123,31 @@ func TestSubscriptionCatchesUpThenFollows(t *testing.T) {
 }
 
 func TestSubscriptionResumesFromItsCheckpoint(t *testing.T) {
-	store := memory.New()
+	store := memory.New(memory.Config{})
 	l := &ledger{}
 	appendN(t, store, "clock-1", 30)
 	ctx, cancel := context.WithCancel(context.Background())
-	done := run(ctx, es.NewSubscription("ticks", store, l, es.BatchSize(7)))
+	done := run(ctx, es.NewSubscription("ticks", store, l, es.SubscriptionConfig{BatchSize: 7}))
 	waitFor(t, "catch-up", func() bool { return l.count() == 30 })
 	cancel()
 	<-done
 	appendN(t, store, "clock-1", 20)
 	ctx, cancel = context.WithCancel(context.Background())
 	defer cancel()
-	run(ctx, es.NewSubscription("ticks", store, l, es.BatchSize(7)))
+	run(ctx, es.NewSubscription("ticks", store, l, es.SubscriptionConfig{BatchSize: 7}))
 	waitFor(t, "resume", func() bool { return l.count() == 50 })
 	l.check(t, 50)
 }
 
 func TestSubscriptionFilters(t *testing.T) {
-	store := memory.New()
+	store := memory.New(memory.Config{})
 	appendN(t, store, "order-1", 3)
 	appendN(t, store, "cart-1", 5)
 	appendN(t, store, "order-2", 2)
 	l := &ledger{}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	run(ctx, es.NewSubscription("orders", store, l, es.Filter([]string{"order"}, nil)))
+	run(ctx, es.NewSubscription("orders", store, l, es.SubscriptionConfig{Categories: []string{"order"}}))
 	waitFor(t, "orders", func() bool { return l.count() == 5 })
 	for _, e := range l.seen {
 		if es.Category(e.StreamID) != "order" {
@@ -156,7 +157,7 @@ func TestSubscriptionFilters(t *testing.T) {
 }
 
 func TestSubscriptionRetriesATransientFailure(t *testing.T) {
-	store := memory.New()
+	store := memory.New(memory.Config{})
 	appendN(t, store, "clock-1", 20)
 	var failures atomic.Int32
 	l := &ledger{failOn: func(e es.Event) error {
@@ -167,13 +168,13 @@ func TestSubscriptionRetriesATransientFailure(t *testing.T) {
 	}}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	run(ctx, es.NewSubscription("ticks", store, l, es.BatchSize(5), es.Retry(5, time.Millisecond, 10*time.Millisecond)))
+	run(ctx, es.NewSubscription("ticks", store, l, es.SubscriptionConfig{BatchSize: 5, MaxAttempts: 5, MinBackoff: time.Millisecond, MaxBackoff: 10 * time.Millisecond}))
 	waitFor(t, "all events", func() bool { return l.count() == 20 })
 	l.check(t, 20)
 }
 
 func TestSubscriptionStopsAtAnEventThatKeepsFailing(t *testing.T) {
-	store := memory.New()
+	store := memory.New(memory.Config{})
 	appendN(t, store, "clock-1", 20)
 	poison := errors.New("cannot apply")
 	l := &ledger{failOn: func(e es.Event) error {
@@ -183,8 +184,8 @@ func TestSubscriptionStopsAtAnEventThatKeepsFailing(t *testing.T) {
 		return nil
 	}}
 	reg := prometheus.NewRegistry()
-	m, _ := es.NewSubscriptionMetrics(reg)
-	sub := es.NewSubscription("ticks", store, l, es.BatchSize(5), es.Retry(3, time.Millisecond, time.Millisecond), es.WithSubscriptionMetrics(m))
+	m, _ := esprom.NewSubscriptionMetrics(reg)
+	sub := es.NewSubscription("ticks", store, l, es.SubscriptionConfig{BatchSize: 5, MaxAttempts: 3, MinBackoff: time.Millisecond, MaxBackoff: time.Millisecond, Observer: m})
 	err := sub.Run(context.Background())
 	var herr *es.HandlerError
 	if !errors.As(err, &herr) || !errors.Is(err, poison) {
@@ -201,17 +202,17 @@ func TestSubscriptionStopsAtAnEventThatKeepsFailing(t *testing.T) {
 }
 
 func TestExclusiveSubscriptionFailsOver(t *testing.T) {
-	store := memory.New()
+	store := memory.New(memory.Config{})
 	locker := memory.NewLocker()
 	l := &ledger{}
 	appendN(t, store, "clock-1", 100)
 	ctx1, kill1 := context.WithCancel(context.Background())
 	ctx2, kill2 := context.WithCancel(context.Background())
 	defer kill2()
-	opts := []es.SubscriptionOption{es.Exclusive(locker), es.BatchSize(10), es.PollInterval(5 * time.Millisecond)}
-	done1 := run(ctx1, es.NewSubscription("ticks", store, l, opts...))
+	cfg := es.SubscriptionConfig{Locker: locker, BatchSize: 10, PollInterval: 5 * time.Millisecond}
+	done1 := run(ctx1, es.NewSubscription("ticks", store, l, cfg))
 	waitFor(t, "first instance", func() bool { return l.count() == 100 })
-	run(ctx2, es.NewSubscription("ticks", store, l, opts...))
+	run(ctx2, es.NewSubscription("ticks", store, l, cfg))
 	appendN(t, store, "clock-1", 100)
 	waitFor(t, "more events", func() bool { return l.count() == 200 })
 
@@ -226,17 +227,17 @@ func TestExclusiveSubscriptionFailsOver(t *testing.T) {
 }
 
 func TestSubscriptionMetrics(t *testing.T) {
-	store := memory.New()
+	store := memory.New(memory.Config{})
 	appendN(t, store, "clock-1", 40)
 	reg := prometheus.NewRegistry()
-	m, err := es.NewSubscriptionMetrics(reg)
+	m, err := esprom.NewSubscriptionMetrics(reg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	l := &ledger{}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	run(ctx, es.NewSubscription("ticks", store, l, es.BatchSize(10), es.WithSubscriptionMetrics(m)))
+	run(ctx, es.NewSubscription("ticks", store, l, es.SubscriptionConfig{BatchSize: 10, Observer: m}))
 	waitFor(t, "catch-up", func() bool { return testutil.ToFloat64(m.Position("ticks")) == 40 })
 	if got := testutil.ToFloat64(m.Events("ticks")); got != 40 {
 		t.Fatalf("events = %v, want 40", got)
@@ -250,17 +251,73 @@ func TestSubscriptionMetrics(t *testing.T) {
 }
 
 func TestFilteredSubscriptionHasNoLagOnceCaughtUp(t *testing.T) {
-	store := memory.New()
+	store := memory.New(memory.Config{})
 	appendN(t, store, "order-1", 5)
 	appendN(t, store, "cart-1", 50) // after the last order event: not for this subscription
 	reg := prometheus.NewRegistry()
-	m, _ := es.NewSubscriptionMetrics(reg)
+	m, _ := esprom.NewSubscriptionMetrics(reg)
 	l := &ledger{}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	run(ctx, es.NewSubscription("orders", store, l, es.Filter([]string{"order"}, nil), es.WithSubscriptionMetrics(m)))
+	run(ctx, es.NewSubscription("orders", store, l, es.SubscriptionConfig{Categories: []string{"order"}, Observer: m}))
 	waitFor(t, "catch-up", func() bool { return testutil.ToFloat64(m.Position("orders")) == 5 })
 	if got := testutil.ToFloat64(m.Lag("orders")); got != 0 {
 		t.Fatalf("lag = %v for a caught-up filtered subscription, want 0", got)
+	}
+}
+
+func TestWaitForReturnsOnceTheSubscriptionHandledAPosition(t *testing.T) {
+	store := memory.New(memory.Config{})
+	appendN(t, store, "clock-1", 30)
+	l := &ledger{}
+	sub := es.NewSubscription("ticks", store, l, es.SubscriptionConfig{BatchSize: 7, PollInterval: time.Hour})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	run(ctx, sub)
+	if err := sub.WaitCaughtUp(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := l.count(); n != 30 {
+		t.Fatalf("caught up with %d events handled, want 30", n)
+	}
+	res, err := es.Append(ctx, store, "clock-1", es.AnyVersion, es.EventData{ID: es.NewID(), Type: "Tick", SchemaVersion: 1, Data: []byte(`{}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The store notifies the subscription: no poll is needed.
+	if err := sub.WaitFor(ctx, res.Position); err != nil {
+		t.Fatal(err)
+	}
+	if n := l.count(); n != 31 {
+		t.Fatalf("%d events handled after WaitFor, want 31", n)
+	}
+	short, stop := context.WithTimeout(ctx, 20*time.Millisecond)
+	defer stop()
+	if err := sub.WaitFor(short, res.Position+1); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("waiting for a position not yet stored: %v", err)
+	}
+}
+
+func TestWaitCaughtUpPassesOverFilteredEvents(t *testing.T) {
+	store := memory.New(memory.Config{})
+	appendN(t, store, "order-1", 5)
+	appendN(t, store, "cart-1", 50) // not for this subscription
+	l := &ledger{}
+	sub := es.NewSubscription("orders", store, l, es.SubscriptionConfig{Categories: []string{"order"}, PollInterval: time.Hour})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	run(ctx, sub)
+	if err := sub.WaitCaughtUp(ctx); err != nil {
+		t.Fatalf("a subscription whose last events are filtered out never caught up: %v", err)
+	}
+	if n := l.count(); n != 5 {
+		t.Fatalf("%d events handled, want 5", n)
+	}
+}
+
+func TestInvalidSubscriptionConfigStopsRun(t *testing.T) {
+	sub := es.NewSubscription("x", memory.New(memory.Config{}), &ledger{}, es.SubscriptionConfig{BatchSize: -1})
+	if err := sub.Run(context.Background()); !errors.Is(err, es.ErrInvalidConfig) {
+		t.Fatalf("Run = %v, want ErrInvalidConfig", err)
 	}
 }

@@ -47,7 +47,8 @@ func TestIDs(t *testing.T) {
 	if !es.ValidID(a) || a == b || a[14] != '7' {
 		t.Fatalf("NewID gave %s and %s", a, b)
 	}
-	if es.DeriveID("cmd", 1) != es.DeriveID("cmd", 1) || es.DeriveID("cmd", 1) == es.DeriveID("cmd", 2) || !es.ValidID(es.DeriveID("x", 0)) {
+	first, again := es.DeriveID("cmd", 1), es.DeriveID("cmd", 1)
+	if first != again || first == es.DeriveID("cmd", 2) || !es.ValidID(es.DeriveID("x", 0)) {
 		t.Fatal("DeriveID must be deterministic, distinct per input, and a valid UUID")
 	}
 	for _, bad := range []string{"", "abc", "0190a1b2c3d47e5f8a9b0c1d2e3f4a5b0000", "0190A1B2-C3D4-7E5F-8A9B-0C1D2E3F4A5B", "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5g"} {

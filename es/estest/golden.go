@@ -88,7 +88,7 @@ func checkGolden(t testing.TB, reg *es.Registry, dir string, update bool) {
 		if diff := cmp.Diff(want, got); diff != "" {
 			t.Errorf("golden schema: the JSON shape of %s (Go type %v) changed but its schema version is still %d.\n"+
 				"Stored events of version %d would no longer decode as they were written. Bump the version with\n"+
-				"es.SchemaVersion(%d), add es.Upcast(%d, ...) from the old shape, and run with %s=1 to add %s.v%d.json.\n"+
+				"es.SchemaVersion(%d), add es.UpcastFrom(%d, ...) from the old shape, and run with %s=1 to add %s.v%d.json.\n"+
 				"Shape differs (-golden +now):\n%s",
 				ti.Name, ti.GoType, ti.Version, ti.Version, ti.Version+1, ti.Version, UpdateGoldenEnv, ti.Name, ti.Version+1, diff)
 		}

@@ -49,7 +49,7 @@ func TestGoldenSchemaFailsWhenAFieldIsRenamedWithoutAVersionBump(t *testing.T) {
 	if !r.Failed() {
 		t.Fatal("a renamed field passed the golden-schema check")
 	}
-	for _, want := range []string{"TicketsAdded", "quantity", "count", "schema version is still 1", "es.SchemaVersion(2)", "es.Upcast(1"} {
+	for _, want := range []string{"TicketsAdded", "quantity", "count", "schema version is still 1", "es.SchemaVersion(2)", "es.UpcastFrom(1"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("message lacks %q:\n%s", want, out)
 		}
@@ -64,7 +64,7 @@ func TestGoldenSchemaAcceptsAVersionBumpWithAnUpcaster(t *testing.T) {
 	check(t, v1, dir, true)
 
 	v2 := es.NewRegistry()
-	es.MustRegister[ticketRenamed](v2, "TicketsAdded", es.SchemaVersion(2), es.Upcast(1, renameQuantity))
+	es.MustRegister[ticketRenamed](v2, "TicketsAdded", es.UpcastFrom(1, renameQuantity))
 	if r := check(t, v2, dir, true); r.Failed() {
 		t.Fatalf("writing the v2 file: %v", r.Messages())
 	}
@@ -80,8 +80,7 @@ func TestGoldenSchemaAcceptsAVersionBumpWithAnUpcaster(t *testing.T) {
 	// A bad upcaster (it forgets to rename the field) is caught by the
 	// strict decoding of the old file.
 	bad := es.NewRegistry()
-	es.MustRegister[ticketRenamed](bad, "TicketsAdded", es.SchemaVersion(2),
-		es.Upcast(1, func(d json.RawMessage) (json.RawMessage, error) { return d, nil }))
+	es.MustRegister[ticketRenamed](bad, "TicketsAdded", es.UpcastFrom(1, func(d json.RawMessage) (json.RawMessage, error) { return d, nil }))
 	r := check(t, bad, dir, false)
 	if !r.Failed() || !strings.Contains(r.Messages(), "TicketsAdded v1") {
 		t.Fatalf("a lossy upcaster passed: %v", r.Messages())
@@ -123,9 +122,10 @@ func TestSampleFillsEveryField(t *testing.T) {
 		Opt  map[string]string `json:"opt,omitempty"`
 	}
 	type outer struct {
-		Name   string  `json:"name"`
-		Price  float64 `json:"price"`
-		Inner  inner   `json:"inner"`
+		Name  string  `json:"name"`
+		Price float64 `json:"price"`
+		Inner inner   `json:"inner"`
+		//lint:ignore U1000 an unexported field is there to show that Sample leaves it out
 		hidden int
 	}
 	b, err := json.Marshal(Sample(reflectTypeOf[outer]()))

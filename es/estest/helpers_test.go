@@ -46,6 +46,7 @@ var pool = es.Decider[Pool, Reserve, PoolEvent]{
 		if c.Seats == 0 {
 			return nil, nil
 		}
+		//lint:ignore S1016 an event is not a converted command: their fields must stay free to differ
 		return []PoolEvent{SeatsReserved{ReservationID: c.ReservationID, Seats: c.Seats}}, nil
 	},
 	Evolve: func(p Pool, e PoolEvent) Pool {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"esgo.dev/es"
+	"esgo.dev/es/storekit"
 )
 
 // TestOutbox is the conformance suite for [es.Outbox] implementations:
@@ -232,7 +233,7 @@ func testMessageRoundTrip(t *testing.T, o es.Outbox) {
 }
 
 func sameJSON(a, b []byte) bool {
-	return es.SamePayload(es.Event{StreamID: "x", Type: "t", SchemaVersion: 1, Data: a}, "x", es.EventData{Type: "t", SchemaVersion: 1, Data: b})
+	return storekit.SamePayload(es.Event{StreamID: "x", Type: "t", SchemaVersion: 1, Data: a}, "x", es.EventData{Type: "t", SchemaVersion: 1, Data: b})
 }
 
 func testBuckets(t *testing.T, o es.Outbox) {

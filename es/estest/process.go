@@ -42,13 +42,13 @@ func processStart() time.Time { return time.Date(2026, 1, 1, 9, 0, 0, 0, time.UT
 // in reg. The clock starts at 2026-01-01 09:00 UTC.
 func Process[S, E any](t testing.TB, reg *es.Registry, pm es.ProcessManager[S, E], opts ...cmp.Option) *ProcessSpec[S, E] {
 	s := &ProcessSpec[S, E]{
-		t: t, reg: reg, pm: pm, store: memory.New(), clock: NewFakeClock(processStart()),
+		t: t, reg: reg, pm: pm, store: memory.New(memory.Config{}), clock: NewFakeClock(processStart()),
 		opts: append([]cmp.Option{cmpopts.EquateEmpty()}, opts...), seen: map[int64]bool{},
 	}
 	for b := range es.OutboxBuckets {
 		s.buckets = append(s.buckets, b)
 	}
-	s.h = es.NewProcessHandler(s.store, reg, pm, es.ProcessClock(s.clock))
+	s.h = es.NewProcessHandler(s.store, reg, pm, es.ProcessConfig{Clock: s.clock})
 	return s
 }
 

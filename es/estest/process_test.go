@@ -77,6 +77,7 @@ var holds = es.ProcessManager[Hold, HoldEvent]{
 			if h.ID != "" {
 				return r, nil
 			}
+			//lint:ignore S1016 an event is not a converted message: their fields must stay free to differ
 			r.Events = []HoldEvent{HoldStarted{HoldID: m.HoldID, Seats: m.Seats}}
 			r.Send = []es.Send{{Message: HoldExpired{HoldID: m.HoldID}, DeliverAt: now.Add(holdFor), ID: expiry(m.HoldID)}}
 		case HoldPaid:

@@ -10,7 +10,7 @@ import (
 
 func Example() {
 	ctx := context.Background()
-	store := memory.New()
+	store := memory.New(memory.Config{})
 	_, err := es.Append(ctx, store, "cart-1", es.NoStream,
 		es.EventData{ID: es.NewID(), Type: "CartOpened", SchemaVersion: 1, Data: []byte(`{"user":"u-1"}`)})
 	fmt.Println(err)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"esgo.dev/es"
+	"esgo.dev/es/storekit"
 )
 
 // Store is an in-memory event store, safe for concurrent use.
@@ -21,26 +22,30 @@ import (
 // and then iterate without it, so a slow reader never blocks writers.
 // Stored events are never modified, which is what makes that safe.
 type Store struct {
-	clock   es.Clock
-	metrics *es.StoreMetrics
-	inline  []InlineProjection
+	cfg    Config
+	notify *storekit.Broadcaster
+	inbox  inbox
 
 	mu      sync.RWMutex
 	log     []es.Event       // position p is log[p-1]
 	streams map[string][]int // stream ID -> indexes into log, in version order
 	ids     map[string]int   // event ID -> index into log
-	waiters map[chan struct{}]bool
 
 	checkpoints map[string]int64
 	outbox      []*outboxEntry
 	outboxIDs   map[string]*outboxEntry
 }
 
-// Option configures a [Store].
-type Option func(*Store)
-
-// WithClock sets the clock that stamps RecordedAt (default [es.SystemClock]).
-func WithClock(c es.Clock) Option { return func(s *Store) { s.clock = c } }
+// Config configures a [Store]. The zero value is a working configuration.
+type Config struct {
+	// Clock stamps RecordedAt (default [es.SystemClock]).
+	Clock es.Clock
+	// Inline are projections called, in order, inside every append.
+	Inline []InlineProjection
+	// Observer, when set, learns of every append (esgo.dev/es/esprom has
+	// one for Prometheus).
+	Observer es.StoreObserver
+}
 
 // InlineProjection is called inside Append, under the store's lock, with
 // the events about to be stored (versions and positions assigned). If it
@@ -49,29 +54,20 @@ func WithClock(c es.Clock) Option { return func(s *Store) { s.clock = c } }
 // store.
 type InlineProjection func(ctx context.Context, events []es.Event) error
 
-// WithInline adds inline projections, called in order.
-func WithInline(p ...InlineProjection) Option {
-	return func(s *Store) { s.inline = append(s.inline, p...) }
-}
-
-// WithMetrics reports appends to m.
-func WithMetrics(m *es.StoreMetrics) Option { return func(s *Store) { s.metrics = m } }
-
 // New returns an empty store.
-func New(opts ...Option) *Store {
-	s := &Store{
-		clock:   es.SystemClock{},
+func New(cfg Config) *Store {
+	if cfg.Clock == nil {
+		cfg.Clock = es.SystemClock{}
+	}
+	return &Store{
+		cfg:     cfg,
+		notify:  storekit.NewBroadcaster(nil),
 		streams: make(map[string][]int),
 		ids:     make(map[string]int),
-		waiters: make(map[chan struct{}]bool),
 
 		checkpoints: make(map[string]int64),
 		outboxIDs:   make(map[string]*outboxEntry),
 	}
-	for _, o := range opts {
-		o(s)
-	}
-	return s
 }
 
 // Append implements [es.Store].
@@ -83,8 +79,8 @@ func (s *Store) Append(ctx context.Context, appends ...es.StreamAppend) ([]es.Ap
 func (s *Store) AppendEnqueue(ctx context.Context, enq es.Enqueue, appends ...es.StreamAppend) (res []es.AppendResult, err error) {
 	start := time.Now()
 	n := 0
-	defer func() { s.metrics.ObserveAppend(start, n, err) }()
-	if err := es.CheckAppendEnqueue(enq, appends); err != nil {
+	defer func() { storekit.ObserveAppend(s.cfg.Observer, start, n, err) }()
+	if err := storekit.CheckAppendEnqueue(enq, appends); err != nil {
 		return nil, err
 	}
 	if err := ctx.Err(); err != nil {
@@ -102,7 +98,7 @@ func (s *Store) AppendEnqueue(ctx context.Context, enq es.Enqueue, appends ...es
 			}
 		}
 	}
-	res, replay, err := es.MatchStored(appends, stored, func(id string) int64 { return int64(len(s.streams[id])) })
+	res, replay, err := storekit.MatchStored(appends, stored, func(id string) int64 { return int64(len(s.streams[id])) })
 	if err != nil || replay {
 		return res, err
 	}
@@ -114,7 +110,7 @@ func (s *Store) AppendEnqueue(ctx context.Context, enq es.Enqueue, appends ...es
 
 	// Record the events first without touching the store, so that an
 	// inline projection can refuse them and leave nothing behind.
-	now := s.clock.Now().UTC()
+	now := s.cfg.Clock.Now().UTC()
 	res = make([]es.AppendResult, len(appends))
 	var recorded []es.Event
 	next := int64(len(s.log))
@@ -132,7 +128,7 @@ func (s *Store) AppendEnqueue(ctx context.Context, enq es.Enqueue, appends ...es
 			res[i].Version, res[i].Position = version, next
 		}
 	}
-	for _, apply := range s.inline {
+	for _, apply := range s.cfg.Inline {
 		if err := apply(ctx, slices.Clone(recorded)); err != nil {
 			return nil, fmt.Errorf("memory: inline projection: %w", err)
 		}
@@ -144,44 +140,12 @@ func (s *Store) AppendEnqueue(ctx context.Context, enq es.Enqueue, appends ...es
 	}
 	n = len(recorded)
 	s.enqueue(enq)
-	for ch := range s.waiters {
-		select {
-		case ch <- struct{}{}:
-		default: // a signal is already pending
-		}
-	}
+	s.notify.Broadcast()
 	return res, nil
 }
 
 // Notify implements [es.Notifier].
-func (s *Store) Notify(ctx context.Context) <-chan struct{} {
-	signal := make(chan struct{}, 1)
-	out := make(chan struct{})
-	s.mu.Lock()
-	s.waiters[signal] = true
-	s.mu.Unlock()
-	go func() {
-		defer close(out)
-		defer func() {
-			s.mu.Lock()
-			delete(s.waiters, signal)
-			s.mu.Unlock()
-		}()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-signal:
-				select {
-				case out <- struct{}{}:
-				case <-ctx.Done():
-					return
-				}
-			}
-		}
-	}()
-	return out
-}
+func (s *Store) Notify(ctx context.Context) <-chan struct{} { return s.notify.Notify(ctx) }
 
 // copyEvent returns e with its own copies of Data and Extra, so callers
 // cannot change stored events through what they read.
@@ -246,7 +210,7 @@ func (s *Store) ReadAll(ctx context.Context, q es.AllQuery) iter.Seq2[es.Event, 
 				yield(es.Event{}, err)
 				return
 			}
-			if !q.Matches(log[i]) {
+			if !storekit.MatchesQuery(q, log[i]) {
 				continue
 			}
 			if !yield(copyEvent(log[i]), nil) {

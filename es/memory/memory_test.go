@@ -11,14 +11,14 @@ import (
 )
 
 func TestConformance(t *testing.T) {
-	estest.TestStore(t, func(*testing.T) es.Store { return memory.New() })
+	estest.TestStore(t, func(*testing.T) es.Store { return memory.New(memory.Config{}) })
 }
 
 func TestInlineProjectionSeesEveryAppendAtOnce(t *testing.T) {
 	ctx := context.Background()
 	counts := map[string]int{}
 	var refuse bool
-	store := memory.New(memory.WithInline(func(_ context.Context, evs []es.Event) error {
+	store := memory.New(memory.Config{Inline: []memory.InlineProjection{func(_ context.Context, evs []es.Event) error {
 		if refuse {
 			return errors.New("read model full")
 		}
@@ -29,7 +29,7 @@ func TestInlineProjectionSeesEveryAppendAtOnce(t *testing.T) {
 			}
 		}
 		return nil
-	}))
+	}}})
 	ev := func() es.EventData {
 		return es.EventData{ID: es.NewID(), Type: "T", SchemaVersion: 1, Data: []byte(`{}`)}
 	}
@@ -55,9 +55,9 @@ func TestInlineProjectionSeesEveryAppendAtOnce(t *testing.T) {
 }
 
 func TestOutboxConformance(t *testing.T) {
-	estest.TestOutbox(t, func(*testing.T) es.Outbox { return memory.New() })
+	estest.TestOutbox(t, func(*testing.T) es.Outbox { return memory.New(memory.Config{}) })
 }
 
-func TestMetrics(t *testing.T) {
-	estest.TestStoreMetrics(t, func(_ *testing.T, m *es.StoreMetrics) es.Store { return memory.New(memory.WithMetrics(m)) })
+func TestObserver(t *testing.T) {
+	estest.TestStoreObserver(t, func(_ *testing.T, o es.StoreObserver) es.Store { return memory.New(memory.Config{Observer: o}) })
 }

@@ -122,24 +122,26 @@ func (s *Store) Backlog(context.Context) (int64, error) {
 	return n, nil
 }
 
-// Inbox is an in-memory [es.Inbox].
-type Inbox struct {
+// Inbox returns the store's [es.Inbox]: it remembers handled messages in
+// memory, for as long as the store lives.
+func (s *Store) Inbox() es.Inbox { return &s.inbox }
+
+// inbox is an in-memory [es.Inbox]. The zero value is ready to use.
+type inbox struct {
 	mu      sync.Mutex
 	handled map[[2]string]bool
 	busy    map[[2]string]chan struct{}
 }
 
-// NewInbox returns an empty inbox.
-func NewInbox() *Inbox {
-	return &Inbox{handled: make(map[[2]string]bool), busy: make(map[[2]string]chan struct{})}
-}
-
 // Handle implements [es.Inbox]. Concurrent calls for the same message
 // wait for each other, so fn runs at most once per successful handling.
-func (i *Inbox) Handle(ctx context.Context, consumer, messageID string, fn func(context.Context) error) (bool, error) {
+func (i *inbox) Handle(ctx context.Context, consumer, messageID string, fn func(context.Context) error) (bool, error) {
 	k := [2]string{consumer, messageID}
 	for {
 		i.mu.Lock()
+		if i.handled == nil {
+			i.handled, i.busy = make(map[[2]string]bool), make(map[[2]string]chan struct{})
+		}
 		if i.handled[k] {
 			i.mu.Unlock()
 			return false, nil

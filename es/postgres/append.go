@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"esgo.dev/es"
+	"esgo.dev/es/storekit"
 )
 
 // Append implements [es.Store]. It runs one transaction (see
@@ -26,8 +27,8 @@ import (
 // If the connection breaks during COMMIT, the append may or may not have
 // been written; retrying it with the same event IDs is safe and tells.
 func (s *Store) Append(ctx context.Context, appends ...es.StreamAppend) (res []es.AppendResult, err error) {
-	if err := es.CheckAppend(appends); err != nil {
-		s.metrics.ObserveAppend(time.Now(), 0, err)
+	if err := storekit.CheckAppend(appends); err != nil {
+		storekit.ObserveAppend(s.observer, time.Now(), 0, err)
 		return nil, err
 	}
 	return s.appendEnqueue(ctx, es.Enqueue{}, appends)
@@ -39,8 +40,8 @@ func (s *Store) Append(ctx context.Context, appends ...es.StreamAppend) (res []e
 // [Store.AppendEnqueueTx] for the transaction's body and the outbox's
 // ordering rule.
 func (s *Store) AppendEnqueue(ctx context.Context, enq es.Enqueue, appends ...es.StreamAppend) ([]es.AppendResult, error) {
-	if err := es.CheckAppendEnqueue(enq, appends); err != nil {
-		s.metrics.ObserveAppend(time.Now(), 0, err)
+	if err := storekit.CheckAppendEnqueue(enq, appends); err != nil {
+		storekit.ObserveAppend(s.observer, time.Now(), 0, err)
 		return nil, err
 	}
 	return s.appendEnqueue(ctx, enq, appends)
@@ -51,7 +52,7 @@ func (s *Store) AppendEnqueue(ctx context.Context, enq es.Enqueue, appends ...es
 func (s *Store) appendEnqueue(ctx context.Context, enq es.Enqueue, appends []es.StreamAppend) (res []es.AppendResult, err error) {
 	start := time.Now()
 	written := 0
-	defer func() { s.metrics.ObserveAppend(start, written, err) }()
+	defer func() { storekit.ObserveAppend(s.observer, start, written, err) }()
 	if err := s.setupInline(ctx); err != nil {
 		return nil, err
 	}
@@ -117,8 +118,8 @@ func (s *Store) appendOnce(ctx context.Context, enq es.Enqueue, appends []es.Str
 // are fine. The append is reported to the store's metrics when AppendTx
 // returns, whatever becomes of tx afterwards.
 func (s *Store) AppendTx(ctx context.Context, tx pgx.Tx, appends ...es.StreamAppend) ([]es.AppendResult, error) {
-	if err := es.CheckAppend(appends); err != nil {
-		s.metrics.ObserveAppend(time.Now(), 0, err)
+	if err := storekit.CheckAppend(appends); err != nil {
+		storekit.ObserveAppend(s.observer, time.Now(), 0, err)
 		return nil, err
 	}
 	return s.appendEnqueueTx(ctx, tx, es.Enqueue{}, appends)
@@ -134,8 +135,8 @@ func (s *Store) AppendTx(ctx context.Context, tx pgx.Tx, appends ...es.StreamApp
 // fails with [ErrNotFirstWrite] when it enqueues messages; cancellations
 // alone have no such rule.
 func (s *Store) AppendEnqueueTx(ctx context.Context, tx pgx.Tx, enq es.Enqueue, appends ...es.StreamAppend) ([]es.AppendResult, error) {
-	if err := es.CheckAppendEnqueue(enq, appends); err != nil {
-		s.metrics.ObserveAppend(time.Now(), 0, err)
+	if err := storekit.CheckAppendEnqueue(enq, appends); err != nil {
+		storekit.ObserveAppend(s.observer, time.Now(), 0, err)
 		return nil, err
 	}
 	return s.appendEnqueueTx(ctx, tx, enq, appends)
@@ -144,7 +145,7 @@ func (s *Store) AppendEnqueueTx(ctx context.Context, tx pgx.Tx, enq es.Enqueue, 
 func (s *Store) appendEnqueueTx(ctx context.Context, tx pgx.Tx, enq es.Enqueue, appends []es.StreamAppend) (res []es.AppendResult, err error) {
 	start := time.Now()
 	written := 0
-	defer func() { s.metrics.ObserveAppend(start, written, err) }()
+	defer func() { storekit.ObserveAppend(s.observer, start, written, err) }()
 	if err := s.setupInline(ctx); err != nil {
 		return nil, err
 	}
@@ -253,7 +254,7 @@ func (s *Store) appendTx(ctx context.Context, tx pgx.Tx, enq es.Enqueue, appends
 	}
 	current := lb.current
 
-	res, replay, err := es.MatchStored(appends, lb.stored, func(id string) int64 { return current[id] })
+	res, replay, err := storekit.MatchStored(appends, lb.stored, func(id string) int64 { return current[id] })
 	if err != nil || replay {
 		// A repeated append enqueues nothing either: its messages were
 		// enqueued (or skipped) by the first run.

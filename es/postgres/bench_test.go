@@ -35,7 +35,7 @@ type benchEnv struct {
 
 func newBenchEnv(b *testing.B) *benchEnv {
 	pool := pgtest.Pool(b)
-	s := pgtest.NewStoreWithPool(b, pool)
+	s := pgtest.NewStoreWithPool(b, pool, postgres.Config{})
 	env := &benchEnv{store: s, pool: pool, baseline: pgx.Identifier{s.Schema(), "baseline"}.Sanitize()}
 	if _, err := pool.Exec(context.Background(), "CREATE TABLE "+env.baseline+
 		" (LIKE "+pgx.Identifier{s.Schema(), "events"}.Sanitize()+" INCLUDING ALL)"); err != nil {

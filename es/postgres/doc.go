@@ -11,7 +11,7 @@
 // An append is one READ COMMITTED transaction. It reserves positions for
 // its events, locks the streams' rows in one global order (so multi-stream
 // appends cannot deadlock), looks up the request's event IDs for
-// idempotency ([es.MatchStored]), checks the expectations, inserts all
+// idempotency ([storekit.MatchStored]), checks the expectations, inserts all
 // events with one INSERT ... SELECT FROM unnest(...), updates the streams'
 // versions, and sends a NOTIFY that is delivered at commit. It takes four
 // round trips: BEGIN, two pipelined batches, COMMIT. [Store.AppendTx] runs

@@ -22,7 +22,7 @@ func Example() {
 	}
 	defer pool.Close()
 
-	store, err := postgres.New(ctx, pool, postgres.WithSchema("shop"))
+	store, err := postgres.New(ctx, pool, postgres.Config{Schema: "shop"})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -56,7 +56,7 @@ func ExampleStore_AppendTx() {
 		log.Fatal(err)
 	}
 	defer pool.Close()
-	store, err := postgres.New(ctx, pool)
+	store, err := postgres.New(ctx, pool, postgres.Config{})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -88,7 +88,7 @@ func ExampleStore_Notify() {
 		log.Fatal(err)
 	}
 	defer pool.Close()
-	store, err := postgres.New(ctx, pool)
+	store, err := postgres.New(ctx, pool, postgres.Config{})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -123,7 +123,7 @@ func ExampleProjection() {
 		log.Fatal(err)
 	}
 	defer pool.Close()
-	store, err := postgres.New(ctx, pool, postgres.WithSchema("shop"))
+	store, err := postgres.New(ctx, pool, postgres.Config{Schema: "shop"})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -158,9 +158,7 @@ func ExampleProjection() {
 	// Asynchronous: one transaction per batch holds the changes and the
 	// checkpoint. (WithInline(concerts) on New would apply it inside every
 	// append instead.)
-	sub := es.NewSubscription("available-concerts", store, store.Consumer(concerts),
-		es.Filter([]string{"concert"}, nil),
-		es.Exclusive(store.Locker()))
+	sub := es.NewSubscription("available-concerts", store, store.Consumer(concerts), es.SubscriptionConfig{Categories: []string{"concert"}, Locker: store.Locker()})
 	go func() {
 		if err := sub.Run(ctx); err != nil {
 			log.Print(err)
@@ -185,7 +183,7 @@ func ExampleStore_AppendEnqueue() {
 		log.Fatal(err)
 	}
 	defer pool.Close()
-	store, err := postgres.New(ctx, pool, postgres.WithSchema("shop"))
+	store, err := postgres.New(ctx, pool, postgres.Config{Schema: "shop"})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -215,7 +213,7 @@ func ExampleStore_AppendEnqueue() {
 		})
 	})
 	// Any number of processes may run the relay: the leases share the work.
-	relay := es.NewRelay(store, invoicing, es.RelayWorkers(4), es.RelayLocker(store.Locker()))
+	relay := es.NewRelay(store, invoicing, es.RelayConfig{Workers: 4, Locker: store.Locker()})
 	if err := relay.Run(ctx); err != nil { // until ctx ends
 		log.Fatal(err)
 	}

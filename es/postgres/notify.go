@@ -19,74 +19,19 @@ import (
 // [Store.ReadAll] may still hold events back while an older transaction is
 // in flight (that transaction's own commit will signal again), and signals
 // are coalesced.
-func (s *Store) Notify(ctx context.Context) <-chan struct{} {
-	out := make(chan struct{})
-	signal := make(chan struct{}, 1)
-	s.mu.Lock()
-	if s.closed || ctx.Err() != nil {
-		s.mu.Unlock()
-		close(out)
-		return out
-	}
-	s.waiters[signal] = struct{}{}
-	if s.stopListen == nil {
-		lctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-		s.stopListen = cancel
-		s.listeners.Add(1)
-		go func() {
-			defer s.listeners.Done()
-			s.listen(lctx)
-		}()
-	}
-	s.mu.Unlock()
+func (s *Store) Notify(ctx context.Context) <-chan struct{} { return s.notify.Notify(ctx) }
 
+// watchNotifications starts the LISTEN connection when the first Notify
+// channel is handed out; the Broadcaster stops it when the last is done,
+// so an idle store holds no extra connection.
+func (s *Store) watchNotifications() (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	s.listeners.Add(1)
 	go func() {
-		defer close(out)
-		defer s.removeWaiter(signal)
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case _, open := <-signal:
-				if !open { // the store was closed
-					return
-				}
-				select {
-				case out <- struct{}{}:
-				case <-ctx.Done():
-					return
-				}
-			}
-		}
+		defer s.listeners.Done()
+		s.listen(ctx)
 	}()
-	return out
-}
-
-// removeWaiter forgets a Notify channel and stops the listener when no
-// channel is left, so an idle store holds no extra connection.
-func (s *Store) removeWaiter(signal chan struct{}) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if _, ok := s.waiters[signal]; !ok {
-		return // Close got there first
-	}
-	delete(s.waiters, signal)
-	if len(s.waiters) == 0 && s.stopListen != nil {
-		s.stopListen()
-		s.stopListen = nil
-	}
-}
-
-// broadcast signals every Notify channel without blocking.
-func (s *Store) broadcast() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for ch := range s.waiters {
-		select {
-		case ch <- struct{}{}:
-		default: // a signal is already pending
-		}
-	}
+	return cancel
 }
 
 // listen holds a LISTEN connection until ctx ends, reconnecting when it
@@ -124,11 +69,11 @@ func (s *Store) listenOnce(ctx context.Context, listening func()) error {
 	listening()
 	// Anything appended before LISTEN took effect was not heard: let
 	// readers catch up.
-	s.broadcast()
+	s.notify.Broadcast()
 	for {
 		if _, err := conn.WaitForNotification(ctx); err != nil {
 			return err
 		}
-		s.broadcast()
+		s.notify.Broadcast()
 	}
 }

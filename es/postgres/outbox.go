@@ -259,15 +259,15 @@ func (s *Store) InboxTx(ctx context.Context, tx pgx.Tx, consumer, messageID stri
 // txKey is the context key under which Inbox.Handle passes its transaction.
 type txKey struct{}
 
-// TxFrom returns the transaction that [Inbox.Handle] runs fn in, so that
+// TxFrom returns the transaction that the [Store.Inbox]'s Handle runs fn in, so that
 // fn can write its effect in it, or nil if ctx carries none.
 func TxFrom(ctx context.Context) pgx.Tx {
 	tx, _ := ctx.Value(txKey{}).(pgx.Tx)
 	return tx
 }
 
-// Inbox is an [es.Inbox] on the store's inbox table; see [Store.Inbox].
-type Inbox struct{ s *Store }
+// inbox is an [es.Inbox] on the store's inbox table; see [Store.Inbox].
+type inbox struct{ s *Store }
 
 // Inbox returns an [es.Inbox] whose Handle runs fn inside a transaction
 // that also records the message ([Store.InboxTx]); fn finds the
@@ -275,13 +275,13 @@ type Inbox struct{ s *Store }
 // transaction commit with the record: exactly once. Whatever else fn does
 // is at least once: a crash after fn and before the commit runs it again
 // on the next delivery.
-func (s *Store) Inbox() *Inbox { return &Inbox{s: s} }
+func (s *Store) Inbox() es.Inbox { return inbox{s: s} }
 
 // Handle implements [es.Inbox]. A message already recorded for consumer
 // is skipped without calling fn; otherwise fn runs and the record commits
 // with fn's writes if fn returns nil. A concurrent Handle of the same
 // message waits for this one to end.
-func (i *Inbox) Handle(ctx context.Context, consumer, messageID string, fn func(ctx context.Context) error) (bool, error) {
+func (i inbox) Handle(ctx context.Context, consumer, messageID string, fn func(ctx context.Context) error) (bool, error) {
 	ran := false
 	err := pgx.BeginFunc(ctx, i.s.pool, func(tx pgx.Tx) error {
 		first, err := i.s.InboxTx(ctx, tx, consumer, messageID)
@@ -297,8 +297,5 @@ func (i *Inbox) Handle(ctx context.Context, consumer, messageID string, fn func(
 	return ran, nil
 }
 
-// Compile-time checks: the store keeps an outbox and offers an inbox.
-var (
-	_ es.Outbox = (*Store)(nil)
-	_ es.Inbox  = (*Inbox)(nil)
-)
+// The store keeps an outbox.
+var _ es.Outbox = (*Store)(nil)

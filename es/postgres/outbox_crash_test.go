@@ -61,29 +61,27 @@ func TestHelperOutboxChild(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer pool.Close()
-	s, err := postgres.New(ctx, pool, postgres.WithSchema(schema))
+	s, err := postgres.New(ctx, pool, postgres.Config{Schema: schema})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close()
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
-	opts := []es.RelayOption{
-		es.RelayWorkers(4), es.RelayPollInterval(20 * time.Millisecond),
-		es.RelayRetry(1000, time.Millisecond, 20*time.Millisecond), es.RelayLogger(logger),
-	}
+	rc := es.RelayConfig{Workers: 4, PollInterval: 20 * time.Millisecond,
+		MaxAttempts: 1000, MinBackoff: time.Millisecond, MaxBackoff: 20 * time.Millisecond, Logger: logger}
 	var pub es.Publisher
 	switch mode := os.Getenv(envOutboxMode); mode {
 	case "effects":
 		pub = effectPublisher(s)
 	case "locker":
 		pub = effectPublisher(s)
-		opts = append(opts, es.RelayLocker(s.Locker()))
+		rc.Locker = s.Locker()
 	case "process":
 		pub = bookingBus(s)
 	default:
 		t.Fatalf("unknown mode %q", mode)
 	}
-	if err := es.NewRelay(s, pub, opts...).Run(ctx); err != nil {
+	if err := es.NewRelay(s, pub, rc).Run(ctx); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -269,7 +267,7 @@ func checkEffects(ctx context.Context, t *testing.T, s *postgres.Store, want []s
 // once, in order per key.
 func TestRelayCrash(t *testing.T) {
 	const minKills, total, keys = 10, 2000, 50
-	s := pgtest.NewStore(t)
+	s := pgtest.NewStore(t, postgres.Config{})
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	createEffectTables(ctx, t, s)
@@ -301,7 +299,7 @@ func TestRelayCrash(t *testing.T) {
 // the cancelled ones never.
 func TestDeadlinesCrash(t *testing.T) {
 	const total, keys, minKills = 1000, 50, 4
-	s := pgtest.NewStore(t)
+	s := pgtest.NewStore(t, postgres.Config{})
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	createEffectTables(ctx, t, s)
@@ -367,7 +365,7 @@ func TestDeadlinesCrash(t *testing.T) {
 // half-way and starts another: every message takes effect once, in order
 // per key, and the work moved to another process.
 func TestRelayTwoProcesses(t *testing.T) {
-	s := pgtest.NewStore(t)
+	s := pgtest.NewStore(t, postgres.Config{})
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	createEffectTables(ctx, t, s)

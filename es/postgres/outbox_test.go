@@ -22,7 +22,7 @@ import (
 )
 
 func TestOutboxConformance(t *testing.T) {
-	estest.TestOutbox(t, func(t *testing.T) es.Outbox { return pgtest.NewStore(t) })
+	estest.TestOutbox(t, func(t *testing.T) es.Outbox { return pgtest.NewStore(t, postgres.Config{}) })
 }
 
 // TestRelayKeyOrder has 6 writers enqueue messages of 8 shared keys (and
@@ -34,7 +34,7 @@ func TestOutboxConformance(t *testing.T) {
 // each writer's messages of a key in the order written.
 func TestRelayKeyOrder(t *testing.T) {
 	const writers, perWriter, shared = 6, 150, 8
-	s := pgtest.NewStore(t, postgres.WithTestHooks(sleepRandomly, sleepRandomly))
+	s := postgres.WithTestHooks(pgtest.NewStore(t, postgres.Config{}), sleepRandomly, sleepRandomly)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 
@@ -54,8 +54,7 @@ func TestRelayKeyOrder(t *testing.T) {
 		return nil
 	})
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	relay := es.NewRelay(s, pub, es.RelayWorkers(4), es.RelayPollInterval(5*time.Millisecond),
-		es.RelayRetry(1000, time.Millisecond, 10*time.Millisecond), es.RelayLogger(quiet))
+	relay := es.NewRelay(s, pub, es.RelayConfig{Workers: 4, PollInterval: 5 * time.Millisecond, MaxAttempts: 1000, MinBackoff: time.Millisecond, MaxBackoff: 10 * time.Millisecond, Logger: quiet})
 	relayCtx, stopRelay := context.WithCancel(ctx)
 	relayDone := make(chan struct{})
 	go func() { _ = relay.Run(relayCtx); close(relayDone) }()
@@ -151,7 +150,7 @@ func TestRelayKeyOrder(t *testing.T) {
 // message enqueued after it, of its key or not, until it ends.
 func TestDueHorizon(t *testing.T) {
 	pool := pgtest.Pool(t)
-	s := pgtest.NewStoreWithPool(t, pool)
+	s := pgtest.NewStoreWithPool(t, pool, postgres.Config{})
 	ctx := context.Background()
 	all := make([]int, es.OutboxBuckets)
 	for i := range all {
@@ -217,7 +216,7 @@ func TestDueHorizon(t *testing.T) {
 // with 4 workers to a publisher that does nothing. It reports messages
 // per second (each costs a Due share and one MarkDelivered).
 func BenchmarkRelay(b *testing.B) {
-	s := pgtest.NewStore(b)
+	s := pgtest.NewStore(b, postgres.Config{})
 	ctx := context.Background()
 	for i := 0; i < b.N; i += 100 {
 		var enq es.Enqueue
@@ -235,7 +234,7 @@ func BenchmarkRelay(b *testing.B) {
 	b.ResetTimer()
 	start := time.Now()
 	go func() {
-		_ = es.NewRelay(s, pub, es.RelayWorkers(4), es.RelayPollInterval(10*time.Millisecond)).Run(relayCtx)
+		_ = es.NewRelay(s, pub, es.RelayConfig{Workers: 4, PollInterval: 10 * time.Millisecond}).Run(relayCtx)
 		close(done)
 	}()
 	for delivered.Load() < int64(b.N) {
@@ -269,7 +268,7 @@ func TestRelayLeasesSmallPool(t *testing.T) {
 		}
 		t.Skip(err)
 	}
-	s := pgtest.NewStoreWithPool(t, pool)
+	s := pgtest.NewStoreWithPool(t, pool, postgres.Config{})
 	const total = 200
 	want := make(map[string]bool, total)
 	for i := 0; i < total; i += 20 {
@@ -301,8 +300,7 @@ func TestRelayLeasesSmallPool(t *testing.T) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		_ = es.NewRelay(s, pub, es.RelayWorkers(4), es.RelayLocker(s.Locker()),
-			es.RelayPollInterval(20*time.Millisecond)).Run(relayCtx)
+		_ = es.NewRelay(s, pub, es.RelayConfig{Workers: 4, Locker: s.Locker(), PollInterval: 20 * time.Millisecond}).Run(relayCtx)
 	}()
 	select {
 	case <-all:

@@ -109,13 +109,15 @@ func (s *Store) SaveCheckpoint(ctx context.Context, name string, position int64)
 	return nil
 }
 
-// Head implements [es.HeadReader]: the highest position stored, 0 when
-// the store is empty. Events of transactions still in flight may be
-// counted, so lag computed from it can briefly be ahead of what a
-// subscription is able to read.
+// Head implements [es.HeadReader]: the highest position that
+// [Store.ReadAll] yields now, 0 when there is none. Like ReadAll it leaves
+// out the events of transactions still in flight and of those that began
+// after the oldest one in flight, so every event up to the head can be
+// read: a subscription that read past it has seen all of them.
 func (s *Store) Head(ctx context.Context) (int64, error) {
 	var head int64
-	if err := s.pool.QueryRow(ctx, `SELECT coalesce(max(position), 0) FROM `+s.events).Scan(&head); err != nil {
+	if err := s.pool.QueryRow(ctx, `SELECT coalesce(max(position), 0) FROM `+s.events+
+		` WHERE tx_id < pg_snapshot_xmin(pg_current_snapshot())`).Scan(&head); err != nil {
 		return 0, fmt.Errorf("postgres: head: %w", withCtx(ctx, err))
 	}
 	return head, nil
@@ -222,19 +224,6 @@ func applyAfter(ctx context.Context, tx pgx.Tx, p Projection, t Tables, cp int64
 		cp = e.Position
 	}
 	return cp, nil
-}
-
-// WithInline adds projections that are applied inside every append's
-// transaction ([Store.Append] and [Store.AppendTx]), after the events are
-// written, with their versions and positions assigned: a read that follows
-// a successful append sees its effect. An Apply error fails the append and
-// nothing is written. Inline projections apply events in commit order,
-// which across streams need not be position order.
-//
-// [Store.Migrate] creates their tables (the first append does too, if this
-// process did not migrate).
-func WithInline(p ...Projection) Option {
-	return func(s *Store) { s.inline = append(s.inline, p...) }
 }
 
 // setupInline creates the inline projections' tables once per store.

@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"esgo.dev/es"
+	"esgo.dev/es/esprom"
 	"esgo.dev/es/postgres"
 	"esgo.dev/es/postgres/pgtest"
 )
@@ -165,11 +166,12 @@ func writers(ctx context.Context, s *postgres.Store, n, total int, pause time.Du
 
 // catchUp runs consumer in a subscription until its checkpoint reaches the
 // store's head.
-func catchUp(ctx context.Context, t testing.TB, s *postgres.Store, c es.Consumer, opts ...es.SubscriptionOption) {
+func catchUp(ctx context.Context, t testing.TB, s *postgres.Store, c es.Consumer, cfg es.SubscriptionConfig) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
-	sub := es.NewSubscription("stats", s, c, append([]es.SubscriptionOption{es.PollInterval(50 * time.Millisecond)}, opts...)...)
+	cfg.PollInterval = 50 * time.Millisecond
+	sub := es.NewSubscription("stats", s, c, cfg)
 	done := make(chan error, 1)
 	go func() { done <- sub.Run(ctx) }()
 	waitCaughtUp(ctx, t, s, c)
@@ -226,18 +228,18 @@ func TestHelperProjectionChild(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer pool.Close()
-	s, err := postgres.New(ctx, pool, postgres.WithSchema(schema))
+	s, err := postgres.New(ctx, pool, postgres.Config{Schema: schema})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close()
 	var c es.Consumer = s.Consumer(statsProjection("stats"))
-	opts := []es.SubscriptionOption{es.BatchSize(50), es.PollInterval(100 * time.Millisecond)}
+	sc := es.SubscriptionConfig{BatchSize: 50, PollInterval: 100 * time.Millisecond}
 	if os.Getenv(envChildMode) == "failover" {
 		c = &activityConsumer{Consumer: c, pool: pool, table: pgx.Identifier{schema, "activity"}.Sanitize()}
-		opts = append(opts, es.Exclusive(s.Locker()))
+		sc.Locker = s.Locker()
 	}
-	if err := es.NewSubscription("stats", s, c, opts...).Run(ctx); err != nil {
+	if err := es.NewSubscription("stats", s, c, sc).Run(ctx); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -282,7 +284,7 @@ func startChild(t *testing.T, schema, mode string) *exec.Cmd {
 func TestProjectionCrash(t *testing.T) {
 	const kills, total = 20, 10_000
 	pool := pgtest.Pool(t)
-	s := pgtest.NewStoreWithPool(t, pool)
+	s := pgtest.NewStoreWithPool(t, pool, postgres.Config{})
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	c := s.Consumer(statsProjection("stats"))
@@ -316,7 +318,7 @@ func TestProjectionCrash(t *testing.T) {
 	if cp == 0 {
 		t.Fatal("the killed processes handled nothing")
 	}
-	catchUp(ctx, t, s, c)
+	catchUp(ctx, t, s, c, es.SubscriptionConfig{})
 	checkModel(ctx, t, s)
 }
 
@@ -328,7 +330,7 @@ func TestProjectionCrash(t *testing.T) {
 func TestProjectionFailover(t *testing.T) {
 	const rounds = 3
 	pool := pgtest.Pool(t)
-	s := pgtest.NewStoreWithPool(t, pool)
+	s := pgtest.NewStoreWithPool(t, pool, postgres.Config{})
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	activity := pgx.Identifier{s.Schema(), "activity"}.Sanitize()
@@ -449,7 +451,7 @@ func TestProjectionFailover(t *testing.T) {
 // consumer's catching up) the table equals the fold.
 func TestRebuild(t *testing.T) {
 	pool := pgtest.Pool(t)
-	s := pgtest.NewStoreWithPool(t, pool)
+	s := pgtest.NewStoreWithPool(t, pool, postgres.Config{})
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
 	appendMany(ctx, t, s, 100_000)
@@ -459,7 +461,7 @@ func TestRebuild(t *testing.T) {
 	sctx, stopSub := context.WithCancel(ctx)
 	subDone := make(chan error, 1)
 	go func() {
-		subDone <- es.NewSubscription("stats", s, c, es.PollInterval(50*time.Millisecond)).Run(sctx)
+		subDone <- es.NewSubscription("stats", s, c, es.SubscriptionConfig{PollInterval: 50 * time.Millisecond}).Run(sctx)
 	}()
 	// A row the events do not explain: the rebuilt table must not have it.
 	if _, err := c.Checkpoint(ctx); err != nil {
@@ -521,7 +523,7 @@ func appendMany(ctx context.Context, t testing.TB, s *postgres.Store, n int) {
 func TestInlineProjection(t *testing.T) {
 	pool := pgtest.Pool(t)
 	p := statsProjection("inline-stats")
-	s := pgtest.NewStoreWithPool(t, pool, postgres.WithInline(p))
+	s := pgtest.NewStoreWithPool(t, pool, postgres.Config{Inline: []postgres.Projection{p}})
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 
@@ -584,14 +586,14 @@ func TestInlineProjection(t *testing.T) {
 // before it applied.
 func TestConsumerStopsAtFailure(t *testing.T) {
 	pool := pgtest.Pool(t)
-	s := pgtest.NewStoreWithPool(t, pool)
+	s := pgtest.NewStoreWithPool(t, pool, postgres.Config{})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if _, err := es.Append(ctx, s, "acct-1", es.NoStream, newEvent("Deposited", 1), newEvent("Deposited", 2), newEvent("Poison", 3)); err != nil {
 		t.Fatal(err)
 	}
 	c := s.Consumer(statsProjection("stats"))
-	err := es.NewSubscription("stats", s, c, es.Retry(2, time.Millisecond, time.Millisecond)).Run(ctx)
+	err := es.NewSubscription("stats", s, c, es.SubscriptionConfig{MaxAttempts: 2, MinBackoff: time.Millisecond, MaxBackoff: time.Millisecond}).Run(ctx)
 	var herr *es.HandlerError
 	if !errors.As(err, &herr) || herr.Event.Type != "Poison" {
 		t.Fatalf("got %v, want a HandlerError at the Poison event", err)
@@ -608,11 +610,11 @@ func TestConsumerStopsAtFailure(t *testing.T) {
 // projection through a Prometheus registry.
 func TestProjectionMetrics(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	m, err := es.NewSubscriptionMetrics(reg)
+	m, err := esprom.NewSubscriptionMetrics(reg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := pgtest.NewStore(t)
+	s := pgtest.NewStore(t, postgres.Config{})
 	ctx := context.Background()
 	if _, err := es.Append(ctx, s, "acct-1", es.NoStream, newEvents("Deposited", 30)...); err != nil {
 		t.Fatal(err)
@@ -626,7 +628,7 @@ func TestProjectionMetrics(t *testing.T) {
 	defer cancel()
 	done := make(chan error, 1)
 	go func() {
-		done <- es.NewSubscription("stats", s, c, es.BatchSize(10), es.WithSubscriptionMetrics(m)).Run(sctx)
+		done <- es.NewSubscription("stats", s, c, es.SubscriptionConfig{BatchSize: 10, Observer: m}).Run(sctx)
 	}()
 	// Wait for the gauges, not the checkpoint: they are set after it.
 	for testutil.ToFloat64(m.Position("stats")) != float64(head) || testutil.ToFloat64(m.Lag("stats")) != 0 {
@@ -677,7 +679,7 @@ func (p *lagProbe) Handle(ctx context.Context, batch []es.Event) error {
 
 // TestCheckpointStore saves and loads checkpoints.
 func TestCheckpointStore(t *testing.T) {
-	s := pgtest.NewStore(t)
+	s := pgtest.NewStore(t, postgres.Config{})
 	ctx := context.Background()
 	if cp, err := s.LoadCheckpoint(ctx, "mailer"); err != nil || cp != 0 {
 		t.Fatalf("missing checkpoint = %d, %v; want 0", cp, err)
@@ -699,7 +701,7 @@ func TestCheckpointStore(t *testing.T) {
 // taken by another.
 func TestLocker(t *testing.T) {
 	pool := pgtest.Pool(t)
-	s := pgtest.NewStoreWithPool(t, pool)
+	s := pgtest.NewStoreWithPool(t, pool, postgres.Config{})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	a, b := s.Locker(), postgres.NewLocker(pool, s.Schema())
@@ -759,7 +761,7 @@ func TestLocker(t *testing.T) {
 func BenchmarkProjectionCatchUp(b *testing.B) {
 	const n = 20_000
 	pool := pgtest.Pool(b)
-	s := pgtest.NewStoreWithPool(b, pool)
+	s := pgtest.NewStoreWithPool(b, pool, postgres.Config{})
 	ctx := context.Background()
 	appendMany(ctx, b, s, n)
 	c := s.Consumer(statsProjection("stats"))
@@ -775,7 +777,7 @@ func BenchmarkProjectionCatchUp(b *testing.B) {
 			b.Fatal(err)
 		}
 		b.StartTimer()
-		catchUp(ctx, b, s, c)
+		catchUp(ctx, b, s, c, es.SubscriptionConfig{})
 	}
 	b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "events/s")
 }

@@ -1,11 +1,13 @@
 package postgres
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"hash/fnv"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -13,9 +15,10 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"esgo.dev/es"
+	"esgo.dev/es/storekit"
 )
 
-// DefaultSchema is the schema a [Store] uses unless [WithSchema] says otherwise.
+// DefaultSchema is the schema a [Store] uses unless [Config] says otherwise.
 const DefaultSchema = "es"
 
 // ErrNotFirstWrite reports an [Store.AppendTx] into a transaction that had
@@ -28,11 +31,11 @@ var ErrNotFirstWrite = errors.New("postgres: events must be the first write of t
 // Store is a PostgreSQL event store, safe for concurrent use. Create it with
 // [New] and create its tables once with [Store.Migrate].
 type Store struct {
-	pool    *pgxpool.Pool
-	schema  string
-	clock   es.Clock
-	metrics *es.StoreMetrics
-	logger  *slog.Logger
+	pool     *pgxpool.Pool
+	schema   string
+	clock    es.Clock
+	observer es.StoreObserver
+	logger   *slog.Logger
 
 	// Quoted, schema-qualified names, computed once.
 	events, streams, checkpoints, positionSeq string
@@ -53,11 +56,8 @@ type Store struct {
 	// hooks lets tests stop an append at known points; nil in production.
 	hooks *testHooks
 
-	mu         sync.Mutex
-	closed     bool
-	waiters    map[chan struct{}]struct{}
-	stopListen context.CancelFunc // of the running listener, if any
-	listeners  sync.WaitGroup
+	notify    *storekit.Broadcaster
+	listeners sync.WaitGroup // the LISTEN goroutines Notify started
 }
 
 // testHooks are called, when set, at points of an append that tests need
@@ -67,41 +67,56 @@ type testHooks struct {
 	beforeCommit func(ctx context.Context, tx pgx.Tx) error
 }
 
-// Option configures a [Store].
-type Option func(*Store)
-
-// WithSchema puts the store's tables in schema (default [DefaultSchema]).
-// Several stores can share a database in different schemas. The name is
-// also the LISTEN/NOTIFY channel of [Store.Notify].
-func WithSchema(schema string) Option { return func(s *Store) { s.schema = schema } }
-
-// WithClock sets the clock that stamps RecordedAt (default [es.SystemClock]).
-func WithClock(c es.Clock) Option { return func(s *Store) { s.clock = c } }
-
-// WithMetrics reports appends to m.
-func WithMetrics(m *es.StoreMetrics) Option { return func(s *Store) { s.metrics = m } }
-
-// WithLogger sets the logger for background work: the LISTEN connection
-// of [Store.Notify] logs when it drops and reconnects. Default: slog.Default().
-func WithLogger(l *slog.Logger) Option { return func(s *Store) { s.logger = l } }
+// Config configures a [Store]. The zero value is a working configuration:
+// each field says its default.
+type Config struct {
+	// Schema holds the store's tables (default [DefaultSchema]). Several
+	// stores can share a database in different schemas. The name is also
+	// the LISTEN/NOTIFY channel of [Store.Notify].
+	Schema string
+	// Clock stamps RecordedAt and the outbox's and inbox's bookkeeping
+	// times (default [es.SystemClock]).
+	Clock es.Clock
+	// Inline are projections applied inside every append's transaction
+	// ([Store.Append] and [Store.AppendTx]), after the events are written,
+	// with their versions and positions assigned: a read that follows a
+	// successful append sees its effect. An Apply error fails the append
+	// and nothing is written. Inline projections apply events in commit
+	// order, which across streams need not be position order.
+	// [Store.Migrate] creates their tables (the first append does too, if
+	// this process did not migrate).
+	Inline []Projection
+	// Observer, when set, learns of every append (esgo.dev/es/esprom has
+	// one for Prometheus).
+	Observer es.StoreObserver
+	// Logger receives background trouble: the LISTEN connection of
+	// [Store.Notify] logs when it drops and reconnects (default
+	// [slog.Default]).
+	Logger *slog.Logger
+}
 
 // New returns a store that works through pool. It does not touch the
 // database: call [Store.Migrate] (or [Migrate]) once to create the tables.
 // The caller keeps ownership of pool and closes it after [Store.Close].
-func New(ctx context.Context, pool *pgxpool.Pool, opts ...Option) (*Store, error) {
+func New(ctx context.Context, pool *pgxpool.Pool, cfg Config) (*Store, error) {
 	if pool == nil {
-		return nil, errors.New("postgres: nil pool")
+		return nil, fmt.Errorf("%w: postgres: nil pool", es.ErrInvalidConfig)
 	}
 	s := &Store{
-		pool:    pool,
-		schema:  DefaultSchema,
-		clock:   es.SystemClock{},
-		logger:  slog.Default(),
-		waiters: make(map[chan struct{}]struct{}),
+		pool:     pool,
+		schema:   cmp.Or(cfg.Schema, DefaultSchema),
+		clock:    cfg.Clock,
+		observer: cfg.Observer,
+		logger:   cfg.Logger,
+		inline:   slices.Clone(cfg.Inline),
 	}
-	for _, o := range opts {
-		o(s)
+	if s.clock == nil {
+		s.clock = es.SystemClock{}
 	}
+	if s.logger == nil {
+		s.logger = slog.Default()
+	}
+	s.notify = storekit.NewBroadcaster(s.watchNotifications)
 	if err := checkSchemaName(s.schema); err != nil {
 		return nil, err
 	}
@@ -124,7 +139,7 @@ func New(ctx context.Context, pool *pgxpool.Pool, opts ...Option) (*Store, error
 // is also a NOTIFY channel name, and both are limited to 63 bytes.
 func checkSchemaName(schema string) error {
 	if schema == "" || len(schema) > 63 {
-		return fmt.Errorf("postgres: schema name %q must be 1 to 63 bytes long", schema)
+		return fmt.Errorf("%w: postgres: schema name %q must be 1 to 63 bytes long", es.ErrInvalidConfig, schema)
 	}
 	return nil
 }
@@ -146,17 +161,7 @@ func (s *Store) Pool() *pgxpool.Pool { return s.pool }
 // Close stops the LISTEN connection of [Store.Notify], if one is open, and
 // closes every channel Notify returned. It does not close the pool.
 func (s *Store) Close() error {
-	s.mu.Lock()
-	s.closed = true
-	if s.stopListen != nil {
-		s.stopListen()
-		s.stopListen = nil
-	}
-	for ch := range s.waiters {
-		delete(s.waiters, ch)
-		close(ch)
-	}
-	s.mu.Unlock()
+	s.notify.Close()
 	s.listeners.Wait()
 	return nil
 }

@@ -21,7 +21,7 @@ import (
 )
 
 func TestConformance(t *testing.T) {
-	estest.TestStore(t, func(t *testing.T) es.Store { return pgtest.NewStore(t) })
+	estest.TestStore(t, func(t *testing.T) es.Store { return pgtest.NewStore(t, postgres.Config{}) })
 }
 
 func newEvent(typ string, n int) es.EventData {
@@ -58,7 +58,7 @@ func sleepRandomly(ctx context.Context, _ pgx.Tx) error {
 // exactly once, in increasing position order.
 func TestReadAllNeverSkips(t *testing.T) {
 	const writers, total = 8, 20_000
-	s := pgtest.NewStore(t, postgres.WithTestHooks(sleepRandomly, sleepRandomly))
+	s := postgres.WithTestHooks(pgtest.NewStore(t, postgres.Config{}), sleepRandomly, sleepRandomly)
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Second)
 	defer cancel()
 
@@ -173,11 +173,10 @@ func TestKilledConnection(t *testing.T) {
 				}
 				return nil
 			}
-			hooks := postgres.WithTestHooks(kill, nil)
+			s := postgres.WithTestHooks(pgtest.NewStoreWithPool(t, pool, postgres.Config{}), kill, nil)
 			if point == "before commit" {
-				hooks = postgres.WithTestHooks(nil, kill)
+				s = postgres.WithTestHooks(s, nil, kill)
 			}
-			s := pgtest.NewStoreWithPool(t, pool, hooks)
 			ctx := context.Background()
 			if _, err := es.Append(ctx, s, "bystander-1", es.NoStream, newEvent("Existed", 0)); err != nil {
 				t.Fatal(err)
@@ -252,7 +251,7 @@ func TestConcurrentMigrations(t *testing.T) {
 	if err := postgres.Migrate(ctx, pool, schema); err != nil {
 		t.Fatalf("migrating again: %v", err)
 	}
-	s, err := postgres.New(ctx, pool, postgres.WithSchema(schema))
+	s, err := postgres.New(ctx, pool, postgres.Config{Schema: schema})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -265,7 +264,7 @@ func TestConcurrentMigrations(t *testing.T) {
 // TestConcurrentIdenticalAppends: identical retries racing each other all
 // succeed with the same result, and the events are stored once.
 func TestConcurrentIdenticalAppends(t *testing.T) {
-	s := pgtest.NewStore(t)
+	s := pgtest.NewStore(t, postgres.Config{})
 	ctx := context.Background()
 	evs := newEvents("Paid", 3)
 	const racers = 8
@@ -303,7 +302,7 @@ func TestConcurrentIdenticalAppends(t *testing.T) {
 // ErrDuplicateEventID, including those that lose the race on the unique
 // index rather than finding the event in their lookup.
 func TestConcurrentSameIDOtherStreams(t *testing.T) {
-	s := pgtest.NewStore(t)
+	s := pgtest.NewStore(t, postgres.Config{})
 	ctx := context.Background()
 	ev := newEvent("Claimed", 1)
 	const racers = 8
@@ -331,7 +330,7 @@ func TestConcurrentSameIDOtherStreams(t *testing.T) {
 // transaction, and refuses a transaction that wrote before the events.
 func TestAppendTx(t *testing.T) {
 	pool := pgtest.Pool(t)
-	s := pgtest.NewStoreWithPool(t, pool)
+	s := pgtest.NewStoreWithPool(t, pool, postgres.Config{})
 	ctx := context.Background()
 	outbox := pgx.Identifier{s.Schema(), "side_effects"}.Sanitize()
 	if _, err := pool.Exec(ctx, "CREATE TABLE "+outbox+" (msg text)"); err != nil {
@@ -378,9 +377,9 @@ func TestAppendTx(t *testing.T) {
 	}
 }
 
-func TestMetrics(t *testing.T) {
-	estest.TestStoreMetrics(t, func(t *testing.T, m *es.StoreMetrics) es.Store {
-		return pgtest.NewStore(t, postgres.WithMetrics(m))
+func TestObserver(t *testing.T) {
+	estest.TestStoreObserver(t, func(t *testing.T, o es.StoreObserver) es.Store {
+		return pgtest.NewStore(t, postgres.Config{Observer: o})
 	})
 }
 
@@ -418,7 +417,7 @@ func gather(t *testing.T, reg *prometheus.Registry) map[string]float64 {
 // reconnect and keep signalling appends.
 func TestNotifyReconnects(t *testing.T) {
 	pool := pgtest.Pool(t)
-	s := pgtest.NewStoreWithPool(t, pool)
+	s := pgtest.NewStoreWithPool(t, pool, postgres.Config{})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	ch := s.Notify(ctx)
@@ -458,7 +457,7 @@ func waitSignal(ctx context.Context, t *testing.T, s *postgres.Store, ch <-chan 
 // yields each stream's events in version order. (Projections that keep a
 // stream's latest state depend on it.)
 func TestGlobalOrderKeepsStreamOrder(t *testing.T) {
-	s := pgtest.NewStore(t, postgres.WithTestHooks(sleepRandomly, nil))
+	s := postgres.WithTestHooks(pgtest.NewStore(t, postgres.Config{}), sleepRandomly, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	var wg sync.WaitGroup
@@ -505,7 +504,7 @@ func TestReadAllWaitsForEarlierAppend(t *testing.T) {
 		}
 		return nil
 	}
-	s := pgtest.NewStore(t, postgres.WithTestHooks(hold, nil))
+	s := postgres.WithTestHooks(pgtest.NewStore(t, postgres.Config{}), hold, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	// On failure, let the held append finish before the schema is dropped.

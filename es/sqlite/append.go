@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"esgo.dev/es"
+	"esgo.dev/es/storekit"
 )
 
 const (
@@ -82,13 +83,13 @@ func (s *Store) Append(ctx context.Context, appends ...es.StreamAppend) ([]es.Ap
 // AppendEnqueue implements [es.Outbox]: the events and the outbox rows
 // are written in the same IMMEDIATE transaction, so a message is stored
 // if and only if the events that cause it are. A repeated append (the
-// same event IDs, see [es.MatchStored]) enqueues nothing; a message whose
+// same event IDs, see [storekit.MatchStored]) enqueues nothing; a message whose
 // ID is already in es_outbox is skipped.
 func (s *Store) AppendEnqueue(ctx context.Context, enq es.Enqueue, appends ...es.StreamAppend) (res []es.AppendResult, err error) {
 	start := time.Now()
 	n := 0
-	defer func() { s.cfg.metrics.ObserveAppend(start, n, err) }()
-	if err := es.CheckAppendEnqueue(enq, appends); err != nil {
+	defer func() { storekit.ObserveAppend(s.cfg.Observer, start, n, err) }()
+	if err := storekit.CheckAppendEnqueue(enq, appends); err != nil {
 		return nil, err
 	}
 	err = s.withWriteTx(ctx, func(tx *sql.Tx) error {
@@ -109,12 +110,12 @@ func (s *Store) AppendEnqueue(ctx context.Context, enq es.Enqueue, appends ...es
 	case ctx.Err() != nil:
 		// database/sql and SQLite report a cancelled call in several ways
 		// ("interrupted", sql.ErrTxDone); the cause is what callers test.
-		return nil, fmt.Errorf("es/sqlite: append: %w", ctx.Err())
+		return nil, fmt.Errorf("sqlite: append: %w", ctx.Err())
 	default:
-		return nil, fmt.Errorf("es/sqlite: append: %w", err)
+		return nil, fmt.Errorf("sqlite: append: %w", err)
 	}
 	if n > 0 {
-		s.signal()
+		s.notify.Broadcast()
 	}
 	return res, nil
 }
@@ -149,7 +150,7 @@ func (s *Store) appendTx(ctx context.Context, tx *sql.Tx, appends []es.StreamApp
 		current[a.StreamID] = v
 	}
 
-	res, replay, err := es.MatchStored(appends, stored, func(id string) int64 { return current[id] })
+	res, replay, err := storekit.MatchStored(appends, stored, func(id string) int64 { return current[id] })
 	if err != nil || replay {
 		return res, 0, replay, err
 	}
@@ -161,12 +162,12 @@ func (s *Store) appendTx(ctx context.Context, tx *sql.Tx, appends []es.StreamApp
 
 	upsert := tx.StmtContext(ctx, s.stmts.upsertStream)
 	insert := tx.StmtContext(ctx, s.stmts.insertEvent)
-	now := s.cfg.clock.Now().UTC().Format(timeLayout)
+	now := s.cfg.Clock.Now().UTC().Format(timeLayout)
 	// Inline projections see the events as a later read would: with their
 	// positions and the recording time as stored.
 	var appended []es.Event
 	var recordedAt time.Time
-	if len(s.cfg.inline) > 0 {
+	if len(s.cfg.Inline) > 0 {
 		if recordedAt, err = time.Parse(timeLayout, now); err != nil {
 			return nil, 0, false, err
 		}
@@ -214,7 +215,7 @@ func (s *Store) appendTx(ctx context.Context, tx *sql.Tx, appends []es.StreamApp
 			if res[i].Position, err = r.LastInsertId(); err != nil {
 				return nil, 0, false, fmt.Errorf("insert events of %s: %w", a.StreamID, err)
 			}
-			if len(s.cfg.inline) > 0 {
+			if len(s.cfg.Inline) > 0 {
 				// One statement's rows get consecutive positions: the
 				// transaction holds the write lock and AUTOINCREMENT
 				// takes max+1 for each row.

@@ -33,7 +33,7 @@ func benchEvent() es.EventData {
 
 func benchStore(b *testing.B, sync sqlite.Synchronous) *sqlite.Store {
 	b.Helper()
-	s, err := sqlite.Open(context.Background(), filepath.Join(b.TempDir(), "bench.db"), sqlite.WithSynchronous(sync))
+	s, err := sqlite.Open(context.Background(), filepath.Join(b.TempDir(), "bench.db"), sqlite.Config{Synchronous: sync})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -23,8 +23,8 @@ import (
 func TestConcurrentUse(t *testing.T) {
 	const goroutines, ops = 64, 20
 	ctx := context.Background()
-	s1, path := openFile(t)
-	s2, err := sqlite.Open(ctx, path)
+	s1, path := openFile(t, sqlite.Config{})
+	s2, err := sqlite.Open(ctx, path, sqlite.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -165,8 +165,8 @@ func event(n int) es.EventData {
 // polling.
 func TestNotifyOtherStore(t *testing.T) {
 	ctx := t.Context()
-	s1, path := openFile(t, sqlite.WithPollInterval(20*time.Millisecond))
-	s2, err := sqlite.Open(ctx, path)
+	s1, path := openFile(t, sqlite.Config{PollInterval: 20 * time.Millisecond})
+	s2, err := sqlite.Open(ctx, path, sqlite.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -187,7 +187,7 @@ func TestNotifyOtherStore(t *testing.T) {
 // mode, whose database has no WAL: readers and the writer share it
 // through SQLite's rollback-journal locks.
 func TestConcurrentUseMemory(t *testing.T) {
-	s, err := sqlite.OpenMemory(context.Background())
+	s, err := sqlite.OpenMemory(context.Background(), sqlite.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -204,7 +204,7 @@ func TestConcurrentOpen(t *testing.T) {
 	var wg sync.WaitGroup
 	for i := range 8 {
 		wg.Go(func() {
-			s, err := sqlite.Open(ctx, path)
+			s, err := sqlite.Open(ctx, path, sqlite.Config{})
 			if err != nil {
 				t.Errorf("open %d: %v", i, err)
 				return

@@ -37,7 +37,7 @@ func TestHelperAppender(t *testing.T) {
 	}
 	exitWithParent()
 	ctx := context.Background()
-	s, err := sqlite.Open(ctx, path)
+	s, err := sqlite.Open(ctx, path, sqlite.Config{})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "open:", err)
 		os.Exit(2)
@@ -214,7 +214,7 @@ func checkFile(t *testing.T, path string, acked map[string]ack) {
 		t.Fatalf("integrity check: %s", result)
 	}
 
-	s, err := sqlite.Open(ctx, path)
+	s, err := sqlite.Open(ctx, path, sqlite.Config{})
 	if err != nil {
 		t.Fatalf("reopen: %v", err)
 	}

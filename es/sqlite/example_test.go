@@ -23,7 +23,7 @@ func Example() {
 	}
 	defer os.RemoveAll(dir)
 
-	store, err := sqlite.Open(ctx, filepath.Join(dir, "events.db"))
+	store, err := sqlite.Open(ctx, filepath.Join(dir, "events.db"), sqlite.Config{})
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -60,7 +60,7 @@ func Example() {
 // order they were appended, from a store held in memory.
 func ExampleOpenMemory() {
 	ctx := context.Background()
-	store, err := sqlite.OpenMemory(ctx)
+	store, err := sqlite.OpenMemory(ctx, sqlite.Config{})
 	if err != nil {
 		fmt.Println(err)
 		return

@@ -24,9 +24,9 @@ import (
 func (s *Store) WriteTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	if err := s.withWriteTx(ctx, fn); err != nil {
 		if ctx.Err() != nil {
-			return fmt.Errorf("es/sqlite: write transaction: %w", ctx.Err())
+			return fmt.Errorf("sqlite: write transaction: %w", ctx.Err())
 		}
-		return fmt.Errorf("es/sqlite: write transaction: %w", err)
+		return fmt.Errorf("sqlite: write transaction: %w", err)
 	}
 	return nil
 }
@@ -45,16 +45,16 @@ func (s *Store) WriteTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 // be redelivered at any time, after a parked message is released, say.
 func (s *Store) InboxTx(ctx context.Context, tx *sql.Tx, consumer, messageID string) (first bool, err error) {
 	if consumer == "" || messageID == "" {
-		return false, errors.New("es/sqlite: inbox: empty consumer or message ID")
+		return false, errors.New("sqlite: inbox: empty consumer or message ID")
 	}
 	r, err := tx.ExecContext(ctx, `INSERT INTO es_inbox (consumer, message_id, handled_at) VALUES (?, ?, ?)
-		ON CONFLICT (consumer, message_id) DO NOTHING`, consumer, messageID, unixNano(s.cfg.clock.Now()))
+		ON CONFLICT (consumer, message_id) DO NOTHING`, consumer, messageID, unixNano(s.cfg.Clock.Now()))
 	if err != nil {
-		return false, fmt.Errorf("es/sqlite: inbox %s: record %s: %w", consumer, messageID, err)
+		return false, fmt.Errorf("sqlite: inbox %s: record %s: %w", consumer, messageID, err)
 	}
 	n, err := r.RowsAffected()
 	if err != nil {
-		return false, fmt.Errorf("es/sqlite: inbox %s: record %s: %w", consumer, messageID, err)
+		return false, fmt.Errorf("sqlite: inbox %s: record %s: %w", consumer, messageID, err)
 	}
 	return n == 1, nil
 }

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"esgo.dev/es/storekit"
 )
 
 // lockPoll is how often Lock retries a lease that another process holds.
@@ -29,16 +31,14 @@ const lockWatch = time.Second
 // holder notices within a second that its file was replaced and gives
 // the lease up (its held context is cancelled).
 type Locker struct {
-	path string // the database file; "" for a store in memory: this process only
-
-	mu   sync.Mutex
-	held map[string]chan struct{} // closed when the lease is released
+	path  string // the database file; "" for a store in memory: this process only
+	local storekit.LocalLocker
 }
 
 // NewLocker returns a Locker for the database file at path. Lockers of
 // one file, in any process, exclude each other.
 func NewLocker(path string) *Locker {
-	return &Locker{path: path, held: make(map[string]chan struct{})}
+	return &Locker{path: path}
 }
 
 // Locker returns the store's [Locker]: leases across the processes that
@@ -48,11 +48,11 @@ func (s *Store) Locker() *Locker { return s.locker }
 // Lock implements [es.Locker]. It blocks until it holds the lease called
 // name or ctx ends.
 func (l *Locker) Lock(ctx context.Context, name string) (context.Context, func(), error) {
-	releaseLocal, err := l.lockLocal(ctx, name)
+	held, releaseLocal, err := l.local.Lock(ctx, name)
 	if err != nil {
 		return nil, nil, err
 	}
-	held, cancel := context.WithCancel(ctx)
+	held, cancel := context.WithCancel(held)
 	unlockFile := func() {}
 	if l.path != "" {
 		f, err := lockFile(ctx, l.lockPath(name))
@@ -82,31 +82,6 @@ func (l *Locker) Lock(ctx context.Context, name string) (context.Context, func()
 			releaseLocal()
 		})
 	}, nil
-}
-
-// lockLocal takes the lease within this process.
-func (l *Locker) lockLocal(ctx context.Context, name string) (func(), error) {
-	for {
-		l.mu.Lock()
-		released, busy := l.held[name]
-		if !busy {
-			mine := make(chan struct{})
-			l.held[name] = mine
-			l.mu.Unlock()
-			return func() {
-				l.mu.Lock()
-				delete(l.held, name)
-				l.mu.Unlock()
-				close(mine)
-			}, nil
-		}
-		l.mu.Unlock()
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-released:
-		}
-	}
 }
 
 // lockPath is the lock file of the lease called name: the database's

@@ -19,7 +19,7 @@ import (
 func lockFile(ctx context.Context, path string) (*os.File, error) {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
-		return nil, fmt.Errorf("es/sqlite: lock: %w", err)
+		return nil, fmt.Errorf("sqlite: lock: %w", err)
 	}
 	t := time.NewTicker(lockPoll)
 	defer t.Stop()
@@ -30,7 +30,7 @@ func lockFile(ctx context.Context, path string) (*os.File, error) {
 		}
 		if !errors.Is(err, syscall.EWOULDBLOCK) && !errors.Is(err, syscall.EINTR) {
 			_ = f.Close()
-			return nil, fmt.Errorf("es/sqlite: lock %s: %w", path, err)
+			return nil, fmt.Errorf("sqlite: lock %s: %w", path, err)
 		}
 		select {
 		case <-ctx.Done():

@@ -12,5 +12,5 @@ import (
 // lockFile is not implemented on this system: leases across processes
 // need flock.
 func lockFile(context.Context, string) (*os.File, error) {
-	return nil, fmt.Errorf("es/sqlite: lock: %w", errors.ErrUnsupported)
+	return nil, fmt.Errorf("sqlite: lock: %w", errors.ErrUnsupported)
 }

@@ -79,7 +79,7 @@ func (s *Store) enqueueTx(ctx context.Context, tx *sql.Tx, enq es.Enqueue) error
 	if len(enq.Messages) == 0 && len(enq.Cancel) == 0 {
 		return nil
 	}
-	now := unixNano(s.cfg.clock.Now())
+	now := unixNano(s.cfg.Clock.Now())
 	for msgs := range slices.Chunk(enq.Messages, insertChunk) {
 		args := make([]any, 0, 9*len(msgs))
 		for _, m := range msgs {
@@ -147,7 +147,7 @@ func (s *Store) Due(ctx context.Context, now time.Time, buckets []int, limit int
 		return rows.Err()
 	})
 	if err != nil {
-		return nil, fmt.Errorf("es/sqlite: due messages: %w", err)
+		return nil, fmt.Errorf("sqlite: due messages: %w", err)
 	}
 	return out, nil
 }
@@ -181,7 +181,7 @@ var errNoMessage = errors.New("no such outbox message")
 func (s *Store) MarkDelivered(ctx context.Context, seq int64) error {
 	return s.updateMessage(ctx, "mark delivered", seq,
 		`UPDATE es_outbox SET delivered_at = coalesce(delivered_at, ?) WHERE seq = ?`,
-		unixNano(s.cfg.clock.Now()), seq)
+		unixNano(s.cfg.Clock.Now()), seq)
 }
 
 // MarkFailed implements [es.Outbox]: one more attempt, the time of the
@@ -206,7 +206,7 @@ func (s *Store) updateMessage(ctx context.Context, what string, seq int64, query
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("es/sqlite: %s %d: %w", what, seq, err)
+		return fmt.Errorf("sqlite: %s %d: %w", what, seq, err)
 	}
 	return nil
 }
@@ -227,7 +227,7 @@ func (s *Store) Backlog(ctx context.Context) (int64, error) {
 		return s.readers.QueryRowContext(ctx, `SELECT count(*) FROM es_outbox WHERE `+pending).Scan(&n)
 	})
 	if err != nil {
-		return 0, fmt.Errorf("es/sqlite: outbox backlog: %w", err)
+		return 0, fmt.Errorf("sqlite: outbox backlog: %w", err)
 	}
 	return n, nil
 }

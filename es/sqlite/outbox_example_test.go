@@ -15,7 +15,7 @@ import (
 // what is due now and an hour later, as a relay would.
 func ExampleStore_AppendEnqueue() {
 	ctx := context.Background()
-	store, err := sqlite.OpenMemory(ctx)
+	store, err := sqlite.OpenMemory(ctx, sqlite.Config{})
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -67,7 +67,7 @@ func ExampleStore_AppendEnqueue() {
 // commit in one transaction, so the effect happens once.
 func ExampleStore_InboxTx() {
 	ctx := context.Background()
-	store, err := sqlite.OpenMemory(ctx)
+	store, err := sqlite.OpenMemory(ctx, sqlite.Config{})
 	if err != nil {
 		fmt.Println(err)
 		return

@@ -13,7 +13,7 @@ import (
 // never scanning the whole outbox (which keeps every delivered message).
 func TestDueQueryPlan(t *testing.T) {
 	ctx := context.Background()
-	s, err := Open(ctx, filepath.Join(t.TempDir(), "plan.db"))
+	s, err := Open(ctx, filepath.Join(t.TempDir(), "plan.db"), Config{})
 	if err != nil {
 		t.Fatal(err)
 	}

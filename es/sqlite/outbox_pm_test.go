@@ -87,8 +87,8 @@ var seats = es.Decider[int, reserveSeats, seatsReserved]{
 // recording its delivery.
 func shopBus(s *sqlite.Store, log io.Writer, k *killer, delay time.Duration) *es.Bus {
 	reg := shopRegistry()
-	process := es.NewProcessHandler(s, reg, reservation)
-	commands := es.NewCommandHandler(s, reg, seats)
+	process := es.NewProcessHandler(s, reg, reservation, es.ProcessConfig{})
+	commands := es.NewCommandHandler(s, reg, seats, es.HandlerConfig{})
 	bus := es.NewBus()
 	bus.Subscribe("shop.OrderPlaced", func(ctx context.Context, m es.Message) error {
 		n := k.attempt()
@@ -114,7 +114,7 @@ func shopBus(s *sqlite.Store, log io.Writer, k *killer, delay time.Duration) *es
 			return err
 		}
 		cmd := v.(reserveSeats)
-		if _, err := commands.Handle(ctx, "seats-"+cmd.OrderID, cmd, es.CommandID(m.ID)); err != nil {
+		if _, err := commands.Handle(ctx, m.ID, "seats-"+cmd.OrderID, cmd); err != nil {
 			return err
 		}
 		k.maybe(n, 1)

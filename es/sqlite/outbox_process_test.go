@@ -60,7 +60,7 @@ func TestHelperOutboxRelay(t *testing.T) {
 	}
 	ctx := context.Background()
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
-	s, err := sqlite.Open(ctx, cfg.DB, sqlite.WithSynchronous(sqlite.SyncNormal), sqlite.WithLogger(logger))
+	s, err := sqlite.Open(ctx, cfg.DB, sqlite.Config{Synchronous: sqlite.SyncNormal, Logger: logger})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "open:", err)
 		os.Exit(2)
@@ -81,14 +81,12 @@ func TestHelperOutboxRelay(t *testing.T) {
 		fmt.Fprintln(os.Stderr, "mode:", cfg.Mode)
 		os.Exit(2)
 	}
-	opts := []es.RelayOption{
-		es.RelayWorkers(cfg.Workers), es.RelayPollInterval(10 * time.Millisecond),
-		es.RelayRetry(1000, time.Millisecond, 10*time.Millisecond), es.RelayLogger(logger),
-	}
+	rc := es.RelayConfig{Workers: cfg.Workers, PollInterval: 10 * time.Millisecond,
+		MaxAttempts: 1000, MinBackoff: time.Millisecond, MaxBackoff: 10 * time.Millisecond, Logger: logger}
 	if cfg.Lock {
-		opts = append(opts, es.RelayLocker(s.Locker()))
+		rc.Locker = s.Locker()
 	}
-	_ = es.NewRelay(s, pub, opts...).Run(ctx)
+	_ = es.NewRelay(s, pub, rc).Run(ctx)
 	os.Exit(4) // Run returns only when ctx ends, which it never does
 }
 
@@ -194,7 +192,7 @@ func (c *effectConsumer) Publish(ctx context.Context, m es.Message) error {
 // openOutboxFile creates a store file with the effects table.
 func openOutboxFile(t *testing.T) (*sqlite.Store, string) {
 	t.Helper()
-	s, path := openFile(t, sqlite.WithSynchronous(sqlite.SyncNormal))
+	s, path := openFile(t, sqlite.Config{Synchronous: sqlite.SyncNormal})
 	if err := s.WriteTx(context.Background(), func(tx *sql.Tx) error {
 		_, err := tx.Exec(effectsTable)
 		return err
@@ -454,9 +452,7 @@ func TestRelayOrder(t *testing.T) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		_ = es.NewRelay(s, pub, es.RelayWorkers(4), es.RelayPollInterval(2*time.Millisecond),
-			es.RelayRetry(1000, time.Millisecond, 5*time.Millisecond),
-			es.RelayLogger(slog.New(slog.DiscardHandler))).Run(ctx)
+		_ = es.NewRelay(s, pub, es.RelayConfig{Workers: 4, PollInterval: 2 * time.Millisecond, MaxAttempts: 1000, MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond, Logger: slog.New(slog.DiscardHandler)}).Run(ctx)
 	}()
 	waitForBacklog(t, s, 0, 60*time.Second)
 	cancel()

@@ -16,14 +16,14 @@ import (
 
 func TestOutboxConformance(t *testing.T) {
 	estest.TestOutbox(t, func(t *testing.T) es.Outbox {
-		s, _ := openFile(t)
+		s, _ := openFile(t, sqlite.Config{})
 		return s
 	})
 }
 
 func TestOutboxConformanceMemory(t *testing.T) {
 	estest.TestOutbox(t, func(t *testing.T) es.Outbox {
-		s, err := sqlite.OpenMemory(context.Background())
+		s, err := sqlite.OpenMemory(context.Background(), sqlite.Config{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -37,7 +37,7 @@ func TestOutboxConformanceMemory(t *testing.T) {
 func TestOutboxSchemaUpgrade(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "old.db")
-	s, err := sqlite.Open(ctx, path)
+	s, err := sqlite.Open(ctx, path, sqlite.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,7 +55,7 @@ func TestOutboxSchemaUpgrade(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	s, err = sqlite.Open(ctx, path)
+	s, err = sqlite.Open(ctx, path, sqlite.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,7 +72,7 @@ func TestOutboxSchemaUpgrade(t *testing.T) {
 
 func TestInboxTx(t *testing.T) {
 	ctx := context.Background()
-	s, _ := openFile(t)
+	s, _ := openFile(t, sqlite.Config{})
 	if err := s.WriteTx(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `CREATE TABLE effects (message_id TEXT NOT NULL)`)
 		return err
@@ -125,7 +125,7 @@ func TestInboxTx(t *testing.T) {
 
 func TestInbox(t *testing.T) {
 	ctx := context.Background()
-	s, err := sqlite.OpenMemory(ctx)
+	s, err := sqlite.OpenMemory(ctx, sqlite.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}

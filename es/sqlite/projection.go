@@ -41,22 +41,22 @@ type Projection struct {
 
 func (p Projection) validate() error {
 	if p.Name == "" {
-		return errors.New("es/sqlite: projection has no name")
+		return errors.New("sqlite: projection has no name")
 	}
 	if p.Setup == nil || p.Apply == nil {
-		return fmt.Errorf("es/sqlite: projection %s: Setup and Apply are required", p.Name)
+		return fmt.Errorf("sqlite: projection %s: Setup and Apply are required", p.Name)
 	}
 	if len(p.Tables) == 0 {
-		return fmt.Errorf("es/sqlite: projection %s owns no tables", p.Name)
+		return fmt.Errorf("sqlite: projection %s owns no tables", p.Name)
 	}
 	seen := map[string]bool{}
 	for _, t := range p.Tables {
 		k := strings.ToLower(t) // SQLite's identifiers ignore ASCII case
 		if t == "" || strings.ContainsRune(t, 0) || seen[k] {
-			return fmt.Errorf("es/sqlite: projection %s: table name %q is empty, has a NUL or is repeated", p.Name, t)
+			return fmt.Errorf("sqlite: projection %s: table name %q is empty, has a NUL or is repeated", p.Name, t)
 		}
 		if strings.HasPrefix(k, "es_") || strings.HasPrefix(k, "sqlite_") {
-			return fmt.Errorf("es/sqlite: projection %s: table name %q is reserved", p.Name, t)
+			return fmt.Errorf("sqlite: projection %s: table name %q is reserved", p.Name, t)
 		}
 		seen[k] = true
 	}
@@ -125,11 +125,11 @@ func setupTx(ctx context.Context, tx *sql.Tx, p Projection, t Tables) (bool, err
 		err := tx.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_schema
 			WHERE type = 'table' AND name = ? COLLATE NOCASE`, t.physical[logical]).Scan(&n)
 		if err != nil {
-			return false, fmt.Errorf("es/sqlite: projection %s: look up table %s: %w", p.Name, logical, err)
+			return false, fmt.Errorf("sqlite: projection %s: look up table %s: %w", p.Name, logical, err)
 		}
 		if n == 0 {
 			if err := p.Setup(ctx, tx, t); err != nil {
-				return false, fmt.Errorf("es/sqlite: projection %s: setup: %w", p.Name, err)
+				return false, fmt.Errorf("sqlite: projection %s: setup: %w", p.Name, err)
 			}
 			return true, nil
 		}
@@ -141,7 +141,7 @@ func setupTx(ctx context.Context, tx *sql.Tx, p Projection, t Tables) (bool, err
 func applyTx(ctx context.Context, tx *sql.Tx, p Projection, t Tables, events []es.Event) error {
 	for _, e := range events {
 		if err := p.Apply(ctx, tx, t, e); err != nil {
-			return fmt.Errorf("es/sqlite: projection %s: apply event %s (%s, %s v%d, position %d): %w",
+			return fmt.Errorf("sqlite: projection %s: apply event %s (%s, %s v%d, position %d): %w",
 				p.Name, e.ID, e.Type, e.StreamID, e.Version, e.Position, err)
 		}
 	}
@@ -216,7 +216,7 @@ func (c *consumer) Handle(ctx context.Context, batch []es.Event) error {
 		if err := applyTx(ctx, tx, c.p, c.tables, batch[i:]); err != nil {
 			return err
 		}
-		return saveCheckpointTx(ctx, tx, c.p.Name, batch[len(batch)-1].Position, c.s.cfg.clock.Now())
+		return saveCheckpointTx(ctx, tx, c.p.Name, batch[len(batch)-1].Position, c.s.cfg.Clock.Now())
 	})
 	if err != nil {
 		return err
@@ -240,30 +240,16 @@ func compareInt(a, b int64) int {
 	return 0
 }
 
-// WithInline keeps projections up to date inside every append's
-// transaction: Apply runs for each appended event, with its version and
-// position assigned, before the commit. A read after Append returns sees
-// the events' effects; an Apply error rolls the whole append back and
-// Append returns it.
-//
-// Open creates the tables (Setup) and, when it had to create them, fills
-// them from the events already stored. Every process that appends to the
-// file must open it with the same inline projections, or its appends
-// would miss them.
-func WithInline(p ...Projection) Option {
-	return func(cfg *config) { cfg.inline = append(cfg.inline, p...) }
-}
-
 // setupInline creates the inline projections' tables, filling new ones
 // from the stored events in the same transaction.
 func (s *Store) setupInline(ctx context.Context) error {
 	names := map[string]bool{}
-	for _, p := range s.cfg.inline {
+	for _, p := range s.cfg.Inline {
 		if err := p.validate(); err != nil {
 			return err
 		}
 		if names[p.Name] {
-			return fmt.Errorf("es/sqlite: inline projection %s given twice", p.Name)
+			return fmt.Errorf("sqlite: inline projection %s given twice", p.Name)
 		}
 		names[p.Name] = true
 		t := liveTables(p)
@@ -284,7 +270,7 @@ func (s *Store) setupInline(ctx context.Context) error {
 
 // applyInline runs the inline projections on events appended in tx.
 func (s *Store) applyInline(ctx context.Context, tx *sql.Tx, events []es.Event) error {
-	for _, p := range s.cfg.inline {
+	for _, p := range s.cfg.Inline {
 		if err := applyTx(ctx, tx, p, liveTables(p), events); err != nil {
 			return err
 		}
@@ -299,7 +285,7 @@ func catchUpTx(ctx context.Context, tx *sql.Tx, p Projection, t Tables, position
 	for {
 		batch, err := readTx(ctx, tx, position, batchSize)
 		if err != nil {
-			return 0, fmt.Errorf("es/sqlite: projection %s: read events: %w", p.Name, err)
+			return 0, fmt.Errorf("sqlite: projection %s: read events: %w", p.Name, err)
 		}
 		if len(batch) == 0 {
 			return position, nil
@@ -338,7 +324,7 @@ func checkpointTx(ctx context.Context, tx *sql.Tx, name string) (int64, error) {
 		return 0, nil
 	}
 	if err != nil {
-		return 0, fmt.Errorf("es/sqlite: read checkpoint %s: %w", name, err)
+		return 0, fmt.Errorf("sqlite: read checkpoint %s: %w", name, err)
 	}
 	return pos, nil
 }
@@ -348,7 +334,7 @@ func saveCheckpointTx(ctx context.Context, tx *sql.Tx, name string, position int
 		ON CONFLICT (name) DO UPDATE SET position = excluded.position, updated_at = excluded.updated_at`,
 		name, position, now.UTC().Format(timeLayout))
 	if err != nil {
-		return fmt.Errorf("es/sqlite: save checkpoint %s: %w", name, err)
+		return fmt.Errorf("sqlite: save checkpoint %s: %w", name, err)
 	}
 	return nil
 }
@@ -363,7 +349,7 @@ func (s *Store) LoadCheckpoint(ctx context.Context, name string) (int64, error) 
 		return 0, nil
 	}
 	if err != nil {
-		return 0, fmt.Errorf("es/sqlite: load checkpoint %s: %w", name, err)
+		return 0, fmt.Errorf("sqlite: load checkpoint %s: %w", name, err)
 	}
 	return pos, nil
 }
@@ -371,10 +357,10 @@ func (s *Store) LoadCheckpoint(ctx context.Context, name string) (int64, error) 
 // SaveCheckpoint implements [es.CheckpointStore].
 func (s *Store) SaveCheckpoint(ctx context.Context, name string, position int64) error {
 	if position < 0 {
-		return fmt.Errorf("es/sqlite: save checkpoint %s: negative position %d", name, position)
+		return fmt.Errorf("sqlite: save checkpoint %s: negative position %d", name, position)
 	}
 	return s.withWriteTx(ctx, func(tx *sql.Tx) error {
-		return saveCheckpointTx(ctx, tx, name, position, s.cfg.clock.Now())
+		return saveCheckpointTx(ctx, tx, name, position, s.cfg.Clock.Now())
 	})
 }
 
@@ -383,7 +369,7 @@ func (s *Store) SaveCheckpoint(ctx context.Context, name string, position int64)
 func (s *Store) Head(ctx context.Context) (int64, error) {
 	pos, err := s.maxPosition(ctx)
 	if err != nil {
-		return 0, fmt.Errorf("es/sqlite: head: %w", err)
+		return 0, fmt.Errorf("sqlite: head: %w", err)
 	}
 	return pos, nil
 }

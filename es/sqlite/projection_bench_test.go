@@ -61,7 +61,7 @@ func BenchmarkProjectionCatchUp(b *testing.B) {
 				done := make(chan error, 1)
 				start := time.Now()
 				go func() {
-					done <- es.NewSubscription(p.Name, s, s.Consumer(p), es.BatchSize(batch)).Run(ctx)
+					done <- es.NewSubscription(p.Name, s, s.Consumer(p), es.SubscriptionConfig{BatchSize: batch}).Run(ctx)
 				}()
 				for {
 					cp, err := s.LoadCheckpoint(ctx, p.Name)

@@ -63,11 +63,11 @@ func printSeats(ctx context.Context, db *sql.DB) {
 
 // ExampleWithInline keeps a read model in the append's transaction: it is
 // up to date when Append returns.
-func ExampleWithInline() {
+func ExampleConfig_inline() {
 	ctx := context.Background()
 	reg := es.NewRegistry()
 	es.MustRegister[SeatsReserved](reg, "SeatsReserved")
-	store, err := sqlite.OpenMemory(ctx, sqlite.WithInline(seatsSold(reg)))
+	store, err := sqlite.OpenMemory(ctx, sqlite.Config{Inline: []sqlite.Projection{seatsSold(reg)}})
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -93,7 +93,7 @@ func ExampleStore_Consumer() {
 	ctx := context.Background()
 	reg := es.NewRegistry()
 	es.MustRegister[SeatsReserved](reg, "SeatsReserved")
-	store, err := sqlite.OpenMemory(ctx)
+	store, err := sqlite.OpenMemory(ctx, sqlite.Config{})
 	if err != nil {
 		fmt.Println(err)
 		return

@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"esgo.dev/es"
+	"esgo.dev/es/esprom"
 	"esgo.dev/es/sqlite"
 )
 
@@ -225,7 +226,7 @@ func appendTally(t testing.TB, s es.Store, n, streams, per int) {
 
 func TestCheckpointStore(t *testing.T) {
 	ctx := context.Background()
-	s, _ := openFile(t)
+	s, _ := openFile(t, sqlite.Config{})
 	var _ es.CheckpointStore = s
 	var _ es.HeadReader = s
 	if cp, err := s.LoadCheckpoint(ctx, "nothing"); err != nil || cp != 0 {
@@ -250,7 +251,7 @@ func TestCheckpointStore(t *testing.T) {
 
 func TestConsumer(t *testing.T) {
 	ctx := context.Background()
-	s, _ := openFile(t)
+	s, _ := openFile(t, sqlite.Config{})
 	p := tallyProjection("tally")
 	if err := s.SetupProjection(ctx, p); err != nil {
 		t.Fatal(err)
@@ -308,7 +309,7 @@ func TestProjectionValidation(t *testing.T) {
 	} {
 		p := ok
 		mutate(&p)
-		if _, err := sqlite.OpenMemory(ctx, sqlite.WithInline(p)); err == nil {
+		if _, err := sqlite.OpenMemory(ctx, sqlite.Config{Inline: []sqlite.Projection{p}}); err == nil {
 			t.Errorf("%s: Open with the inline projection succeeded", name)
 		}
 	}
@@ -331,7 +332,7 @@ func TestTablesQuoting(t *testing.T) {
 			return err
 		},
 	}
-	s, err := sqlite.OpenMemory(ctx, sqlite.WithInline(p))
+	s, err := sqlite.OpenMemory(ctx, sqlite.Config{Inline: []sqlite.Projection{p}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -348,7 +349,7 @@ func TestTablesQuoting(t *testing.T) {
 
 func TestInlineProjection(t *testing.T) {
 	ctx := context.Background()
-	s, err := sqlite.OpenMemory(ctx, sqlite.WithInline(tallyProjection("tally")))
+	s, err := sqlite.OpenMemory(ctx, sqlite.Config{Inline: []sqlite.Projection{tallyProjection("tally")}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -394,9 +395,9 @@ func TestInlineProjection(t *testing.T) {
 // inline projection: Open fills its tables.
 func TestInlineAddedLater(t *testing.T) {
 	ctx := context.Background()
-	s, path := openFile(t)
+	s, path := openFile(t, sqlite.Config{})
 	appendTally(t, s, 1234, 5, 7)
-	s2, err := sqlite.Open(ctx, path, sqlite.WithInline(tallyProjection("tally")))
+	s2, err := sqlite.Open(ctx, path, sqlite.Config{Inline: []sqlite.Projection{tallyProjection("tally")}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -411,7 +412,7 @@ func TestInlineAddedLater(t *testing.T) {
 func TestRebuildInline(t *testing.T) {
 	ctx := context.Background()
 	p := tallyProjection("tally")
-	s, _ := openFile(t, sqlite.WithInline(p), sqlite.WithSynchronous(sqlite.SyncNormal))
+	s, _ := openFile(t, sqlite.Config{Inline: []sqlite.Projection{p}, Synchronous: sqlite.SyncNormal})
 	appendTally(t, s, 10_000, 20, 50)
 
 	stopAppends, appended := appendInBackground(t, s)
@@ -517,10 +518,10 @@ func TestRebuildWhileAppending(t *testing.T) {
 	if testing.Short() {
 		total = 10_000
 	}
-	s, _ := openFile(t, sqlite.WithSynchronous(sqlite.SyncNormal))
+	s, _ := openFile(t, sqlite.Config{Synchronous: sqlite.SyncNormal})
 	appendTally(t, s, total, 50, 100)
 	p := tallyProjection("tally")
-	stopLive := runSubscription(t, es.NewSubscription(p.Name, s, s.Consumer(p), es.PollInterval(20*time.Millisecond)))
+	stopLive := runSubscription(t, es.NewSubscription(p.Name, s, s.Consumer(p), es.SubscriptionConfig{PollInterval: 20 * time.Millisecond}))
 	if err := s.SetupProjection(ctx, p); err != nil {
 		t.Fatal(err)
 	}
@@ -592,11 +593,11 @@ func TestRebuildWhileAppending(t *testing.T) {
 func TestSubscriptionMetrics(t *testing.T) {
 	ctx := context.Background()
 	reg := prometheus.NewRegistry()
-	m, err := es.NewSubscriptionMetrics(reg)
+	m, err := esprom.NewSubscriptionMetrics(reg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, _ := openFile(t)
+	s, _ := openFile(t, sqlite.Config{})
 	appendTally(t, s, 100, 3, 1)
 	p := tallyProjection("tally")
 	// The second batch waits at the gate, so the lag after the first
@@ -613,7 +614,7 @@ func TestSubscriptionMetrics(t *testing.T) {
 			<-gate
 		}
 	}}
-	runSubscription(t, es.NewSubscription(p.Name, s, c, es.BatchSize(10), es.WithSubscriptionMetrics(m)))
+	runSubscription(t, es.NewSubscription(p.Name, s, c, es.SubscriptionConfig{BatchSize: 10, Observer: m}))
 	// Registered after runSubscription's cleanup, so it runs first: a
 	// failed check must not leave the subscription stuck at the gate.
 	t.Cleanup(openGate)
@@ -653,7 +654,7 @@ func (g gated) Handle(ctx context.Context, batch []es.Event) error {
 
 func TestLocker(t *testing.T) {
 	ctx := context.Background()
-	s, path := openFile(t)
+	s, path := openFile(t, sqlite.Config{})
 	for name, lockers := range map[string][2]*sqlite.Locker{
 		"one locker":         {s.Locker(), s.Locker()},
 		"two lockers":        {sqlite.NewLocker(path), sqlite.NewLocker(path)},
@@ -734,7 +735,7 @@ func TestRebuildViewsAndForeignKeys(t *testing.T) {
 			return err
 		},
 	}
-	s, path := openFile(t, sqlite.WithInline(p))
+	s, path := openFile(t, sqlite.Config{Inline: []sqlite.Projection{p}})
 	appendTally(t, s, 10, 2, 1)
 	app, err := sql.Open("sqlite3", "file:"+path+"?_busy_timeout=5000")
 	if err != nil {

@@ -36,7 +36,7 @@ func TestHelperProjector(t *testing.T) {
 	exitWithParent()
 	ctx := context.Background()
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	s, err := sqlite.Open(ctx, path, sqlite.WithPollInterval(20*time.Millisecond), sqlite.WithLogger(logger))
+	s, err := sqlite.Open(ctx, path, sqlite.Config{PollInterval: 20 * time.Millisecond, Logger: logger})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "open:", err)
 		os.Exit(2)
@@ -47,11 +47,11 @@ func TestHelperProjector(t *testing.T) {
 		os.Exit(2)
 	}
 	p := tallyProjection("tally")
-	opts := []es.SubscriptionOption{es.BatchSize(batch), es.PollInterval(50 * time.Millisecond), es.WithLogger(logger)}
+	sc := es.SubscriptionConfig{BatchSize: batch, PollInterval: 50 * time.Millisecond, Logger: logger}
 	if os.Getenv(projectorExclusiveEnv) != "" {
-		opts = append(opts, es.Exclusive(s.Locker()))
+		sc.Locker = s.Locker()
 	}
-	if err := es.NewSubscription(p.Name, s, s.Consumer(p), opts...).Run(ctx); err != nil {
+	if err := es.NewSubscription(p.Name, s, s.Consumer(p), sc).Run(ctx); err != nil {
 		fmt.Fprintln(os.Stderr, "run:", err)
 		os.Exit(3)
 	}
@@ -144,7 +144,7 @@ func TestProjectionCrash(t *testing.T) {
 		t.Skip("starts 20 processes")
 	}
 	path := filepath.Join(t.TempDir(), "crash.db")
-	s, err := sqlite.Open(context.Background(), path, sqlite.WithSynchronous(sqlite.SyncNormal))
+	s, err := sqlite.Open(context.Background(), path, sqlite.Config{Synchronous: sqlite.SyncNormal})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -175,7 +175,7 @@ func TestProjectionCrash(t *testing.T) {
 
 	// The last run, not killed, catches up in this process.
 	tally := tallyProjection("tally")
-	stop := runSubscription(t, es.NewSubscription(tally.Name, s, s.Consumer(tally), es.PollInterval(20*time.Millisecond)))
+	stop := runSubscription(t, es.NewSubscription(tally.Name, s, s.Consumer(tally), es.SubscriptionConfig{PollInterval: 20 * time.Millisecond}))
 	waitCaughtUp(t, s, tally.Name, 60*time.Second)
 	stop()
 	checkTally(t, s)
@@ -195,7 +195,7 @@ func TestProjectionFailover(t *testing.T) {
 	}
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "failover.db")
-	s, err := sqlite.Open(ctx, path, sqlite.WithSynchronous(sqlite.SyncNormal))
+	s, err := sqlite.Open(ctx, path, sqlite.Config{Synchronous: sqlite.SyncNormal})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -87,7 +87,7 @@ func (s *Store) readBatches(ctx context.Context, yield func(es.Event, error) boo
 			n = min(n, left)
 		}
 		if err := ctx.Err(); err != nil {
-			yield(es.Event{}, fmt.Errorf("es/sqlite: read: %w", err))
+			yield(es.Event{}, fmt.Errorf("sqlite: read: %w", err))
 			return
 		}
 		batch, err := next(n)
@@ -95,7 +95,7 @@ func (s *Store) readBatches(ctx context.Context, yield func(es.Event, error) boo
 			if ctx.Err() != nil {
 				err = ctx.Err()
 			}
-			yield(es.Event{}, fmt.Errorf("es/sqlite: read: %w", err))
+			yield(es.Event{}, fmt.Errorf("sqlite: read: %w", err))
 			return
 		}
 		for _, e := range batch {

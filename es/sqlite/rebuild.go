@@ -42,17 +42,17 @@ func (s *Store) Rebuild(ctx context.Context, p Projection) error {
 	if err := p.validate(); err != nil {
 		return err
 	}
-	log := s.cfg.logger.With("projection", p.Name)
+	log := s.cfg.Logger.With("projection", p.Name)
 	suffix, pos, err := s.startRebuild(ctx, p)
 	if err != nil {
-		return fmt.Errorf("es/sqlite: rebuild %s: %w", p.Name, err)
+		return fmt.Errorf("sqlite: rebuild %s: %w", p.Name, err)
 	}
-	log.InfoContext(ctx, "es/sqlite: rebuild started", "suffix", suffix, "from", pos)
+	log.InfoContext(ctx, "sqlite: rebuild started", "suffix", suffix, "from", pos)
 	t := rebuildTables(p, suffix)
 	for {
 		batch, err := es.Collect(s.ReadAll(ctx, es.AllQuery{After: pos, Limit: rebuildBatch}))
 		if err != nil {
-			return fmt.Errorf("es/sqlite: rebuild %s: %w", p.Name, err)
+			return fmt.Errorf("sqlite: rebuild %s: %w", p.Name, err)
 		}
 		if len(batch) < rebuildBatch {
 			// Nearly caught up: the swap applies the rest under the
@@ -77,7 +77,7 @@ func (s *Store) Rebuild(ctx context.Context, p Projection) error {
 			return nil
 		}
 		if err != nil {
-			return fmt.Errorf("es/sqlite: rebuild %s: %w", p.Name, err)
+			return fmt.Errorf("sqlite: rebuild %s: %w", p.Name, err)
 		}
 		pos = batch[len(batch)-1].Position
 	}
@@ -105,7 +105,7 @@ func (s *Store) Rebuild(ctx context.Context, p Projection) error {
 			return err
 		}
 		if !s.isInline(p.Name) {
-			if err := saveCheckpointTx(ctx, tx, p.Name, last, s.cfg.clock.Now()); err != nil {
+			if err := saveCheckpointTx(ctx, tx, p.Name, last, s.cfg.Clock.Now()); err != nil {
 				return err
 			}
 		}
@@ -116,9 +116,9 @@ func (s *Store) Rebuild(ctx context.Context, p Projection) error {
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("es/sqlite: rebuild %s: swap: %w", p.Name, err)
+		return fmt.Errorf("sqlite: rebuild %s: swap: %w", p.Name, err)
 	}
-	log.InfoContext(ctx, "es/sqlite: rebuild swapped in", "position", last)
+	log.InfoContext(ctx, "sqlite: rebuild swapped in", "position", last)
 	return nil
 }
 
@@ -167,10 +167,10 @@ func rebuildPositionTx(ctx context.Context, tx *sql.Tx, name, suffix string) (in
 }
 
 func (s *Store) isInline(name string) bool {
-	return slices.ContainsFunc(s.cfg.inline, func(p Projection) bool { return p.Name == name })
+	return slices.ContainsFunc(s.cfg.Inline, func(p Projection) bool { return p.Name == name })
 }
 
-func (s *Store) now() string { return s.cfg.clock.Now().UTC().Format(timeLayout) }
+func (s *Store) now() string { return s.cfg.Clock.Now().UTC().Format(timeLayout) }
 
 // renameTables renames the fresh tables t to p's logical names. It renames
 // in legacy mode: the modern ALTER TABLE RENAME checks every view and

@@ -31,6 +31,7 @@
 package sqlite
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -47,6 +48,7 @@ import (
 	"github.com/mattn/go-sqlite3"
 
 	"esgo.dev/es"
+	"esgo.dev/es/storekit"
 )
 
 // Synchronous is SQLite's synchronous setting for the store's connections,
@@ -70,45 +72,60 @@ func (s Synchronous) pragma() string {
 	return "FULL"
 }
 
-// Option configures a [Store].
-type Option func(*config)
-
-type config struct {
-	clock        es.Clock
-	metrics      *es.StoreMetrics
-	logger       *slog.Logger
-	sync         Synchronous
-	busyTimeout  time.Duration
-	pollInterval time.Duration
-	inline       []Projection
+// Config configures a [Store]. The zero value is a working configuration:
+// each field says its default.
+type Config struct {
+	// Synchronous chooses what an acknowledged append survives (default
+	// [SyncFull]).
+	Synchronous Synchronous
+	// BusyTimeout is how long one SQLite call waits for a lock held by
+	// another connection before the store backs off and retries (default
+	// 5s).
+	BusyTimeout time.Duration
+	// PollInterval is how often [Store.Notify] checks the file for appends
+	// made by other processes (default 200ms). Appends made through the
+	// same Store are signalled at once.
+	PollInterval time.Duration
+	// Clock stamps RecordedAt and the outbox's and inbox's bookkeeping
+	// times (created, delivered, cancelled, handled) (default
+	// [es.SystemClock]). Which messages are due is decided by the time the
+	// relay passes to Due.
+	Clock es.Clock
+	// Inline are projections kept up to date inside every append's
+	// transaction: Apply runs for each appended event, with its version
+	// and position assigned, before the commit. A read after Append returns
+	// sees the events' effects; an Apply error rolls the whole append back
+	// and Append returns it. Open creates the tables (Setup) and, when it
+	// had to create them, fills them from the events already stored. Every
+	// process that appends to the file must open it with the same inline
+	// projections, or its appends would miss them.
+	Inline []Projection
+	// Observer, when set, learns of every append (esgo.dev/es/esprom has
+	// one for Prometheus).
+	Observer es.StoreObserver
+	// Logger receives the rare events worth a line, such as an append
+	// retried because another process held the write lock (default
+	// [slog.Default]).
+	Logger *slog.Logger
 }
 
-// WithClock sets the clock that stamps RecordedAt and the outbox's and
-// inbox's bookkeeping times (created, delivered, cancelled, handled)
-// (default [es.SystemClock]). Which messages are due is decided by the
-// time the relay passes to Due.
-func WithClock(c es.Clock) Option { return func(cfg *config) { cfg.clock = c } }
-
-// WithMetrics reports appends to m.
-func WithMetrics(m *es.StoreMetrics) Option { return func(cfg *config) { cfg.metrics = m } }
-
-// WithLogger sets the logger for the rare events worth a line, such as an
-// append retried because another process held the write lock (default
-// [slog.Default]).
-func WithLogger(l *slog.Logger) Option { return func(cfg *config) { cfg.logger = l } }
-
-// WithSynchronous chooses what an acknowledged append survives (default
-// [SyncFull]).
-func WithSynchronous(s Synchronous) Option { return func(cfg *config) { cfg.sync = s } }
-
-// WithBusyTimeout sets how long one SQLite call waits for a lock held by
-// another connection before the store backs off and retries (default 5s).
-func WithBusyTimeout(d time.Duration) Option { return func(cfg *config) { cfg.busyTimeout = d } }
-
-// WithPollInterval sets how often [Store.Notify] checks the file for
-// appends made by other processes (default 200ms). Appends made through
-// the same Store are signalled at once.
-func WithPollInterval(d time.Duration) Option { return func(cfg *config) { cfg.pollInterval = d } }
+func (c Config) withDefaults() (Config, error) {
+	if c.BusyTimeout < 0 || c.PollInterval < 0 {
+		return c, fmt.Errorf("%w: sqlite: negative BusyTimeout or PollInterval", es.ErrInvalidConfig)
+	}
+	if c.Synchronous != SyncFull && c.Synchronous != SyncNormal {
+		return c, fmt.Errorf("%w: sqlite: unknown Synchronous %d", es.ErrInvalidConfig, c.Synchronous)
+	}
+	c.BusyTimeout = cmp.Or(c.BusyTimeout, 5*time.Second)
+	c.PollInterval = cmp.Or(c.PollInterval, 200*time.Millisecond)
+	if c.Clock == nil {
+		c.Clock = es.SystemClock{}
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return c, nil
+}
 
 const (
 	// batchSize is how many rows a read fetches per query.
@@ -124,7 +141,7 @@ const (
 // Store is an event store in a SQLite file, safe for concurrent use by many
 // goroutines and by several processes on the same file.
 type Store struct {
-	cfg     config
+	cfg     Config
 	path    string // the file's absolute path; "" in memory
 	locker  *Locker
 	writer  *sql.DB // exactly one connection: the in-process write queue
@@ -133,53 +150,47 @@ type Store struct {
 	keepDB  *sql.DB
 	stmts   statements
 
+	notify *storekit.Broadcaster
+
 	closeOnce sync.Once
 	closed    chan struct{}
 	closeErr  error
-
-	mu      sync.Mutex
-	waiters map[chan struct{}]struct{}
 }
 
 // Open opens (creating if needed) the event store in the SQLite file at
 // path and creates its tables if they are missing. Several processes may
 // open the same file, at the same time too.
-func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
+func Open(ctx context.Context, path string, cfg Config) (*Store, error) {
 	abs, err := filepath.Abs(path)
 	if err != nil {
-		return nil, fmt.Errorf("es/sqlite: open %s: %w", path, err)
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
 	// A file: URI with an escaped path, so that a '?' or '#' in the name
 	// cannot be read as parameters.
 	name := (&url.URL{Scheme: "file", Path: abs}).String()
-	return open(ctx, name, abs, opts)
+	return open(ctx, name, abs, cfg)
 }
 
 // OpenMemory opens an empty store held in memory, for tests and examples.
 // It behaves like a file store (several connections on one database,
 // the same SQL) but without WAL, and it vanishes on Close.
-func OpenMemory(ctx context.Context, opts ...Option) (*Store, error) {
+func OpenMemory(ctx context.Context, cfg Config) (*Store, error) {
 	// The memdb VFS shares a database between the connections that open
 	// the same name starting with '/', without shared-cache mode (and its
 	// SQLITE_LOCKED errors). A random name keeps stores apart.
-	return open(ctx, "file:/es-"+es.NewID(), "", opts)
+	return open(ctx, "file:/es-"+es.NewID(), "", cfg)
 }
 
 // open opens the database called name: the file at path, or a memory
 // database when path is empty.
-func open(ctx context.Context, name, path string, opts []Option) (_ *Store, err error) {
+func open(ctx context.Context, name, path string, cfg Config) (_ *Store, err error) {
 	file := path != ""
-	cfg := config{
-		clock:        es.SystemClock{},
-		logger:       slog.Default(),
-		sync:         SyncFull,
-		busyTimeout:  5 * time.Second,
-		pollInterval: 200 * time.Millisecond,
+	cfg, err = cfg.withDefaults()
+	if err != nil {
+		return nil, err
 	}
-	for _, o := range opts {
-		o(&cfg)
-	}
-	s := &Store{cfg: cfg, path: path, locker: NewLocker(path), closed: make(chan struct{}), waiters: make(map[chan struct{}]struct{})}
+	s := &Store{cfg: cfg, path: path, locker: NewLocker(path), closed: make(chan struct{})}
+	s.notify = storekit.NewBroadcaster(s.watchFile)
 	defer func() {
 		if err != nil {
 			_ = s.Close()
@@ -187,8 +198,8 @@ func open(ctx context.Context, name, path string, opts []Option) (_ *Store, err 
 	}()
 
 	params := url.Values{}
-	params.Set("_busy_timeout", strconv.FormatInt(cfg.busyTimeout.Milliseconds(), 10))
-	params.Set("_synchronous", cfg.sync.pragma())
+	params.Set("_busy_timeout", strconv.FormatInt(cfg.BusyTimeout.Milliseconds(), 10))
+	params.Set("_synchronous", cfg.Synchronous.pragma())
 	if file {
 		params.Set("_journal_mode", "WAL")
 	} else {
@@ -197,10 +208,10 @@ func open(ctx context.Context, name, path string, opts []Option) (_ *Store, err 
 	if !file {
 		s.keepDB, err = sql.Open("sqlite3", name+"?"+params.Encode())
 		if err != nil {
-			return nil, fmt.Errorf("es/sqlite: open: %w", err)
+			return nil, fmt.Errorf("sqlite: open: %w", err)
 		}
 		if s.keeper, err = s.keepDB.Conn(ctx); err != nil {
-			return nil, fmt.Errorf("es/sqlite: open: %w", err)
+			return nil, fmt.Errorf("sqlite: open: %w", err)
 		}
 	}
 
@@ -208,20 +219,20 @@ func open(ctx context.Context, name, path string, opts []Option) (_ *Store, err 
 	wp.Set("_txlock", "immediate")
 	wp.Set("_foreign_keys", "1")
 	if s.writer, err = sql.Open("sqlite3", name+"?"+wp.Encode()); err != nil {
-		return nil, fmt.Errorf("es/sqlite: open: %w", err)
+		return nil, fmt.Errorf("sqlite: open: %w", err)
 	}
 	s.writer.SetMaxOpenConns(1)
 	s.writer.SetMaxIdleConns(1)
 	// Opening the writer switches a new file to WAL, which takes a lock
 	// another process may hold for a moment: retry like any busy call.
 	if err := s.retryBusy(ctx, func() error { return s.writer.PingContext(ctx) }); err != nil {
-		return nil, fmt.Errorf("es/sqlite: open: %w", err)
+		return nil, fmt.Errorf("sqlite: open: %w", err)
 	}
 	if err := s.withWriteTx(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, schema)
 		return err
 	}); err != nil {
-		return nil, fmt.Errorf("es/sqlite: create schema: %w", err)
+		return nil, fmt.Errorf("sqlite: create schema: %w", err)
 	}
 	if err := s.setupInline(ctx); err != nil {
 		return nil, err
@@ -231,14 +242,14 @@ func open(ctx context.Context, name, path string, opts []Option) (_ *Store, err 
 	rp.Del("_journal_mode") // set once by the writer; it is stored in the file
 	rp.Set("_query_only", "1")
 	if s.readers, err = sql.Open("sqlite3", name+"?"+rp.Encode()); err != nil {
-		return nil, fmt.Errorf("es/sqlite: open: %w", err)
+		return nil, fmt.Errorf("sqlite: open: %w", err)
 	}
 	n := max(4, runtime.GOMAXPROCS(0))
 	s.readers.SetMaxOpenConns(n)
 	s.readers.SetMaxIdleConns(n)
 
 	if err := s.stmts.prepare(ctx, s.writer, s.readers); err != nil {
-		return nil, fmt.Errorf("es/sqlite: prepare: %w", err)
+		return nil, fmt.Errorf("sqlite: prepare: %w", err)
 	}
 	return s, nil
 }
@@ -256,6 +267,7 @@ func cloneValues(v url.Values) url.Values {
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		close(s.closed)
+		s.notify.Close()
 		errs := []error{s.stmts.close()}
 		for _, db := range []*sql.DB{s.readers, s.writer} {
 			if db != nil {
@@ -293,7 +305,7 @@ func (s *Store) retryBusy(ctx context.Context, fn func() error) error {
 		if err == nil || !isBusy(err) || time.Since(start) > maxBusyWait {
 			return err
 		}
-		s.cfg.logger.DebugContext(ctx, "es/sqlite: database busy, retrying", "attempt", attempt, "err", err)
+		s.cfg.Logger.DebugContext(ctx, "sqlite: database busy, retrying", "attempt", attempt, "err", err)
 		wait := backoff/2 + rand.N(backoff)
 		backoff = min(2*backoff, time.Second)
 		t := time.NewTimer(wait)
@@ -327,38 +339,20 @@ func (s *Store) withWriteTx(ctx context.Context, fn func(*sql.Tx) error) error {
 	})
 }
 
-// signal wakes every Notify channel of this store.
-func (s *Store) signal() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for ch := range s.waiters {
-		select {
-		case ch <- struct{}{}:
-		default: // a signal is already pending
-		}
-	}
-}
-
 // Notify implements [es.Notifier]. Appends through this Store are
 // signalled at once; appends by other processes on the same file are
 // noticed by polling the highest position every poll interval (see
-// [WithPollInterval]). The channel is closed when ctx is done or the store
-// is closed.
-func (s *Store) Notify(ctx context.Context) <-chan struct{} {
-	signal := make(chan struct{}, 1)
-	out := make(chan struct{})
-	s.mu.Lock()
-	s.waiters[signal] = struct{}{}
-	s.mu.Unlock()
+// [Config]), while at least one channel is live. The channel is closed
+// when ctx is done or the store is closed.
+func (s *Store) Notify(ctx context.Context) <-chan struct{} { return s.notify.Notify(ctx) }
+
+// watchFile polls the file for appends of other processes until the
+// returned function is called.
+func (s *Store) watchFile() (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
 	go func() {
-		defer close(out)
-		defer func() {
-			s.mu.Lock()
-			delete(s.waiters, signal)
-			s.mu.Unlock()
-		}()
 		last, _ := s.maxPosition(ctx)
-		tick := time.NewTicker(s.cfg.pollInterval)
+		tick := time.NewTicker(s.cfg.PollInterval)
 		defer tick.Stop()
 		for {
 			select {
@@ -366,26 +360,17 @@ func (s *Store) Notify(ctx context.Context) <-chan struct{} {
 				return
 			case <-s.closed:
 				return
-			case <-signal:
 			case <-tick.C:
-				// A failed poll (the store closing, a busy file) is
-				// retried at the next tick.
-				pos, err := s.maxPosition(ctx)
-				if err != nil || pos == last {
-					continue
-				}
-				last = pos
 			}
-			select {
-			case out <- struct{}{}:
-			case <-ctx.Done():
-				return
-			case <-s.closed:
-				return
+			// A failed poll (the store closing, a busy file) is retried at
+			// the next tick.
+			if pos, err := s.maxPosition(ctx); err == nil && pos != last {
+				last = pos
+				s.notify.Broadcast()
 			}
 		}
 	}()
-	return out
+	return cancel
 }
 
 func (s *Store) maxPosition(ctx context.Context) (int64, error) {

@@ -12,10 +12,10 @@ import (
 
 // openFile opens a store on a new file in a temporary directory and closes
 // it when the test ends.
-func openFile(t testing.TB, opts ...sqlite.Option) (*sqlite.Store, string) {
+func openFile(t testing.TB, cfg sqlite.Config) (*sqlite.Store, string) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "events.db")
-	s, err := sqlite.Open(context.Background(), path, opts...)
+	s, err := sqlite.Open(context.Background(), path, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -29,14 +29,14 @@ func openFile(t testing.TB, opts ...sqlite.Option) (*sqlite.Store, string) {
 
 func TestConformance(t *testing.T) {
 	estest.TestStore(t, func(t *testing.T) es.Store {
-		s, _ := openFile(t)
+		s, _ := openFile(t, sqlite.Config{})
 		return s
 	})
 }
 
 func TestConformanceMemory(t *testing.T) {
 	estest.TestStore(t, func(t *testing.T) es.Store {
-		s, err := sqlite.OpenMemory(context.Background())
+		s, err := sqlite.OpenMemory(context.Background(), sqlite.Config{})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -51,6 +51,7 @@ var cart = es.Decider[Cart, any, CartEvent]{
 		}
 		switch cmd := cmd.(type) {
 		case AddTickets:
+			//lint:ignore S1016 an event is not a converted command: their fields must stay free to differ
 			return []CartEvent{TicketsAdded{cmd.Concert, cmd.Quantity}}, nil
 		case Confirm:
 			return []CartEvent{CartConfirmed{}}, nil
@@ -74,11 +75,11 @@ func main() {
 	es.MustRegister[TicketsAdded](reg, "TicketsAdded")
 	es.MustRegister[CartConfirmed](reg, "CartConfirmed")
 
-	store := memory.New()
-	carts := es.NewCommandHandler(store, reg, cart)
+	store := memory.New(memory.Config{})
+	carts := es.NewCommandHandler(store, reg, cart, es.HandlerConfig{})
 
 	for _, cmd := range []any{AddTickets{"warsaw-2026", 2}, Confirm{}, AddTickets{"warsaw-2026", 1}} {
-		res, err := carts.Handle(ctx, "cart-1", cmd)
+		res, err := carts.Handle(ctx, "", "cart-1", cmd)
 		fmt.Printf("%-40T -> version %d, %d tickets, error: %v\n", cmd, res.Version, res.State.Tickets, err)
 	}
 	for e, err := range store.ReadStream(ctx, "cart-1", es.StreamQuery{}) {

@@ -56,7 +56,7 @@ func demo(ctx context.Context, path string, hold time.Duration) error {
 		path = filepath.Join(dir, "ticketing.db")
 	}
 	fmt.Println("store:", path)
-	store, err := sqlite.Open(ctx, path)
+	store, err := sqlite.Open(ctx, path, sqlite.Config{})
 	if err != nil {
 		return err
 	}
@@ -71,7 +71,7 @@ func demo(ctx context.Context, path string, hold time.Duration) error {
 	go func() { done <- a.Run(runCtx) }()
 	// A subscription of its own prints every event as it is stored. Its
 	// checkpoint lives in memory: each demo run prints from the start.
-	printer := es.NewSubscription("demo-printer", store, es.AtLeastOnce("demo-printer", memory.New(), printEvent(a.Registry())))
+	printer := es.NewSubscription("demo-printer", store, es.AtLeastOnce("demo-printer", memory.New(memory.Config{}), printEvent(a.Registry())), es.SubscriptionConfig{})
 	go func() { done <- printer.Run(runCtx) }()
 	defer func() { stop(); <-done; <-done }()
 
@@ -96,7 +96,7 @@ func demo(ctx context.Context, path string, hold time.Duration) error {
 	if err != nil {
 		return err
 	}
-	if _, err := a.Users.Handle(ctx, users.Stream(ids["olga"]), users.ChangeRole{UserID: ids["olga"], Role: users.Organizer,
+	if _, err := a.Users.Handle(ctx, "", users.Stream(ids["olga"]), users.ChangeRole{UserID: ids["olga"], Role: users.Organizer,
 		ActorID: admin.ID, ActorRole: admin.Role}); err != nil {
 		return err
 	}

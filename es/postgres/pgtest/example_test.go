@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"esgo.dev/es"
+	"esgo.dev/es/postgres"
 	"esgo.dev/es/postgres/pgtest"
 )
 
@@ -14,7 +15,7 @@ import (
 // schema of its own, dropped when the test ends; without a server the
 // test is skipped (or fails, with ES_REQUIRE_POSTGRES=1).
 func checkout(t *testing.T) {
-	store := pgtest.NewStore(t)
+	store := pgtest.NewStore(t, postgres.Config{})
 	ctx := context.Background()
 	if _, err := es.Append(ctx, store, "cart-1", es.NoStream, es.EventData{
 		ID: es.NewID(), Type: "CartConfirmed", SchemaVersion: 1, Data: []byte(`{}`),

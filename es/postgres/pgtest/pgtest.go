@@ -115,23 +115,22 @@ func schemaName(test string) string {
 	return "es_test_" + part + "_" + hex.EncodeToString(suffix)
 }
 
-// NewStore returns a store in a fresh migrated schema of its own (see
-// [Schema]), closed when the test ends. opts are applied after the store's
-// schema is set, so a WithSchema among them would take it elsewhere:
-// don't pass one.
-func NewStore(tb testing.TB, opts ...postgres.Option) *postgres.Store {
+// NewStore returns a store configured by cfg in a fresh migrated schema of
+// its own (see [Schema]; cfg.Schema is ignored), closed when the test
+// ends.
+func NewStore(tb testing.TB, cfg postgres.Config) *postgres.Store {
 	tb.Helper()
 	pool := Pool(tb)
-	return NewStoreWithPool(tb, pool, opts...)
+	return NewStoreWithPool(tb, pool, cfg)
 }
 
 // NewStoreWithPool is [NewStore] on a pool the test already has, so that
 // the test can also run its own SQL in the store's database.
-func NewStoreWithPool(tb testing.TB, pool *pgxpool.Pool, opts ...postgres.Option) *postgres.Store {
+func NewStoreWithPool(tb testing.TB, pool *pgxpool.Pool, cfg postgres.Config) *postgres.Store {
 	tb.Helper()
-	schema := Schema(tb, pool)
+	cfg.Schema = Schema(tb, pool)
 	ctx := context.Background()
-	s, err := postgres.New(ctx, pool, append([]postgres.Option{postgres.WithSchema(schema)}, opts...)...)
+	s, err := postgres.New(ctx, pool, cfg)
 	if err != nil {
 		tb.Fatalf("pgtest: %v", err)
 	}

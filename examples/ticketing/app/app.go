@@ -65,6 +65,7 @@ type App struct {
 	Users     *es.CommandHandler[users.User, users.Command, users.Event]
 	expiry    *es.ProcessHandler[reservations.ExpiryState, reservations.ExpiryEvent]
 	projs     []sqlite.Projection
+	subs      []*es.Subscription // one per read model, in the order of projs
 }
 
 // NewRegistry returns a registry with every module's events and messages.
@@ -98,17 +99,16 @@ func New(cfg Config) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	attempts := es.MaxAttempts(cfg.MaxAttempts)
 	// One command at a time per stream in this process: a flash sale's
 	// buyers queue for the inventory instead of retrying against each
 	// other. Other processes are still kept apart by expected versions.
-	serial := es.SerializePerStream()
+	hc := es.HandlerConfig{MaxAttempts: cfg.MaxAttempts, SerializePerStream: true}
 	a := &App{
 		cfg: cfg, reg: reg, bus: es.NewBus(),
-		Concerts:  es.NewCommandHandler(cfg.Events, reg, concerts.Decider(), attempts, serial),
-		Inventory: es.NewCommandHandler(cfg.Events, reg, reservations.Decider(), attempts, serial),
-		Carts:     es.NewCommandHandler(cfg.Events, reg, carts.Decider(), attempts, serial),
-		Users:     es.NewCommandHandler(cfg.Events, reg, users.Decider(), attempts, serial),
+		Concerts:  es.NewCommandHandler(cfg.Events, reg, concerts.Decider(), hc),
+		Inventory: es.NewCommandHandler(cfg.Events, reg, reservations.Decider(), hc),
+		Carts:     es.NewCommandHandler(cfg.Events, reg, carts.Decider(), hc),
+		Users:     es.NewCommandHandler(cfg.Events, reg, users.Decider(), hc),
 		projs: []sqlite.Projection{
 			concerts.DetailsProjection(reg), concerts.AvailableProjection(reg),
 			carts.ContentsProjection(reg), carts.SummaryProjection(reg),
@@ -116,9 +116,13 @@ func New(cfg Config) (*App, error) {
 			users.ByEmailProjection(reg),
 		},
 	}
+	for _, p := range a.projs {
+		a.subs = append(a.subs, es.NewSubscription(p.Name, cfg.Events, cfg.ReadModels.Consumer(p),
+			es.SubscriptionConfig{Locker: cfg.ReadModels.Locker(), Logger: cfg.Logger}))
+	}
 	if ob, ok := cfg.Events.(es.Outbox); ok {
 		a.outbox = ob
-		a.expiry = es.NewProcessHandler(ob, reg, reservations.Expiry(), es.ProcessClock(cfg.Clock))
+		a.expiry = es.NewProcessHandler(ob, reg, reservations.Expiry(), es.ProcessConfig{Clock: cfg.Clock})
 		a.bus.Subscribe("reservations.ReservationTimedOut", a.expiry.Handle)
 		a.bus.Subscribe("reservations.ExpireReservation", a.expireReservation)
 	} else {
@@ -140,13 +144,11 @@ func (a *App) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var runs []func(context.Context) error
-	for _, p := range a.projs {
+	for i, p := range a.projs {
 		if err := a.cfg.ReadModels.SetupProjection(ctx, p); err != nil {
 			return err
 		}
-		sub := es.NewSubscription(p.Name, a.cfg.Events, a.cfg.ReadModels.Consumer(p),
-			es.Exclusive(a.cfg.ReadModels.Locker()), es.WithLogger(a.cfg.Logger))
-		runs = append(runs, sub.Run)
+		runs = append(runs, a.subs[i].Run)
 	}
 	if a.outbox != nil {
 		cps, _ := a.cfg.Events.(es.CheckpointStore)
@@ -160,10 +162,8 @@ func (a *App) Run(ctx context.Context) error {
 			es.AtLeastOnce("reservation-expiry", cps, func(ctx context.Context, e es.Event) error {
 				return a.expiry.Handle(ctx, es.Message{ID: e.ID, Key: e.StreamID, Type: e.Type,
 					SchemaVersion: e.SchemaVersion, Data: e.Data, Metadata: e.Metadata})
-			}),
-			es.Filter([]string{"inventory"}, nil), es.WithLogger(a.cfg.Logger))
-		relay := es.NewRelay(a.outbox, a.bus, es.RelayClock(a.cfg.Clock), es.RelayPollInterval(a.cfg.RelayPollInterval),
-			es.RelayLogger(a.cfg.Logger))
+			}), es.SubscriptionConfig{Categories: []string{"inventory"}, Logger: a.cfg.Logger})
+		relay := es.NewRelay(a.outbox, a.bus, es.RelayConfig{Clock: a.cfg.Clock, PollInterval: a.cfg.RelayPollInterval, Logger: a.cfg.Logger})
 		runs = append(runs, feed.Run, relay.Run)
 	}
 	var wg sync.WaitGroup
@@ -180,30 +180,11 @@ func (a *App) Run(ctx context.Context) error {
 }
 
 // WaitForReadModels waits until every read model has handled the events
-// stored when it was called.
+// stored when it was called. Run must be running.
 func (a *App) WaitForReadModels(ctx context.Context) error {
-	hr, ok := a.cfg.Events.(es.HeadReader)
-	if !ok {
-		return errors.New("app: the event store cannot report its head")
-	}
-	head, err := hr.Head(ctx)
-	if err != nil {
-		return err
-	}
-	for _, p := range a.projs {
-		for {
-			cp, err := a.cfg.ReadModels.LoadCheckpoint(ctx, p.Name)
-			if err != nil {
-				return err
-			}
-			if cp >= head {
-				break
-			}
-			select {
-			case <-ctx.Done():
-				return fmt.Errorf("app: read model %s at %d, head %d: %w", p.Name, cp, head, ctx.Err())
-			case <-time.After(10 * time.Millisecond):
-			}
+	for _, sub := range a.subs {
+		if err := sub.WaitCaughtUp(ctx); err != nil {
+			return fmt.Errorf("app: read model %s: %w", sub.Name(), err)
 		}
 	}
 	return nil
@@ -217,7 +198,7 @@ func (a *App) expireReservation(ctx context.Context, m es.Message) error {
 	cmd := v.(reservations.ExpireReservation)
 	// The message ID is the command ID: a redelivered deadline is applied
 	// once.
-	_, err = a.Inventory.Handle(ctx, reservations.Stream(cmd.ConcertID), cmd, es.CommandID(m.ID))
+	_, err = a.Inventory.Handle(ctx, m.ID, reservations.Stream(cmd.ConcertID), cmd)
 	return err
 }
 

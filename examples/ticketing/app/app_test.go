@@ -12,6 +12,7 @@ import (
 
 	"esgo.dev/es"
 	"esgo.dev/es/estest"
+	"esgo.dev/es/postgres"
 	"esgo.dev/es/postgres/pgtest"
 	"esgo.dev/es/sqlite"
 	"esgo.dev/examples/ticketing/app"
@@ -121,7 +122,7 @@ func noOversell(t *testing.T, events es.Store, readModels *sqlite.Store) {
 }
 
 func TestNoOversellOnSQLite(t *testing.T) {
-	store, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "ticketing.db"))
+	store, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "ticketing.db"), sqlite.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,8 +131,8 @@ func TestNoOversellOnSQLite(t *testing.T) {
 }
 
 func TestNoOversellOnPostgres(t *testing.T) {
-	events := pgtest.NewStore(t)
-	readModels, err := sqlite.OpenMemory(context.Background())
+	events := pgtest.NewStore(t, postgres.Config{})
+	readModels, err := sqlite.OpenMemory(context.Background(), sqlite.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -144,7 +145,7 @@ func TestExpiredReservationsReleaseTheirSeatsAcrossARestart(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "ticketing.db")
 	clock := estest.NewFakeClock(start)
 	open := func() (*sqlite.Store, *app.App) {
-		store, err := sqlite.Open(ctx, path)
+		store, err := sqlite.Open(ctx, path, sqlite.Config{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -226,7 +227,7 @@ func waitFor(t *testing.T, cond func() bool) {
 
 func TestAnEmailRegistersOnceUnderConcurrentRegistrations(t *testing.T) {
 	ctx := context.Background()
-	store, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "ticketing.db"))
+	store, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "ticketing.db"), sqlite.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}

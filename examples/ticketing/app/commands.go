@@ -163,8 +163,8 @@ func (a *App) AddToCart(ctx context.Context, commandID, userID, concertID, ticke
 	if !ok {
 		return fmt.Errorf("%w: %q", concerts.ErrUnknownTicketType, ticketType)
 	}
-	_, err = a.Carts.Handle(ctx, carts.Stream(userID), carts.AddItem{UserID: userID, ConcertID: concertID, ConcertName: c.Name,
-		TicketType: ticketType, Quantity: quantity, UnitPrice: tt.Price}, es.CommandID(commandID))
+	_, err = a.Carts.Handle(ctx, commandID, carts.Stream(userID), carts.AddItem{UserID: userID, ConcertID: concertID, ConcertName: c.Name,
+		TicketType: ticketType, Quantity: quantity, UnitPrice: tt.Price})
 	return err
 }
 
@@ -173,7 +173,7 @@ func (a *App) AddToCart(ctx context.Context, commandID, userID, concertID, ticke
 // orders process does this on CartConfirmed (and cancels the order when a
 // reservation fails); here the caller sees the first failure.
 func (a *App) Checkout(ctx context.Context, commandID, userID string) (map[string]string, error) {
-	res, err := a.Carts.Handle(ctx, carts.Stream(userID), carts.ConfirmCart{UserID: userID}, es.CommandID(commandID))
+	res, err := a.Carts.Handle(ctx, commandID, carts.Stream(userID), carts.ConfirmCart{UserID: userID})
 	if err != nil {
 		return nil, err
 	}
@@ -205,15 +205,14 @@ func (a *App) Checkout(ctx context.Context, commandID, userID string) (map[strin
 // ID doubles as the command ID, so a retried reservation holds seats once.
 func (a *App) Reserve(ctx context.Context, commandID string, r reservations.Reserve) error {
 	r.ExpiresAt = a.cfg.Clock.Now().Add(a.cfg.Hold)
-	_, err := a.Inventory.Handle(ctx, reservations.Stream(r.ConcertID), r, es.CommandID(commandID))
+	_, err := a.Inventory.Handle(ctx, commandID, reservations.Stream(r.ConcertID), r)
 	return err
 }
 
 // ConfirmReservation keeps a reservation's seats (the orders module will
 // send it once paid); its expiry deadline is cancelled.
 func (a *App) ConfirmReservation(ctx context.Context, commandID, concertID, reservationID string) error {
-	_, err := a.Inventory.Handle(ctx, reservations.Stream(concertID),
-		reservations.ConfirmReservation{ConcertID: concertID, ReservationID: reservationID}, es.CommandID(commandID))
+	_, err := a.Inventory.Handle(ctx, commandID, reservations.Stream(concertID), reservations.ConfirmReservation{ConcertID: concertID, ReservationID: reservationID})
 	return err
 }
 

@@ -15,7 +15,7 @@ import (
 // snapshots the price; the read models follow once Run is going.
 func ExampleApp() {
 	ctx := context.Background()
-	store, err := sqlite.OpenMemory(ctx)
+	store, err := sqlite.OpenMemory(ctx, sqlite.Config{})
 	if err != nil {
 		fmt.Println(err)
 		return

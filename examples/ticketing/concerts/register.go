@@ -19,7 +19,7 @@ import (
 // and drops the capacity, which the inventory stream holds now.
 func Register(reg *es.Registry) error {
 	return errors.Join(
-		es.Register[ConcertCreated](reg, "concerts.ConcertCreated", es.SchemaVersion(2), es.Upcast(1, concertCreatedV1toV2)),
+		es.Register[ConcertCreated](reg, "concerts.ConcertCreated", es.UpcastFrom(1, concertCreatedV1toV2)),
 		es.Register[ConcertUpdated](reg, "concerts.ConcertUpdated"),
 		es.Register[TicketTypesUpdated](reg, "concerts.TicketTypesUpdated"),
 		es.Register[ConcertCancelled](reg, "concerts.ConcertCancelled"),

@@ -17,7 +17,7 @@ import (
 // checkpoint), and shows view's query of its tables.
 func ReadModel[V any](t testing.TB, p sqlite.Projection, view func(ctx context.Context, db *sql.DB) (V, error)) estest.ReadModel[V] {
 	t.Helper()
-	store, err := sqlite.OpenMemory(context.Background())
+	store, err := sqlite.OpenMemory(context.Background(), sqlite.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}

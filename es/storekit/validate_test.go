@@ -1,10 +1,11 @@
-package es_test
+package storekit_test
 
 import (
 	"errors"
 	"testing"
 
 	"esgo.dev/es"
+	"esgo.dev/es/storekit"
 )
 
 func TestCheckAppendRefusesNULButNotAnEscapedBackslash(t *testing.T) {
@@ -16,7 +17,7 @@ func TestCheckAppendRefusesNULButNotAnEscapedBackslash(t *testing.T) {
 		`{"a":"\u00001"}`:     false,
 		`{"a":"plain u0000"}`: true,
 	} {
-		err := es.CheckAppend([]es.StreamAppend{{StreamID: "s-1", Expected: es.AnyVersion,
+		err := storekit.CheckAppend([]es.StreamAppend{{StreamID: "s-1", Expected: es.AnyVersion,
 			Events: []es.EventData{{ID: es.NewID(), Type: "T", SchemaVersion: 1, Data: []byte(data)}}}})
 		if (err == nil) != ok || (err != nil && !errors.Is(err, es.ErrInvalidAppend)) {
 			t.Errorf("CheckAppend(%s) = %v, want ok=%v", data, err, ok)
