@@ -9,6 +9,7 @@ import (
 	"go/token"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -170,6 +171,21 @@ func TestEveryLibraryPackageHasAnExample(t *testing.T) {
 	for _, p := range packages(t) {
 		if p.library() && p.examples == 0 {
 			t.Errorf("package %s (%s) has no Example function", p.name, p.dir)
+		}
+	}
+}
+
+// TestCoreDependsOnTheStandardLibraryOnly keeps package es free of
+// third-party imports (Prometheus lives in es/esprom), so that importing
+// the core costs nothing beyond Go itself.
+func TestCoreDependsOnTheStandardLibraryOnly(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", "-f", "{{if not .Standard}}{{.ImportPath}}{{end}}", "esgo.dev/es").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list: %v\n%s", err, out)
+	}
+	for _, p := range strings.Fields(string(out)) {
+		if p != "esgo.dev/es" {
+			t.Errorf("esgo.dev/es depends on %s", p)
 		}
 	}
 }
