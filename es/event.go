@@ -11,7 +11,8 @@ type Event struct {
 	// ID identifies the event across all streams (a UUID). Appending an
 	// event whose ID is already stored is idempotent; see [Store].
 	ID string
-	// StreamID names the stream the event belongs to, e.g. "cart-42".
+	// StreamID names the stream the event belongs to, e.g. "cart-42":
+	// valid UTF-8 without NUL, 1 to [MaxIDLength] bytes.
 	StreamID string
 	// Version is the event's 1-based position within its stream. Versions
 	// within a stream have no gaps.
@@ -36,11 +37,18 @@ type Event struct {
 type EventData struct {
 	// ID must be a UUID (see [NewID]). Callers that may retry an append
 	// should keep the same ID so that the retry is recognised.
-	ID            string
-	Type          string
+	ID string
+	// Type is the stored type name: valid UTF-8 without NUL, 1 to
+	// [MaxIDLength] bytes.
+	Type string
+	// SchemaVersion is the version of Data's shape, at least 1.
 	SchemaVersion int
-	Data          json.RawMessage
-	Metadata      Metadata
+	// Data is a JSON object in valid UTF-8. Strings may not hold NUL
+	// (\u0000) or unpaired surrogates (\ud800), which not every database
+	// can store.
+	Data json.RawMessage
+	// Metadata's strings must be valid UTF-8 without NUL.
+	Metadata Metadata
 }
 
 // Metadata travels with an event. CorrelationID ties together everything

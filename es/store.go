@@ -99,10 +99,19 @@ func Collect(seq iter.Seq2[Event, error]) ([]Event, error) {
 	return out, nil
 }
 
-// MaxEventsPerAppend caps the number of events in one Append call, across
-// all its streams, so that one request cannot hold a store's write lock for
-// unbounded time.
-const MaxEventsPerAppend = 10_000
+// Limits of an append, the same on every store, so that an event one store
+// accepts every store accepts. A request beyond them fails with
+// [ErrInvalidAppend] and writes nothing.
+const (
+	// MaxEventsPerAppend caps the number of events in one Append call,
+	// across all its streams, so that one request cannot hold a store's
+	// write lock for unbounded time.
+	MaxEventsPerAppend = 10_000
+	// MaxIDLength caps, in bytes, a stream ID, a stored type name and a
+	// message key: they are indexed, and database indexes bound the size
+	// of a key.
+	MaxIDLength = 256
+)
 
 // Notifier is implemented by stores that can signal appends, so that
 // readers following the global order need not poll. PostgreSQL uses

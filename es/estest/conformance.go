@@ -576,6 +576,24 @@ func testInvalidAppends(t *testing.T, s es.Store) {
 		"valid and invalid mixed": {{StreamID: "good-1", Expected: es.AnyVersion, Events: events("Ok", 2)}, {StreamID: "bad-1", Expected: es.AnyVersion, Events: []es.EventData{noType}}},
 		"too many events":         {{StreamID: "bad-1", Expected: es.AnyVersion, Events: events("Ok", es.MaxEventsPerAppend+1)}},
 	}
+	// What one store cannot keep, no store takes: the same event must be
+	// storable everywhere.
+	long := strings.Repeat("x", es.MaxIDLength+1)
+	with := func(f func(*es.EventData)) []es.EventData { e := event("Ok", 1); f(&e); return []es.EventData{e} }
+	for name, a := range map[string]es.StreamAppend{
+		"NUL in stream ID":           {StreamID: "bad-\x00", Events: events("Ok", 1)},
+		"invalid UTF-8 stream ID":    {StreamID: "bad-\xff", Events: events("Ok", 1)},
+		"stream ID over the limit":   {StreamID: long, Events: events("Ok", 1)},
+		"NUL in type":                {StreamID: "bad-1", Events: with(func(e *es.EventData) { e.Type = "Ok\x00" })},
+		"invalid UTF-8 type":         {StreamID: "bad-1", Events: with(func(e *es.EventData) { e.Type = "Ok\xc3" })},
+		"type over the limit":        {StreamID: "bad-1", Events: with(func(e *es.EventData) { e.Type = long })},
+		"invalid UTF-8 in data":      {StreamID: "bad-1", Events: with(func(e *es.EventData) { e.Data = json.RawMessage("{\"n\":\"\xff\"}") })},
+		"unpaired surrogate in data": {StreamID: "bad-1", Events: with(func(e *es.EventData) { e.Data = json.RawMessage(`{"n":"\ud800"}`) })},
+		"invalid UTF-8 in metadata":  {StreamID: "bad-1", Events: with(func(e *es.EventData) { e.Metadata.CausationID = "\xfe" })},
+	} {
+		a.Expected = es.AnyVersion
+		cases[name] = []es.StreamAppend{a}
+	}
 	for name, appends := range cases {
 		if _, err := s.Append(ctx, appends...); !errors.Is(err, es.ErrInvalidAppend) {
 			t.Errorf("%s: got %v, want es.ErrInvalidAppend", name, err)
@@ -583,6 +601,12 @@ func testInvalidAppends(t *testing.T, s es.Store) {
 	}
 	if all := readAll(t, s, es.AllQuery{}); len(all) != 0 {
 		t.Fatalf("invalid appends wrote %d events", len(all))
+	}
+	// A stream ID no store can keep has no events, whichever store is asked.
+	for _, id := range []string{"bad-\x00", "bad-\xff", long} {
+		if evs := readStream(t, s, id, es.StreamQuery{}); len(evs) != 0 {
+			t.Fatalf("stream %q has %d events", id, len(evs))
+		}
 	}
 }
 

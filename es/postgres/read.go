@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"esgo.dev/es"
+	"esgo.dev/es/storekit"
 )
 
 // readBatch is how many events a read fetches per query. Each query runs
@@ -29,6 +30,9 @@ const eventColumns = `event_id::text, stream_id, version, position, type, schema
 // serialised by its row lock, so its versions become visible in order.
 func (s *Store) ReadStream(ctx context.Context, streamID string, q es.StreamQuery) iter.Seq2[es.Event, error] {
 	return func(yield func(es.Event, error) bool) {
+		if storekit.CheckStreamID(streamID) != nil {
+			return // no append could have written to it
+		}
 		sql := `SELECT ` + eventColumns + ` FROM ` + s.events +
 			` WHERE stream_id = $1 AND version >= $2 ORDER BY version LIMIT $3`
 		next := max(q.From, 1)

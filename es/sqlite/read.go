@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"esgo.dev/es"
+	"esgo.dev/es/storekit"
 )
 
 // ReadStream implements [es.Store]. Events are fetched batchSize at a
@@ -16,6 +17,9 @@ import (
 // body may append (even to the stream being read) without deadlocking.
 func (s *Store) ReadStream(ctx context.Context, streamID string, q es.StreamQuery) iter.Seq2[es.Event, error] {
 	return func(yield func(es.Event, error) bool) {
+		if storekit.CheckStreamID(streamID) != nil {
+			return // no append could have written to it
+		}
 		stmt, next, step := s.stmts.streamForward, max(q.From, 1), int64(1)
 		if q.Backward {
 			stmt, next, step = s.stmts.streamBackward, q.From, -1

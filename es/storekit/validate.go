@@ -3,19 +3,23 @@ package storekit
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
+	"unicode/utf8"
 
 	"esgo.dev/es"
 )
 
 // CheckAppend validates an append request before a store writes anything:
-// at least one stream; stream IDs not empty and not repeated; expectations
-// that are versions or sentinels; event IDs valid UUIDs ([es.ValidID]) not
-// repeated within the request; type names not empty; schema versions at
-// least 1; data a JSON object without \u0000; metadata without NUL; at
-// most [es.MaxEventsPerAppend] events. Errors wrap [es.ErrInvalidAppend].
-// Stores call it first, so that every store gives the same answer.
+// at least one stream; stream IDs valid ([CheckStreamID]) and not
+// repeated; expectations that are versions or sentinels; event IDs valid
+// UUIDs ([es.ValidID]) not repeated within the request; type names valid
+// like stream IDs; schema versions at least 1; data a JSON object in valid
+// UTF-8 whose strings hold no NUL and no unpaired surrogate; metadata in
+// valid UTF-8 without NUL; at most [es.MaxEventsPerAppend] events. Errors
+// wrap [es.ErrInvalidAppend]. Stores call it first, so that every store
+// gives the same answer.
 func CheckAppend(appends []es.StreamAppend) error {
 	if len(appends) == 0 {
 		return fmt.Errorf("%w: no streams", es.ErrInvalidAppend)
@@ -24,8 +28,8 @@ func CheckAppend(appends []es.StreamAppend) error {
 	ids := make(map[string]bool)
 	total := 0
 	for _, a := range appends {
-		if a.StreamID == "" {
-			return fmt.Errorf("%w: empty stream ID", es.ErrInvalidAppend)
+		if err := CheckStreamID(a.StreamID); err != nil {
+			return err
 		}
 		if streams[a.StreamID] {
 			return fmt.Errorf("%w: stream %q appears twice", es.ErrInvalidAppend, a.StreamID)
@@ -52,19 +56,47 @@ func CheckAppend(appends []es.StreamAppend) error {
 }
 
 func checkEventData(e es.EventData) error {
-	switch {
-	case !es.ValidID(e.ID):
+	if !es.ValidID(e.ID) {
 		return fmt.Errorf("event ID %q is not a lower-case UUID", e.ID)
-	case e.Type == "":
-		return fmt.Errorf("empty type")
-	case e.SchemaVersion < 1:
+	}
+	if err := checkName("type", e.Type); err != nil {
+		return err
+	}
+	if e.SchemaVersion < 1 {
 		return fmt.Errorf("type %s: schema version %d is below 1", e.Type, e.SchemaVersion)
-	case !isJSONObject(e.Data):
-		return fmt.Errorf("type %s: data is not a JSON object", e.Type)
-	case hasNULEscape(e.Data):
-		return fmt.Errorf(`type %s: data holds \u0000, which PostgreSQL's jsonb cannot store`, e.Type)
-	case metadataHasNUL(e.Metadata):
-		return fmt.Errorf("type %s: metadata holds a NUL character", e.Type)
+	}
+	if err := checkJSONObject(e.Data); err != nil {
+		return fmt.Errorf("type %s: data %v", e.Type, err)
+	}
+	if err := checkMetadata(e.Metadata); err != nil {
+		return fmt.Errorf("type %s: %v", e.Type, err)
+	}
+	return nil
+}
+
+// CheckStreamID validates a stream ID: valid UTF-8 without NUL, 1 to
+// [es.MaxIDLength] bytes. Errors wrap [es.ErrInvalidAppend]. Stores call
+// it through [CheckAppend]; a read of a stream ID that fails it can only
+// find nothing.
+func CheckStreamID(id string) error {
+	if err := checkName("stream ID", id); err != nil {
+		return fmt.Errorf("%w: %v", es.ErrInvalidAppend, err)
+	}
+	return nil
+}
+
+// checkName validates an identifier that stores index: a stream ID, a type
+// name, a message key.
+func checkName(what, s string) error {
+	switch {
+	case s == "":
+		return fmt.Errorf("empty %s", what)
+	case len(s) > es.MaxIDLength:
+		return fmt.Errorf("%s of %d bytes is longer than %d", what, len(s), es.MaxIDLength)
+	case !utf8.ValidString(s):
+		return fmt.Errorf("%s %q is not valid UTF-8", what, s)
+	case strings.IndexByte(s, 0) >= 0:
+		return fmt.Errorf("%s %q holds a NUL character", what, s)
 	}
 	return nil
 }
@@ -93,14 +125,22 @@ func CheckEnqueue(enq es.Enqueue) error {
 			return fmt.Errorf("%w: message %d: ID %q is not a lower-case UUID", es.ErrInvalidAppend, i, m.ID)
 		case ids[m.ID]:
 			return fmt.Errorf("%w: message ID %s appears twice", es.ErrInvalidAppend, m.ID)
-		case m.Type == "":
-			return fmt.Errorf("%w: message %s: empty type", es.ErrInvalidAppend, m.ID)
 		case m.SchemaVersion < 1:
 			return fmt.Errorf("%w: message %s (%s): schema version %d is below 1", es.ErrInvalidAppend, m.ID, m.Type, m.SchemaVersion)
-		case !isJSONObject(m.Data) || hasNULEscape(m.Data):
-			return fmt.Errorf("%w: message %s (%s): data is not a storable JSON object", es.ErrInvalidAppend, m.ID, m.Type)
-		case metadataHasNUL(m.Metadata):
-			return fmt.Errorf("%w: message %s: metadata holds a NUL character", es.ErrInvalidAppend, m.ID)
+		}
+		if err := checkName("type", m.Type); err != nil {
+			return fmt.Errorf("%w: message %s: %v", es.ErrInvalidAppend, m.ID, err)
+		}
+		if m.Key != "" {
+			if err := checkName("key", m.Key); err != nil {
+				return fmt.Errorf("%w: message %s: %v", es.ErrInvalidAppend, m.ID, err)
+			}
+		}
+		if err := checkJSONObject(m.Data); err != nil {
+			return fmt.Errorf("%w: message %s (%s): data %v", es.ErrInvalidAppend, m.ID, m.Type, err)
+		}
+		if err := checkMetadata(m.Metadata); err != nil {
+			return fmt.Errorf("%w: message %s: %v", es.ErrInvalidAppend, m.ID, err)
 		}
 		ids[m.ID] = true
 	}
@@ -112,42 +152,81 @@ func CheckEnqueue(enq es.Enqueue) error {
 	return nil
 }
 
-// hasNULEscape reports whether JSON text b holds the escape \u0000 (a NUL
-// character in a string). Not every store can keep one, so no store takes
-// it: the same event must be storable everywhere.
-func hasNULEscape(b []byte) bool {
-	for i := 0; ; {
-		j := bytes.Index(b[i:], []byte(`u0000`))
-		if j < 0 {
-			return false
-		}
-		j += i
-		// It is an escape if an odd number of backslashes precede it.
-		n := 0
-		for k := j - 1; k >= 0 && b[k] == '\\'; k-- {
-			n++
-		}
-		if n%2 == 1 {
-			return true
-		}
-		i = j + 1
+// checkJSONObject validates data that every store can keep: a JSON object,
+// in valid UTF-8, whose strings hold neither NUL (\u0000) nor an unpaired
+// surrogate escape (\ud800): encoding/json accepts both, PostgreSQL's
+// jsonb refuses them, and the same event must be storable everywhere.
+func checkJSONObject(b []byte) error {
+	t := bytes.TrimSpace(b)
+	if len(t) == 0 || t[0] != '{' || !json.Valid(t) {
+		return errors.New("is not a JSON object")
 	}
+	if !utf8.Valid(b) {
+		return errors.New("is not valid UTF-8")
+	}
+	return checkEscapes(t)
 }
 
-func metadataHasNUL(md es.Metadata) bool {
-	has := func(s string) bool { return strings.IndexByte(s, 0) >= 0 }
-	if has(md.CorrelationID) || has(md.CausationID) || has(md.TraceParent) {
-		return true
+// checkEscapes scans the \u escapes of valid JSON text b.
+func checkEscapes(b []byte) error {
+	inString := false
+	for i := 0; i < len(b); i++ {
+		switch c := b[i]; {
+		case c == '"':
+			inString = !inString
+		case c == '\\' && inString:
+			if b[i+1] != 'u' {
+				i++ // a one-character escape, maybe \"
+				continue
+			}
+			r := hex4(b[i+2 : i+6])
+			i += 5
+			switch {
+			case r == 0:
+				return errors.New(`holds \u0000`)
+			case r >= 0xdc00 && r <= 0xdfff:
+				return errors.New("holds an unpaired low surrogate")
+			case r >= 0xd800 && r <= 0xdbff:
+				if i+6 >= len(b) || b[i+1] != '\\' || b[i+2] != 'u' {
+					return errors.New("holds an unpaired high surrogate")
+				}
+				if lo := hex4(b[i+3 : i+7]); lo < 0xdc00 || lo > 0xdfff {
+					return errors.New("holds an unpaired high surrogate")
+				}
+				i += 6
+			}
+		}
+	}
+	return nil
+}
+
+// hex4 decodes four hexadecimal digits, which json.Valid has checked.
+func hex4(h []byte) rune {
+	var r rune
+	for _, c := range h {
+		r <<= 4
+		switch {
+		case c >= '0' && c <= '9':
+			r |= rune(c - '0')
+		case c >= 'a' && c <= 'f':
+			r |= rune(c - 'a' + 10)
+		default:
+			r |= rune(c - 'A' + 10)
+		}
+	}
+	return r
+}
+
+// checkMetadata requires valid UTF-8 without NUL in every string.
+func checkMetadata(md es.Metadata) error {
+	bad := func(s string) bool { return !utf8.ValidString(s) || strings.IndexByte(s, 0) >= 0 }
+	if bad(md.CorrelationID) || bad(md.CausationID) || bad(md.TraceParent) {
+		return errors.New("metadata holds invalid UTF-8 or a NUL character")
 	}
 	for k, v := range md.Extra {
-		if has(k) || has(v) {
-			return true
+		if bad(k) || bad(v) {
+			return errors.New("metadata holds invalid UTF-8 or a NUL character")
 		}
 	}
-	return false
-}
-
-func isJSONObject(b []byte) bool {
-	b = bytes.TrimSpace(b)
-	return len(b) > 0 && b[0] == '{' && json.Valid(b)
+	return nil
 }

@@ -1,8 +1,12 @@
 package storekit_test
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
+	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"esgo.dev/es"
 	"esgo.dev/es/storekit"
@@ -23,4 +27,76 @@ func TestCheckAppendRefusesNULButNotAnEscapedBackslash(t *testing.T) {
 			t.Errorf("CheckAppend(%s) = %v, want ok=%v", data, err, ok)
 		}
 	}
+}
+
+func TestCheckAppendRefusesWhatSomeStoreCannotKeep(t *testing.T) {
+	long := strings.Repeat("x", es.MaxIDLength+1)
+	ok := func() es.EventData {
+		return es.EventData{ID: es.NewID(), Type: "T", SchemaVersion: 1, Data: []byte(`{"a":"b"}`)}
+	}
+	with := func(f func(*es.EventData)) es.EventData { e := ok(); f(&e); return e }
+	cases := map[string]es.StreamAppend{
+		"NUL in stream ID":          {StreamID: "s-\x00", Events: []es.EventData{ok()}},
+		"invalid UTF-8 stream ID":   {StreamID: "s-\xff", Events: []es.EventData{ok()}},
+		"long stream ID":            {StreamID: long, Events: []es.EventData{ok()}},
+		"NUL in type":               {StreamID: "s-1", Events: []es.EventData{with(func(e *es.EventData) { e.Type = "T\x00" })}},
+		"invalid UTF-8 type":        {StreamID: "s-1", Events: []es.EventData{with(func(e *es.EventData) { e.Type = "T\xc3" })}},
+		"long type":                 {StreamID: "s-1", Events: []es.EventData{with(func(e *es.EventData) { e.Type = long })}},
+		"invalid UTF-8 in data":     {StreamID: "s-1", Events: []es.EventData{with(func(e *es.EventData) { e.Data = []byte("{\"a\":\"\xff\"}") })}},
+		"lone low surrogate":        {StreamID: "s-1", Events: []es.EventData{with(func(e *es.EventData) { e.Data = []byte(`{"a":"\udc00"}`) })}},
+		"lone high surrogate":       {StreamID: "s-1", Events: []es.EventData{with(func(e *es.EventData) { e.Data = []byte(`{"a":"\ud800x"}`) })}},
+		"high surrogate at the end": {StreamID: "s-1", Events: []es.EventData{with(func(e *es.EventData) { e.Data = []byte(`{"a":"\ud800"}`) })}},
+		"invalid UTF-8 metadata":    {StreamID: "s-1", Events: []es.EventData{with(func(e *es.EventData) { e.Metadata.CorrelationID = "\xfe" })}},
+	}
+	for name, a := range cases {
+		if err := storekit.CheckAppend([]es.StreamAppend{a}); !errors.Is(err, es.ErrInvalidAppend) {
+			t.Errorf("%s: got %v, want ErrInvalidAppend", name, err)
+		}
+	}
+	fine := []es.StreamAppend{
+		{StreamID: strings.Repeat("é", es.MaxIDLength/2), Events: []es.EventData{ok()}},
+		{StreamID: "s-2", Events: []es.EventData{with(func(e *es.EventData) { e.Data = []byte(`{"a":"\ud83d\ude00 ż \\ud800"}`) })}},
+	}
+	if err := storekit.CheckAppend(fine); err != nil {
+		t.Fatalf("refused a storable append: %v", err)
+	}
+}
+
+// FuzzCheckAppend feeds arbitrary stream IDs, type names and data to the
+// validation: it must never panic, and what it accepts must be what every
+// store can keep.
+func FuzzCheckAppend(f *testing.F) {
+	f.Add("cart-1", "T", []byte(`{"a":"b"}`))
+	f.Add("s-\x00", "T", []byte(`{"a":"\u0000"}`))
+	f.Add("s", "T", []byte(`{"a":"\ud800\udc00"}`))
+	f.Add("s", "T", []byte(`{"a":"\\\ud800"}`))
+	f.Fuzz(func(t *testing.T, stream, typ string, data []byte) {
+		err := storekit.CheckAppend([]es.StreamAppend{{StreamID: stream, Expected: es.AnyVersion,
+			Events: []es.EventData{{ID: es.NewID(), Type: typ, SchemaVersion: 1, Data: data}}}})
+		if err != nil {
+			if !errors.Is(err, es.ErrInvalidAppend) {
+				t.Fatalf("error %v does not wrap ErrInvalidAppend", err)
+			}
+			return
+		}
+		if !utf8.ValidString(stream) || !utf8.ValidString(typ) || !utf8.Valid(data) ||
+			strings.ContainsRune(stream, 0) || strings.ContainsRune(typ, 0) ||
+			len(stream) == 0 || len(stream) > es.MaxIDLength || len(typ) == 0 || len(typ) > es.MaxIDLength {
+			t.Fatalf("accepted stream %q, type %q, data %q", stream, typ, data)
+		}
+		var v map[string]any
+		if json.Unmarshal(data, &v) != nil {
+			t.Fatalf("accepted data that is not a JSON object: %q", data)
+		}
+		// What was accepted survives a round trip through Go strings
+		// unchanged in meaning: no NUL, no replacement character that the
+		// input did not have.
+		b, _ := json.Marshal(v)
+		if strings.Contains(string(b), `\u0000`) {
+			t.Fatalf("accepted a NUL: %q", data)
+		}
+		if strings.ContainsRune(string(b), utf8.RuneError) && !strings.ContainsRune(string(data), utf8.RuneError) && !bytes.Contains(data, []byte(`\ufffd`)) && !bytes.Contains(data, []byte(`\uFFFD`)) {
+			t.Fatalf("accepted data that decodes with replacement characters: %q", data)
+		}
+	})
 }
