@@ -110,7 +110,10 @@ func (s *Store) AppendEnqueue(ctx context.Context, enq es.Enqueue, appends ...es
 
 	// Record the events first without touching the store, so that an
 	// inline projection can refuse them and leave nothing behind.
-	now := s.cfg.Clock.Now().UTC()
+	now, err := storekit.RecordedAt(s.cfg.Clock)
+	if err != nil {
+		return nil, err
+	}
 	res = make([]es.AppendResult, len(appends))
 	var recorded []es.Event
 	next := int64(len(s.log))

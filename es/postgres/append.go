@@ -321,7 +321,10 @@ func (s *Store) queueEvents(b *pgx.Batch, appends []es.StreamAppend, eventIDs []
 		updated        []string
 		updatedVersion []int64
 	)
-	now := s.clock.Now().UTC()
+	now, err := storekit.RecordedAt(s.clock)
+	if err != nil {
+		return nil, err
+	}
 	var projected []es.Event
 	if len(s.inline) > 0 {
 		projected = make([]es.Event, 0, total)

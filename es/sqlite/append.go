@@ -162,16 +162,14 @@ func (s *Store) appendTx(ctx context.Context, tx *sql.Tx, appends []es.StreamApp
 
 	upsert := tx.StmtContext(ctx, s.stmts.upsertStream)
 	insert := tx.StmtContext(ctx, s.stmts.insertEvent)
-	now := s.cfg.Clock.Now().UTC().Format(timeLayout)
+	recordedAt, err := storekit.RecordedAt(s.cfg.Clock)
+	if err != nil {
+		return nil, 0, false, err
+	}
+	now := recordedAt.Format(timeLayout)
 	// Inline projections see the events as a later read would: with their
 	// positions and the recording time as stored.
 	var appended []es.Event
-	var recordedAt time.Time
-	if len(s.cfg.Inline) > 0 {
-		if recordedAt, err = time.Parse(timeLayout, now); err != nil {
-			return nil, 0, false, err
-		}
-	}
 	res = make([]es.AppendResult, len(appends))
 	n := 0
 	for i, a := range appends {
