@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -211,5 +212,50 @@ func TestBusDeliversToEverySubscriber(t *testing.T) {
 	}
 	if err := bus.Publish(context.Background(), es.Message{Type: "Unwatched"}); err != nil {
 		t.Fatalf("a message without subscribers: %v", err)
+	}
+}
+
+// brokenOutbox is an outbox whose Due keeps failing, as a database that is
+// down would.
+type brokenOutbox struct {
+	es.Outbox
+	calls int
+}
+
+func (b *brokenOutbox) Due(context.Context, time.Time, []int, int) ([]es.OutboxMessage, error) {
+	b.calls++
+	return nil, errors.New("connection refused")
+}
+
+func TestRelayStopsWhenTheOutboxOutlastsItsRetries(t *testing.T) {
+	ob := &brokenOutbox{Outbox: memory.New(memory.Config{})}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err := es.NewRelay(ob, es.NewBus(), es.RelayConfig{MaxOutageRetries: 3, MinBackoff: time.Millisecond, MaxBackoff: time.Millisecond}).Run(ctx)
+	if err == nil || ctx.Err() != nil || !strings.Contains(err.Error(), "connection refused") {
+		t.Fatalf("Run = %v, want the outbox's error before the deadline", err)
+	}
+	if ob.calls != 4 {
+		t.Fatalf("Due called %d times, want 1 + 3 retries", ob.calls)
+	}
+}
+
+func TestRelayRunRefusesAnInvalidConfig(t *testing.T) {
+	for _, cfg := range []es.RelayConfig{{Workers: -1}, {Workers: es.OutboxBuckets + 1}, {MaxOutageRetries: -2}} {
+		if err := es.NewRelay(memory.New(memory.Config{}), es.NewBus(), cfg).Run(context.Background()); !errors.Is(err, es.ErrInvalidConfig) {
+			t.Errorf("Run with %+v = %v, want ErrInvalidConfig", cfg, err)
+		}
+	}
+}
+
+func TestRelayReturnsNilWhenStopped(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() {
+		done <- es.NewRelay(memory.New(memory.Config{}), es.NewBus(), es.RelayConfig{Workers: 3}).Run(ctx)
+	}()
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run = %v after its context ended, want nil", err)
 	}
 }

@@ -37,6 +37,7 @@ type eventType struct {
 	goType    reflect.Type
 	upcasters map[int]Upcaster // from version -> step to version+1
 	aliases   []string
+	err       error // a mistake in the options, reported by Register
 }
 
 // Upcaster turns the JSON data of one schema version into the next one.
@@ -56,6 +57,9 @@ func UpcastFrom(from int, fn Upcaster) TypeOption {
 	return func(t *eventType) {
 		if t.upcasters == nil {
 			t.upcasters = make(map[int]Upcaster)
+		}
+		if _, dup := t.upcasters[from]; dup && t.err == nil {
+			t.err = fmt.Errorf("two upcasters from version %d", from)
 		}
 		t.upcasters[from] = fn
 	}
@@ -82,7 +86,9 @@ func NewRegistry() *Registry {
 
 // Register registers the Go type E, a struct, under the stored type name
 // name. Registering a name, a former name or a Go type twice fails with
-// [ErrTypeRegistered]; so does an upcaster chain with a gap.
+// [ErrTypeRegistered]. An empty name, a Go type that is not a struct and
+// an upcaster chain with a gap, a nil or a repeated step fail too: they are
+// mistakes in the code, which MustRegister turns into a panic at start-up.
 func Register[E any](r *Registry, name string, opts ...TypeOption) error {
 	t := &eventType{name: name, version: 1, goType: reflect.TypeFor[E]()}
 	for _, o := range opts {
@@ -104,6 +110,9 @@ func MustRegister[E any](r *Registry, name string, opts ...TypeOption) {
 }
 
 func (r *Registry) add(t *eventType) error {
+	if t.err != nil {
+		return fmt.Errorf("es: register %s: %w", t.name, t.err)
+	}
 	if t.name == "" {
 		return fmt.Errorf("es: register %v: empty type name", t.goType)
 	}

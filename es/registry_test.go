@@ -137,6 +137,9 @@ func TestRegisterRefusesMistakes(t *testing.T) {
 		"gap in the chain": func(r *es.Registry) error {
 			return es.Register[Other](r, "Other", es.UpcastFrom(1, noop), es.UpcastFrom(3, noop))
 		},
+		"repeated step": func(r *es.Registry) error {
+			return es.Register[Other](r, "Other", es.UpcastFrom(1, noop), es.UpcastFrom(1, noop))
+		},
 		"nil step": func(r *es.Registry) error {
 			return es.Register[Other](r, "Other", es.UpcastFrom(1, nil))
 		},

@@ -54,9 +54,14 @@ type RelayConfig struct {
 	// (default 100ms). It bounds how late a deadline fires.
 	PollInterval time.Duration
 	// MaxAttempts is how many failed deliveries park a message (default
-	// 10), and how many failures in a row of the outbox itself (or of the
-	// Locker) stop Run with the last one.
+	// 10).
 	MaxAttempts int
+	// MaxOutageRetries is how many times in a row a worker retries the
+	// outbox itself (or the Locker) before Run stops and returns the last
+	// error (default 30: with the backoff capped at MaxBackoff, half an
+	// hour of outage). A relay that stops is visible; one that retries
+	// forever hides a broken database behind log lines.
+	MaxOutageRetries int
 	// MinBackoff and MaxBackoff bound the wait before a failed delivery is
 	// retried, doubling from one try to the next, with jitter (defaults
 	// 100ms and 1m).
@@ -74,8 +79,8 @@ type RelayConfig struct {
 }
 
 func (c RelayConfig) withDefaults() (RelayConfig, error) {
-	if c.Workers < 0 || c.BatchSize < 0 || c.PollInterval < 0 || c.MaxAttempts < 0 || c.MinBackoff < 0 || c.MaxBackoff < 0 {
-		return c, fmt.Errorf("%w: relay: negative Workers, BatchSize, PollInterval, MaxAttempts or backoff", ErrInvalidConfig)
+	if c.Workers < 0 || c.BatchSize < 0 || c.PollInterval < 0 || c.MaxAttempts < 0 || c.MaxOutageRetries < 0 || c.MinBackoff < 0 || c.MaxBackoff < 0 {
+		return c, fmt.Errorf("%w: relay: negative Workers, BatchSize, PollInterval, MaxAttempts, MaxOutageRetries or backoff", ErrInvalidConfig)
 	}
 	if c.Workers > OutboxBuckets {
 		return c, fmt.Errorf("%w: relay: %d workers, but there are only %d buckets", ErrInvalidConfig, c.Workers, OutboxBuckets)
@@ -84,6 +89,7 @@ func (c RelayConfig) withDefaults() (RelayConfig, error) {
 	c.BatchSize = cmp.Or(c.BatchSize, 100)
 	c.PollInterval = cmp.Or(c.PollInterval, 100*time.Millisecond)
 	c.MaxAttempts = cmp.Or(c.MaxAttempts, 10)
+	c.MaxOutageRetries = cmp.Or(c.MaxOutageRetries, 30)
 	c.MinBackoff = cmp.Or(c.MinBackoff, 100*time.Millisecond)
 	c.MaxBackoff = max(cmp.Or(c.MaxBackoff, time.Minute), c.MinBackoff)
 	if c.Clock == nil {
@@ -102,8 +108,9 @@ func NewRelay(outbox Outbox, pub Publisher, cfg RelayConfig) *Relay {
 
 // Run delivers messages until ctx ends, then returns nil. It returns an
 // error if the configuration is invalid (wrapping [ErrInvalidConfig]), or
-// if the outbox or the Locker failed MaxAttempts times in a row for one
-// worker: then the other workers stop too, and the error says why.
+// if the outbox or the Locker failed more than MaxOutageRetries times in a
+// row for one worker: then the other workers stop too, and the error says
+// why.
 func (r *Relay) Run(ctx context.Context) error {
 	cfg, err := r.cfg.withDefaults()
 	if err != nil {
@@ -132,14 +139,14 @@ func (r *Relay) Run(ctx context.Context) error {
 }
 
 // worker delivers its buckets' messages until ctx ends, or returns the
-// error that failed MaxAttempts times in a row.
+// error that outlasted MaxOutageRetries retries.
 func (r *Relay) worker(ctx context.Context, w int, buckets []int) error {
 	failures := 0
 	// fail counts a failure of the outbox or the locker and waits before
 	// the next try; it returns the error once there were too many.
 	fail := func(what string, err error) error {
 		failures++
-		if failures >= r.cfg.MaxAttempts {
+		if failures > r.cfg.MaxOutageRetries {
 			return fmt.Errorf("es: relay worker %d: %s failed %d times in a row: %w", w, what, failures, err)
 		}
 		r.cfg.Logger.WarnContext(ctx, "relay: "+what+" failed", "worker", w, "failures", failures, "err", err)

@@ -116,7 +116,8 @@ type Subscription struct {
 	consumer Consumer
 	cfg      SubscriptionConfig
 
-	waiters atomic.Int32 // goroutines in WaitFor: the next steps measure the head
+	waiters atomic.Int32  // goroutines in WaitFor: the next steps measure the head
+	nudge   chan struct{} // a WaitFor wakes a caught-up subscription to measure it
 	mu      sync.Mutex
 	through int64         // every event up to here was handled or passed over
 	moved   chan struct{} // closed and replaced when through grows
@@ -171,7 +172,8 @@ func (c SubscriptionConfig) withDefaults() (SubscriptionConfig, error) {
 // NewSubscription returns a subscription called name that feeds consumer
 // from store. Run starts it.
 func NewSubscription(name string, store Store, consumer Consumer, cfg SubscriptionConfig) *Subscription {
-	return &Subscription{name: name, store: store, consumer: consumer, cfg: cfg, moved: make(chan struct{})}
+	return &Subscription{name: name, store: store, consumer: consumer, cfg: cfg,
+		moved: make(chan struct{}), nudge: make(chan struct{}, 1)}
 }
 
 // Name returns the subscription's name.
@@ -220,6 +222,10 @@ func (s *Subscription) Run(ctx context.Context) error {
 func (s *Subscription) WaitFor(ctx context.Context, position int64) error {
 	s.waiters.Add(1)
 	defer s.waiters.Add(-1)
+	select { // a caught-up subscription steps again, now measuring the head
+	case s.nudge <- struct{}{}:
+	default:
+	}
 	for {
 		s.mu.Lock()
 		through, moved := s.through, s.moved
@@ -287,6 +293,7 @@ func (s *Subscription) follow(ctx context.Context) error {
 			return nil
 		case <-wake:
 		case <-poll.C:
+		case <-s.nudge:
 		}
 	}
 }
@@ -321,7 +328,9 @@ func (s *Subscription) step(ctx context.Context) (bool, error) {
 	}
 	caughtUp := len(batch) < s.cfg.BatchSize
 	if len(batch) > 0 {
-		if err := s.handle(ctx, batch); err != nil {
+		if err := s.handle(ctx, batch); err != nil || ctx.Err() != nil {
+			// Stopped mid-batch, the consumer may not have committed it:
+			// claim nothing.
 			return false, err
 		}
 		checkpoint = batch[len(batch)-1].Position

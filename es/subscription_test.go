@@ -321,3 +321,34 @@ func TestInvalidSubscriptionConfigStopsRun(t *testing.T) {
 		t.Fatalf("Run = %v, want ErrInvalidConfig", err)
 	}
 }
+
+// stallingConsumer fails every batch until the subscription is stopped.
+type stallingConsumer struct {
+	ledger
+	failing chan struct{} // closed at the first failure
+	once    sync.Once
+}
+
+func (c *stallingConsumer) Handle(ctx context.Context, batch []es.Event) error {
+	c.once.Do(func() { close(c.failing) })
+	return errors.New("read model unavailable")
+}
+
+func TestWaitForIgnoresABatchCutShortByTheStop(t *testing.T) {
+	store := memory.New(memory.Config{})
+	appendN(t, store, "clock-1", 5)
+	c := &stallingConsumer{failing: make(chan struct{})}
+	sub := es.NewSubscription("ticks", store, c, es.SubscriptionConfig{MinBackoff: time.Hour, MaxBackoff: time.Hour})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := run(ctx, sub)
+	<-c.failing
+	cancel() // stops the subscription in the middle of its retries
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	short, stop := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer stop()
+	if err := sub.WaitFor(short, 5); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("WaitFor = %v for events never handled, want the deadline", err)
+	}
+}

@@ -87,8 +87,8 @@ func checkGolden(t testing.TB, reg *es.Registry, dir string, update bool) {
 		_ = json.Unmarshal(sample, &got)
 		if diff := cmp.Diff(want, got); diff != "" {
 			t.Errorf("golden schema: the JSON shape of %s (Go type %v) changed but its schema version is still %d.\n"+
-				"Stored events of version %d would no longer decode as they were written. Bump the version with\n"+
-				"es.SchemaVersion(%d), add es.UpcastFrom(%d, ...) from the old shape, and run with %s=1 to add %s.v%d.json.\n"+
+				"Stored events of version %d would no longer decode as they were written. Make the new shape version %d\n"+
+				"by registering es.UpcastFrom(%d, ...) from the old shape, and run with %s=1 to add %s.v%d.json.\n"+
 				"Shape differs (-golden +now):\n%s",
 				ti.Name, ti.GoType, ti.Version, ti.Version, ti.Version+1, ti.Version, UpdateGoldenEnv, ti.Name, ti.Version+1, diff)
 		}

@@ -3,7 +3,7 @@
 // a pgxpool.Pool that the caller owns.
 //
 // Create the tables once with [Migrate] (idempotent, safe to run from
-// several processes at once); all tables live in one schema ([WithSchema],
+// several processes at once); all tables live in one schema ([Config].Schema,
 // default "es"). The SQL is in docs/postgres.md.
 //
 // # Appends
@@ -44,10 +44,10 @@
 //
 // A [Projection] is a read model in tables of the store's database,
 // applied asynchronously by [Store.Consumer] (changes and checkpoint in
-// one transaction), or inline in every append ([WithInline]), and rebuilt
+// one transaction), or inline in every append ([Config].Inline), and rebuilt
 // into fresh tables and swapped in by [Store.Rebuild]. [Store.Locker]
 // grants leases on session advisory locks, each held by a dedicated
-// connection outside the pool, for [es.Exclusive] and [es.RelayLocker].
+// connection outside the pool, for the Locker of an [es.SubscriptionConfig] or an [es.RelayConfig].
 //
 // The price is latency: a transaction that stays open anywhere in the
 // cluster (not only in this store) holds ReadAll back until it ends.

@@ -156,7 +156,7 @@ func ExampleProjection() {
 	}
 
 	// Asynchronous: one transaction per batch holds the changes and the
-	// checkpoint. (WithInline(concerts) on New would apply it inside every
+	// checkpoint. (Config{Inline: ...} on New would apply it inside every
 	// append instead.)
 	sub := es.NewSubscription("available-concerts", store, store.Consumer(concerts), es.SubscriptionConfig{Categories: []string{"concert"}, Locker: store.Locker()})
 	go func() {

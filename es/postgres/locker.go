@@ -23,7 +23,7 @@ var ErrLeaseLost = errors.New("postgres: lease lost: its connection failed")
 // dedicated connection, opened from the pool's configuration but not
 // taken from the pool, for as long as the lease lasts. Leases therefore
 // never starve the pool: a process that wins n relay workers' leases
-// ([es.RelayLocker]) still has every pool connection for the work done
+// ([es.RelayConfig].Locker) still has every pool connection for the work done
 // under them. When the holding process dies, its connection closes and
 // PostgreSQL frees the lock, so a waiting process (which retries every
 // 100-250 ms on its own connection) takes over within a fraction of a

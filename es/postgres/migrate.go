@@ -81,7 +81,7 @@ CREATE TABLE {schema}.inbox (
 }
 
 // Migrate creates or upgrades the store's schema (see [Migrate]), then
-// creates the tables of its inline projections ([WithInline]).
+// creates the tables of its inline projections ([Config].Inline).
 func (s *Store) Migrate(ctx context.Context) error {
 	if err := Migrate(ctx, s.pool, s.schema); err != nil {
 		return err

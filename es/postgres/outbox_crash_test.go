@@ -361,7 +361,7 @@ func TestDeadlinesCrash(t *testing.T) {
 }
 
 // TestRelayTwoProcesses runs the relay in two processes that share its
-// workers' leases (es.RelayLocker), kills the one that is delivering
+// workers' leases (RelayConfig.Locker), kills the one that is delivering
 // half-way and starts another: every message takes effect once, in order
 // per key, and the work moved to another process.
 func TestRelayTwoProcesses(t *testing.T) {

@@ -84,7 +84,7 @@ var seats = es.Decider[int, ReserveSeats, SeatsReserved]{
 
 // bookingBus is the publisher of the "process" child: a bus that hands
 // OrderPlaced to the booking process and ReserveSeats to the seats
-// command handler (with es.CommandID(message ID)). One time in 40, after
+// command handler (with the message ID as the command ID). One time in 40, after
 // a handler succeeded, the process kills itself before the relay can
 // record the delivery: between handling an OrderPlaced and dispatching
 // its ReserveSeats, or between applying a command and acknowledging it.

@@ -15,7 +15,7 @@ import (
 
 // Projection is a read model kept in SQL tables of the store's database.
 // Run it asynchronously with [Store.Consumer] and an [es.Subscription], or
-// inline in every append with [WithInline]; rebuild it from position 0
+// inline in every append ([Config].Inline); rebuild it from position 0
 // with [Store.Rebuild].
 //
 // Apply must refer to its tables only through the [Tables] it is given,

@@ -100,7 +100,7 @@ type Config struct {
 // The caller keeps ownership of pool and closes it after [Store.Close].
 func New(ctx context.Context, pool *pgxpool.Pool, cfg Config) (*Store, error) {
 	if pool == nil {
-		return nil, fmt.Errorf("%w: postgres: nil pool", es.ErrInvalidConfig)
+		return nil, fmt.Errorf("postgres: nil pool: %w", es.ErrInvalidConfig)
 	}
 	s := &Store{
 		pool:     pool,
@@ -139,7 +139,7 @@ func New(ctx context.Context, pool *pgxpool.Pool, cfg Config) (*Store, error) {
 // is also a NOTIFY channel name, and both are limited to 63 bytes.
 func checkSchemaName(schema string) error {
 	if schema == "" || len(schema) > 63 {
-		return fmt.Errorf("%w: postgres: schema name %q must be 1 to 63 bytes long", es.ErrInvalidConfig, schema)
+		return fmt.Errorf("postgres: schema name %q must be 1 to 63 bytes long: %w", schema, es.ErrInvalidConfig)
 	}
 	return nil
 }

@@ -291,7 +291,7 @@ func TestDeadlineCrash(t *testing.T) {
 }
 
 // TestRelayLockerProcesses runs the relay, four workers with
-// es.RelayLocker(store.Locker()), in two processes at once, and kills one
+// RelayConfig.Locker = store.Locker(), in two processes at once, and kills one
 // of them half-way. Each bucket's effects come from one process at a
 // time (the killed one, then its successor), every message takes effect
 // once, in order per key, and both processes delivered.

@@ -38,8 +38,8 @@ type childConfig struct {
 	DB       string        // the store's file
 	Mode     string        // "effects" or "process"
 	Attempts string        // the file every delivery attempt is logged to
-	Workers  int           // es.RelayWorkers
-	Lock     bool          // es.RelayLocker(store.Locker())
+	Workers  int           // es.RelayConfig.Workers
+	Lock     bool          // es.RelayConfig.Locker = store.Locker()
 	KillAt   int64         // the child kills itself at this delivery attempt (0: never)
 	FailRate float64       // the share of deliveries that fail before doing anything
 	Delay    time.Duration // a pause after each successful delivery

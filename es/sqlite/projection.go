@@ -15,7 +15,7 @@ import (
 
 // Projection is a read model kept in SQL tables of the store's file. The
 // same Projection runs asynchronously (see [Store.Consumer]), inline in the
-// append transaction (see [WithInline]), and is rebuilt from scratch by
+// append transaction (see [Config].Inline), and is rebuilt from scratch by
 // [Store.Rebuild].
 //
 // Apply must be deterministic, a function of the tables and the event
@@ -150,7 +150,7 @@ func applyTx(ctx context.Context, tx *sql.Tx, p Projection, t Tables, events []e
 
 // SetupProjection creates p's tables if they are missing, so that readers
 // can query them before the first event arrives. The consumer and
-// [WithInline] do it themselves; calling it is optional.
+// [Config].Inline do it themselves; calling it is optional.
 func (s *Store) SetupProjection(ctx context.Context, p Projection) error {
 	if err := p.validate(); err != nil {
 		return err

@@ -61,7 +61,7 @@ func printSeats(ctx context.Context, db *sql.DB) {
 	fmt.Println(concert, seats)
 }
 
-// ExampleWithInline keeps a read model in the append's transaction: it is
+// ExampleConfig_inline keeps a read model in the append's transaction: it is
 // up to date when Append returns.
 func ExampleConfig_inline() {
 	ctx := context.Background()
@@ -107,7 +107,7 @@ func ExampleStore_Consumer() {
 	}
 
 	// In an application: es.NewSubscription("seats-sold", store, consumer,
-	// es.Exclusive(store.Locker())).Run(ctx).
+	// es.SubscriptionConfig{Locker: store.Locker()}).Run(ctx).
 	consumer := store.Consumer(seatsSold(reg))
 	events, err := es.Collect(store.ReadAll(ctx, es.AllQuery{}))
 	if err != nil {

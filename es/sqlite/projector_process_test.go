@@ -187,7 +187,7 @@ func TestProjectionCrash(t *testing.T) {
 }
 
 // TestProjectionFailover runs the tally projection's subscription in two
-// processes with es.Exclusive(store.Locker()): one handles events, the
+// processes with SubscriptionConfig.Locker = store.Locker(): one handles events, the
 // other waits; when the active one is killed, the other takes over.
 func TestProjectionFailover(t *testing.T) {
 	if testing.Short() {

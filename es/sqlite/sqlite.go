@@ -19,7 +19,7 @@
 // Read models live in the same file as [Projection]s: fed by a
 // subscription through [Store.Consumer] (the read model and its
 // checkpoint commit in one transaction), kept inline in every append's
-// transaction with [WithInline], and rebuilt from scratch while they keep
+// transaction ([Config].Inline), and rebuilt from scratch while they keep
 // serving with [Store.Rebuild]. [Store.Locker] gives a subscription one
 // active instance across the processes sharing the file.
 //
@@ -111,10 +111,10 @@ type Config struct {
 
 func (c Config) withDefaults() (Config, error) {
 	if c.BusyTimeout < 0 || c.PollInterval < 0 {
-		return c, fmt.Errorf("%w: sqlite: negative BusyTimeout or PollInterval", es.ErrInvalidConfig)
+		return c, fmt.Errorf("sqlite: negative BusyTimeout or PollInterval: %w", es.ErrInvalidConfig)
 	}
 	if c.Synchronous != SyncFull && c.Synchronous != SyncNormal {
-		return c, fmt.Errorf("%w: sqlite: unknown Synchronous %d", es.ErrInvalidConfig, c.Synchronous)
+		return c, fmt.Errorf("sqlite: unknown Synchronous %d: %w", c.Synchronous, es.ErrInvalidConfig)
 	}
 	c.BusyTimeout = cmp.Or(c.BusyTimeout, 5*time.Second)
 	c.PollInterval = cmp.Or(c.PollInterval, 200*time.Millisecond)

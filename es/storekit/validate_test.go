@@ -6,6 +6,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	"esgo.dev/es"
@@ -99,4 +100,21 @@ func FuzzCheckAppend(f *testing.F) {
 			t.Fatalf("accepted data that decodes with replacement characters: %q", data)
 		}
 	})
+}
+
+type fixedClock time.Time
+
+func (c fixedClock) Now() time.Time { return time.Time(c) }
+
+func TestRecordedAtRefusesTimesNoStoreCanReadBack(t *testing.T) {
+	for _, at := range []time.Time{time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(0, 12, 31, 0, 0, 0, 0, time.UTC)} {
+		if _, err := storekit.RecordedAt(fixedClock(at)); !errors.Is(err, es.ErrInvalidConfig) {
+			t.Errorf("RecordedAt(%v) = %v, want ErrInvalidConfig", at, err)
+		}
+	}
+	at := time.Date(9999, 12, 31, 23, 59, 59, 0, time.FixedZone("CET", 3600))
+	got, err := storekit.RecordedAt(fixedClock(at))
+	if err != nil || !got.Equal(at) || got.Location() != time.UTC {
+		t.Fatalf("RecordedAt(%v) = %v, %v", at, got, err)
+	}
 }
