@@ -32,4 +32,8 @@ var (
 	// batch size, say). Run methods and constructors that return errors
 	// wrap it; nothing has started.
 	ErrInvalidConfig = errors.New("es: invalid configuration")
+	// ErrNewerSchema reports a store whose tables were written by a newer
+	// release of es than the one running: an older release would not know
+	// what the newer one relies on, so it refuses to touch them.
+	ErrNewerSchema = errors.New("es: the store's schema is newer than this release")
 )

@@ -7,6 +7,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"esgo.dev/es"
 )
 
 // migrations are applied in order, each once per schema; the applied ones
@@ -116,6 +118,10 @@ CREATE TABLE IF NOT EXISTS ` + q + `.schema_migrations (
 		var applied int
 		if err := tx.QueryRow(ctx, `SELECT coalesce(max(version), 0) FROM `+q+`.schema_migrations`).Scan(&applied); err != nil {
 			return fmt.Errorf("postgres: migrate %s: %w", schema, err)
+		}
+		if applied > len(migrations) {
+			return fmt.Errorf("postgres: migrate %s: %w: the schema is at version %d, this release knows %d",
+				schema, es.ErrNewerSchema, applied, len(migrations))
 		}
 		for i := applied; i < len(migrations); i++ {
 			// Multi-statement SQL without parameters goes through the

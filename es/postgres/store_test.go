@@ -547,3 +547,15 @@ func TestReadAllWaitsForEarlierAppend(t *testing.T) {
 		t.Fatalf("read %v, want %s", types, want)
 	}
 }
+
+func TestMigrateRefusesASchemaOfANewerRelease(t *testing.T) {
+	s := pgtest.NewStore(t, postgres.Config{})
+	ctx := context.Background()
+	q := pgx.Identifier{s.Schema()}.Sanitize()
+	if _, err := s.Pool().Exec(ctx, `INSERT INTO `+q+`.schema_migrations (version) VALUES (999)`); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Migrate(ctx); !errors.Is(err, es.ErrNewerSchema) {
+		t.Fatalf("Migrate = %v, want ErrNewerSchema", err)
+	}
+}

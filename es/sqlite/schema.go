@@ -1,5 +1,40 @@
 package sqlite
 
+import (
+	"context"
+	"database/sql"
+	"fmt"
+
+	"esgo.dev/es"
+)
+
+// schemaVersion is the version of the tables this release writes, kept in
+// the file's user_version: a file written by a newer release is refused,
+// one written by an older release is brought up to date.
+const schemaVersion = 1
+
+// migrate creates or updates the store's tables in tx, an IMMEDIATE
+// transaction, and records the schema version.
+func migrate(ctx context.Context, tx *sql.Tx) error {
+	var v int
+	if err := tx.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v); err != nil {
+		return err
+	}
+	if v > schemaVersion {
+		return fmt.Errorf("%w: the file is at schema version %d, this release knows %d", es.ErrNewerSchema, v, schemaVersion)
+	}
+	if _, err := tx.ExecContext(ctx, schema); err != nil {
+		return err
+	}
+	if v < schemaVersion {
+		// PRAGMA takes no parameters; the value is a constant.
+		if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", schemaVersion)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // schema creates the store's tables. Every statement is idempotent, and
 // Open runs them in one IMMEDIATE transaction, so two processes opening a
 // new file at the same moment simply take turns.

@@ -228,10 +228,7 @@ func open(ctx context.Context, name, path string, cfg Config) (_ *Store, err err
 	if err := s.retryBusy(ctx, func() error { return s.writer.PingContext(ctx) }); err != nil {
 		return nil, fmt.Errorf("sqlite: open: %w", err)
 	}
-	if err := s.withWriteTx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, schema)
-		return err
-	}); err != nil {
+	if err := s.withWriteTx(ctx, func(tx *sql.Tx) error { return migrate(ctx, tx) }); err != nil {
 		return nil, fmt.Errorf("sqlite: create schema: %w", err)
 	}
 	if err := s.setupInline(ctx); err != nil {

@@ -2,8 +2,11 @@ package sqlite_test
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"esgo.dev/es"
 	"esgo.dev/es/estest"
@@ -43,4 +46,34 @@ func TestConformanceMemory(t *testing.T) {
 		t.Cleanup(func() { _ = s.Close() })
 		return s
 	})
+}
+
+func TestOpenRefusesAFileOfANewerRelease(t *testing.T) {
+	s, path := openFile(t, sqlite.Config{})
+	if err := s.WriteTx(context.Background(), func(tx *sql.Tx) error {
+		_, err := tx.Exec("PRAGMA user_version = 99")
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if _, err := sqlite.Open(context.Background(), path, sqlite.Config{}); !errors.Is(err, es.ErrNewerSchema) {
+		t.Fatalf("Open = %v, want ErrNewerSchema", err)
+	}
+}
+
+type clockAt time.Time
+
+func (c clockAt) Now() time.Time { return time.Time(c) }
+
+func TestAClockBeyondYear9999FailsTheAppendAndWritesNothing(t *testing.T) {
+	s, _ := openFile(t, sqlite.Config{Clock: clockAt(time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC))})
+	ctx := context.Background()
+	_, err := es.Append(ctx, s, "s-1", es.AnyVersion, es.EventData{ID: es.NewID(), Type: "T", SchemaVersion: 1, Data: []byte(`{}`)})
+	if !errors.Is(err, es.ErrInvalidConfig) {
+		t.Fatalf("Append = %v, want ErrInvalidConfig", err)
+	}
+	if evs, err := es.Collect(s.ReadAll(ctx, es.AllQuery{})); err != nil || len(evs) != 0 {
+		t.Fatalf("read back %d events, %v", len(evs), err)
+	}
 }
