@@ -32,6 +32,12 @@ var (
 	// batch size, say). Run methods and constructors that return errors
 	// wrap it; nothing has started.
 	ErrInvalidConfig = errors.New("es: invalid configuration")
+	// ErrOutcomeUnknown reports an append whose COMMIT was sent but whose
+	// answer never came (a cancelled context, a broken connection): the
+	// events may or may not have been written. Retrying the append with
+	// the same event IDs is safe and tells which: a repeat returns the
+	// stored results marked Repeated.
+	ErrOutcomeUnknown = errors.New("es: append outcome unknown: it may have been written")
 	// ErrNewerSchema reports a store whose tables were written by a newer
 	// release of es than the one running: an older release would not know
 	// what the newer one relies on, so it refuses to touch them.

@@ -24,8 +24,10 @@ import (
 // deadlock between appends that reuse each other's event IDs in different
 // streams is retried the same way.
 //
-// If the connection breaks during COMMIT, the append may or may not have
-// been written; retrying it with the same event IDs is safe and tells.
+// If the context ends or the connection breaks once COMMIT was sent, the
+// append may or may not have been written: the error wraps
+// [es.ErrOutcomeUnknown], and retrying with the same event IDs is safe and
+// tells.
 func (s *Store) Append(ctx context.Context, appends ...es.StreamAppend) (res []es.AppendResult, err error) {
 	if err := storekit.CheckAppend(appends); err != nil {
 		storekit.ObserveAppend(s.observer, time.Now(), 0, err)
@@ -98,7 +100,7 @@ func (s *Store) appendOnce(ctx context.Context, enq es.Enqueue, appends []es.Str
 		}
 	}
 	if err := tx.Commit(ctx); err != nil {
-		return nil, 0, fmt.Errorf("postgres: append: commit: %w", withCtx(ctx, err))
+		return nil, 0, commitError(ctx, err)
 	}
 	return res, written, nil
 }
@@ -461,6 +463,17 @@ func (s *Store) streamKeys(streamIDs []string) []int64 {
 
 // withCtx makes an error caused by the context's end match it with
 // errors.Is, whatever form the driver reported it in.
+// commitError describes a failed COMMIT. An answer from the server (a
+// *pgconn.PgError) means the transaction was rolled back; anything else
+// (the context ended, the connection broke) leaves the outcome unknown.
+func commitError(ctx context.Context, err error) error {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		return fmt.Errorf("postgres: append: commit: %w", err)
+	}
+	return fmt.Errorf("postgres: append: commit: %w: %w", es.ErrOutcomeUnknown, withCtx(ctx, err))
+}
+
 func withCtx(ctx context.Context, err error) error {
 	if cerr := ctx.Err(); cerr != nil && !errors.Is(err, cerr) {
 		return fmt.Errorf("%w: %w", cerr, err)

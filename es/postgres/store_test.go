@@ -559,3 +559,29 @@ func TestMigrateRefusesASchemaOfANewerRelease(t *testing.T) {
 		t.Fatalf("Migrate = %v, want ErrNewerSchema", err)
 	}
 }
+
+// TestCommitCutShortIsAnUnknownOutcome cancels the context once the events
+// are in the transaction, right before COMMIT: the client cannot know
+// whether the server committed, and the error says so. A retry with the
+// same event IDs then tells.
+func TestCommitCutShortIsAnUnknownOutcome(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	s := postgres.WithTestHooks(pgtest.NewStore(t, postgres.Config{}), nil, func(context.Context, pgx.Tx) error {
+		cancel()
+		return nil
+	})
+	evs := []es.EventData{newEvent("Paid", 1), newEvent("Paid", 2)}
+	_, err := es.Append(ctx, s, "pay-1", es.NoStream, evs...)
+	if !errors.Is(err, es.ErrOutcomeUnknown) || !errors.Is(err, context.Canceled) {
+		t.Fatalf("Append = %v, want ErrOutcomeUnknown and context.Canceled", err)
+	}
+	s = postgres.WithTestHooks(s, nil, nil)
+	res, err := es.Append(context.Background(), s, "pay-1", es.NoStream, evs...)
+	if err != nil || res.Version != 2 {
+		t.Fatalf("retry = %+v, %v; want the events at version 2, stored now or before", res, err)
+	}
+	// A business refusal by the server is not unknown.
+	if _, err := es.Append(context.Background(), s, "pay-1", es.NoStream, newEvent("Paid", 3)); errors.Is(err, es.ErrOutcomeUnknown) || !errors.Is(err, es.ErrConcurrency) {
+		t.Fatalf("conflict = %v", err)
+	}
+}
