@@ -112,12 +112,18 @@ func (s *Store) appendOnce(ctx context.Context, enq es.Enqueue, appends []es.Str
 // wrapping [es.ErrDuplicateEventID] (and the PostgreSQL unique violation),
 // after which the caller should roll back and may retry.
 //
-// tx must be a READ COMMITTED transaction whose first write is this call:
-// the events' positions are reserved together with the transaction's ID
-// (see the package documentation), so AppendTx fails with
-// [ErrNotFirstWrite] if tx has already written anything, and only one
-// AppendTx that writes events may run per transaction. Writes after it
-// are fine. The append is reported to the store's metrics when AppendTx
+// tx must be a READ COMMITTED transaction (else AppendTx fails with
+// [ErrNotReadCommitted]) whose first write is this call: the events'
+// positions are reserved together with the transaction's ID (see the
+// package documentation), so AppendTx fails with [ErrNotFirstWrite] if tx
+// has already been given an ID, and only one AppendTx that writes events
+// may run per transaction. Writes after it are fine. Either refusal
+// writes nothing. "Write" is PostgreSQL's notion: whatever gives the
+// transaction an ID counts. Surprises: SELECT ... FOR UPDATE does, and so
+// does nextval on a sequence now and then (each time it logs a batch of
+// 32 values), so a transaction that calls nextval before AppendTx fails
+// only sometimes; an INSERT ... ON CONFLICT DO NOTHING that inserted no
+// row does not, nor do plain reads. The append is reported to the store's metrics when AppendTx
 // returns, whatever becomes of tx afterwards.
 func (s *Store) AppendTx(ctx context.Context, tx pgx.Tx, appends ...es.StreamAppend) ([]es.AppendResult, error) {
 	if err := storekit.CheckAppend(appends); err != nil {
@@ -154,8 +160,42 @@ func (s *Store) appendEnqueueTx(ctx context.Context, tx pgx.Tx, enq es.Enqueue, 
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("postgres: append: %w", err)
 	}
+	if err := checkCallerTx(ctx, tx, len(enq.Messages) > 0 || hasEvents(appends)); err != nil {
+		return nil, err
+	}
 	res, written, _, err = s.appendTx(ctx, tx, enq, appends)
 	return res, err
+}
+
+// checkCallerTx refuses a caller's transaction that an append cannot keep
+// its promises in, before the append writes anything (not even the row of
+// a new stream): one that is not READ COMMITTED (a serializable one would
+// fail with 40001 where the append expects to wait for a lock), and, when
+// the append reserves positions or outbox numbers, one that already has a
+// transaction ID (see ErrNotFirstWrite).
+func checkCallerTx(ctx context.Context, tx pgx.Tx, reserves bool) error {
+	var fresh bool
+	var isolation string
+	if err := tx.QueryRow(ctx, `SELECT pg_current_xact_id_if_assigned() IS NULL, current_setting('transaction_isolation')`).
+		Scan(&fresh, &isolation); err != nil {
+		return fmt.Errorf("postgres: append: %w", withCtx(ctx, err))
+	}
+	if isolation != "read committed" {
+		return fmt.Errorf("postgres: append: the transaction is %s: %w", isolation, ErrNotReadCommitted)
+	}
+	if reserves && !fresh {
+		return ErrNotFirstWrite
+	}
+	return nil
+}
+
+func hasEvents(appends []es.StreamAppend) bool {
+	for _, a := range appends {
+		if len(a.Events) > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // appendTx is the body of every append: everything happens in tx, which

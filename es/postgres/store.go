@@ -28,6 +28,13 @@ const DefaultSchema = "es"
 // the package documentation.
 var ErrNotFirstWrite = errors.New("postgres: events must be the first write of their transaction")
 
+// ErrNotReadCommitted reports an [Store.AppendTx] into a transaction whose
+// isolation level is not READ COMMITTED. Appends wait for each other's
+// stream locks and then read what the other committed; under REPEATABLE
+// READ or SERIALIZABLE that read would fail with a serialization error
+// instead. Nothing is written.
+var ErrNotReadCommitted = errors.New("postgres: appends need a READ COMMITTED transaction")
+
 // Store is a PostgreSQL event store, safe for concurrent use. Create it with
 // [New] and create its tables once with [Store.Migrate].
 type Store struct {

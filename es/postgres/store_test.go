@@ -585,3 +585,46 @@ func TestCommitCutShortIsAnUnknownOutcome(t *testing.T) {
 		t.Fatalf("conflict = %v", err)
 	}
 }
+
+// TestRefusedAppendTxWritesNothing checks both refusals of a caller's
+// transaction: they leave no trace, not even the row of a new stream.
+func TestRefusedAppendTxWritesNothing(t *testing.T) {
+	s := pgtest.NewStore(t, postgres.Config{})
+	ctx := context.Background()
+	pool := s.Pool()
+	streams := pgx.Identifier{s.Schema(), "streams"}.Sanitize()
+	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		if _, err := s.AppendTx(ctx, tx, es.StreamAppend{StreamID: "first-1", Expected: es.NoStream, Events: newEvents("Placed", 1)}); err != nil {
+			return err
+		}
+		// A second append with events in the same transaction is refused.
+		_, err := s.AppendTx(ctx, tx, es.StreamAppend{StreamID: "second-1", Expected: es.NoStream, Events: newEvents("Placed", 1)})
+		if !errors.Is(err, postgres.ErrNotFirstWrite) {
+			t.Errorf("second AppendTx = %v, want ErrNotFirstWrite", err)
+		}
+		var n int
+		if err := tx.QueryRow(ctx, `SELECT count(*) FROM `+streams+` WHERE stream_id = 'second-1'`).Scan(&n); err != nil {
+			return err
+		}
+		if n != 0 {
+			t.Errorf("the refused append left %d stream rows", n)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, level := range []pgx.TxIsoLevel{pgx.RepeatableRead, pgx.Serializable} {
+		err := pgx.BeginTxFunc(ctx, pool, pgx.TxOptions{IsoLevel: level}, func(tx pgx.Tx) error {
+			_, err := s.AppendTx(ctx, tx, es.StreamAppend{StreamID: "iso-1", Expected: es.NoStream, Events: newEvents("Placed", 1)})
+			return err
+		})
+		if !errors.Is(err, postgres.ErrNotReadCommitted) {
+			t.Errorf("AppendTx in a %s transaction = %v, want ErrNotReadCommitted", level, err)
+		}
+	}
+	var n int
+	if err := pool.QueryRow(ctx, `SELECT count(*) FROM `+streams+` WHERE stream_id IN ('second-1', 'iso-1')`).Scan(&n); err != nil || n != 0 {
+		t.Fatalf("refused appends left %d stream rows (%v)", n, err)
+	}
+}
