@@ -38,6 +38,12 @@ var (
 	// the same event IDs is safe and tells which: a repeat returns the
 	// stored results marked Repeated.
 	ErrOutcomeUnknown = errors.New("es: append outcome unknown: it may have been written")
+	// ErrUnreadableEvent reports a stored event that a store cannot turn
+	// into an [Event] (metadata or a time that does not decode, say: a row
+	// written by another tool or by hand). Reads yield the events before it
+	// and then an error that wraps this sentinel and names the event's
+	// position and ID; a [Subscription] stops there rather than skip it.
+	ErrUnreadableEvent = errors.New("es: unreadable stored event")
 	// ErrNewerSchema reports a store whose tables were written by a newer
 	// release of es than the one running: an older release would not know
 	// what the newer one relies on, so it refuses to touch them.

@@ -107,6 +107,11 @@ func (e *HandlerError) Unwrap() error { return e.Err }
 // When the consumer fails, the subscription retries with exponential
 // backoff, narrowing to one event at a time to find the one that fails;
 // after MaxAttempts failures of that event, Run returns a *[HandlerError].
+// A stored event that cannot be read ([ErrUnreadableEvent]) stops it the
+// same way, after the events before it are handled: a read model that
+// silently skipped an event would be wrong ever after. Other read errors
+// (the store is unreachable) are retried at every poll, for as long as
+// they last, and reported to the Observer.
 //
 // A Subscription is safe for concurrent use: one goroutine runs Run while
 // others wait for it with [Subscription.WaitFor]. Run it once at a time.
@@ -115,6 +120,8 @@ type Subscription struct {
 	store    Store
 	consumer Consumer
 	cfg      SubscriptionConfig
+
+	unreadable int // reads in a row that met an unreadable event (Run's goroutine only)
 
 	waiters atomic.Int32  // goroutines in WaitFor: the next steps measure the head
 	nudge   chan struct{} // a WaitFor wakes a caught-up subscription to measure it
@@ -323,9 +330,30 @@ func (s *Subscription) step(ctx context.Context) (bool, error) {
 		if s.cfg.Observer != nil {
 			s.cfg.Observer.ObserveReadError(s.name, err)
 		}
+		if len(batch) > 0 {
+			// Handle the good events before the failure; the next step
+			// reads from there and meets it again.
+			if err := s.handle(ctx, batch); err != nil || ctx.Err() != nil {
+				return false, err
+			}
+			s.passed(batch[len(batch)-1].Position)
+			return false, nil
+		}
+		if errors.Is(err, ErrUnreadableEvent) {
+			// A row that cannot be read is not going to heal by itself:
+			// after a few tries, stop rather than skip it.
+			s.unreadable++
+			if s.unreadable >= s.cfg.MaxAttempts {
+				return false, fmt.Errorf("es: subscription %s stopped after %d reads: %w", s.name, s.unreadable, err)
+			}
+			s.cfg.Logger.WarnContext(ctx, "subscription cannot read an event", "subscription", s.name, "attempt", s.unreadable, "err", err)
+			sleep(ctx, jitter(min(s.cfg.MinBackoff<<s.unreadable, s.cfg.MaxBackoff)))
+			return false, nil
+		}
 		s.cfg.Logger.WarnContext(ctx, "subscription read failed", "subscription", s.name, "err", err)
-		return true, nil // wait for the next poll and try again
+		return true, nil // the store may be down: wait for the next poll and try again
 	}
+	s.unreadable = 0
 	caughtUp := len(batch) < s.cfg.BatchSize
 	if len(batch) > 0 {
 		if err := s.handle(ctx, batch); err != nil || ctx.Err() != nil {

@@ -51,14 +51,14 @@ func (s *Store) ReadStream(ctx context.Context, streamID string, q es.StreamQuer
 				n = min(n, q.Limit-count)
 			}
 			batch, err := s.query(ctx, sql, streamID, next, n)
-			if err != nil {
-				yield(es.Event{}, fmt.Errorf("postgres: read stream %q: %w", streamID, err))
-				return
-			}
-			for _, e := range batch {
+			for _, e := range batch { // the events before an unreadable one
 				if !yield(e, nil) {
 					return
 				}
+			}
+			if err != nil {
+				yield(es.Event{}, fmt.Errorf("postgres: read stream %q: %w", streamID, err))
+				return
 			}
 			count += len(batch)
 			if len(batch) < n || (q.Limit > 0 && count >= q.Limit) {
@@ -124,14 +124,14 @@ func (s *Store) ReadAll(ctx context.Context, q es.AllQuery) iter.Seq2[es.Event, 
 			}
 			args[1] = n
 			batch, err := s.query(ctx, sql.String(), args...)
-			if err != nil {
-				yield(es.Event{}, fmt.Errorf("postgres: read all: %w", err))
-				return
-			}
-			for _, e := range batch {
+			for _, e := range batch { // the events before an unreadable one
 				if !yield(e, nil) {
 					return
 				}
+			}
+			if err != nil {
+				yield(es.Event{}, fmt.Errorf("postgres: read all: %w", err))
+				return
 			}
 			count += len(batch)
 			if len(batch) < n || (q.Limit > 0 && count >= q.Limit) {
@@ -153,7 +153,9 @@ type querier interface {
 	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
 }
 
-// queryEvents runs a query that selects eventColumns and returns the events.
+// queryEvents runs a query that selects eventColumns and returns the
+// events. On an unreadable row it returns the events before it with the
+// error.
 func queryEvents(ctx context.Context, q querier, sql string, args ...any) ([]es.Event, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -172,14 +174,14 @@ func queryEvents(ctx context.Context, q querier, sql string, args ...any) ([]es.
 			e.Data = json.RawMessage(data)
 			e.Metadata = es.Metadata{}
 			if err := json.Unmarshal([]byte(md), &e.Metadata); err != nil {
-				return fmt.Errorf("event %s: metadata: %w", e.ID, err)
+				return fmt.Errorf("%w: position %d, ID %s: metadata: %v", es.ErrUnreadableEvent, e.Position, e.ID, err)
 			}
 			e.RecordedAt = e.RecordedAt.UTC()
 			out = append(out, e)
 			return nil
 		})
 	if err != nil {
-		return nil, withCtx(ctx, err)
+		return out, withCtx(ctx, err)
 	}
 	return out, nil
 }

@@ -628,3 +628,27 @@ func TestRefusedAppendTxWritesNothing(t *testing.T) {
 		t.Fatalf("refused appends left %d stream rows (%v)", n, err)
 	}
 }
+
+func TestUnreadableEvent(t *testing.T) {
+	estest.TestUnreadableEvent(t, func(t *testing.T) (es.Store, func(string, int64)) {
+		s := pgtest.NewStore(t, postgres.Config{})
+		return s, func(stream string, version int64) {
+			t.Helper()
+			ctx := context.Background()
+			q := pgx.Identifier{s.Schema()}.Sanitize()
+			err := pgx.BeginFunc(ctx, s.Pool(), func(tx pgx.Tx) error {
+				if _, err := tx.Exec(ctx, `UPDATE `+q+`.streams SET version = $1 WHERE stream_id = $2`, version, stream); err != nil {
+					return err
+				}
+				// Metadata whose extra values are not strings: another
+				// tool's idea of metadata.
+				_, err := tx.Exec(ctx, `INSERT INTO `+q+`.events (stream_id, version, event_id, type, schema_version, data, metadata, recorded_at)
+					VALUES ($1, $2, $3, 'Read', 1, '{}', '{"extra":{"n":5}}', now())`, stream, version, es.NewID())
+				return err
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
+}

@@ -301,12 +301,12 @@ func scanEvent(row scanner) (es.Event, error) {
 	e.Data = data
 	if md != nil {
 		if err := json.Unmarshal(md, &e.Metadata); err != nil {
-			return es.Event{}, fmt.Errorf("event %s: decode metadata: %w", e.ID, err)
+			return es.Event{}, fmt.Errorf("%w: position %d, ID %s: metadata: %v", es.ErrUnreadableEvent, e.Position, e.ID, err)
 		}
 	}
 	t, err := time.Parse(timeLayout, recorded)
 	if err != nil {
-		return es.Event{}, fmt.Errorf("event %s: decode recorded_at: %w", e.ID, err)
+		return es.Event{}, fmt.Errorf("%w: position %d, ID %s: recorded_at: %v", es.ErrUnreadableEvent, e.Position, e.ID, err)
 	}
 	e.RecordedAt = t.UTC()
 	return e, nil

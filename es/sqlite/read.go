@@ -95,17 +95,18 @@ func (s *Store) readBatches(ctx context.Context, yield func(es.Event, error) boo
 			return
 		}
 		batch, err := next(n)
+		// The events before an unreadable one are good: yield them first.
+		for _, e := range batch {
+			if !yield(e, nil) {
+				return
+			}
+		}
 		if err != nil {
 			if ctx.Err() != nil {
 				err = ctx.Err()
 			}
 			yield(es.Event{}, fmt.Errorf("sqlite: read: %w", err))
 			return
-		}
-		for _, e := range batch {
-			if !yield(e, nil) {
-				return
-			}
 		}
 		if len(batch) < n {
 			return
@@ -119,7 +120,8 @@ func (s *Store) readBatches(ctx context.Context, yield func(es.Event, error) boo
 }
 
 // fetch runs a query and reads all its rows, releasing the connection
-// before it returns.
+// before it returns. On an unreadable row it returns the rows before it
+// with the error.
 func (s *Store) fetch(ctx context.Context, query func() (*sql.Rows, error)) ([]es.Event, error) {
 	var out []es.Event
 	err := s.retryBusy(ctx, func() error {

@@ -77,3 +77,22 @@ func TestAClockBeyondYear9999FailsTheAppendAndWritesNothing(t *testing.T) {
 		t.Fatalf("read back %d events, %v", len(evs), err)
 	}
 }
+
+func TestUnreadableEvent(t *testing.T) {
+	estest.TestUnreadableEvent(t, func(t *testing.T) (es.Store, func(string, int64)) {
+		s, _ := openFile(t, sqlite.Config{})
+		return s, func(stream string, version int64) {
+			t.Helper()
+			if err := s.WriteTx(context.Background(), func(tx *sql.Tx) error {
+				if _, err := tx.Exec(`UPDATE es_streams SET version = ? WHERE stream_id = ?`, version, stream); err != nil {
+					return err
+				}
+				_, err := tx.Exec(`INSERT INTO es_events (event_id, stream_id, version, category, type, schema_version, data, metadata, recorded_at)
+					VALUES (?, ?, ?, 'meter', 'Read', 1, '{}', '{"extra":5}', '2026-01-01T00:00:00.000000000Z')`, es.NewID(), stream, version)
+				return err
+			}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
+}
