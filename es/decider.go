@@ -239,13 +239,8 @@ func (h *CommandHandler[S, C, E]) Handle(ctx context.Context, streamID string, c
 		ar, err := h.append(ctx, streamID, l.version, data, res.State, events, cfg.id, md)
 		if errors.Is(err, ErrConcurrency) {
 			lastErr = err
-			// Wait a random moment, growing with each attempt, so that
-			// writers that collided do not collide again in step.
-			wait := time.Duration(rand.Int64N(int64(time.Millisecond) << min(attempt, 5)))
-			select {
-			case <-ctx.Done():
-				return Result[S, E]{}, ctx.Err()
-			case <-time.After(wait):
+			if err := backoff(ctx, attempt); err != nil {
+				return Result[S, E]{}, err
 			}
 			continue
 		}
@@ -291,6 +286,20 @@ func (h *CommandHandler[S, C, E]) append(ctx context.Context, streamID string, v
 		return AppendResult{}, err
 	}
 	return res[0], nil
+}
+
+// backoff waits before another attempt at a command that conflicted: a
+// random time of up to 1ms after the first attempt (attempt 0), 2ms after
+// the second, 4ms ... 32ms, so that writers that collided do not collide
+// again in step. It returns ctx's error if ctx ends first.
+func backoff(ctx context.Context, attempt int) error {
+	wait := time.Duration(rand.Int64N(int64(time.Millisecond) << min(attempt, 5)))
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(wait):
+		return nil
+	}
 }
 
 // streamLocks is a mutex per stream ID, created on demand and dropped when
