@@ -116,7 +116,7 @@ func (d *Decision) fail(err error) error {
 // is recorded for it, only checked) expecting the version it was loaded
 // at. Events recorded in the decision are not folded in. Loading a stream
 // twice reads it twice; the expectation stays the version of the first
-// load. Decide is not called, so the command type C is free.
+// load. Only the decider's Initial and Evolve are used.
 func Load[S, C, E any](ctx context.Context, d *Decision, decider Decider[S, C, E], streamID string) (S, error) {
 	s, _, err := load(ctx, d, decider, streamID)
 	return s, err
