@@ -42,6 +42,7 @@ func TestStore(t *testing.T, newStore func(t *testing.T) es.Store) {
 		{"ConcurrentTail", testConcurrentTail},
 		{"MultiStreamAtomic", testMultiStreamAtomic},
 		{"MultiStreamGuard", testMultiStreamGuard},
+		{"MultiStreamCommand", testMultiStreamCommand},
 		{"IdempotentAppend", testIdempotentAppend},
 		{"InvalidAppends", testInvalidAppends},
 		{"CancelledAppend", testCancelledAppend},

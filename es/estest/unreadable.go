@@ -60,7 +60,9 @@ func TestUnreadableEvent(t *testing.T, newStore func(t *testing.T) (es.Store, fu
 // checkpoints is an in-memory es.CheckpointStore.
 type checkpoints struct{ m map[string]int64 }
 
-func (c *checkpoints) LoadCheckpoint(_ context.Context, name string) (int64, error) { return c.m[name], nil }
+func (c *checkpoints) LoadCheckpoint(_ context.Context, name string) (int64, error) {
+	return c.m[name], nil
+}
 
 func (c *checkpoints) SaveCheckpoint(_ context.Context, name string, position int64) error {
 	if c.m == nil {

@@ -63,6 +63,7 @@ type App struct {
 	Inventory *es.CommandHandler[reservations.Inventory, reservations.Command, reservations.Event]
 	Carts     *es.CommandHandler[carts.Cart, carts.Command, carts.Event]
 	Users     *es.CommandHandler[users.User, users.Command, users.Event]
+	multi     *es.MultiStreamHandler // commands over a concert and its inventory, or a user and an address
 	expiry    *es.ProcessHandler[reservations.ExpiryState, reservations.ExpiryEvent]
 	projs     []sqlite.Projection
 	subs      []*es.Subscription // one per read model, in the order of projs
@@ -109,6 +110,7 @@ func New(cfg Config) (*App, error) {
 		Inventory: es.NewCommandHandler(cfg.Events, reg, reservations.Decider(), hc),
 		Carts:     es.NewCommandHandler(cfg.Events, reg, carts.Decider(), hc),
 		Users:     es.NewCommandHandler(cfg.Events, reg, users.Decider(), hc),
+		multi:     es.NewMultiStreamHandler(cfg.Events, reg, es.HandlerConfig{MaxAttempts: cfg.MaxAttempts}),
 		projs: []sqlite.Projection{
 			concerts.DetailsProjection(reg), concerts.AvailableProjection(reg),
 			carts.ContentsProjection(reg), carts.SummaryProjection(reg),

@@ -53,97 +53,14 @@ func (a *App) CancelConcert(ctx context.Context, commandID string, c concerts.Ca
 // on its inventory, each against the version it loaded, and appends both
 // in one go.
 func (a *App) decideConcertAndInventory(ctx context.Context, commandID, concertID string, cmd concerts.Command, inv reservations.Command) error {
-	return a.decideTogether(ctx, commandID, concerts.Stream(concertID), func(ctx context.Context) ([]es.StreamAppend, error) {
-		cs, cv, err := a.Concerts.Load(ctx, concerts.Stream(concertID))
-		if err != nil {
-			return nil, err
+	_, err := a.multi.Handle(ctx, commandID, func(ctx context.Context, d *es.Decision) error {
+		if _, err := es.DecideOn(ctx, d, concerts.Decider(), concerts.Stream(concertID), cmd); err != nil || inv == nil {
+			return err
 		}
-		ce, err := concerts.Decider().Decide(cs, cmd)
-		if err != nil {
-			return nil, err
-		}
-		is, iv, err := a.Inventory.Load(ctx, reservations.Stream(concertID))
-		if err != nil {
-			return nil, err
-		}
-		var ie []reservations.Event
-		if inv != nil {
-			if ie, err = reservations.Decider().Decide(is, inv); err != nil {
-				return nil, err
-			}
-		}
-		return a.appends(commandID, stream(concerts.Stream(concertID), cv, ce), stream(reservations.Stream(concertID), iv, ie))
+		_, err := es.DecideOn(ctx, d, reservations.Decider(), reservations.Stream(concertID), inv)
+		return err
 	})
-}
-
-type decided struct {
-	stream  string
-	version int64
-	events  []any
-}
-
-func stream[E any](id string, version int64, events []E) decided {
-	d := decided{stream: id, version: version}
-	for _, e := range events {
-		d.events = append(d.events, e)
-	}
-	return d
-}
-
-// appends encodes decided events with IDs derived from the command ID, so
-// that a retried command writes the same events (and the store treats the
-// repeat as a no-op).
-func (a *App) appends(commandID string, ds ...decided) ([]es.StreamAppend, error) {
-	md := es.Metadata{CorrelationID: commandID, CausationID: commandID}
-	var out []es.StreamAppend
-	for _, d := range ds {
-		if len(d.events) == 0 {
-			continue
-		}
-		sa := es.StreamAppend{StreamID: d.stream, Expected: es.Exact(d.version)}
-		for i, ev := range d.events {
-			data, err := a.reg.Encode(ev)
-			if err != nil {
-				return nil, err
-			}
-			data.ID, data.Metadata = es.DeriveID(commandID+"@"+d.stream, i), md
-			sa.Events = append(sa.Events, data)
-		}
-		out = append(out, sa)
-	}
-	return out, nil
-}
-
-// decideTogether runs decide and appends what it returns atomically,
-// deciding again on a concurrency conflict. A command whose events are
-// already in primary (by causation ID) was handled before and succeeds
-// without deciding: es.CommandHandler does the same for one stream, but it
-// cannot append to two.
-func (a *App) decideTogether(ctx context.Context, commandID, primary string, decide func(context.Context) ([]es.StreamAppend, error)) error {
-	if commandID == "" {
-		commandID = es.NewID()
-	}
-	var last error
-	for range a.cfg.MaxAttempts {
-		for e, err := range a.cfg.Events.ReadStream(ctx, primary, es.StreamQuery{}) {
-			if err != nil {
-				return err
-			}
-			if e.Metadata.CausationID == commandID {
-				return nil
-			}
-		}
-		apps, err := decide(ctx)
-		if err != nil || len(apps) == 0 {
-			return err
-		}
-		_, err = a.cfg.Events.Append(ctx, apps...)
-		if !errors.Is(err, es.ErrConcurrency) {
-			return err
-		}
-		last = err
-	}
-	return fmt.Errorf("app: command %s gave up: %w", commandID, last)
+	return err
 }
 
 // AddToCart adds tickets to the user's cart with a snapshot of the
@@ -217,35 +134,74 @@ func (a *App) ConfirmReservation(ctx context.Context, commandID, concertID, rese
 }
 
 // RegisterUser creates an account: the user's stream and the e-mail
-// address's stream, both expecting no stream, in one append, so that of
-// any number of concurrent registrations of one address exactly one
-// succeeds; the others get users.ErrEmailTaken. The password is hashed
-// here and never leaves this function in the clear.
+// address's stream, both new, in one append, so that of any number of
+// concurrent registrations of one address exactly one succeeds; the others
+// get users.ErrEmailTaken. The password is hashed here and never leaves
+// this function in the clear.
+//
+// Registration is idempotent by user ID: registering the same account
+// again (same address, name, role and password) succeeds and changes
+// nothing; registering the user ID with anything else fails with
+// users.ErrUserExists.
 func (a *App) RegisterUser(ctx context.Context, userID, email, name, password string, role users.Role) error {
 	hash, err := users.HashPassword(password)
 	if err != nil {
 		return err
 	}
-	evs, err := users.Decider().Decide(users.User{}, users.RegisterUser{UserID: userID, Email: email, Name: name, PasswordHash: hash, Role: role})
+	cmd := users.RegisterUser{UserID: userID, Email: email, Name: name, PasswordHash: hash, Role: role}
+	// Deciding on a new user validates the command before anything is read.
+	evs, err := users.Decider().Decide(users.User{}, cmd)
 	if err != nil {
 		return err
 	}
 	normalised := evs[0].(users.UserRegistered).Email
-	commandID := es.DeriveID("register/"+userID, 0)
-	apps, err := a.appends(commandID, stream(users.EmailStream(normalised), 0, []users.EmailClaimed{{Email: normalised, UserID: userID}}),
-		stream(users.Stream(userID), 0, evs))
-	if err != nil {
+	res, err := a.multi.Handle(ctx, es.DeriveID("register/"+userID, 0), func(ctx context.Context, d *es.Decision) error {
+		claim := users.EmailClaimed{Email: normalised, UserID: userID}
+		if _, err := es.DecideOn(ctx, d, emailOwner, users.EmailStream(normalised), claim); err != nil {
+			return err
+		}
+		_, err := es.DecideOn(ctx, d, users.Decider(), users.Stream(userID), users.Command(cmd))
 		return err
-	}
-	_, err = a.cfg.Events.Append(ctx, apps...)
+	})
 	var conflict *es.VersionConflictError
-	if errors.As(err, &conflict) {
+	switch {
+	case errors.As(err, &conflict):
+		// Still conflicting after every attempt: another registration
+		// keeps taking the address or the ID.
 		if conflict.StreamID == users.EmailStream(normalised) {
 			return fmt.Errorf("%w: %s", users.ErrEmailTaken, normalised)
 		}
 		return fmt.Errorf("%w: %s", users.ErrUserExists, userID)
+	case err != nil:
+		return err
+	case !res.Repeated:
+		return nil
 	}
-	return err
+	// The user ID was registered before: by this very registration (a
+	// retry) only if the stored account is the one asked for.
+	for _, s := range res.Streams {
+		for _, e := range s.Events {
+			if r, ok := e.(users.UserRegistered); ok && r.Email == normalised && r.Name == name && r.Role == role &&
+				users.CheckPassword(r.PasswordHash, password) {
+				return nil
+			}
+		}
+	}
+	return fmt.Errorf("%w: %s", users.ErrUserExists, userID)
+}
+
+// emailOwner is the decider of an e-mail address's stream: its state is
+// the ID of the user who claimed the address, and a claim of a claimed
+// address fails with users.ErrEmailTaken.
+var emailOwner = es.Decider[string, users.EmailClaimed, users.EmailClaimed]{
+	Initial: func() string { return "" },
+	Decide: func(owner string, c users.EmailClaimed) ([]users.EmailClaimed, error) {
+		if owner != "" {
+			return nil, fmt.Errorf("%w: %s", users.ErrEmailTaken, c.Email)
+		}
+		return []users.EmailClaimed{c}, nil
+	},
+	Evolve: func(_ string, e users.EmailClaimed) string { return e.UserID },
 }
 
 // LogIn checks an e-mail address and password and returns the user. It
