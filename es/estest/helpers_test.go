@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"esgo.dev/es"
-	"esgo.dev/es/estest/internal/tbtest"
+	"esgo.dev/internal/tbtest"
 )
 
 // run runs spec against a recorder that keeps failures instead of failing.
