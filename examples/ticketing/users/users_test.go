@@ -12,6 +12,9 @@ import (
 	"esgo.dev/examples/ticketing/users"
 )
 
+// spec makes the specs of the user decider, one per test.
+var spec = estest.ForDecider(users.Decider())
+
 func register() users.RegisterUser {
 	return users.RegisterUser{UserID: "u1", Email: "  Ala@Example.COM ", Name: "Ala", PasswordHash: "$2a$hash", Role: users.Customer}
 }
@@ -19,51 +22,51 @@ func register() users.RegisterUser {
 var registered = users.UserRegistered{UserID: "u1", Email: "ala@example.com", Name: "Ala", PasswordHash: "$2a$hash", Role: users.Customer}
 
 func TestAUserRegistersWithALowerCaseEmail(t *testing.T) {
-	estest.Decider(t, users.Decider()).When(register()).Then(registered)
+	spec.Given(t).When(register()).Then(registered)
 }
 
 func TestAUserRegistersOnce(t *testing.T) {
-	estest.Decider(t, users.Decider()).Given(registered).When(register()).ThenError(users.ErrUserExists)
+	spec.Given(t, registered).When(register()).ThenError(users.ErrUserExists)
 }
 
 func TestRegistrationNeedsAValidEmail(t *testing.T) {
 	c := register()
 	c.Email = "Ala <ala@example.com>"
-	estest.Decider(t, users.Decider()).When(c).ThenError(users.ErrInvalidEmail)
+	spec.Given(t).When(c).ThenError(users.ErrInvalidEmail)
 }
 
 func TestRegistrationNeedsAKnownRole(t *testing.T) {
 	c := register()
 	c.Role = "root"
-	estest.Decider(t, users.Decider()).When(c).ThenError(users.ErrUnknownRole)
+	spec.Given(t).When(c).ThenError(users.ErrUnknownRole)
 }
 
 func TestAnAdminCanChangeARole(t *testing.T) {
-	estest.Decider(t, users.Decider()).Given(registered).
+	spec.Given(t, registered).
 		When(users.ChangeRole{UserID: "u1", Role: users.Organizer, ActorID: "admin-1", ActorRole: users.Admin}).
 		Then(users.RoleChanged{UserID: "u1", Role: users.Organizer, ChangedBy: "admin-1"})
 }
 
 func TestOnlyAnAdminCanChangeRoles(t *testing.T) {
-	estest.Decider(t, users.Decider()).Given(registered).
+	spec.Given(t, registered).
 		When(users.ChangeRole{UserID: "u1", Role: users.Admin, ActorID: "u1", ActorRole: users.Organizer}).
 		ThenError(users.ErrForbidden)
 }
 
 func TestARoleMustBeKnown(t *testing.T) {
-	estest.Decider(t, users.Decider()).Given(registered).
+	spec.Given(t, registered).
 		When(users.ChangeRole{UserID: "u1", Role: "root", ActorID: "a", ActorRole: users.Admin}).
 		ThenError(users.ErrUnknownRole)
 }
 
 func TestAnUnknownUsersRoleCannotChange(t *testing.T) {
-	estest.Decider(t, users.Decider()).
+	spec.Given(t).
 		When(users.ChangeRole{UserID: "u1", Role: users.Organizer, ActorID: "a", ActorRole: users.Admin}).
 		ThenError(users.ErrNoUser)
 }
 
 func TestGivingTheSameRoleChangesNothing(t *testing.T) {
-	estest.Decider(t, users.Decider()).Given(registered).
+	spec.Given(t, registered).
 		When(users.ChangeRole{UserID: "u1", Role: users.Customer, ActorID: "a", ActorRole: users.Admin}).
 		ThenNothing()
 }
