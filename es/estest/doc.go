@@ -7,8 +7,12 @@
 //     spec with [DeciderSpecs.Given].
 //   - [ForProcess] does the same for an [es.ProcessManager], with a fake
 //     clock that fires deadlines without sleeping.
-//   - [Projection] runs given/then specs against a read model, optionally
-//     delivering every event twice.
+//   - [Projection] runs given/then specs against a read model; it can
+//     redeliver every event through the read model's consumer
+//     ([ProjectionSpec.Redelivered]) or apply it twice with the
+//     projection's own code ([ProjectionSpec.AppliedTwice]). The SQL
+//     stores' read models are adapted by esgo.dev/es/sqlite/sqlitetest and
+//     esgo.dev/es/postgres/pgtest.
 //   - [TestStore], [TestOutbox] and [TestStoreMetrics] are the conformance
 //     suites every store must pass.
 //   - [GoldenSchema] keeps the JSON of every registered event type and
@@ -16,8 +20,8 @@
 //     a new version and an upcaster fails the tests.
 //   - [FakeClock] is an [es.Clock] that tests set and move.
 //
-// Misuse is loud: a decider or process spec that never reaches a Then…
-// fails the test that started it, when that test ends, rather than pass
-// without checking anything. Spec failures print the history, what was done and a go-cmp
+// Misuse is loud: a spec that never reaches a Then… fails the test that
+// started it, when that test ends, rather than pass without checking
+// anything. Spec failures print the history, what was done and a go-cmp
 // diff (-want +got) that names the fields that differ.
 package estest

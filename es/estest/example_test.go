@@ -43,14 +43,15 @@ func ExampleDeciderSpec_forgotten() {
 	// failed: true
 }
 
-// A projection spec gives events and expects a view; DeliveredTwice hands
-// each event over twice, as an at-least-once subscription may.
+// A projection spec gives events and expects a view. AppliedTwice runs the
+// read model's code twice on each event, as an at-least-once consumer may:
+// the view must come out the same.
 func ExampleProjection() {
 	t := &printer{}
 	reg := poolRegistry()
 	estest.Projection(t, reg, newFreeSeats(reg)).
 		Given(estest.InStream("pool-1", SeatsAdded{Seats: 10}, SeatsReserved{ReservationID: "r-1", Seats: 3})).
-		DeliveredTwice().
+		AppliedTwice().
 		Then(map[string]int{"pool-1": 7})
 	t.end()
 	// Output:

@@ -7,8 +7,8 @@ import (
 
 	"esgo.dev/es"
 	"esgo.dev/es/estest"
+	"esgo.dev/es/sqlite/sqlitetest"
 	"esgo.dev/examples/ticketing/carts"
-	"esgo.dev/examples/ticketing/internal/sqlspec"
 	"esgo.dev/examples/ticketing/money"
 )
 
@@ -148,7 +148,7 @@ func history() []any {
 
 func TestCartContentsShowTheOpenCartsLinesWithPriceAndConcertName(t *testing.T) {
 	reg := registry(t)
-	rm := sqlspec.ReadModel(t, carts.ContentsProjection(reg), func(ctx context.Context, db *sql.DB) (map[string][]carts.Line, error) {
+	rm := sqlitetest.ReadModel(t, carts.ContentsProjection(reg), func(ctx context.Context, db *sql.DB) (map[string][]carts.Line, error) {
 		u1, err := carts.Contents(ctx, db, "u1")
 		if err != nil {
 			return nil, err
@@ -156,7 +156,7 @@ func TestCartContentsShowTheOpenCartsLinesWithPriceAndConcertName(t *testing.T) 
 		u2, err := carts.Contents(ctx, db, "u2")
 		return map[string][]carts.Line{"u1": u1, "u2": u2}, err
 	})
-	estest.Projection(t, reg, rm).Given(history()...).DeliveredTwice().
+	estest.Projection(t, reg, rm).Given(history()...).Redelivered().AppliedTwice().
 		Then(map[string][]carts.Line{"u1": {
 			{ConcertID: "c1", ConcertName: "Concert c1", TicketType: "VIP", Quantity: 2, UnitPrice: pln250},
 			{ConcertID: "c2", ConcertName: "Concert c2", TicketType: "Standing", Quantity: 3, UnitPrice: pln100},
@@ -165,7 +165,7 @@ func TestCartContentsShowTheOpenCartsLinesWithPriceAndConcertName(t *testing.T) 
 
 func TestCartSummaryCountsTicketsAndTotal(t *testing.T) {
 	reg := registry(t)
-	rm := sqlspec.ReadModel(t, carts.SummaryProjection(reg), func(ctx context.Context, db *sql.DB) ([]carts.Summary, error) {
+	rm := sqlitetest.ReadModel(t, carts.SummaryProjection(reg), func(ctx context.Context, db *sql.DB) ([]carts.Summary, error) {
 		u1, err := carts.SummaryOf(ctx, db, "u1")
 		if err != nil {
 			return nil, err
@@ -173,7 +173,7 @@ func TestCartSummaryCountsTicketsAndTotal(t *testing.T) {
 		u2, err := carts.SummaryOf(ctx, db, "u2")
 		return []carts.Summary{u1, u2}, err
 	})
-	estest.Projection(t, reg, rm).Given(history()...).DeliveredTwice().
+	estest.Projection(t, reg, rm).Given(history()...).Redelivered().AppliedTwice().
 		Then([]carts.Summary{
 			{UserID: "u1", Items: 5, Total: money.Money{Amount: 80000, Currency: "PLN"}},
 			{UserID: "u2"},

@@ -8,8 +8,8 @@ import (
 
 	"esgo.dev/es"
 	"esgo.dev/es/estest"
+	"esgo.dev/es/sqlite/sqlitetest"
 	"esgo.dev/examples/ticketing/concerts"
-	"esgo.dev/examples/ticketing/internal/sqlspec"
 	"esgo.dev/examples/ticketing/money"
 	"esgo.dev/examples/ticketing/reservations"
 )
@@ -183,7 +183,7 @@ func fullRegistry(t *testing.T) *es.Registry {
 }
 
 func detailsOf(t *testing.T, reg *es.Registry) estest.ReadModel[concerts.Details] {
-	return sqlspec.ReadModel(t, concerts.DetailsProjection(reg), func(ctx context.Context, db *sql.DB) (concerts.Details, error) {
+	return sqlitetest.ReadModel(t, concerts.DetailsProjection(reg), func(ctx context.Context, db *sql.DB) (concerts.Details, error) {
 		return concerts.DetailsOf(ctx, db, "c1")
 	})
 }
@@ -201,7 +201,7 @@ func TestConcertDetailsShowTheSeatsLeft(t *testing.T) {
 				reservations.CapacityChanged{ConcertID: "c1", TicketType: "VIP", Capacity: 40},
 			),
 		).
-		DeliveredTwice().
+		Redelivered().AppliedTwice().
 		Then(concerts.Details{ConcertID: "c1", Name: "Summer Night", Artist: "Kwiat Jabłoni", StartsAt: startsAt, Venue: "Torwar, Warsaw",
 			TicketTypes: []concerts.TicketTypeDetails{
 				{Name: "VIP", Price: vip.Price, Capacity: 40, Left: 37},
@@ -219,7 +219,7 @@ func TestConcertDetailsFollowUpdatesAndCancellation(t *testing.T) {
 				concerts.TicketTypesUpdated{ConcertID: "c1", TicketTypes: []concerts.TicketType{cheaper, standing}},
 				concerts.ConcertCancelled{ConcertID: "c1"}),
 		).
-		DeliveredTwice().
+		Redelivered().AppliedTwice().
 		Then(concerts.Details{ConcertID: "c1", Name: "Summer Night II", Artist: "Kwiat Jabłoni", StartsAt: startsAt, Venue: "Stadion", Cancelled: true,
 			TicketTypes: []concerts.TicketTypeDetails{{Name: "VIP", Price: cheaper.Price}, {Name: "Standing", Price: standing.Price}}})
 }
@@ -232,14 +232,14 @@ func TestAvailableConcertsLeaveOutCancelledAndPastOnes(t *testing.T) {
 	past.ConcertID, past.StartsAt = "c3", now.Add(-time.Hour)
 	cancelled := created()
 	cancelled.ConcertID = "c4"
-	rm := sqlspec.ReadModel(t, concerts.AvailableProjection(reg), func(ctx context.Context, db *sql.DB) ([]concerts.Available, error) {
+	rm := sqlitetest.ReadModel(t, concerts.AvailableProjection(reg), func(ctx context.Context, db *sql.DB) ([]concerts.Available, error) {
 		return concerts.AvailableConcerts(ctx, db, now)
 	})
 	estest.Projection(t, reg, rm).
 		Given(estest.InStream("concert-c1", created()), estest.InStream("concert-c2", other), estest.InStream("concert-c3", past),
 			estest.InStream("concert-c4", cancelled, concerts.ConcertCancelled{ConcertID: "c4"}),
 			estest.InStream("concert-c2", concerts.ConcertUpdated{ConcertID: "c2", Name: "Autumn", Artist: "Kwiat Jabłoni", StartsAt: other.StartsAt, Venue: "Spodek"})).
-		DeliveredTwice().
+		Redelivered().AppliedTwice().
 		Then([]concerts.Available{
 			{ConcertID: "c2", Name: "Autumn", Artist: "Kwiat Jabłoni", StartsAt: other.StartsAt, Venue: "Spodek"},
 			{ConcertID: "c1", Name: "Summer Night", Artist: "Kwiat Jabłoni", StartsAt: startsAt, Venue: "Torwar, Warsaw"},

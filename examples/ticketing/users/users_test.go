@@ -8,7 +8,7 @@ import (
 
 	"esgo.dev/es"
 	"esgo.dev/es/estest"
-	"esgo.dev/examples/ticketing/internal/sqlspec"
+	"esgo.dev/es/sqlite/sqlitetest"
 	"esgo.dev/examples/ticketing/users"
 )
 
@@ -98,12 +98,12 @@ func TestEventSchemas(t *testing.T) {
 
 func TestUsersByEmailFollowRegistrationsAndRoles(t *testing.T) {
 	reg := registry(t)
-	rm := sqlspec.ReadModel(t, users.ByEmailProjection(reg), func(ctx context.Context, db *sql.DB) (users.Account, error) {
+	rm := sqlitetest.ReadModel(t, users.ByEmailProjection(reg), func(ctx context.Context, db *sql.DB) (users.Account, error) {
 		return users.ByEmail(ctx, db, "ALA@example.com")
 	})
 	estest.Projection(t, reg, rm).
 		Given(estest.InStream("user-u1", registered, users.RoleChanged{UserID: "u1", Role: users.Organizer, ChangedBy: "a"}),
 			estest.InStream("user-u2", users.UserRegistered{UserID: "u2", Email: "ola@example.com", Name: "Ola", PasswordHash: "h", Role: users.Customer})).
-		DeliveredTwice().
+		Redelivered().AppliedTwice().
 		Then(users.Account{Email: "ala@example.com", UserID: "u1", Name: "Ala", Role: users.Organizer})
 }
