@@ -235,6 +235,24 @@ func (r *Registry) Decode(e Event) (any, error) {
 	return r.DecodeData(e.Type, e.SchemaVersion, e.Data)
 }
 
+// DecodeKnown is [Registry.Decode] for code that follows the whole log,
+// such as a read model, and must pass over events that are not for it
+// (another module's, or ones written by a newer version of the
+// application): an event of a type r does not know gives ok false and a
+// nil error. Every other failure (a missing upcaster, malformed data) is
+// still an error, so that a read model never skips an event it should have
+// applied. When ok is true, v is the decoded event, as from Decode.
+func (r *Registry) DecodeKnown(e Event) (v any, ok bool, err error) {
+	if _, err := r.lookup(e.Type); err != nil {
+		return nil, false, nil // lookup fails only for an unknown name
+	}
+	v, err = r.Decode(e)
+	if err != nil {
+		return nil, false, err
+	}
+	return v, true, nil
+}
+
 // DecodeData is [Registry.Decode] for data that is not in an [Event].
 func (r *Registry) DecodeData(typeName string, version int, data json.RawMessage) (any, error) {
 	t, err := r.lookup(typeName)

@@ -224,3 +224,35 @@ func TestEveryRegistryDecodesMessageHandled(t *testing.T) {
 		t.Fatalf("registering the built-in name: %v", err)
 	}
 }
+
+// A read model follows the whole log: DecodeKnown passes over the types it
+// does not know, but never over an event of a known type that fails.
+func TestDecodeKnownSkipsOnlyUnknownTypes(t *testing.T) {
+	reg := priceRegistry(t)
+	es.MustRegister[Money](reg, "Refunded", es.UpcastFrom(1, func(json.RawMessage) (json.RawMessage, error) {
+		// An upcaster whose error happens to wrap ErrUnknownEventType must
+		// still fail the decoding, not skip the event.
+		return nil, es.ErrUnknownEventType
+	}))
+
+	v, ok, err := reg.DecodeKnown(es.Event{Type: "PriceChanged", SchemaVersion: 1, Data: json.RawMessage(`{"price":"12.50"}`)})
+	if want := (PriceSet{Price: Money{Amount: 1250, Currency: "PLN"}}); v != want || !ok || err != nil {
+		t.Fatalf("a known type under a former name, upcast: DecodeKnown = %#v, %v, %v; want %#v, true, nil", v, ok, err, want)
+	}
+	if v, ok, err := reg.DecodeKnown(es.Event{Type: "TicketPrinted", SchemaVersion: 1, Data: json.RawMessage(`{}`)}); v != nil || ok || err != nil {
+		t.Fatalf("an unknown type: DecodeKnown = %#v, %v, %v; want nil, false, nil", v, ok, err)
+	}
+	if v, ok, err := reg.DecodeKnown(es.Event{Type: es.MessageHandledType, SchemaVersion: 1, Data: json.RawMessage(`{"message_id":"m-1"}`)}); !ok || err != nil {
+		t.Fatalf("the built-in MessageHandled is known to every registry: DecodeKnown = %#v, %v, %v", v, ok, err)
+	}
+	for name, e := range map[string]es.Event{
+		"malformed data":       {Type: "PriceSet", SchemaVersion: 3, Data: json.RawMessage(`{"price":"oops"}`)},
+		"a newer version":      {Type: "PriceSet", SchemaVersion: 4, Data: json.RawMessage(`{}`)},
+		"a failing upcaster":   {Type: "Refunded", SchemaVersion: 1, Data: json.RawMessage(`{}`)},
+		"an upcast that fails": {Type: "PriceSet", SchemaVersion: 1, Data: json.RawMessage(`{"price":"x"}`)},
+	} {
+		if v, ok, err := reg.DecodeKnown(e); v != nil || ok || err == nil {
+			t.Errorf("%s: DecodeKnown = %#v, %v, %v; want the error", name, v, ok, err)
+		}
+	}
+}

@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"esgo.dev/es"
-	"esgo.dev/es/estest/internal/tbtest"
+	"esgo.dev/internal/tbtest"
 )
 
 // This file is in package estest to call checkGolden with update set,

@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"esgo.dev/es"
-	"esgo.dev/es/estest/internal/tbtest"
+	"esgo.dev/internal/tbtest"
 )
 
 // run runs spec against a recorder that keeps failures instead of failing.
@@ -37,11 +37,25 @@ type Pool struct{ Free int }
 
 var ErrSoldOut = errors.New("sold out")
 
+// ShortError is the refusal of a reservation: it is ErrSoldOut, with the
+// numbers.
+type ShortError struct{ Asked, Free int }
+
+func (e *ShortError) Error() string {
+	return fmt.Sprintf("%v: %d seats asked, %d free", ErrSoldOut, e.Asked, e.Free)
+}
+func (e *ShortError) Unwrap() error { return ErrSoldOut }
+
+// ClosedError is an error the pool never returns.
+type ClosedError struct{}
+
+func (*ClosedError) Error() string { return "closed" }
+
 var pool = es.Decider[Pool, Reserve, PoolEvent]{
 	Initial: func() Pool { return Pool{} },
 	Decide: func(p Pool, c Reserve) ([]PoolEvent, error) {
 		if c.Seats > p.Free {
-			return nil, fmt.Errorf("%w: %d seats asked, %d free", ErrSoldOut, c.Seats, p.Free)
+			return nil, &ShortError{Asked: c.Seats, Free: p.Free}
 		}
 		if c.Seats == 0 {
 			return nil, nil

@@ -2,7 +2,6 @@ package estest
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"testing"
@@ -15,73 +14,98 @@ import (
 	"esgo.dev/es/memory"
 )
 
-// ProcessSpec is a given/when/then spec for an [es.ProcessManager]. It
-// runs the real [es.ProcessHandler] over an in-memory outbox with a fake
-// clock, so deadlines fire when the spec moves the clock, without sleeping.
-// Make one with [Process].
-type ProcessSpec[S, E any] struct {
-	t       testing.TB
-	reg     *es.Registry
-	pm      es.ProcessManager[S, E]
-	h       *es.ProcessHandler[S, E]
-	store   *memory.Store
-	clock   *FakeClock
-	opts    []cmp.Option
-	seen    map[int64]bool
-	sent    []es.Message // sent since the last Given
-	err     error
-	acted   bool
-	fired   []string // types of deadlines fired by WhenTimeElapses
-	buckets []int
+// ProcessSpecs makes the given/when/then specs of one [es.ProcessManager].
+// Like [DeciderSpecs] it holds no test: build it once per test file,
+//
+//	var spec = estest.ForProcess(reg, holds)
+//
+// and start a spec in each test with [ProcessSpecs.Given].
+type ProcessSpecs[S, E any] struct {
+	reg  *es.Registry
+	pm   es.ProcessManager[S, E]
+	opts []cmp.Option
 }
 
-// processStart is when the clock of a ProcessSpec starts.
-func processStart() time.Time { return time.Date(2026, 1, 1, 9, 0, 0, 0, time.UTC) }
+// ForProcess returns the specs of pm, whose messages and events are
+// registered in reg. Messages and states are compared with go-cmp, nil and
+// empty equal, plus opts.
+func ForProcess[S, E any](reg *es.Registry, pm es.ProcessManager[S, E], opts ...cmp.Option) ProcessSpecs[S, E] {
+	if reg == nil {
+		panic("estest: ForProcess: nil registry")
+	}
+	return ProcessSpecs[S, E]{reg: reg, pm: pm, opts: append([]cmp.Option{cmpopts.EquateEmpty()}, opts...)}
+}
 
-// Process starts a spec for pm, whose messages and events are registered
-// in reg. The clock starts at 2026-01-01 09:00 UTC.
-func Process[S, E any](t testing.TB, reg *es.Registry, pm es.ProcessManager[S, E], opts ...cmp.Option) *ProcessSpec[S, E] {
+// Given starts a spec in t on a fresh in-memory store, with a clock at
+// 2026-01-01 09:00 UTC, and handles msgs, the history (none for a process
+// that has seen nothing). What the history sends is forgotten; the
+// deadlines it sets stay scheduled. Each When… of the spec must be checked
+// by a Then…: one that is not fails t when t ends.
+func (f ProcessSpecs[S, E]) Given(t testing.TB, msgs ...any) *ProcessSpec[S, E] {
+	t.Helper()
+	if f.reg == nil {
+		t.Fatalf("process spec: the ProcessSpecs was not made with estest.ForProcess")
+	}
 	s := &ProcessSpec[S, E]{
-		t: t, reg: reg, pm: pm, store: memory.New(memory.Config{}), clock: NewFakeClock(processStart()),
-		opts: append([]cmp.Option{cmpopts.EquateEmpty()}, opts...), seen: map[int64]bool{},
+		t: t, reg: f.reg, store: memory.New(memory.Config{}), clock: NewFakeClock(processStart()),
+		opts: f.opts, seen: map[int64]bool{},
+		end: startSpec(t, "process spec", "Then, ThenNothingSent, ThenScheduled, ThenNoDeadlines, ThenState, ThenError, ThenErrorAs or ThenErrorMatches", 1),
 	}
 	for b := range es.OutboxBuckets {
 		s.buckets = append(s.buckets, b)
 	}
-	s.h = es.NewProcessHandler(s.store, reg, pm, es.ProcessConfig{Clock: s.clock})
-	return s
-}
-
-// Clock returns the spec's clock.
-func (s *ProcessSpec[S, E]) Clock() *FakeClock { return s.clock }
-
-// Given handles messages that make up the history. What they send is
-// forgotten; the deadlines they set stay scheduled.
-func (s *ProcessSpec[S, E]) Given(msgs ...any) *ProcessSpec[S, E] {
-	s.t.Helper()
+	s.h = es.NewProcessHandler(s.store, f.reg, f.pm, es.ProcessConfig{Clock: s.clock})
 	for _, m := range msgs {
 		if err := s.handle(m); err != nil {
 			s.t.Fatalf("process spec: given %#v: %v", m, err)
 		}
 	}
-	s.sent, s.fired = nil, nil
+	s.sent = nil
 	return s
 }
 
-// When handles the message under test. Then and the other checks look at
-// what the last When or WhenTimeElapses did.
+// ProcessSpec is one given/when/then spec of an [es.ProcessManager],
+// started by [ProcessSpecs.Given]. It runs the real [es.ProcessHandler]
+// over an in-memory outbox with a fake clock, so deadlines fire when the
+// spec moves the clock, without sleeping. A spec may check several
+// actions in turn: each When… is followed by the Then… that check it.
+type ProcessSpec[S, E any] struct {
+	t       testing.TB
+	reg     *es.Registry
+	h       *es.ProcessHandler[S, E]
+	store   *memory.Store
+	clock   *FakeClock
+	opts    []cmp.Option
+	seen    map[int64]bool
+	sent    []es.Message // sent by the last action
+	err     error
+	acted   bool
+	fired   []string // types of deadlines fired by WhenTimeElapses
+	buckets []int
+	end     *ending
+}
+
+// processStart is when the clock of a ProcessSpec starts.
+func processStart() time.Time { return time.Date(2026, 1, 1, 9, 0, 0, 0, time.UTC) }
+
+// Clock returns the spec's clock.
+func (s *ProcessSpec[S, E]) Clock() *FakeClock { return s.clock }
+
+// When handles the message under test. The Then… that follow check what
+// it did.
 func (s *ProcessSpec[S, E]) When(msg any) *ProcessSpec[S, E] {
 	s.t.Helper()
-	s.acted, s.sent, s.fired = true, nil, nil
+	s.act(fmt.Sprintf("When(%T)", msg))
 	s.err = s.handle(msg)
 	return s
 }
 
 // WhenTimeElapses moves the clock by d and delivers, in time order, the
-// deadlines that fall due, as the relay would.
+// deadlines that fall due, as the relay would. The Then… that follow check
+// what they did.
 func (s *ProcessSpec[S, E]) WhenTimeElapses(d time.Duration) *ProcessSpec[S, E] {
 	s.t.Helper()
-	s.acted, s.sent, s.fired = true, nil, nil
+	s.act(fmt.Sprintf("WhenTimeElapses(%v)", d))
 	s.clock.Advance(d)
 	for {
 		due := s.scheduled(func(m es.OutboxMessage) bool { return !m.DeliverAt.After(s.clock.Now()) })
@@ -99,6 +123,16 @@ func (s *ProcessSpec[S, E]) WhenTimeElapses(d time.Duration) *ProcessSpec[S, E] 
 		}
 		s.collect()
 	}
+}
+
+// act starts an action: what it sends and fires replaces the last one's,
+// and a Then… must check it.
+func (s *ProcessSpec[S, E]) act(what string) {
+	if s.acted && !s.end.done {
+		s.t.Fatalf("process spec: %s follows %s at %s, which no Then… checked", what, s.end.what, s.end.where)
+	}
+	s.end.open(what, 2)
+	s.acted, s.sent, s.fired, s.err = true, nil, nil, nil
 }
 
 func (s *ProcessSpec[S, E]) handle(v any) error {
@@ -147,8 +181,10 @@ func (s *ProcessSpec[S, E]) scheduled(keep func(es.OutboxMessage) bool) []es.Out
 	return out
 }
 
-func (s *ProcessSpec[S, E]) check() {
+// checked marks the last action checked and expects it to have succeeded.
+func (s *ProcessSpec[S, E]) checked() {
 	s.t.Helper()
+	s.end.close()
 	if !s.acted {
 		s.t.Fatalf("process spec: no When(message) or WhenTimeElapses(duration)")
 	}
@@ -157,11 +193,12 @@ func (s *ProcessSpec[S, E]) check() {
 	}
 }
 
-// Then expects the process to have sent exactly these messages (commands
-// or integration events, not deadlines), in this order.
+// Then expects the last action to have sent exactly these messages
+// (commands or integration events for delivery now, not deadlines), in
+// this order.
 func (s *ProcessSpec[S, E]) Then(want ...any) *ProcessSpec[S, E] {
 	s.t.Helper()
-	s.check()
+	s.checked()
 	var got []any
 	for _, m := range s.sent {
 		v, err := es.DecodeMessage(s.reg, m)
@@ -176,8 +213,12 @@ func (s *ProcessSpec[S, E]) Then(want ...any) *ProcessSpec[S, E] {
 	return s
 }
 
-// ThenNothing expects the process to have sent nothing.
-func (s *ProcessSpec[S, E]) ThenNothing() *ProcessSpec[S, E] {
+// ThenNothingSent expects the last action to have succeeded without
+// sending a message for delivery now. That is all it checks: the events
+// the process recorded and the deadlines it scheduled or cancelled are
+// for [ProcessSpec.ThenState], [ProcessSpec.ThenScheduled] and
+// [ProcessSpec.ThenNoDeadlines].
+func (s *ProcessSpec[S, E]) ThenNothingSent() *ProcessSpec[S, E] {
 	s.t.Helper()
 	return s.Then()
 }
@@ -186,7 +227,7 @@ func (s *ProcessSpec[S, E]) ThenNothing() *ProcessSpec[S, E] {
 // spec's current time.
 func (s *ProcessSpec[S, E]) ThenScheduled(after time.Duration, msg any) *ProcessSpec[S, E] {
 	s.t.Helper()
-	s.check()
+	s.checked()
 	at := s.clock.Now().Add(after)
 	var pending []string
 	for _, m := range s.scheduled(func(es.OutboxMessage) bool { return true }) {
@@ -203,24 +244,21 @@ func (s *ProcessSpec[S, E]) ThenScheduled(after time.Duration, msg any) *Process
 // ThenNoDeadlines expects no deadline to be pending.
 func (s *ProcessSpec[S, E]) ThenNoDeadlines() *ProcessSpec[S, E] {
 	s.t.Helper()
-	s.check()
+	s.checked()
 	if p := s.scheduled(func(es.OutboxMessage) bool { return true }); len(p) > 0 {
 		s.t.Fatalf("process spec:%s\nwant no pending deadlines, got %d (first: %s due %v)", s.describe(), len(p), p[0].Type, p[0].DeliverAt)
 	}
 	return s
 }
 
-// ThenError expects handling to fail with an error matching target.
-func (s *ProcessSpec[S, E]) ThenError(target error) {
-	s.t.Helper()
-	if !errors.Is(s.err, target) {
-		s.t.Fatalf("process spec:%s\nwant error %v, got %v", s.describe(), target, s.err)
-	}
-}
-
-// ThenState expects the state of process instance id.
+// ThenState expects the state of process instance id. Right after Given
+// it checks the state the history left.
 func (s *ProcessSpec[S, E]) ThenState(id string, want S) *ProcessSpec[S, E] {
 	s.t.Helper()
+	if s.acted {
+		s.checked()
+	}
+	s.end.close()
 	got, err := s.h.State(context.Background(), id)
 	if err != nil {
 		s.t.Fatalf("process spec: state of %s: %v", id, err)
@@ -231,8 +269,58 @@ func (s *ProcessSpec[S, E]) ThenState(id string, want S) *ProcessSpec[S, E] {
 	return s
 }
 
+// ThenError expects the last action to have failed with an error that
+// errors.Is finds target in.
+func (s *ProcessSpec[S, E]) ThenError(target error) {
+	s.t.Helper()
+	if target == nil {
+		s.end.close()
+		s.t.Fatalf("process spec: ThenError(nil): to expect success, use Then or ThenNothingSent")
+	}
+	s.thenError(errorIs(target))
+}
+
+// ThenErrorAs expects the last action to have failed with an error that
+// errors.As finds in it and sets target to; target is as for errors.As.
+func (s *ProcessSpec[S, E]) ThenErrorAs(target any) {
+	s.t.Helper()
+	want, err := errorAs(target)
+	if err != nil {
+		s.end.close()
+		s.t.Fatalf("process spec: %v", err)
+	}
+	s.thenError(want)
+}
+
+// ThenErrorMatches expects the last action to have failed with an error
+// for which match reports true.
+func (s *ProcessSpec[S, E]) ThenErrorMatches(match func(error) bool) {
+	s.t.Helper()
+	if match == nil {
+		s.end.close()
+		s.t.Fatalf("process spec: ThenErrorMatches(nil)")
+	}
+	s.thenError(errorMatching(match))
+}
+
+func (s *ProcessSpec[S, E]) thenError(want errorWant) {
+	s.t.Helper()
+	s.end.close()
+	switch {
+	case !s.acted:
+		s.t.Fatalf("process spec: no When(message) or WhenTimeElapses(duration)")
+	case s.err == nil:
+		s.t.Fatalf("process spec:%s\nwant error %s, got none", s.describe(), want.desc)
+	case !want.match(s.err):
+		s.t.Fatalf("process spec:%s\nwant error %s, got error %v", s.describe(), want.desc, s.err)
+	}
+}
+
 func (s *ProcessSpec[S, E]) describe() string {
 	out := fmt.Sprintf("\nclock: %s", s.clock.Now().Format(time.RFC3339))
+	if s.acted {
+		out += "\nafter: " + s.end.what
+	}
 	if len(s.fired) > 0 {
 		out += fmt.Sprintf("\ndeadlines fired: %v", s.fired)
 	}

@@ -3,6 +3,7 @@ package estest
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -15,10 +16,27 @@ import (
 // ReadModel is what a projection spec drives: something that handles stored
 // events in order and shows a view of what it built. A read model that
 // writes SQL tables implements it with a small adapter whose View queries
-// the tables.
+// the tables (esgo.dev/es/sqlite/sqlitetest and esgo.dev/es/postgres/pgtest
+// have one).
+//
+// HandleEvent is what the read model's subscription calls. When it goes
+// through a checkpoint that skips events already applied, the read model
+// should also implement [Reapplier], or [ProjectionSpec.AppliedTwice] checks
+// that checkpoint instead of the projection's own code.
 type ReadModel[V any] interface {
 	HandleEvent(ctx context.Context, e es.Event) error
 	View(ctx context.Context) (V, error)
+}
+
+// Reapplier is the optional interface of a [ReadModel] whose HandleEvent
+// skips events at or below a checkpoint, as the SQL projection consumers
+// do: they commit the checkpoint with the changes, so a redelivered event
+// never reaches the projection's code. ReapplyEvent runs that code on e
+// once more, bypassing the checkpoint, as a consumer that commits its
+// checkpoint after its changes would after a crash between the two.
+// [ProjectionSpec.AppliedTwice] finds it by type assertion.
+type Reapplier interface {
+	ReapplyEvent(ctx context.Context, e es.Event) error
 }
 
 // Fold adapts a pure fold over decoded events into a [ReadModel]: the view
@@ -58,22 +76,30 @@ func InStream(streamID string, events ...any) Given {
 }
 
 // ProjectionSpec is a given/then spec for a read model. Make one with
-// [Projection].
+// [Projection]. By default each event is handled once;
+// [ProjectionSpec.Redelivered] and [ProjectionSpec.AppliedTwice] check the
+// two ways an event can come round again.
 type ProjectionSpec[V any] struct {
-	t        testing.TB
-	reg      *es.Registry
-	rm       ReadModel[V]
-	opts     []cmp.Option
-	given    []es.Event
-	versions map[string]int64
-	twice    bool
+	t           testing.TB
+	reg         *es.Registry
+	rm          ReadModel[V]
+	opts        []cmp.Option
+	given       []es.Event
+	versions    map[string]int64
+	redelivered bool
+	twice       bool
+	end         *ending
 }
 
-// Projection starts a spec for the read model rm; events are encoded with
-// reg. Views are compared with go-cmp, nil and empty equal, plus opts.
+// Projection starts a spec in t for the read model rm, which is usually
+// new and empty; events are encoded with reg. Views are compared with
+// go-cmp, nil and empty equal, plus opts. The spec must end with
+// [ProjectionSpec.Then]: one that does not fails t when t ends.
 func Projection[V any](t testing.TB, reg *es.Registry, rm ReadModel[V], opts ...cmp.Option) *ProjectionSpec[V] {
+	t.Helper()
 	return &ProjectionSpec[V]{t: t, reg: reg, rm: rm, versions: make(map[string]int64),
-		opts: append([]cmp.Option{cmpopts.EquateEmpty()}, opts...)}
+		opts: append([]cmp.Option{cmpopts.EquateEmpty()}, opts...),
+		end:  startSpec(t, "projection spec", "Then", 1)}
 }
 
 // Given adds events, in order. Each argument is an event value (stored in
@@ -100,6 +126,7 @@ func (s *ProjectionSpec[V]) add(streamID string, ev any, md es.Metadata) {
 	s.t.Helper()
 	d, err := s.reg.Encode(ev)
 	if err != nil {
+		s.end.close()
 		s.t.Fatalf("projection spec: given %#v: %v", ev, err)
 	}
 	s.versions[streamID]++
@@ -110,10 +137,26 @@ func (s *ProjectionSpec[V]) add(streamID string, ev any, md es.Metadata) {
 	})
 }
 
-// DeliveredTwice makes the spec hand every event to the read model twice in
-// a row, as an at-least-once subscription may after a crash. The view must
-// come out the same.
-func (s *ProjectionSpec[V]) DeliveredTwice() *ProjectionSpec[V] {
+// Redelivered hands every event to the read model's HandleEvent a second
+// time, right after the first, as a subscription does when it retries a
+// batch whose commit it did not see acknowledged. It checks the delivery
+// path: a SQL read model's consumer, which commits its checkpoint with its
+// changes, must skip the repeat. It says nothing about the projection's
+// own code when a checkpoint skips the repeat; [ProjectionSpec.AppliedTwice]
+// does.
+func (s *ProjectionSpec[V]) Redelivered() *ProjectionSpec[V] {
+	s.redelivered = true
+	return s
+}
+
+// AppliedTwice runs the read model's own handling code on every event a
+// second time, right after the first, bypassing any checkpoint (through
+// [Reapplier], or HandleEvent again for a read model without one), as a
+// consumer that commits its checkpoint after its changes does after a
+// crash between the two. The view must come out as if each event had been
+// applied once: the projection is idempotent, as an at-least-once
+// consumer needs it to be.
+func (s *ProjectionSpec[V]) AppliedTwice() *ProjectionSpec[V] {
 	s.twice = true
 	return s
 }
@@ -122,11 +165,24 @@ func (s *ProjectionSpec[V]) DeliveredTwice() *ProjectionSpec[V] {
 // equal want.
 func (s *ProjectionSpec[V]) Then(want V) {
 	s.t.Helper()
+	s.end.close()
 	ctx := context.Background()
+	reapply := s.rm.HandleEvent
+	if r, ok := s.rm.(Reapplier); ok {
+		reapply = r.ReapplyEvent
+	}
 	for _, e := range s.given {
-		for range 1 + btoi(s.twice) {
-			if err := s.rm.HandleEvent(ctx, e); err != nil {
-				s.t.Fatalf("projection spec: handle %s %s (stream %s, version %d): %v", e.Type, e.Data, e.StreamID, e.Version, err)
+		steps := []func(context.Context, es.Event) error{s.rm.HandleEvent}
+		if s.redelivered {
+			steps = append(steps, s.rm.HandleEvent)
+		}
+		if s.twice {
+			steps = append(steps, reapply)
+		}
+		for _, handle := range steps {
+			if err := handle(ctx, e); err != nil {
+				s.t.Fatalf("projection spec%s: handle %s %s (stream %s, version %d): %v",
+					s.describeDelivery(), e.Type, e.Data, e.StreamID, e.Version, err)
 			}
 		}
 	}
@@ -140,15 +196,15 @@ func (s *ProjectionSpec[V]) Then(want V) {
 }
 
 func (s *ProjectionSpec[V]) describeDelivery() string {
+	var how []string
+	if s.redelivered {
+		how = append(how, "each redelivered to HandleEvent")
+	}
 	if s.twice {
-		return fmt.Sprintf(" (%d events, each delivered twice)", len(s.given))
+		how = append(how, "each applied twice, bypassing any checkpoint")
 	}
-	return fmt.Sprintf(" (%d events)", len(s.given))
-}
-
-func btoi(b bool) int {
-	if b {
-		return 1
+	if len(how) == 0 {
+		return fmt.Sprintf(" (%d events)", len(s.given))
 	}
-	return 0
+	return fmt.Sprintf(" (%d events, %s)", len(s.given), strings.Join(how, ", "))
 }

@@ -50,18 +50,72 @@ func TestFreeSeatsCountsPerPool(t *testing.T) {
 			estest.InStream("pool-1", SeatsAdded{Seats: 10}, SeatsReserved{ReservationID: "r-1", Seats: 3}),
 			estest.InStream("pool-2", SeatsAdded{Seats: 5}),
 		).
-		DeliveredTwice().
+		AppliedTwice().
 		Then(map[string]int{"pool-1": 7, "pool-2": 5})
 }
 
-func TestRedeliveryExposesANonIdempotentReadModel(t *testing.T) {
+func TestApplyingTwiceExposesANonIdempotentReadModel(t *testing.T) {
 	reg := poolRegistry()
-	naive := newFreeSeats(reg)
-	naive.naive = true
+	for name, spec := range map[string]func(*estest.ProjectionSpec[map[string]int]) *estest.ProjectionSpec[map[string]int]{
+		"redelivered":   (*estest.ProjectionSpec[map[string]int]).Redelivered,
+		"applied twice": (*estest.ProjectionSpec[map[string]int]).AppliedTwice,
+	} {
+		naive := newFreeSeats(reg)
+		naive.naive = true
+		r := run(t, func(tb testing.TB) {
+			spec(estest.Projection(tb, reg, naive).Given(SeatsAdded{Seats: 10})).Then(map[string]int{"test-1": 10})
+		})
+		if !r.Failed() || !strings.Contains(r.Messages(), "each "+name) || !strings.Contains(r.Messages(), "20") {
+			t.Errorf("%s: failed=%v, message:\n%s", name, r.Failed(), r.Messages())
+		}
+	}
+}
+
+// checkpointed is a read model in the manner of the SQL consumers: it
+// skips events at or below its checkpoint, and its projection code (apply)
+// adds, so it is not idempotent.
+type checkpointed struct {
+	reg        *es.Registry
+	checkpoint int64
+	free       int
+}
+
+func (m *checkpointed) HandleEvent(ctx context.Context, e es.Event) error {
+	if e.Position <= m.checkpoint {
+		return nil
+	}
+	m.checkpoint = e.Position
+	return m.ReapplyEvent(ctx, e)
+}
+
+func (m *checkpointed) ReapplyEvent(_ context.Context, e es.Event) error {
+	v, err := m.reg.Decode(e)
+	if a, ok := v.(SeatsAdded); ok {
+		m.free += a.Seats
+	}
+	return err
+}
+
+func (m *checkpointed) View(context.Context) (int, error) { return m.free, nil }
+
+// Redelivered checks the checkpoint, AppliedTwice the projection's code.
+func TestRedeliveryAndDoubleApplicationAreDifferentChecks(t *testing.T) {
+	reg := poolRegistry()
+	estest.Projection(t, reg, &checkpointed{reg: reg}).Given(SeatsAdded{Seats: 2}, SeatsAdded{Seats: 3}).Redelivered().Then(5)
 	r := run(t, func(tb testing.TB) {
-		estest.Projection(tb, reg, naive).Given(SeatsAdded{Seats: 10}).DeliveredTwice().Then(map[string]int{"test-1": 10})
+		estest.Projection(tb, reg, &checkpointed{reg: reg}).Given(SeatsAdded{Seats: 2}, SeatsAdded{Seats: 3}).AppliedTwice().Then(5)
 	})
-	if !r.Failed() || !strings.Contains(r.Messages(), "each delivered twice") || !strings.Contains(r.Messages(), "20") {
+	if !r.Failed() || !strings.Contains(r.Messages(), "each applied twice, bypassing any checkpoint") || !strings.Contains(r.Messages(), "10,") {
+		t.Fatalf("a projection that adds passed AppliedTwice: failed=%v\n%s", r.Failed(), r.Messages())
+	}
+}
+
+func TestAProjectionSpecWithoutThenFails(t *testing.T) {
+	reg := poolRegistry()
+	r := run(t, func(tb testing.TB) {
+		estest.Projection(tb, reg, newFreeSeats(reg)).Given(SeatsAdded{Seats: 10}).AppliedTwice()
+	})
+	if !r.Failed() || !strings.Contains(r.Messages(), "projection spec started at projection_test.go:") || len(r.Lines()) != 1 {
 		t.Fatalf("failed=%v, message:\n%s", r.Failed(), r.Messages())
 	}
 }
@@ -83,7 +137,7 @@ func TestProjectionSpecReportsUnregisteredEvents(t *testing.T) {
 	r := run(t, func(tb testing.TB) {
 		estest.Projection(tb, reg, newFreeSeats(reg)).Given(Stray{}).Then(nil)
 	})
-	if !r.Failed() || !strings.Contains(r.Messages(), "not registered") {
+	if !r.Failed() || !strings.Contains(r.Messages(), "not registered") || len(r.Lines()) != 1 {
 		t.Fatalf("failed=%v, message:\n%s", r.Failed(), r.Messages())
 	}
 }

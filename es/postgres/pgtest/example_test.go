@@ -5,7 +5,10 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/jackc/pgx/v5"
+
 	"esgo.dev/es"
+	"esgo.dev/es/estest"
 	"esgo.dev/es/postgres"
 	"esgo.dev/es/postgres/pgtest"
 )
@@ -29,4 +32,27 @@ func checkout(t *testing.T) {
 func Example() {
 	_ = checkout // the body of func TestCheckout(t *testing.T)
 	fmt.Println("tests connect to", pgtest.DSN())
+}
+
+// balancesAddDeposits is the body of a projection spec of a PostgreSQL read
+// model: in a _test.go file it would be func TestBalancesAddDeposits(t
+// *testing.T). balances is a postgres.Projection (readmodel_test.go), and
+// the view queries its table without a schema.
+func balancesAddDeposits(t *testing.T) {
+	reg := registry()
+	rm := pgtest.ReadModel(t, balances(reg, false), func(ctx context.Context, tx pgx.Tx) (map[string]int, error) {
+		var balance int
+		err := tx.QueryRow(ctx, `SELECT balance FROM balances WHERE account = 'acct-1'`).Scan(&balance)
+		return map[string]int{"acct-1": balance}, err
+	})
+	estest.Projection(t, reg, rm).
+		Given(estest.InStream("acct-1", Deposited{Amount: 10}, Deposited{Amount: 5})).
+		Redelivered().  // the consumer skips an event it has applied
+		AppliedTwice(). // and the projection's own code is idempotent
+		Then(map[string]int{"acct-1": 15})
+}
+
+// ReadModel is called from tests, as balancesAddDeposits above shows.
+func ExampleReadModel() {
+	_ = balancesAddDeposits // the body of func TestBalancesAddDeposits(t *testing.T)
 }

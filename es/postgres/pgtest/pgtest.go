@@ -3,6 +3,10 @@
 // of their own that is dropped when the test ends, and a migrated
 // [postgres.Store] in it.
 //
+// [ReadModel] runs a [postgres.Projection] in such a store for the
+// projection specs of esgo.dev/es/estest, which cannot import the stores
+// (their tests import it).
+//
 // The server is found through ES_POSTGRES_DSN (default [DefaultDSN]). When
 // it cannot be reached the test is skipped, so that `go test ./...` works
 // on a machine without PostgreSQL; set ES_REQUIRE_POSTGRES=1 (as CI does)

@@ -7,10 +7,13 @@ import (
 
 	"esgo.dev/es"
 	"esgo.dev/es/estest"
+	"esgo.dev/es/sqlite/sqlitetest"
 	"esgo.dev/examples/ticketing/carts"
-	"esgo.dev/examples/ticketing/internal/sqlspec"
 	"esgo.dev/examples/ticketing/money"
 )
+
+// spec makes the specs of the cart decider, one per test.
+var spec = estest.ForDecider(carts.Decider())
 
 var (
 	pln100 = money.Money{Amount: 10000, Currency: "PLN"}
@@ -28,77 +31,75 @@ func added(no int, concert, tt string, q int, price money.Money) carts.ItemAdded
 var opened = carts.CartOpened{UserID: "u1", CartNo: 1}
 
 func TestTheFirstItemOpensACart(t *testing.T) {
-	estest.Decider(t, carts.Decider()).
+	spec.Given(t).
 		When(add("c1", "VIP", 2, pln250)).
 		Then(opened, added(1, "c1", "VIP", 2, pln250))
 }
 
 func TestItemsFromDifferentConcertsShareTheCart(t *testing.T) {
-	estest.Decider(t, carts.Decider()).Given(opened, added(1, "c1", "VIP", 2, pln250)).
+	spec.Given(t, opened, added(1, "c1", "VIP", 2, pln250)).
 		When(add("c2", "Standing", 1, pln100)).
 		Then(added(1, "c2", "Standing", 1, pln100))
 }
 
 func TestAddingAnExistingLineIncreasesIt(t *testing.T) {
-	estest.Decider(t, carts.Decider()).Given(opened, added(1, "c1", "VIP", 2, pln250)).
+	spec.Given(t, opened, added(1, "c1", "VIP", 2, pln250)).
 		When(add("c1", "VIP", 3, pln250)).
 		Then(carts.QuantityChanged{UserID: "u1", CartNo: 1, ConcertID: "c1", TicketType: "VIP", Quantity: 5})
 }
 
 func TestALineHoldsAtMostTenTickets(t *testing.T) {
-	estest.Decider(t, carts.Decider()).Given(opened, added(1, "c1", "VIP", 8, pln250)).
+	spec.Given(t, opened, added(1, "c1", "VIP", 8, pln250)).
 		When(add("c1", "VIP", 3, pln250)).
 		ThenError(carts.ErrInvalidQuantity)
 }
 
 func TestAQuantityIsAtLeastOne(t *testing.T) {
-	estest.Decider(t, carts.Decider()).When(add("c1", "VIP", 0, pln250)).ThenError(carts.ErrInvalidQuantity)
+	spec.Given(t).When(add("c1", "VIP", 0, pln250)).ThenError(carts.ErrInvalidQuantity)
 }
 
 func TestACartHoldsOneCurrency(t *testing.T) {
-	estest.Decider(t, carts.Decider()).Given(opened, added(1, "c1", "VIP", 1, pln250)).
+	spec.Given(t, opened, added(1, "c1", "VIP", 1, pln250)).
 		When(add("c2", "VIP", 1, money.Money{Amount: 5000, Currency: "EUR"})).
 		ThenError(money.ErrCurrencyMismatch)
 }
 
 func TestAnItemNeedsAPrice(t *testing.T) {
-	estest.Decider(t, carts.Decider()).When(add("c1", "VIP", 1, money.Money{Currency: "PLN"})).ThenError(carts.ErrInvalidItem)
+	spec.Given(t).When(add("c1", "VIP", 1, money.Money{Currency: "PLN"})).ThenError(carts.ErrInvalidItem)
 }
 
 func TestALinesQuantityCanChange(t *testing.T) {
-	estest.Decider(t, carts.Decider()).Given(opened, added(1, "c1", "VIP", 2, pln250)).
+	spec.Given(t, opened, added(1, "c1", "VIP", 2, pln250)).
 		When(carts.ChangeQuantity{UserID: "u1", ConcertID: "c1", TicketType: "VIP", Quantity: 4}).
 		Then(carts.QuantityChanged{UserID: "u1", CartNo: 1, ConcertID: "c1", TicketType: "VIP", Quantity: 4})
 }
 
 func TestAQuantityCannotChangeBeyondTen(t *testing.T) {
-	estest.Decider(t, carts.Decider()).Given(opened, added(1, "c1", "VIP", 2, pln250)).
+	spec.Given(t, opened, added(1, "c1", "VIP", 2, pln250)).
 		When(carts.ChangeQuantity{UserID: "u1", ConcertID: "c1", TicketType: "VIP", Quantity: 11}).
 		ThenError(carts.ErrInvalidQuantity)
 }
 
 func TestALineCanBeRemoved(t *testing.T) {
-	estest.Decider(t, carts.Decider()).Given(opened, added(1, "c1", "VIP", 2, pln250)).
+	spec.Given(t, opened, added(1, "c1", "VIP", 2, pln250)).
 		When(carts.RemoveItem{UserID: "u1", ConcertID: "c1", TicketType: "VIP"}).
 		Then(carts.ItemRemoved{UserID: "u1", CartNo: 1, ConcertID: "c1", TicketType: "VIP"})
 }
 
 func TestRemovingALineNotInTheCartIsAnError(t *testing.T) {
-	estest.Decider(t, carts.Decider()).Given(opened, added(1, "c1", "VIP", 2, pln250)).
+	spec.Given(t, opened, added(1, "c1", "VIP", 2, pln250)).
 		When(carts.RemoveItem{UserID: "u1", ConcertID: "c1", TicketType: "Standing"}).
 		ThenError(carts.ErrUnknownLine)
 }
 
 func TestAConfirmedCartCannotChange(t *testing.T) {
-	estest.Decider(t, carts.Decider()).
-		Given(opened, added(1, "c1", "VIP", 2, pln250), carts.CartConfirmed{UserID: "u1", CartNo: 1}).
+	spec.Given(t, opened, added(1, "c1", "VIP", 2, pln250), carts.CartConfirmed{UserID: "u1", CartNo: 1}).
 		When(carts.RemoveItem{UserID: "u1", ConcertID: "c1", TicketType: "VIP"}).
 		ThenError(carts.ErrNoOpenCart)
 }
 
 func TestACartIsConfirmedWithItsLinesAndTotal(t *testing.T) {
-	estest.Decider(t, carts.Decider()).
-		Given(opened, added(1, "c1", "VIP", 2, pln250), added(1, "c2", "Standing", 3, pln100)).
+	spec.Given(t, opened, added(1, "c1", "VIP", 2, pln250), added(1, "c2", "Standing", 3, pln100)).
 		When(carts.ConfirmCart{UserID: "u1"}).
 		Then(carts.CartConfirmed{UserID: "u1", CartNo: 1, Total: money.Money{Amount: 80000, Currency: "PLN"}, Lines: []carts.Line{
 			{ConcertID: "c1", ConcertName: "Concert c1", TicketType: "VIP", Quantity: 2, UnitPrice: pln250},
@@ -107,19 +108,17 @@ func TestACartIsConfirmedWithItsLinesAndTotal(t *testing.T) {
 }
 
 func TestAnEmptyCartCannotBeConfirmed(t *testing.T) {
-	estest.Decider(t, carts.Decider()).
-		Given(opened, added(1, "c1", "VIP", 2, pln250), carts.ItemRemoved{UserID: "u1", CartNo: 1, ConcertID: "c1", TicketType: "VIP"}).
+	spec.Given(t, opened, added(1, "c1", "VIP", 2, pln250), carts.ItemRemoved{UserID: "u1", CartNo: 1, ConcertID: "c1", TicketType: "VIP"}).
 		When(carts.ConfirmCart{UserID: "u1"}).
 		ThenError(carts.ErrEmptyCart)
 }
 
 func TestOnlyAnOpenCartCanBeCancelled(t *testing.T) {
-	estest.Decider(t, carts.Decider()).When(carts.CancelCart{UserID: "u1"}).ThenError(carts.ErrNoOpenCart)
+	spec.Given(t).When(carts.CancelCart{UserID: "u1"}).ThenError(carts.ErrNoOpenCart)
 }
 
 func TestTheNextItemAfterCheckoutOpensANewCart(t *testing.T) {
-	estest.Decider(t, carts.Decider()).
-		Given(opened, added(1, "c1", "VIP", 2, pln250), carts.CartCancelled{UserID: "u1", CartNo: 1}).
+	spec.Given(t, opened, added(1, "c1", "VIP", 2, pln250), carts.CartCancelled{UserID: "u1", CartNo: 1}).
 		When(add("c1", "VIP", 1, pln250)).
 		Then(carts.CartOpened{UserID: "u1", CartNo: 2}, added(2, "c1", "VIP", 1, pln250))
 }
@@ -149,7 +148,7 @@ func history() []any {
 
 func TestCartContentsShowTheOpenCartsLinesWithPriceAndConcertName(t *testing.T) {
 	reg := registry(t)
-	rm := sqlspec.ReadModel(t, carts.ContentsProjection(reg), func(ctx context.Context, db *sql.DB) (map[string][]carts.Line, error) {
+	rm := sqlitetest.ReadModel(t, carts.ContentsProjection(reg), func(ctx context.Context, db *sql.DB) (map[string][]carts.Line, error) {
 		u1, err := carts.Contents(ctx, db, "u1")
 		if err != nil {
 			return nil, err
@@ -157,7 +156,7 @@ func TestCartContentsShowTheOpenCartsLinesWithPriceAndConcertName(t *testing.T) 
 		u2, err := carts.Contents(ctx, db, "u2")
 		return map[string][]carts.Line{"u1": u1, "u2": u2}, err
 	})
-	estest.Projection(t, reg, rm).Given(history()...).DeliveredTwice().
+	estest.Projection(t, reg, rm).Given(history()...).Redelivered().AppliedTwice().
 		Then(map[string][]carts.Line{"u1": {
 			{ConcertID: "c1", ConcertName: "Concert c1", TicketType: "VIP", Quantity: 2, UnitPrice: pln250},
 			{ConcertID: "c2", ConcertName: "Concert c2", TicketType: "Standing", Quantity: 3, UnitPrice: pln100},
@@ -166,7 +165,7 @@ func TestCartContentsShowTheOpenCartsLinesWithPriceAndConcertName(t *testing.T) 
 
 func TestCartSummaryCountsTicketsAndTotal(t *testing.T) {
 	reg := registry(t)
-	rm := sqlspec.ReadModel(t, carts.SummaryProjection(reg), func(ctx context.Context, db *sql.DB) ([]carts.Summary, error) {
+	rm := sqlitetest.ReadModel(t, carts.SummaryProjection(reg), func(ctx context.Context, db *sql.DB) ([]carts.Summary, error) {
 		u1, err := carts.SummaryOf(ctx, db, "u1")
 		if err != nil {
 			return nil, err
@@ -174,7 +173,7 @@ func TestCartSummaryCountsTicketsAndTotal(t *testing.T) {
 		u2, err := carts.SummaryOf(ctx, db, "u2")
 		return []carts.Summary{u1, u2}, err
 	})
-	estest.Projection(t, reg, rm).Given(history()...).DeliveredTwice().
+	estest.Projection(t, reg, rm).Given(history()...).Redelivered().AppliedTwice().
 		Then([]carts.Summary{
 			{UserID: "u1", Items: 5, Total: money.Money{Amount: 80000, Currency: "PLN"}},
 			{UserID: "u2"},

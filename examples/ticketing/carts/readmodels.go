@@ -8,7 +8,6 @@ import (
 
 	"esgo.dev/es"
 	"esgo.dev/es/sqlite"
-	"esgo.dev/examples/ticketing/internal/readmodel"
 	"esgo.dev/examples/ticketing/money"
 )
 
@@ -56,7 +55,7 @@ func ContentsProjection(reg *es.Registry) sqlite.Projection {
 			return createLines(ctx, tx, t.Name("cart_lines"))
 		},
 		Apply: func(ctx context.Context, tx *sql.Tx, t sqlite.Tables, e es.Event) error {
-			v, ok, err := readmodel.Decode(reg, e)
+			v, ok, err := reg.DecodeKnown(e)
 			if !ok || err != nil {
 				return err
 			}
@@ -111,7 +110,7 @@ func SummaryProjection(reg *es.Registry) sqlite.Projection {
 			return err
 		},
 		Apply: func(ctx context.Context, tx *sql.Tx, t sqlite.Tables, e es.Event) error {
-			v, ok, err := readmodel.Decode(reg, e)
+			v, ok, err := reg.DecodeKnown(e)
 			if !ok || err != nil {
 				return err
 			}

@@ -8,11 +8,14 @@ import (
 
 	"esgo.dev/es"
 	"esgo.dev/es/estest"
+	"esgo.dev/es/sqlite/sqlitetest"
 	"esgo.dev/examples/ticketing/concerts"
-	"esgo.dev/examples/ticketing/internal/sqlspec"
 	"esgo.dev/examples/ticketing/money"
 	"esgo.dev/examples/ticketing/reservations"
 )
+
+// spec makes the specs of the concert decider, one per test.
+var spec = estest.ForDecider(concerts.Decider())
 
 var (
 	now      = time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
@@ -33,112 +36,112 @@ func created() concerts.ConcertCreated {
 }
 
 func TestAConcertIsCreatedWithArtistVenueDateAndPricedTicketTypes(t *testing.T) {
-	estest.Decider(t, concerts.Decider()).When(create()).Then(created())
+	spec.Given(t).When(create()).Then(created())
 }
 
 func TestAConcertIsCreatedOnce(t *testing.T) {
-	estest.Decider(t, concerts.Decider()).Given(created()).When(create()).ThenError(concerts.ErrConcertExists)
+	spec.Given(t, created()).When(create()).ThenError(concerts.ErrConcertExists)
 }
 
 func TestAConcertNeedsAnArtist(t *testing.T) {
 	c := create()
 	c.Artist = " "
-	estest.Decider(t, concerts.Decider()).When(c).ThenError(concerts.ErrInvalidConcert)
+	spec.Given(t).When(c).ThenError(concerts.ErrInvalidConcert)
 }
 
 func TestAConcertNeedsTicketTypes(t *testing.T) {
 	c := create()
 	c.TicketTypes, c.Capacity = nil, nil
-	estest.Decider(t, concerts.Decider()).When(c).ThenError(concerts.ErrInvalidConcert)
+	spec.Given(t).When(c).ThenError(concerts.ErrInvalidConcert)
 }
 
 func TestEveryTicketTypeNeedsACapacity(t *testing.T) {
 	c := create()
 	c.Capacity = map[string]int{"VIP": 50}
-	estest.Decider(t, concerts.Decider()).When(c).ThenError(concerts.ErrInvalidConcert)
+	spec.Given(t).When(c).ThenError(concerts.ErrInvalidConcert)
 }
 
 func TestAConcertIsPricedInOneCurrency(t *testing.T) {
 	c := create()
 	c.TicketTypes = []concerts.TicketType{vip, {Name: "Standing", Price: money.Money{Amount: 2000, Currency: "EUR"}}}
-	estest.Decider(t, concerts.Decider()).When(c).ThenError(money.ErrCurrencyMismatch)
+	spec.Given(t).When(c).ThenError(money.ErrCurrencyMismatch)
 }
 
 func TestAPriceNeedsAValidCurrency(t *testing.T) {
 	c := create()
 	c.TicketTypes = []concerts.TicketType{{Name: "VIP", Price: money.Money{Amount: 100, Currency: "zł"}}, standing}
-	estest.Decider(t, concerts.Decider()).When(c).ThenError(money.ErrInvalidCurrency)
+	spec.Given(t).When(c).ThenError(money.ErrInvalidCurrency)
 }
 
 func TestAPriceIsPositive(t *testing.T) {
 	c := create()
 	c.TicketTypes = []concerts.TicketType{{Name: "VIP", Price: money.Money{Amount: 0, Currency: "PLN"}}, standing}
-	estest.Decider(t, concerts.Decider()).When(c).ThenError(concerts.ErrInvalidConcert)
+	spec.Given(t).When(c).ThenError(concerts.ErrInvalidConcert)
 }
 
 func TestAConcertCannotBeAnnouncedInThePast(t *testing.T) {
 	c := create()
 	c.StartsAt = now.Add(-time.Hour)
-	estest.Decider(t, concerts.Decider()).When(c).ThenError(concerts.ErrInThePast)
+	spec.Given(t).When(c).ThenError(concerts.ErrInThePast)
 }
 
 func TestAConcertCanBeUpdated(t *testing.T) {
-	estest.Decider(t, concerts.Decider()).Given(created()).
+	spec.Given(t, created()).
 		When(concerts.UpdateConcert{ConcertID: "c1", Name: "Summer Night II", Artist: "Kwiat Jabłoni", StartsAt: startsAt, Venue: "Stadion Narodowy", At: now}).
 		Then(concerts.ConcertUpdated{ConcertID: "c1", Name: "Summer Night II", Artist: "Kwiat Jabłoni", StartsAt: startsAt, Venue: "Stadion Narodowy"})
 }
 
 func TestAnUpdateThatChangesNothingRecordsNothing(t *testing.T) {
-	estest.Decider(t, concerts.Decider()).Given(created()).
+	spec.Given(t, created()).
 		When(concerts.UpdateConcert{ConcertID: "c1", Name: "Summer Night", Artist: "Kwiat Jabłoni", StartsAt: startsAt, Venue: "Torwar, Warsaw", At: now}).
 		ThenNothing()
 }
 
 func TestACancelledConcertCannotBeUpdated(t *testing.T) {
-	estest.Decider(t, concerts.Decider()).Given(created(), concerts.ConcertCancelled{ConcertID: "c1"}).
+	spec.Given(t, created(), concerts.ConcertCancelled{ConcertID: "c1"}).
 		When(concerts.UpdateConcert{ConcertID: "c1", Name: "X", Artist: "Y", StartsAt: startsAt, Venue: "Z", At: now}).
 		ThenError(concerts.ErrConcertCancelled)
 }
 
 func TestAnUnknownConcertCannotBeUpdated(t *testing.T) {
-	estest.Decider(t, concerts.Decider()).
+	spec.Given(t).
 		When(concerts.UpdateConcert{ConcertID: "c1", Name: "X", Artist: "Y", StartsAt: startsAt, Venue: "Z", At: now}).
 		ThenError(concerts.ErrNoConcert)
 }
 
 func TestTicketPricesCanChange(t *testing.T) {
 	cheaper := concerts.TicketType{Name: "VIP", Price: money.Money{Amount: 14999, Currency: "PLN"}}
-	estest.Decider(t, concerts.Decider()).Given(created()).
+	spec.Given(t, created()).
 		When(concerts.UpdateTicketTypes{ConcertID: "c1", TicketTypes: []concerts.TicketType{cheaper}}).
 		Then(concerts.TicketTypesUpdated{ConcertID: "c1", TicketTypes: []concerts.TicketType{cheaper, standing}})
 }
 
 func TestTicketTypesOfACancelledConcertCannotChange(t *testing.T) {
-	estest.Decider(t, concerts.Decider()).Given(created(), concerts.ConcertCancelled{ConcertID: "c1"}).
+	spec.Given(t, created(), concerts.ConcertCancelled{ConcertID: "c1"}).
 		When(concerts.UpdateTicketTypes{ConcertID: "c1", TicketTypes: []concerts.TicketType{vip}}).
 		ThenError(concerts.ErrConcertCancelled)
 }
 
 func TestOnlyExistingTicketTypesCanChange(t *testing.T) {
-	estest.Decider(t, concerts.Decider()).Given(created()).
+	spec.Given(t, created()).
 		When(concerts.UpdateTicketTypes{ConcertID: "c1", TicketTypes: []concerts.TicketType{{Name: "Balcony", Price: vip.Price}}}).
 		ThenError(concerts.ErrUnknownTicketType)
 }
 
 func TestANewPriceKeepsTheConcertsCurrency(t *testing.T) {
-	estest.Decider(t, concerts.Decider()).Given(created()).
+	spec.Given(t, created()).
 		When(concerts.UpdateTicketTypes{ConcertID: "c1", TicketTypes: []concerts.TicketType{{Name: "VIP", Price: money.Money{Amount: 5000, Currency: "EUR"}}}}).
 		ThenError(money.ErrCurrencyMismatch)
 }
 
 func TestAConcertCanBeCancelled(t *testing.T) {
-	estest.Decider(t, concerts.Decider()).Given(created()).
+	spec.Given(t, created()).
 		When(concerts.CancelConcert{ConcertID: "c1", Reason: "illness"}).
 		Then(concerts.ConcertCancelled{ConcertID: "c1", Reason: "illness"})
 }
 
 func TestACancelledConcertCannotBeCancelledAgain(t *testing.T) {
-	estest.Decider(t, concerts.Decider()).Given(created(), concerts.ConcertCancelled{ConcertID: "c1"}).
+	spec.Given(t, created(), concerts.ConcertCancelled{ConcertID: "c1"}).
 		When(concerts.CancelConcert{ConcertID: "c1"}).
 		ThenError(concerts.ErrConcertCancelled)
 }
@@ -180,7 +183,7 @@ func fullRegistry(t *testing.T) *es.Registry {
 }
 
 func detailsOf(t *testing.T, reg *es.Registry) estest.ReadModel[concerts.Details] {
-	return sqlspec.ReadModel(t, concerts.DetailsProjection(reg), func(ctx context.Context, db *sql.DB) (concerts.Details, error) {
+	return sqlitetest.ReadModel(t, concerts.DetailsProjection(reg), func(ctx context.Context, db *sql.DB) (concerts.Details, error) {
 		return concerts.DetailsOf(ctx, db, "c1")
 	})
 }
@@ -198,7 +201,7 @@ func TestConcertDetailsShowTheSeatsLeft(t *testing.T) {
 				reservations.CapacityChanged{ConcertID: "c1", TicketType: "VIP", Capacity: 40},
 			),
 		).
-		DeliveredTwice().
+		Redelivered().AppliedTwice().
 		Then(concerts.Details{ConcertID: "c1", Name: "Summer Night", Artist: "Kwiat Jabłoni", StartsAt: startsAt, Venue: "Torwar, Warsaw",
 			TicketTypes: []concerts.TicketTypeDetails{
 				{Name: "VIP", Price: vip.Price, Capacity: 40, Left: 37},
@@ -216,7 +219,7 @@ func TestConcertDetailsFollowUpdatesAndCancellation(t *testing.T) {
 				concerts.TicketTypesUpdated{ConcertID: "c1", TicketTypes: []concerts.TicketType{cheaper, standing}},
 				concerts.ConcertCancelled{ConcertID: "c1"}),
 		).
-		DeliveredTwice().
+		Redelivered().AppliedTwice().
 		Then(concerts.Details{ConcertID: "c1", Name: "Summer Night II", Artist: "Kwiat Jabłoni", StartsAt: startsAt, Venue: "Stadion", Cancelled: true,
 			TicketTypes: []concerts.TicketTypeDetails{{Name: "VIP", Price: cheaper.Price}, {Name: "Standing", Price: standing.Price}}})
 }
@@ -229,14 +232,14 @@ func TestAvailableConcertsLeaveOutCancelledAndPastOnes(t *testing.T) {
 	past.ConcertID, past.StartsAt = "c3", now.Add(-time.Hour)
 	cancelled := created()
 	cancelled.ConcertID = "c4"
-	rm := sqlspec.ReadModel(t, concerts.AvailableProjection(reg), func(ctx context.Context, db *sql.DB) ([]concerts.Available, error) {
+	rm := sqlitetest.ReadModel(t, concerts.AvailableProjection(reg), func(ctx context.Context, db *sql.DB) ([]concerts.Available, error) {
 		return concerts.AvailableConcerts(ctx, db, now)
 	})
 	estest.Projection(t, reg, rm).
 		Given(estest.InStream("concert-c1", created()), estest.InStream("concert-c2", other), estest.InStream("concert-c3", past),
 			estest.InStream("concert-c4", cancelled, concerts.ConcertCancelled{ConcertID: "c4"}),
 			estest.InStream("concert-c2", concerts.ConcertUpdated{ConcertID: "c2", Name: "Autumn", Artist: "Kwiat Jabłoni", StartsAt: other.StartsAt, Venue: "Spodek"})).
-		DeliveredTwice().
+		Redelivered().AppliedTwice().
 		Then([]concerts.Available{
 			{ConcertID: "c2", Name: "Autumn", Artist: "Kwiat Jabłoni", StartsAt: other.StartsAt, Venue: "Spodek"},
 			{ConcertID: "c1", Name: "Summer Night", Artist: "Kwiat Jabłoni", StartsAt: startsAt, Venue: "Torwar, Warsaw"},

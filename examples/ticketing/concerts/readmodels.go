@@ -11,7 +11,6 @@ import (
 
 	"esgo.dev/es"
 	"esgo.dev/es/sqlite"
-	"esgo.dev/examples/ticketing/internal/readmodel"
 	"esgo.dev/examples/ticketing/money"
 	"esgo.dev/examples/ticketing/reservations"
 )
@@ -61,7 +60,7 @@ func DetailsProjection(reg *es.Registry) sqlite.Projection {
 			return err
 		},
 		Apply: func(ctx context.Context, tx *sql.Tx, t sqlite.Tables, e es.Event) error {
-			v, ok, err := readmodel.Decode(reg, e)
+			v, ok, err := reg.DecodeKnown(e)
 			if !ok || err != nil {
 				return err
 			}
@@ -183,7 +182,7 @@ func AvailableProjection(reg *es.Registry) sqlite.Projection {
 			return err
 		},
 		Apply: func(ctx context.Context, tx *sql.Tx, t sqlite.Tables, e es.Event) error {
-			v, ok, err := readmodel.Decode(reg, e)
+			v, ok, err := reg.DecodeKnown(e)
 			if !ok || err != nil {
 				return err
 			}

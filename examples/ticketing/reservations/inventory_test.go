@@ -8,6 +8,9 @@ import (
 	"esgo.dev/examples/ticketing/reservations"
 )
 
+// spec makes the specs of the inventory decider, one per test.
+var spec = estest.ForDecider(reservations.Decider())
+
 var expires = time.Date(2026, 5, 1, 20, 15, 0, 0, time.UTC)
 
 func opened() reservations.InventoryOpened {
@@ -23,167 +26,158 @@ func reserve(id, user string, seats map[string]int) reservations.Reserve {
 }
 
 func TestAnInventoryOpensWithItsCapacity(t *testing.T) {
-	estest.Decider(t, reservations.Decider()).
+	spec.Given(t).
 		When(reservations.OpenInventory{ConcertID: "c1", Capacity: map[string]int{"standing": 10, "vip": 2}}).
 		Then(opened())
 }
 
 func TestAnInventoryOpensOnce(t *testing.T) {
-	estest.Decider(t, reservations.Decider()).Given(opened()).
+	spec.Given(t, opened()).
 		When(reservations.OpenInventory{ConcertID: "c1", Capacity: map[string]int{"vip": 1}}).
 		ThenError(reservations.ErrInventoryExists)
 }
 
 func TestSeatsCanBeReservedWhileTheyLast(t *testing.T) {
-	estest.Decider(t, reservations.Decider()).Given(opened()).
+	spec.Given(t, opened()).
 		When(reserve("r1", "u1", map[string]int{"standing": 3, "vip": 2})).
 		Then(reserved("r1", "u1", map[string]int{"standing": 3, "vip": 2}))
 }
 
 func TestCannotReserveMoreSeatsThanAreLeft(t *testing.T) {
-	estest.Decider(t, reservations.Decider()).
-		Given(opened(), reserved("r1", "u1", map[string]int{"standing": 8})).
+	spec.Given(t, opened(), reserved("r1", "u1", map[string]int{"standing": 8})).
 		When(reserve("r2", "u2", map[string]int{"standing": 3})).
 		ThenError(reservations.ErrSoldOut)
 }
 
 func TestReleasedSeatsCanBeReservedAgain(t *testing.T) {
-	estest.Decider(t, reservations.Decider()).
-		Given(opened(), reserved("r1", "u1", map[string]int{"vip": 2}),
-			reservations.ReservationExpired{ConcertID: "c1", ReservationID: "r1", UserID: "u1", Seats: map[string]int{"vip": 2}}).
+	spec.Given(t, opened(), reserved("r1", "u1", map[string]int{"vip": 2}),
+		reservations.ReservationExpired{ConcertID: "c1", ReservationID: "r1", UserID: "u1", Seats: map[string]int{"vip": 2}}).
 		When(reserve("r2", "u2", map[string]int{"vip": 2})).
 		Then(reserved("r2", "u2", map[string]int{"vip": 2}))
 }
 
 func TestAReservationNeedsAUserButNotALogin(t *testing.T) {
-	estest.Decider(t, reservations.Decider()).Given(opened()).
+	spec.Given(t, opened()).
 		When(reserve("r1", "", map[string]int{"vip": 1})).
 		ThenError(reservations.ErrUserRequired)
 }
 
 func TestAReservationNeedsAnExpiry(t *testing.T) {
-	estest.Decider(t, reservations.Decider()).Given(opened()).
+	spec.Given(t, opened()).
 		When(reservations.Reserve{ConcertID: "c1", ReservationID: "r1", UserID: "u1", Seats: map[string]int{"vip": 1}}).
 		ThenError(reservations.ErrNoExpiry)
 }
 
 func TestCannotReserveForAConcertWithoutInventory(t *testing.T) {
-	estest.Decider(t, reservations.Decider()).
+	spec.Given(t).
 		When(reserve("r1", "u1", map[string]int{"vip": 1})).
 		ThenError(reservations.ErrNoInventory)
 }
 
 func TestCannotReserveAnUnknownTicketType(t *testing.T) {
-	estest.Decider(t, reservations.Decider()).Given(opened()).
+	spec.Given(t, opened()).
 		When(reserve("r1", "u1", map[string]int{"balcony": 1})).
 		ThenError(reservations.ErrUnknownTicketType)
 }
 
 func TestCannotReserveZeroSeats(t *testing.T) {
-	estest.Decider(t, reservations.Decider()).Given(opened()).
+	spec.Given(t, opened()).
 		When(reserve("r1", "u1", map[string]int{"vip": 0})).
 		ThenError(reservations.ErrInvalidSeats)
 }
 
 func TestAReservationIDIsUsedOnce(t *testing.T) {
-	estest.Decider(t, reservations.Decider()).Given(opened(), reserved("r1", "u1", map[string]int{"vip": 1})).
+	spec.Given(t, opened(), reserved("r1", "u1", map[string]int{"vip": 1})).
 		When(reserve("r1", "u2", map[string]int{"vip": 1})).
 		ThenError(reservations.ErrReservationExists)
 }
 
 func TestNothingIsReservedAfterSalesClose(t *testing.T) {
-	estest.Decider(t, reservations.Decider()).Given(opened(), reservations.InventoryClosed{ConcertID: "c1"}).
+	spec.Given(t, opened(), reservations.InventoryClosed{ConcertID: "c1"}).
 		When(reserve("r1", "u1", map[string]int{"vip": 1})).
 		ThenError(reservations.ErrSalesClosed)
 }
 
 func TestClosingSalesTwiceChangesNothing(t *testing.T) {
-	estest.Decider(t, reservations.Decider()).Given(opened(), reservations.InventoryClosed{ConcertID: "c1"}).
+	spec.Given(t, opened(), reservations.InventoryClosed{ConcertID: "c1"}).
 		When(reservations.CloseInventory{ConcertID: "c1"}).
 		ThenNothing()
 }
 
 func TestCapacityCannotGoBelowTheSeatsReserved(t *testing.T) {
-	estest.Decider(t, reservations.Decider()).
-		Given(opened(), reserved("r1", "u1", map[string]int{"standing": 6})).
+	spec.Given(t, opened(), reserved("r1", "u1", map[string]int{"standing": 6})).
 		When(reservations.ChangeCapacity{ConcertID: "c1", Capacity: map[string]int{"standing": 5}}).
 		ThenError(reservations.ErrCapacityBelowReserved)
 }
 
 func TestACapacityChangeKeepsTheSeatsReserved(t *testing.T) {
-	estest.Decider(t, reservations.Decider()).
-		Given(opened(), reserved("r1", "u1", map[string]int{"standing": 6}),
-			reservations.CapacityChanged{ConcertID: "c1", TicketType: "standing", Capacity: 7}).
+	spec.Given(t, opened(), reserved("r1", "u1", map[string]int{"standing": 6}),
+		reservations.CapacityChanged{ConcertID: "c1", TicketType: "standing", Capacity: 7}).
 		When(reserve("r2", "u2", map[string]int{"standing": 2})).
 		ThenError(reservations.ErrSoldOut)
 }
 
 func TestCapacityOfAnUnknownTicketTypeCannotChange(t *testing.T) {
-	estest.Decider(t, reservations.Decider()).Given(opened()).
+	spec.Given(t, opened()).
 		When(reservations.ChangeCapacity{ConcertID: "c1", Capacity: map[string]int{"balcony": 5}}).
 		ThenError(reservations.ErrUnknownTicketType)
 }
 
 func TestAHeldReservationCanBeConfirmed(t *testing.T) {
-	estest.Decider(t, reservations.Decider()).Given(opened(), reserved("r1", "u1", map[string]int{"vip": 1})).
+	spec.Given(t, opened(), reserved("r1", "u1", map[string]int{"vip": 1})).
 		When(reservations.ConfirmReservation{ConcertID: "c1", ReservationID: "r1"}).
 		Then(reservations.ReservationConfirmed{ConcertID: "c1", ReservationID: "r1", UserID: "u1"})
 }
 
 func TestAnExpiredReservationCannotBeConfirmed(t *testing.T) {
-	estest.Decider(t, reservations.Decider()).
-		Given(opened(), reserved("r1", "u1", map[string]int{"vip": 1}),
-			reservations.ReservationExpired{ConcertID: "c1", ReservationID: "r1", UserID: "u1", Seats: map[string]int{"vip": 1}}).
+	spec.Given(t, opened(), reserved("r1", "u1", map[string]int{"vip": 1}),
+		reservations.ReservationExpired{ConcertID: "c1", ReservationID: "r1", UserID: "u1", Seats: map[string]int{"vip": 1}}).
 		When(reservations.ConfirmReservation{ConcertID: "c1", ReservationID: "r1"}).
 		ThenError(reservations.ErrReservationReleased)
 }
 
 func TestAnUnknownReservationCannotBeConfirmed(t *testing.T) {
-	estest.Decider(t, reservations.Decider()).Given(opened()).
+	spec.Given(t, opened()).
 		When(reservations.ConfirmReservation{ConcertID: "c1", ReservationID: "r9"}).
 		ThenError(reservations.ErrUnknownReservation)
 }
 
 func TestAHeldReservationExpiresAndReleasesItsSeats(t *testing.T) {
-	estest.Decider(t, reservations.Decider()).Given(opened(), reserved("r1", "u1", map[string]int{"vip": 2})).
+	spec.Given(t, opened(), reserved("r1", "u1", map[string]int{"vip": 2})).
 		When(reservations.ExpireReservation{ConcertID: "c1", ReservationID: "r1"}).
 		Then(reservations.ReservationExpired{ConcertID: "c1", ReservationID: "r1", UserID: "u1", Seats: map[string]int{"vip": 2}})
 }
 
 func TestExpiringTwiceReleasesOnce(t *testing.T) {
-	estest.Decider(t, reservations.Decider()).
-		Given(opened(), reserved("r1", "u1", map[string]int{"vip": 2}),
-			reservations.ReservationExpired{ConcertID: "c1", ReservationID: "r1", UserID: "u1", Seats: map[string]int{"vip": 2}}).
+	spec.Given(t, opened(), reserved("r1", "u1", map[string]int{"vip": 2}),
+		reservations.ReservationExpired{ConcertID: "c1", ReservationID: "r1", UserID: "u1", Seats: map[string]int{"vip": 2}}).
 		When(reservations.ExpireReservation{ConcertID: "c1", ReservationID: "r1"}).
 		ThenNothing()
 }
 
 func TestAConfirmedReservationDoesNotExpire(t *testing.T) {
-	estest.Decider(t, reservations.Decider()).
-		Given(opened(), reserved("r1", "u1", map[string]int{"vip": 2}),
-			reservations.ReservationConfirmed{ConcertID: "c1", ReservationID: "r1", UserID: "u1"}).
+	spec.Given(t, opened(), reserved("r1", "u1", map[string]int{"vip": 2}),
+		reservations.ReservationConfirmed{ConcertID: "c1", ReservationID: "r1", UserID: "u1"}).
 		When(reservations.ExpireReservation{ConcertID: "c1", ReservationID: "r1"}).
 		ThenNothing()
 }
 
 func TestAUserCanCancelAHeldReservation(t *testing.T) {
-	estest.Decider(t, reservations.Decider()).Given(opened(), reserved("r1", "u1", map[string]int{"vip": 2})).
+	spec.Given(t, opened(), reserved("r1", "u1", map[string]int{"vip": 2})).
 		When(reservations.CancelReservation{ConcertID: "c1", ReservationID: "r1"}).
 		Then(reservations.ReservationCancelled{ConcertID: "c1", ReservationID: "r1", UserID: "u1", Seats: map[string]int{"vip": 2}})
 }
 
 func TestCancellingTwiceReleasesOnce(t *testing.T) {
-	estest.Decider(t, reservations.Decider()).
-		Given(opened(), reserved("r1", "u1", map[string]int{"vip": 2}),
-			reservations.ReservationCancelled{ConcertID: "c1", ReservationID: "r1", UserID: "u1", Seats: map[string]int{"vip": 2}}).
+	spec.Given(t, opened(), reserved("r1", "u1", map[string]int{"vip": 2}),
+		reservations.ReservationCancelled{ConcertID: "c1", ReservationID: "r1", UserID: "u1", Seats: map[string]int{"vip": 2}}).
 		When(reservations.CancelReservation{ConcertID: "c1", ReservationID: "r1"}).
 		ThenNothing()
 }
 
 func TestAConfirmedReservationCannotBeCancelledHere(t *testing.T) {
-	estest.Decider(t, reservations.Decider()).
-		Given(opened(), reserved("r1", "u1", map[string]int{"vip": 2}),
-			reservations.ReservationConfirmed{ConcertID: "c1", ReservationID: "r1", UserID: "u1"}).
+	spec.Given(t, opened(), reserved("r1", "u1", map[string]int{"vip": 2}),
+		reservations.ReservationConfirmed{ConcertID: "c1", ReservationID: "r1", UserID: "u1"}).
 		When(reservations.CancelReservation{ConcertID: "c1", ReservationID: "r1"}).
 		ThenError(reservations.ErrReservationConfirmed)
 }

@@ -11,7 +11,6 @@ import (
 
 	"esgo.dev/es"
 	"esgo.dev/es/sqlite"
-	"esgo.dev/examples/ticketing/internal/readmodel"
 )
 
 // UserReservation is one line of the user reservations read model.
@@ -38,7 +37,7 @@ func UserReservationsProjection(reg *es.Registry) sqlite.Projection {
 			return err
 		},
 		Apply: func(ctx context.Context, tx *sql.Tx, t sqlite.Tables, e es.Event) error {
-			v, ok, err := readmodel.Decode(reg, e)
+			v, ok, err := reg.DecodeKnown(e)
 			if !ok || err != nil {
 				return err
 			}
@@ -124,7 +123,7 @@ func ConcertReservationsProjection(reg *es.Registry) sqlite.Projection {
 			return err
 		},
 		Apply: func(ctx context.Context, tx *sql.Tx, t sqlite.Tables, e es.Event) error {
-			v, ok, err := readmodel.Decode(reg, e)
+			v, ok, err := reg.DecodeKnown(e)
 			if !ok || err != nil {
 				return err
 			}

@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"esgo.dev/es/estest"
-	"esgo.dev/examples/ticketing/internal/sqlspec"
+	"esgo.dev/es/sqlite/sqlitetest"
 	"esgo.dev/examples/ticketing/reservations"
 )
 
@@ -22,10 +22,10 @@ func lifecycle() []any {
 
 func TestUserReservationsShowEachReservationsStatus(t *testing.T) {
 	reg := registry(t)
-	rm := sqlspec.ReadModel(t, reservations.UserReservationsProjection(reg), func(ctx context.Context, db *sql.DB) ([]reservations.UserReservation, error) {
+	rm := sqlitetest.ReadModel(t, reservations.UserReservationsProjection(reg), func(ctx context.Context, db *sql.DB) ([]reservations.UserReservation, error) {
 		return reservations.UserReservations(ctx, db, "u1")
 	})
-	estest.Projection(t, reg, rm).Given(lifecycle()...).DeliveredTwice().
+	estest.Projection(t, reg, rm).Given(lifecycle()...).Redelivered().AppliedTwice().
 		Then([]reservations.UserReservation{
 			{ReservationID: "r1", ConcertID: "c1", Seats: map[string]int{"standing": 2}, Status: reservations.Expired, ExpiresAt: expires},
 			{ReservationID: "r2", ConcertID: "c1", Seats: map[string]int{"vip": 1, "standing": 1}, Status: reservations.Confirmed, ExpiresAt: expires},
@@ -34,10 +34,10 @@ func TestUserReservationsShowEachReservationsStatus(t *testing.T) {
 
 func TestConcertReservationsCountHeldAndConfirmedSeats(t *testing.T) {
 	reg := registry(t)
-	rm := sqlspec.ReadModel(t, reservations.ConcertReservationsProjection(reg), func(ctx context.Context, db *sql.DB) (reservations.ConcertReservations, error) {
+	rm := sqlitetest.ReadModel(t, reservations.ConcertReservationsProjection(reg), func(ctx context.Context, db *sql.DB) (reservations.ConcertReservations, error) {
 		return reservations.ConcertReservationsOf(ctx, db, "c1")
 	})
-	estest.Projection(t, reg, rm).Given(lifecycle()...).DeliveredTwice().
+	estest.Projection(t, reg, rm).Given(lifecycle()...).Redelivered().AppliedTwice().
 		Then(reservations.ConcertReservations{ConcertID: "c1",
 			Held:      map[string]int{"standing": 4},
 			Confirmed: map[string]int{"vip": 1, "standing": 1},

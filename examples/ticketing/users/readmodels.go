@@ -8,7 +8,6 @@ import (
 
 	"esgo.dev/es"
 	"esgo.dev/es/sqlite"
-	"esgo.dev/examples/ticketing/internal/readmodel"
 )
 
 // ErrNotFound reports an address the read model does not (yet) know.
@@ -35,7 +34,7 @@ func ByEmailProjection(reg *es.Registry) sqlite.Projection {
 			return err
 		},
 		Apply: func(ctx context.Context, tx *sql.Tx, t sqlite.Tables, e es.Event) error {
-			v, ok, err := readmodel.Decode(reg, e)
+			v, ok, err := reg.DecodeKnown(e)
 			if !ok || err != nil {
 				return err
 			}

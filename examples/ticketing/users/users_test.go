@@ -8,9 +8,12 @@ import (
 
 	"esgo.dev/es"
 	"esgo.dev/es/estest"
-	"esgo.dev/examples/ticketing/internal/sqlspec"
+	"esgo.dev/es/sqlite/sqlitetest"
 	"esgo.dev/examples/ticketing/users"
 )
+
+// spec makes the specs of the user decider, one per test.
+var spec = estest.ForDecider(users.Decider())
 
 func register() users.RegisterUser {
 	return users.RegisterUser{UserID: "u1", Email: "  Ala@Example.COM ", Name: "Ala", PasswordHash: "$2a$hash", Role: users.Customer}
@@ -19,51 +22,51 @@ func register() users.RegisterUser {
 var registered = users.UserRegistered{UserID: "u1", Email: "ala@example.com", Name: "Ala", PasswordHash: "$2a$hash", Role: users.Customer}
 
 func TestAUserRegistersWithALowerCaseEmail(t *testing.T) {
-	estest.Decider(t, users.Decider()).When(register()).Then(registered)
+	spec.Given(t).When(register()).Then(registered)
 }
 
 func TestAUserRegistersOnce(t *testing.T) {
-	estest.Decider(t, users.Decider()).Given(registered).When(register()).ThenError(users.ErrUserExists)
+	spec.Given(t, registered).When(register()).ThenError(users.ErrUserExists)
 }
 
 func TestRegistrationNeedsAValidEmail(t *testing.T) {
 	c := register()
 	c.Email = "Ala <ala@example.com>"
-	estest.Decider(t, users.Decider()).When(c).ThenError(users.ErrInvalidEmail)
+	spec.Given(t).When(c).ThenError(users.ErrInvalidEmail)
 }
 
 func TestRegistrationNeedsAKnownRole(t *testing.T) {
 	c := register()
 	c.Role = "root"
-	estest.Decider(t, users.Decider()).When(c).ThenError(users.ErrUnknownRole)
+	spec.Given(t).When(c).ThenError(users.ErrUnknownRole)
 }
 
 func TestAnAdminCanChangeARole(t *testing.T) {
-	estest.Decider(t, users.Decider()).Given(registered).
+	spec.Given(t, registered).
 		When(users.ChangeRole{UserID: "u1", Role: users.Organizer, ActorID: "admin-1", ActorRole: users.Admin}).
 		Then(users.RoleChanged{UserID: "u1", Role: users.Organizer, ChangedBy: "admin-1"})
 }
 
 func TestOnlyAnAdminCanChangeRoles(t *testing.T) {
-	estest.Decider(t, users.Decider()).Given(registered).
+	spec.Given(t, registered).
 		When(users.ChangeRole{UserID: "u1", Role: users.Admin, ActorID: "u1", ActorRole: users.Organizer}).
 		ThenError(users.ErrForbidden)
 }
 
 func TestARoleMustBeKnown(t *testing.T) {
-	estest.Decider(t, users.Decider()).Given(registered).
+	spec.Given(t, registered).
 		When(users.ChangeRole{UserID: "u1", Role: "root", ActorID: "a", ActorRole: users.Admin}).
 		ThenError(users.ErrUnknownRole)
 }
 
 func TestAnUnknownUsersRoleCannotChange(t *testing.T) {
-	estest.Decider(t, users.Decider()).
+	spec.Given(t).
 		When(users.ChangeRole{UserID: "u1", Role: users.Organizer, ActorID: "a", ActorRole: users.Admin}).
 		ThenError(users.ErrNoUser)
 }
 
 func TestGivingTheSameRoleChangesNothing(t *testing.T) {
-	estest.Decider(t, users.Decider()).Given(registered).
+	spec.Given(t, registered).
 		When(users.ChangeRole{UserID: "u1", Role: users.Customer, ActorID: "a", ActorRole: users.Admin}).
 		ThenNothing()
 }
@@ -95,12 +98,12 @@ func TestEventSchemas(t *testing.T) {
 
 func TestUsersByEmailFollowRegistrationsAndRoles(t *testing.T) {
 	reg := registry(t)
-	rm := sqlspec.ReadModel(t, users.ByEmailProjection(reg), func(ctx context.Context, db *sql.DB) (users.Account, error) {
+	rm := sqlitetest.ReadModel(t, users.ByEmailProjection(reg), func(ctx context.Context, db *sql.DB) (users.Account, error) {
 		return users.ByEmail(ctx, db, "ALA@example.com")
 	})
 	estest.Projection(t, reg, rm).
 		Given(estest.InStream("user-u1", registered, users.RoleChanged{UserID: "u1", Role: users.Organizer, ChangedBy: "a"}),
 			estest.InStream("user-u2", users.UserRegistered{UserID: "u2", Email: "ola@example.com", Name: "Ola", PasswordHash: "h", Role: users.Customer})).
-		DeliveredTwice().
+		Redelivered().AppliedTwice().
 		Then(users.Account{Email: "ala@example.com", UserID: "u1", Name: "Ala", Role: users.Organizer})
 }

@@ -11,13 +11,27 @@ import (
 )
 
 // Recorder is a testing.TB whose Errorf and Fatalf record the message;
-// Fatalf then stops the goroutine, as testing does.
+// Fatalf then stops the goroutine, as testing does. Cleanup functions run
+// when the spec given to [Run] returns, as testing runs them when a test
+// ends.
 type Recorder struct {
 	testing.TB
-	mu     sync.Mutex
-	failed bool
-	msgs   []string
+	mu       sync.Mutex
+	failed   bool
+	msgs     []string
+	cleanups []func()
 }
+
+// Cleanup registers f to run, last registered first, when [Run]'s spec
+// is done.
+func (r *Recorder) Cleanup(f func()) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.cleanups = append(r.cleanups, f)
+}
+
+// Skipped reports false: a recorded spec is never skipped.
+func (r *Recorder) Skipped() bool { return false }
 
 // Helper does nothing.
 func (r *Recorder) Helper() {}
@@ -53,15 +67,33 @@ func (r *Recorder) Messages() string {
 	return strings.Join(r.msgs, "\n")
 }
 
-// Run runs spec against a new Recorder on its own goroutine, so that
-// Fatalf can stop it, and returns the Recorder when spec is done.
+// Lines returns the recorded messages, one per failure.
+func (r *Recorder) Lines() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]string(nil), r.msgs...)
+}
+
+// Run runs spec against a new Recorder, then the cleanup functions spec
+// registered, each on its own goroutine so that Fatalf can stop it, and
+// returns the Recorder.
 func Run(t testing.TB, spec func(tb testing.TB)) *Recorder {
 	r := &Recorder{TB: t}
+	r.run(func() { spec(r) })
+	r.mu.Lock()
+	cleanups := r.cleanups
+	r.mu.Unlock()
+	for i := len(cleanups) - 1; i >= 0; i-- {
+		r.run(cleanups[i])
+	}
+	return r
+}
+
+func (r *Recorder) run(f func()) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		spec(r)
+		f()
 	}()
 	<-done
-	return r
 }
