@@ -230,6 +230,17 @@ func (h *CommandHandler[S, C, E]) Handle(ctx context.Context, commandID, streamI
 			res.State = h.decider.Evolve(res.State, ev)
 		}
 		ar, err := h.append(ctx, streamID, l.version, data, res.State, events, commandID, md)
+		if errors.Is(err, ErrDuplicateEventID) {
+			// A concurrent handling of this command, which decided on a
+			// later state, stored different events under the same IDs:
+			// the command was handled, and its stored outcome is the answer.
+			if l, seen, lerr := h.load(ctx, streamID, commandID); lerr == nil && seen {
+				r := l.previous
+				r.State, r.Repeated = l.state, true
+				return r, nil
+			}
+			return Result[S, E]{}, err
+		}
 		if errors.Is(err, ErrConcurrency) {
 			lastErr = err
 			if !sleep(ctx, conflictBackoff(attempt)) {

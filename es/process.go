@@ -146,6 +146,15 @@ func (h *ProcessHandler[S, E]) Handle(ctx context.Context, m Message) error {
 			return nil
 		}
 		_, err = h.outbox.AppendEnqueue(ctx, enq, StreamAppend{StreamID: stream, Expected: Exact(version), Events: events})
+		if errors.Is(err, ErrDuplicateEventID) {
+			// A concurrent delivery of this message, reacting to a later
+			// state, stored other events under the same IDs: the message
+			// was handled.
+			if _, _, seen, lerr := h.load(ctx, stream, m.ID); lerr == nil && seen {
+				return nil
+			}
+			return err
+		}
 		if errors.Is(err, ErrConcurrency) {
 			lastErr = err
 			if !sleep(ctx, conflictBackoff(attempt)) {

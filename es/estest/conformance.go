@@ -43,6 +43,7 @@ func TestStore(t *testing.T, newStore func(t *testing.T) es.Store) {
 		{"MultiStreamAtomic", testMultiStreamAtomic},
 		{"MultiStreamGuard", testMultiStreamGuard},
 		{"MultiStreamCommand", testMultiStreamCommand},
+		{"CommandRepeatRace", testCommandRepeatRace},
 		{"IdempotentAppend", testIdempotentAppend},
 		{"InvalidAppends", testInvalidAppends},
 		{"CancelledAppend", testCancelledAppend},
