@@ -40,7 +40,7 @@ func applyLines(ctx context.Context, tx *sql.Tx, table string, v any) (userID st
 }
 
 func createLines(ctx context.Context, tx *sql.Tx, table string) error {
-	_, err := tx.ExecContext(ctx, `CREATE TABLE `+table+` (user_id TEXT NOT NULL, concert_id TEXT NOT NULL,
+	_, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS `+table+` (user_id TEXT NOT NULL, concert_id TEXT NOT NULL,
 		ticket_type TEXT NOT NULL, concert_name TEXT NOT NULL, quantity INTEGER NOT NULL,
 		price INTEGER NOT NULL, currency TEXT NOT NULL, PRIMARY KEY (user_id, concert_id, ticket_type)) STRICT`)
 	return err
@@ -106,7 +106,7 @@ func SummaryProjection(reg *es.Registry) sqlite.Projection {
 			if err := createLines(ctx, tx, t.Name("cart_summary_lines")); err != nil {
 				return err
 			}
-			_, err := tx.ExecContext(ctx, `CREATE TABLE `+t.Name("cart_summaries")+` (user_id TEXT PRIMARY KEY,
+			_, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS `+t.Name("cart_summaries")+` (user_id TEXT PRIMARY KEY,
 				items INTEGER NOT NULL, total INTEGER NOT NULL, currency TEXT NOT NULL) STRICT`)
 			return err
 		},

@@ -49,15 +49,15 @@ func DetailsProjection(reg *es.Registry) sqlite.Projection {
 		Tables: []string{"concert_details", "concert_ticket_types", "concert_holds"},
 		Setup: func(ctx context.Context, tx *sql.Tx, t sqlite.Tables) error {
 			_, err := tx.ExecContext(ctx, `
-				CREATE TABLE `+t.Name("concert_details")+` (concert_id TEXT PRIMARY KEY, name TEXT NOT NULL,
+				CREATE TABLE IF NOT EXISTS `+t.Name("concert_details")+` (concert_id TEXT PRIMARY KEY, name TEXT NOT NULL,
 					artist TEXT NOT NULL, starts_at TEXT NOT NULL, venue TEXT NOT NULL, cancelled INTEGER NOT NULL) STRICT;
-				CREATE TABLE `+t.Name("concert_ticket_types")+` (concert_id TEXT NOT NULL, name TEXT NOT NULL,
+				CREATE TABLE IF NOT EXISTS `+t.Name("concert_ticket_types")+` (concert_id TEXT NOT NULL, name TEXT NOT NULL,
 					price INTEGER NOT NULL DEFAULT 0, currency TEXT NOT NULL DEFAULT '', capacity INTEGER NOT NULL DEFAULT 0,
 					PRIMARY KEY (concert_id, name)) STRICT;
-				CREATE TABLE `+t.Name("concert_holds")+` (reservation_id TEXT NOT NULL, ticket_type TEXT NOT NULL,
+				CREATE TABLE IF NOT EXISTS `+t.Name("concert_holds")+` (reservation_id TEXT NOT NULL, ticket_type TEXT NOT NULL,
 					concert_id TEXT NOT NULL, seats INTEGER NOT NULL, active INTEGER NOT NULL,
 					PRIMARY KEY (reservation_id, ticket_type)) STRICT;
-				CREATE INDEX `+t.Index("concert_holds", "by_concert")+` ON `+t.Name("concert_holds")+` (concert_id, ticket_type)`)
+				CREATE INDEX IF NOT EXISTS `+t.Index("concert_holds", "by_concert")+` ON `+t.Name("concert_holds")+` (concert_id, ticket_type)`)
 			return err
 		},
 		Apply: func(ctx context.Context, tx *sql.Tx, t sqlite.Tables, e es.Event) error {
@@ -178,7 +178,7 @@ func AvailableProjection(reg *es.Registry) sqlite.Projection {
 		Name:   "available-concerts",
 		Tables: []string{"available_concerts"},
 		Setup: func(ctx context.Context, tx *sql.Tx, t sqlite.Tables) error {
-			_, err := tx.ExecContext(ctx, `CREATE TABLE `+t.Name("available_concerts")+` (concert_id TEXT PRIMARY KEY,
+			_, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS `+t.Name("available_concerts")+` (concert_id TEXT PRIMARY KEY,
 				name TEXT NOT NULL, artist TEXT NOT NULL, starts_at TEXT NOT NULL, venue TEXT NOT NULL) STRICT`)
 			return err
 		},

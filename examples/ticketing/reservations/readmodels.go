@@ -31,10 +31,10 @@ func UserReservationsProjection(reg *es.Registry) sqlite.Projection {
 		Name:   "user-reservations",
 		Tables: []string{"user_reservations"},
 		Setup: func(ctx context.Context, tx *sql.Tx, t sqlite.Tables) error {
-			_, err := tx.ExecContext(ctx, `CREATE TABLE `+t.Name("user_reservations")+` (
+			_, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS `+t.Name("user_reservations")+` (
 				reservation_id TEXT PRIMARY KEY, user_id TEXT NOT NULL, concert_id TEXT NOT NULL,
 				seats TEXT NOT NULL, status TEXT NOT NULL, expires_at TEXT NOT NULL) STRICT;
-				CREATE INDEX `+t.Index("user_reservations", "by_user")+` ON `+t.Name("user_reservations")+` (user_id)`)
+				CREATE INDEX IF NOT EXISTS `+t.Index("user_reservations", "by_user")+` ON `+t.Name("user_reservations")+` (user_id)`)
 			return err
 		},
 		Apply: func(ctx context.Context, tx *sql.Tx, t sqlite.Tables, e es.Event) error {
@@ -116,11 +116,11 @@ func ConcertReservationsProjection(reg *es.Registry) sqlite.Projection {
 		Name:   "concert-reservations",
 		Tables: []string{"concert_reservations"},
 		Setup: func(ctx context.Context, tx *sql.Tx, t sqlite.Tables) error {
-			_, err := tx.ExecContext(ctx, `CREATE TABLE `+t.Name("concert_reservations")+` (
+			_, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS `+t.Name("concert_reservations")+` (
 				concert_id TEXT NOT NULL, reservation_id TEXT NOT NULL, user_id TEXT NOT NULL,
 				ticket_type TEXT NOT NULL, seats INTEGER NOT NULL, status TEXT NOT NULL,
 				PRIMARY KEY (reservation_id, ticket_type)) STRICT;
-				CREATE INDEX `+t.Index("concert_reservations", "by_concert")+` ON `+t.Name("concert_reservations")+` (concert_id)`)
+				CREATE INDEX IF NOT EXISTS `+t.Index("concert_reservations", "by_concert")+` ON `+t.Name("concert_reservations")+` (concert_id)`)
 			return err
 		},
 		Apply: func(ctx context.Context, tx *sql.Tx, t sqlite.Tables, e es.Event) error {

@@ -30,7 +30,7 @@ func ByEmailProjection(reg *es.Registry) sqlite.Projection {
 		Name:   "users-by-email",
 		Tables: []string{"users_by_email"},
 		Setup: func(ctx context.Context, tx *sql.Tx, t sqlite.Tables) error {
-			_, err := tx.ExecContext(ctx, `CREATE TABLE `+t.Name("users_by_email")+` (email TEXT PRIMARY KEY,
+			_, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS `+t.Name("users_by_email")+` (email TEXT PRIMARY KEY,
 				user_id TEXT NOT NULL UNIQUE, name TEXT NOT NULL, role TEXT NOT NULL) STRICT`)
 			return err
 		},
