@@ -21,6 +21,7 @@ import (
 
 	"esgo.dev/es"
 	"esgo.dev/es/sqlite"
+	"esgo.dev/es/sqlprojection"
 	"esgo.dev/examples/ticketing/carts"
 	"esgo.dev/examples/ticketing/concerts"
 	"esgo.dev/examples/ticketing/reservations"
@@ -109,12 +110,15 @@ func New(cfg Config) (*App, error) {
 		Inventory: es.NewCommandHandler(cfg.Events, reg, reservations.Decider(), attempts, serial),
 		Carts:     es.NewCommandHandler(cfg.Events, reg, carts.Decider(), attempts, serial),
 		Users:     es.NewCommandHandler(cfg.Events, reg, users.Decider(), attempts, serial),
-		projs: []sqlite.Projection{
-			concerts.DetailsProjection(reg), concerts.AvailableProjection(reg),
-			carts.ContentsProjection(reg), carts.SummaryProjection(reg),
-			reservations.UserReservationsProjection(reg), reservations.ConcertReservationsProjection(reg),
-			users.ByEmailProjection(reg),
-		},
+	}
+	// The read models are portable; this application keeps them on SQLite.
+	for _, p := range []sqlprojection.Projection{
+		concerts.DetailsProjection(reg), concerts.AvailableProjection(reg),
+		carts.ContentsProjection(reg), carts.SummaryProjection(reg),
+		reservations.UserReservationsProjection(reg), reservations.ConcertReservationsProjection(reg),
+		users.ByEmailProjection(reg),
+	} {
+		a.projs = append(a.projs, sqlite.FromPortable(p))
 	}
 	if ob, ok := cfg.Events.(es.Outbox); ok {
 		a.outbox = ob

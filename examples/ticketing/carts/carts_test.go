@@ -7,6 +7,7 @@ import (
 
 	"esgo.dev/es"
 	"esgo.dev/es/estest"
+	"esgo.dev/es/sqlite"
 	"esgo.dev/examples/ticketing/carts"
 	"esgo.dev/examples/ticketing/internal/sqlspec"
 	"esgo.dev/examples/ticketing/money"
@@ -149,7 +150,7 @@ func history() []any {
 
 func TestCartContentsShowTheOpenCartsLinesWithPriceAndConcertName(t *testing.T) {
 	reg := registry(t)
-	rm := sqlspec.ReadModel(t, carts.ContentsProjection(reg), func(ctx context.Context, db *sql.DB) (map[string][]carts.Line, error) {
+	rm := sqlspec.ReadModel(t, sqlite.FromPortable(carts.ContentsProjection(reg)), func(ctx context.Context, db *sql.DB) (map[string][]carts.Line, error) {
 		u1, err := carts.Contents(ctx, db, "u1")
 		if err != nil {
 			return nil, err
@@ -166,7 +167,7 @@ func TestCartContentsShowTheOpenCartsLinesWithPriceAndConcertName(t *testing.T) 
 
 func TestCartSummaryCountsTicketsAndTotal(t *testing.T) {
 	reg := registry(t)
-	rm := sqlspec.ReadModel(t, carts.SummaryProjection(reg), func(ctx context.Context, db *sql.DB) ([]carts.Summary, error) {
+	rm := sqlspec.ReadModel(t, sqlite.FromPortable(carts.SummaryProjection(reg)), func(ctx context.Context, db *sql.DB) ([]carts.Summary, error) {
 		u1, err := carts.SummaryOf(ctx, db, "u1")
 		if err != nil {
 			return nil, err

@@ -8,6 +8,7 @@ import (
 
 	"esgo.dev/es"
 	"esgo.dev/es/estest"
+	"esgo.dev/es/sqlite"
 	"esgo.dev/examples/ticketing/concerts"
 	"esgo.dev/examples/ticketing/internal/sqlspec"
 	"esgo.dev/examples/ticketing/money"
@@ -180,7 +181,7 @@ func fullRegistry(t *testing.T) *es.Registry {
 }
 
 func detailsOf(t *testing.T, reg *es.Registry) estest.ReadModel[concerts.Details] {
-	return sqlspec.ReadModel(t, concerts.DetailsProjection(reg), func(ctx context.Context, db *sql.DB) (concerts.Details, error) {
+	return sqlspec.ReadModel(t, sqlite.FromPortable(concerts.DetailsProjection(reg)), func(ctx context.Context, db *sql.DB) (concerts.Details, error) {
 		return concerts.DetailsOf(ctx, db, "c1")
 	})
 }
@@ -229,7 +230,7 @@ func TestAvailableConcertsLeaveOutCancelledAndPastOnes(t *testing.T) {
 	past.ConcertID, past.StartsAt = "c3", now.Add(-time.Hour)
 	cancelled := created()
 	cancelled.ConcertID = "c4"
-	rm := sqlspec.ReadModel(t, concerts.AvailableProjection(reg), func(ctx context.Context, db *sql.DB) ([]concerts.Available, error) {
+	rm := sqlspec.ReadModel(t, sqlite.FromPortable(concerts.AvailableProjection(reg)), func(ctx context.Context, db *sql.DB) ([]concerts.Available, error) {
 		return concerts.AvailableConcerts(ctx, db, now)
 	})
 	estest.Projection(t, reg, rm).

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"esgo.dev/es/estest"
+	"esgo.dev/es/sqlite"
 	"esgo.dev/examples/ticketing/internal/sqlspec"
 	"esgo.dev/examples/ticketing/reservations"
 )
@@ -22,7 +23,7 @@ func lifecycle() []any {
 
 func TestUserReservationsShowEachReservationsStatus(t *testing.T) {
 	reg := registry(t)
-	rm := sqlspec.ReadModel(t, reservations.UserReservationsProjection(reg), func(ctx context.Context, db *sql.DB) ([]reservations.UserReservation, error) {
+	rm := sqlspec.ReadModel(t, sqlite.FromPortable(reservations.UserReservationsProjection(reg)), func(ctx context.Context, db *sql.DB) ([]reservations.UserReservation, error) {
 		return reservations.UserReservations(ctx, db, "u1")
 	})
 	estest.Projection(t, reg, rm).Given(lifecycle()...).DeliveredTwice().
@@ -34,7 +35,7 @@ func TestUserReservationsShowEachReservationsStatus(t *testing.T) {
 
 func TestConcertReservationsCountHeldAndConfirmedSeats(t *testing.T) {
 	reg := registry(t)
-	rm := sqlspec.ReadModel(t, reservations.ConcertReservationsProjection(reg), func(ctx context.Context, db *sql.DB) (reservations.ConcertReservations, error) {
+	rm := sqlspec.ReadModel(t, sqlite.FromPortable(reservations.ConcertReservationsProjection(reg)), func(ctx context.Context, db *sql.DB) (reservations.ConcertReservations, error) {
 		return reservations.ConcertReservationsOf(ctx, db, "c1")
 	})
 	estest.Projection(t, reg, rm).Given(lifecycle()...).DeliveredTwice().

@@ -8,6 +8,7 @@ import (
 
 	"esgo.dev/es"
 	"esgo.dev/es/estest"
+	"esgo.dev/es/sqlite"
 	"esgo.dev/examples/ticketing/internal/sqlspec"
 	"esgo.dev/examples/ticketing/users"
 )
@@ -95,7 +96,7 @@ func TestEventSchemas(t *testing.T) {
 
 func TestUsersByEmailFollowRegistrationsAndRoles(t *testing.T) {
 	reg := registry(t)
-	rm := sqlspec.ReadModel(t, users.ByEmailProjection(reg), func(ctx context.Context, db *sql.DB) (users.Account, error) {
+	rm := sqlspec.ReadModel(t, sqlite.FromPortable(users.ByEmailProjection(reg)), func(ctx context.Context, db *sql.DB) (users.Account, error) {
 		return users.ByEmail(ctx, db, "ALA@example.com")
 	})
 	estest.Projection(t, reg, rm).
