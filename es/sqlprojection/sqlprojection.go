@@ -151,7 +151,9 @@ type Tables interface {
 	// Index returns the quoted name to give the index called index on the
 	// logical table in CREATE INDEX. Index names are unique per database
 	// or schema, and the fresh tables of a rebuild exist beside the live
-	// ones, so only names from Index keep a rebuild's indexes apart.
+	// ones, so only names from Index keep a rebuild's indexes apart. The
+	// name is about "<table>__<index>", and PostgreSQL cuts identifiers
+	// at 63 bytes: keep the two short enough to fit.
 	Index(table, index string) string
 }
 
