@@ -23,6 +23,9 @@ import (
 // tables elsewhere. Apply sees every event of the store during a rebuild,
 // whatever filter the live subscription uses, so it must ignore events it
 // does not project.
+//
+// A read model that should also run on SQLite is written once as an
+// esgo.dev/es/sqlprojection.Projection and adapted by [FromPortable].
 type Projection struct {
 	// Name names the projection's checkpoint (in the checkpoints table)
 	// and its locks. It must be unique within the store.
@@ -30,9 +33,16 @@ type Projection struct {
 	// Tables are the logical names of the tables the projection owns.
 	// Rebuild builds and swaps exactly these; Setup must create them all.
 	Tables []string
-	// Setup creates the tables (and their indexes) if they do not exist.
-	// It must be idempotent: it runs once per process, and again in a
-	// fresh place for every rebuild.
+	// Setup creates the tables and their indexes if they do not exist,
+	// under the names t gives. It must be idempotent (CREATE TABLE IF NOT
+	// EXISTS, CREATE INDEX IF NOT EXISTS) and must not write rows: the
+	// store runs it in a transaction of its own before the projection
+	// applies its first event (a consumer when it starts, a store its
+	// inline projections when it opens, migrates or first appends, and
+	// SetupProjection on request), and again on the fresh, empty tables
+	// of every rebuild. A table or index added to Setup later is created
+	// at the next start; a change to an existing table is a Rebuild, not
+	// an edit of live tables.
 	Setup func(ctx context.Context, tx pgx.Tx, t Tables) error
 	// Apply projects one event, inside the transaction that records the
 	// projection's progress (or, inline, the append's transaction).
@@ -54,6 +64,16 @@ func (t Tables) Name(logical string) string { return pgx.Identifier{t.schema, lo
 // per schema, so Setup can give indexes fixed names: a rebuild builds its
 // tables in a schema of its own and moves them into place.
 func (t Tables) Schema() string { return t.schema }
+
+// Index returns the quoted name "<table>__<index>" for the index called
+// index on the logical table, ready to put into CREATE INDEX (which
+// creates it in the table's schema). Fixed names would do here (see
+// [Tables.Schema]), but SQLite needs Index, and with it a projection's
+// Setup runs unchanged on both stores; the table's name in front keeps
+// indexes of different tables apart.
+func (t Tables) Index(table, index string) string {
+	return pgx.Identifier{table + "__" + index}.Sanitize()
+}
 
 func (p Projection) check() error {
 	switch {
@@ -84,6 +104,17 @@ func (s *Store) setupProjection(ctx context.Context, p Projection, schema string
 		return fmt.Errorf("postgres: projection %s: setup: %w", p.Name, err)
 	}
 	return nil
+}
+
+// SetupProjection runs p's Setup on its live tables, in a transaction of
+// its own, so that readers can query them before the projection's
+// consumer has started. The consumer and [Config].Inline run Setup
+// themselves; calling it is optional.
+func (s *Store) SetupProjection(ctx context.Context, p Projection) error {
+	if err := p.check(); err != nil {
+		return err
+	}
+	return s.setupProjection(ctx, p, s.schema)
 }
 
 // LoadCheckpoint implements [es.CheckpointStore].
@@ -130,7 +161,8 @@ func (s *Store) Head(ctx context.Context) (int64, error) {
 // and the checkpoint move, or neither. Because of the row lock, two
 // consumers of the same projection (two processes without a lease, or a
 // consumer racing [Store.Rebuild]'s swap) take turns and never apply an
-// event twice. p's tables are created on first use.
+// event twice. It runs p's Setup, in a transaction of its own, on its
+// first Checkpoint or Handle.
 func (s *Store) Consumer(p Projection) es.Consumer {
 	return &consumer{s: s, p: p}
 }

@@ -581,6 +581,83 @@ func TestInlineProjection(t *testing.T) {
 	checkModel(ctx, t, s)
 }
 
+// TestSetupContract: Setup runs in a transaction of its own before the
+// first event, again whenever a consumer or store starts (so it must be
+// idempotent), and on the fresh tables of a rebuild.
+func TestSetupContract(t *testing.T) {
+	pool := pgtest.Pool(t)
+	s := pgtest.NewStoreWithPool(t, pool, postgres.Config{})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := es.Append(ctx, s, "acct-1", es.NoStream, newEvents("Deposited", 10)...); err != nil {
+		t.Fatal(err)
+	}
+	all, err := es.Collect(s.ReadAll(ctx, es.AllQuery{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var setups atomic.Int32
+	p := statsProjection("stats")
+	setup := p.Setup
+	p.Setup = func(ctx context.Context, tx pgx.Tx, t postgres.Tables) error {
+		setups.Add(1)
+		return setup(ctx, tx, t)
+	}
+	wantSetups := func(n int32) {
+		t.Helper()
+		if got := setups.Load(); got != n {
+			t.Fatalf("Setup ran %d times, want %d", got, n)
+		}
+	}
+
+	// The first batch fails, yet the table stays: Setup committed first.
+	failing := p
+	refused := errors.New("refused")
+	failing.Apply = func(context.Context, pgx.Tx, postgres.Tables, es.Event) error { return refused }
+	if err := s.Consumer(failing).Handle(ctx, all); !errors.Is(err, refused) {
+		t.Fatalf("Handle = %v, want the Apply error", err)
+	}
+	wantSetups(1)
+	if got := readStats(ctx, t, pool, s.Schema()); len(got) != 0 {
+		t.Fatalf("stats after a failed batch: %v", got)
+	}
+
+	// A consumer sets up once, on its first Checkpoint or Handle.
+	c := s.Consumer(p)
+	if _, err := c.Checkpoint(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Handle(ctx, all); err != nil {
+		t.Fatal(err)
+	}
+	wantSetups(2)
+	if err := s.SetupProjection(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	wantSetups(3)
+	if err := s.Rebuild(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	wantSetups(4)
+	checkModel(ctx, t, s)
+
+	// Inline: once per store, when it migrates.
+	for range 2 {
+		s2, err := postgres.New(ctx, pool, postgres.Config{Schema: s.Schema(), Inline: []postgres.Projection{p}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s2.Migrate(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if err := s2.Migrate(ctx); err != nil {
+			t.Fatal(err)
+		}
+		_ = s2.Close()
+	}
+	wantSetups(6)
+}
+
 // TestConsumerRetriesAfterFailure: an event the projection refuses stops
 // the subscription with an *es.HandlerError at that event, everything
 // before it applied.

@@ -16,7 +16,9 @@ import (
 // Projection is a read model kept in SQL tables of the store's file. The
 // same Projection runs asynchronously (see [Store.Consumer]), inline in the
 // append transaction (see [Config].Inline), and is rebuilt from scratch by
-// [Store.Rebuild].
+// [Store.Rebuild]. A read model that should also run on PostgreSQL is
+// written once as an esgo.dev/es/sqlprojection.Projection and adapted by
+// [FromPortable].
 //
 // Apply must be deterministic, a function of the tables and the event
 // only: a rebuild replays every event and must arrive where the live
@@ -29,11 +31,16 @@ type Projection struct {
 	// Tables are the logical names of the tables the projection owns.
 	// Rebuild builds fresh copies of exactly these and swaps them in.
 	Tables []string
-	// Setup creates the tables, and their indexes, under the physical
-	// names t gives. It runs only when one of the tables is missing (a new
-	// projection, or the fresh tables of a rebuild), in the same
-	// transaction as the first events applied. A change of schema is a
-	// Rebuild, not an edit of live tables.
+	// Setup creates the tables and their indexes if they do not exist,
+	// under the names t gives. It must be idempotent (CREATE TABLE IF NOT
+	// EXISTS, CREATE INDEX IF NOT EXISTS) and must not write rows: the
+	// store runs it in a transaction of its own before the projection
+	// applies its first event (a consumer when it starts, a store its
+	// inline projections when it opens, migrates or first appends, and
+	// SetupProjection on request), and again on the fresh, empty tables
+	// of every rebuild. A table or index added to Setup later is created
+	// at the next start; a change to an existing table is a Rebuild, not
+	// an edit of live tables.
 	Setup func(ctx context.Context, tx *sql.Tx, t Tables) error
 	// Apply applies one event to the tables named by t.
 	Apply func(ctx context.Context, tx *sql.Tx, t Tables, e es.Event) error
@@ -68,6 +75,9 @@ func (p Projection) validate() error {
 // Apply must name tables through it.
 type Tables struct {
 	physical map[string]string
+	// indexes maps a logical table and index name (see indexKey) to the
+	// name of an index a rebuild created, now on the live table.
+	indexes map[string]string
 }
 
 // liveTables names the tables readers see: the logical names themselves.
@@ -103,12 +113,62 @@ func (t Tables) Name(table string) string {
 // table. Index names share one namespace with tables in SQLite, so the
 // fresh tables of a rebuild need index names of their own: derive them
 // from the physical table name with Index rather than writing them out.
+// A rebuild's indexes keep their names when its tables are swapped in
+// (SQLite cannot rename an index), so in Setup on the live tables Index
+// returns the name such an index has, and CREATE INDEX IF NOT EXISTS
+// finds it instead of building a second one.
 func (t Tables) Index(table, index string) string {
+	if name, ok := t.indexes[indexKey(table, index)]; ok {
+		return quoteIdent(name)
+	}
 	p, ok := t.physical[table]
 	if !ok {
 		p = table
 	}
 	return quoteIdent(p + "__" + index)
+}
+
+func indexKey(table, index string) string {
+	return strings.ToLower(table) + "\x00" + strings.ToLower(index)
+}
+
+// liveTablesTx is liveTables with the names of the indexes that rebuilds
+// left on the live tables (see [Tables.Index]): an index a rebuild
+// created as "<table>__rebuild_<suffix>__<index>".
+func liveTablesTx(ctx context.Context, tx *sql.Tx, p Projection) (Tables, error) {
+	t := liveTables(p)
+	for _, logical := range p.Tables {
+		rows, err := tx.QueryContext(ctx, `SELECT name FROM sqlite_schema
+			WHERE type = 'index' AND tbl_name = ? COLLATE NOCASE`, logical)
+		if err != nil {
+			return t, fmt.Errorf("sqlite: projection %s: look up indexes of %s: %w", p.Name, logical, err)
+		}
+		var names []string
+		for rows.Next() {
+			var name string
+			if err := rows.Scan(&name); err != nil {
+				rows.Close()
+				return t, err
+			}
+			names = append(names, name)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return t, err
+		}
+		prefix := strings.ToLower(logical) + "__rebuild_"
+		for _, name := range names {
+			rest, ok := strings.CutPrefix(strings.ToLower(name), prefix)
+			if !ok || len(rest) < suffixLen+2 || !isSuffix(rest[:suffixLen]) || rest[suffixLen:suffixLen+2] != "__" {
+				continue
+			}
+			if t.indexes == nil {
+				t.indexes = map[string]string{}
+			}
+			t.indexes[indexKey(logical, rest[suffixLen+2:])] = name
+		}
+	}
+	return t, nil
 }
 
 // quoteIdent quotes an SQL identifier: wrapped in double quotes, with
@@ -117,9 +177,8 @@ func quoteIdent(s string) string {
 	return `"` + strings.ReplaceAll(s, `"`, `""`) + `"`
 }
 
-// setupTx runs p.Setup on t in tx when one of t's tables is missing, and
-// reports whether it ran.
-func setupTx(ctx context.Context, tx *sql.Tx, p Projection, t Tables) (bool, error) {
+// missingTx reports whether one of t's tables does not exist.
+func missingTx(ctx context.Context, tx *sql.Tx, p Projection, t Tables) (bool, error) {
 	for _, logical := range p.Tables {
 		var n int
 		err := tx.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_schema
@@ -128,13 +187,42 @@ func setupTx(ctx context.Context, tx *sql.Tx, p Projection, t Tables) (bool, err
 			return false, fmt.Errorf("sqlite: projection %s: look up table %s: %w", p.Name, logical, err)
 		}
 		if n == 0 {
-			if err := p.Setup(ctx, tx, t); err != nil {
-				return false, fmt.Errorf("sqlite: projection %s: setup: %w", p.Name, err)
-			}
 			return true, nil
 		}
 	}
 	return false, nil
+}
+
+// setupTx runs p.Setup on t in tx.
+func setupTx(ctx context.Context, tx *sql.Tx, p Projection, t Tables) error {
+	if err := p.Setup(ctx, tx, t); err != nil {
+		return fmt.Errorf("sqlite: projection %s: setup: %w", p.Name, err)
+	}
+	return nil
+}
+
+// setupLive runs p.Setup on the live tables in a transaction of its own.
+// With fill, when one of the tables was missing, it also records that the
+// tables are to be filled from the events stored before them (see
+// [Store.setupInline]).
+func (s *Store) setupLive(ctx context.Context, p Projection, fill bool) error {
+	return s.withWriteTx(ctx, func(tx *sql.Tx) error {
+		t, err := liveTablesTx(ctx, tx, p)
+		if err != nil {
+			return err
+		}
+		missing, err := missingTx(ctx, tx, p, t)
+		if err != nil {
+			return err
+		}
+		if err := setupTx(ctx, tx, p, t); err != nil {
+			return err
+		}
+		if fill && missing {
+			_, err = tx.ExecContext(ctx, `INSERT INTO es_inline_fills (name) VALUES (?) ON CONFLICT (name) DO NOTHING`, p.Name)
+		}
+		return err
+	})
 }
 
 // applyTx applies events to t in tx.
@@ -148,22 +236,21 @@ func applyTx(ctx context.Context, tx *sql.Tx, p Projection, t Tables, events []e
 	return nil
 }
 
-// SetupProjection creates p's tables if they are missing, so that readers
-// can query them before the first event arrives. The consumer and
-// [Config].Inline do it themselves; calling it is optional.
+// SetupProjection runs p's Setup on its live tables, in a transaction of
+// its own, so that readers can query them before the projection's
+// consumer has started. The consumer and [Config].Inline run Setup
+// themselves; calling it is optional.
 func (s *Store) SetupProjection(ctx context.Context, p Projection) error {
 	if err := p.validate(); err != nil {
 		return err
 	}
-	return s.withWriteTx(ctx, func(tx *sql.Tx) error {
-		_, err := setupTx(ctx, tx, p, liveTables(p))
-		return err
-	})
+	return s.setupLive(ctx, p, false)
 }
 
 // Consumer returns an [es.Consumer] that applies events to p's tables:
 // feed it with an [es.Subscription] named p.Name (the checkpoint and the
-// lease share the name).
+// lease share the name). It runs p's Setup, in a transaction of its own,
+// on its first Checkpoint or Handle.
 //
 // Each Handle call is one IMMEDIATE transaction on the writer connection
 // that reads the checkpoint, applies the events after it, and saves the
@@ -182,10 +269,30 @@ type consumer struct {
 	tables Tables
 
 	mu    sync.Mutex
-	ready bool // the tables are known to exist
+	ready bool // Setup has run and committed
+}
+
+// setup runs Setup once per consumer; a failure is retried next time.
+func (c *consumer) setup(ctx context.Context) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.ready {
+		return nil
+	}
+	if err := c.p.validate(); err != nil {
+		return err
+	}
+	if err := c.s.setupLive(ctx, c.p, false); err != nil {
+		return err
+	}
+	c.ready = true
+	return nil
 }
 
 func (c *consumer) Checkpoint(ctx context.Context) (int64, error) {
+	if err := c.setup(ctx); err != nil {
+		return 0, err
+	}
 	return c.s.LoadCheckpoint(ctx, c.p.Name)
 }
 
@@ -193,18 +300,10 @@ func (c *consumer) Handle(ctx context.Context, batch []es.Event) error {
 	if len(batch) == 0 {
 		return nil
 	}
-	if err := c.p.validate(); err != nil {
+	if err := c.setup(ctx); err != nil {
 		return err
 	}
-	c.mu.Lock()
-	ready := c.ready
-	c.mu.Unlock()
-	err := c.s.withWriteTx(ctx, func(tx *sql.Tx) error {
-		if !ready {
-			if _, err := setupTx(ctx, tx, c.p, c.tables); err != nil {
-				return err
-			}
-		}
+	return c.s.withWriteTx(ctx, func(tx *sql.Tx) error {
 		cp, err := checkpointTx(ctx, tx, c.p.Name)
 		if err != nil {
 			return err
@@ -218,16 +317,6 @@ func (c *consumer) Handle(ctx context.Context, batch []es.Event) error {
 		}
 		return saveCheckpointTx(ctx, tx, c.p.Name, batch[len(batch)-1].Position, c.s.cfg.Clock.Now())
 	})
-	if err != nil {
-		return err
-	}
-	if !ready {
-		// Only after the commit: a rolled-back Setup created nothing.
-		c.mu.Lock()
-		c.ready = true
-		c.mu.Unlock()
-	}
-	return nil
 }
 
 func compareInt(a, b int64) int {
@@ -240,8 +329,14 @@ func compareInt(a, b int64) int {
 	return 0
 }
 
-// setupInline creates the inline projections' tables, filling new ones
-// from the stored events in the same transaction.
+// setupInline runs the inline projections' Setup, each in a transaction
+// of its own, then fills the tables that were missing from the stored
+// events. Setup records the fill in es_inline_fills, and the fill
+// removes the record in the transaction that applies the events, so
+// that a fill interrupted by a crash is done by the next Open, and of
+// two processes opening the file at once exactly one fills. Neither
+// appends until its Open has returned, so no event reaches the new tables
+// before the events stored before them.
 func (s *Store) setupInline(ctx context.Context) error {
 	names := map[string]bool{}
 	for _, p := range s.cfg.Inline {
@@ -252,13 +347,18 @@ func (s *Store) setupInline(ctx context.Context) error {
 			return fmt.Errorf("sqlite: inline projection %s given twice", p.Name)
 		}
 		names[p.Name] = true
-		t := liveTables(p)
+		if err := s.setupLive(ctx, p, true); err != nil {
+			return err
+		}
 		err := s.withWriteTx(ctx, func(tx *sql.Tx) error {
-			created, err := setupTx(ctx, tx, p, t)
-			if err != nil || !created {
+			res, err := tx.ExecContext(ctx, `DELETE FROM es_inline_fills WHERE name = ?`, p.Name)
+			if err != nil {
 				return err
 			}
-			_, err = catchUpTx(ctx, tx, p, t, 0)
+			if n, err := res.RowsAffected(); err != nil || n == 0 {
+				return err
+			}
+			_, err = catchUpTx(ctx, tx, p, liveTables(p), 0)
 			return err
 		})
 		if err != nil {

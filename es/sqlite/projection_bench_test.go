@@ -26,7 +26,7 @@ func salesProjection(name, table string) sqlite.Projection {
 		Name:   name,
 		Tables: []string{table},
 		Setup: func(ctx context.Context, tx *sql.Tx, t sqlite.Tables) error {
-			_, err := tx.ExecContext(ctx, `CREATE TABLE `+t.Name(table)+` (
+			_, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS `+t.Name(table)+` (
 				sku TEXT PRIMARY KEY, qty INTEGER NOT NULL, revenue INTEGER NOT NULL) STRICT`)
 			return err
 		},

@@ -296,6 +296,161 @@ func TestConsumer(t *testing.T) {
 	}
 }
 
+// TestSetupContract: Setup runs in a transaction of its own before the
+// first event, again whenever a consumer or store starts (so it must be
+// idempotent), and on the fresh tables of a rebuild.
+func TestSetupContract(t *testing.T) {
+	ctx := context.Background()
+	s, path := openFile(t, sqlite.Config{})
+	appendTally(t, s, 10, 2, 1)
+	all, err := es.Collect(s.ReadAll(ctx, es.AllQuery{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var setups atomic.Int32
+	p := tallyProjection("tally")
+	setup := p.Setup
+	p.Setup = func(ctx context.Context, tx *sql.Tx, t sqlite.Tables) error {
+		setups.Add(1)
+		return setup(ctx, tx, t)
+	}
+	wantSetups := func(n int32) {
+		t.Helper()
+		if got := setups.Load(); got != n {
+			t.Fatalf("Setup ran %d times, want %d", got, n)
+		}
+	}
+
+	// The first batch fails, yet the tables stay: Setup committed first.
+	failing := p
+	failing.Apply = func(context.Context, *sql.Tx, sqlite.Tables, es.Event) error { return errNegative }
+	if err := s.Consumer(failing).Handle(ctx, all); !errors.Is(err, errNegative) {
+		t.Fatalf("Handle = %v, want errNegative", err)
+	}
+	wantSetups(1)
+	if got := readTally(t, s.DB()); len(got) != 0 {
+		t.Fatalf("tally after a failed batch: %v", got)
+	}
+
+	// A consumer sets up once, on its first Checkpoint or Handle.
+	c := s.Consumer(p)
+	if _, err := c.Checkpoint(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Handle(ctx, all); err != nil {
+		t.Fatal(err)
+	}
+	wantSetups(2)
+	if err := s.SetupProjection(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	wantSetups(3)
+	if err := s.Rebuild(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	wantSetups(4)
+	checkTally(t, s)
+
+	// Inline: at every Open.
+	for range 2 {
+		s2, err := sqlite.Open(ctx, path, sqlite.Config{Inline: []sqlite.Projection{p}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s2.Close()
+	}
+	wantSetups(6)
+}
+
+// TestInlineFillResumed: Open fills an inline projection's new tables
+// after Setup, in a transaction of its own; when a crash came in between,
+// the next Open fills them.
+func TestInlineFillResumed(t *testing.T) {
+	ctx := context.Background()
+	s, path := openFile(t, sqlite.Config{Inline: []sqlite.Projection{tallyProjection("tally")}})
+	appendTally(t, s, 300, 4, 3)
+	checkTally(t, s)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// What a crash after Setup, before the fill, leaves behind.
+	db, err := sql.Open("sqlite3", "file:"+path+"?_busy_timeout=5000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec(`DELETE FROM tally; DELETE FROM applied; INSERT INTO es_inline_fills (name) VALUES ('tally')`); err != nil {
+		t.Fatal(err)
+	}
+	s, err = sqlite.Open(ctx, path, sqlite.Config{Inline: []sqlite.Projection{tallyProjection("tally")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	checkTally(t, s)
+	var left int
+	if err := s.DB().QueryRow(`SELECT count(*) FROM es_inline_fills`).Scan(&left); err != nil || left != 0 {
+		t.Fatalf("%d fills left (%v)", left, err)
+	}
+	// Opening again fills nothing twice (applied's key would refuse it).
+	s2, err := sqlite.Open(ctx, path, sqlite.Config{Inline: []sqlite.Projection{tallyProjection("tally")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s2.Close()
+	checkTally(t, s)
+}
+
+// TestSetupAfterRebuild: the live tables' indexes keep the names a
+// rebuild gave them, and Setup, run again at the next start, finds them
+// through Tables.Index rather than building the same index twice.
+func TestSetupAfterRebuild(t *testing.T) {
+	ctx := context.Background()
+	p := tallyProjection("tally")
+	s, path := openFile(t, sqlite.Config{Inline: []sqlite.Projection{p}})
+	appendTally(t, s, 20, 2, 1)
+	indexes := func() []string {
+		t.Helper()
+		rows, err := s.DB().Query(`SELECT name FROM sqlite_schema WHERE type = 'index' AND tbl_name = 'applied' AND sql IS NOT NULL`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		var out []string
+		for rows.Next() {
+			var n string
+			if err := rows.Scan(&n); err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, n)
+		}
+		return out
+	}
+	if got := indexes(); len(got) != 1 || got[0] != "applied__pid" {
+		t.Fatalf("indexes before a rebuild: %v", got)
+	}
+	for range 2 {
+		if err := s.Rebuild(ctx, p); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+		var err error
+		if s, err = sqlite.Open(ctx, path, sqlite.Config{Inline: []sqlite.Projection{p}}); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.SetupProjection(ctx, p); err != nil {
+			t.Fatal(err)
+		}
+		if got := indexes(); len(got) != 1 || !strings.HasPrefix(got[0], "applied__rebuild_") {
+			t.Fatalf("indexes after a rebuild and a restart: %v, want the rebuild's only", got)
+		}
+	}
+	defer s.Close()
+	checkTally(t, s)
+}
+
 func TestProjectionValidation(t *testing.T) {
 	ctx := context.Background()
 	ok := tallyProjection("tally")
@@ -323,8 +478,8 @@ func TestTablesQuoting(t *testing.T) {
 		Name:   "weird",
 		Tables: []string{weird},
 		Setup: func(ctx context.Context, tx *sql.Tx, t sqlite.Tables) error {
-			_, err := tx.ExecContext(ctx, `CREATE TABLE `+t.Name(weird)+` (n INTEGER);
-				CREATE INDEX `+t.Index(weird, "n")+` ON `+t.Name(weird)+` (n)`)
+			_, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS `+t.Name(weird)+` (n INTEGER);
+				CREATE INDEX IF NOT EXISTS `+t.Index(weird, "n")+` ON `+t.Name(weird)+` (n)`)
 			return err
 		},
 		Apply: func(ctx context.Context, tx *sql.Tx, t sqlite.Tables, e es.Event) error {
@@ -560,11 +715,12 @@ func TestRebuildWhileAppending(t *testing.T) {
 	// The rebuilt tables carry a column the old ones lack, to show the swap.
 	v2 := p
 	v2.Setup = func(ctx context.Context, tx *sql.Tx, t sqlite.Tables) error {
-		if err := p.Setup(ctx, tx, t); err != nil {
+		if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS `+t.Name("tally")+` (
+			stream_id TEXT PRIMARY KEY, events INTEGER NOT NULL, sum INTEGER NOT NULL, last INTEGER NOT NULL,
+			rebuilt INTEGER NOT NULL DEFAULT 1)`); err != nil {
 			return err
 		}
-		_, err := tx.ExecContext(ctx, `ALTER TABLE `+t.Name("tally")+` ADD COLUMN rebuilt INTEGER NOT NULL DEFAULT 1`)
-		return err
+		return p.Setup(ctx, tx, t) // the rest; its tally is there already
 	}
 	start := time.Now()
 	if err := s.Rebuild(ctx, v2); err != nil {
@@ -723,10 +879,10 @@ func TestRebuildViewsAndForeignKeys(t *testing.T) {
 		Name:   "fk",
 		Tables: []string{"parent", "child"},
 		Setup: func(ctx context.Context, tx *sql.Tx, t sqlite.Tables) error {
-			_, err := tx.ExecContext(ctx, `CREATE TABLE `+t.Name("parent")+` (id INTEGER PRIMARY KEY);
-				CREATE TABLE `+t.Name("child")+` (id INTEGER PRIMARY KEY,
+			_, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS `+t.Name("parent")+` (id INTEGER PRIMARY KEY);
+				CREATE TABLE IF NOT EXISTS `+t.Name("child")+` (id INTEGER PRIMARY KEY,
 					parent INTEGER NOT NULL REFERENCES `+t.Name("parent")+` (id));
-				CREATE INDEX `+t.Index("child", "parent")+` ON `+t.Name("child")+` (parent)`)
+				CREATE INDEX IF NOT EXISTS `+t.Index("child", "parent")+` ON `+t.Name("child")+` (parent)`)
 			return err
 		},
 		Apply: func(ctx context.Context, tx *sql.Tx, t sqlite.Tables, e es.Event) error {

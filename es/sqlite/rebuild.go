@@ -137,15 +137,33 @@ func (s *Store) startRebuild(ctx context.Context, p Projection) (suffix string, 
 		// A suffix of its own for every rebuild: the fresh tables' index
 		// names (see Tables.Index) stay on the tables after the swap, so
 		// the next rebuild must not reuse them.
-		suffix, pos = fmt.Sprintf("%08x", rand.Uint32()), 0
+		suffix, pos = newSuffix(), 0
 		if _, err := tx.ExecContext(ctx, `INSERT INTO es_rebuilds (name, suffix, position, updated_at) VALUES (?, ?, 0, ?)`,
 			p.Name, suffix, s.now()); err != nil {
 			return err
 		}
-		_, err = setupTx(ctx, tx, p, rebuildTables(p, suffix))
-		return err
+		return setupTx(ctx, tx, p, rebuildTables(p, suffix))
 	})
 	return suffix, pos, err
+}
+
+// suffixLen is the length of a rebuild's suffix: hexadecimal digits.
+const suffixLen = 8
+
+// newSuffix returns a random suffix for a rebuild's tables.
+func newSuffix() string { return fmt.Sprintf("%0*x", suffixLen, rand.Uint32()) }
+
+// isSuffix reports whether s is a suffix newSuffix could have made.
+func isSuffix(s string) bool {
+	if len(s) != suffixLen {
+		return false
+	}
+	for _, c := range []byte(s) {
+		if !isDigit(c) && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 // rebuildPositionTx returns how far the rebuild of name with suffix has

@@ -89,6 +89,12 @@ CREATE TABLE IF NOT EXISTS es_rebuilds (
 	updated_at TEXT    NOT NULL
 ) STRICT, WITHOUT ROWID;
 
+-- Inline projections whose tables Open created and has yet to fill from
+-- the events stored before them (see Config.Inline).
+CREATE TABLE IF NOT EXISTS es_inline_fills (
+	name TEXT NOT NULL PRIMARY KEY
+) STRICT, WITHOUT ROWID;
+
 -- The transactional outbox: messages written in the same transaction as
 -- the events that cause them, delivered by es.Relay. seq is the outbox
 -- order (AUTOINCREMENT: never reused). bucket is es.MessageBucket(key),

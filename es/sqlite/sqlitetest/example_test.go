@@ -31,7 +31,7 @@ func balances(reg *es.Registry) sqlite.Projection {
 		Name:   "balances",
 		Tables: []string{"balances"},
 		Setup: func(ctx context.Context, tx *sql.Tx, t sqlite.Tables) error {
-			_, err := tx.ExecContext(ctx, `CREATE TABLE `+t.Name("balances")+` (account TEXT PRIMARY KEY,
+			_, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS `+t.Name("balances")+` (account TEXT PRIMARY KEY,
 				balance INTEGER NOT NULL, version INTEGER NOT NULL) STRICT`)
 			return err
 		},

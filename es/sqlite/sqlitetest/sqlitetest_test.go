@@ -22,7 +22,7 @@ func naiveBalances(reg *es.Registry) sqlite.Projection {
 		Name:   "naive-balances",
 		Tables: []string{"balances"},
 		Setup: func(ctx context.Context, tx *sql.Tx, t sqlite.Tables) error {
-			_, err := tx.ExecContext(ctx, `CREATE TABLE `+t.Name("balances")+` (account TEXT PRIMARY KEY, balance INTEGER NOT NULL) STRICT`)
+			_, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS `+t.Name("balances")+` (account TEXT PRIMARY KEY, balance INTEGER NOT NULL) STRICT`)
 			return err
 		},
 		Apply: func(ctx context.Context, tx *sql.Tx, t sqlite.Tables, e es.Event) error {

@@ -21,6 +21,7 @@ import (
 
 	"esgo.dev/es"
 	"esgo.dev/es/sqlite"
+	"esgo.dev/es/sqlprojection"
 	"esgo.dev/examples/ticketing/carts"
 	"esgo.dev/examples/ticketing/concerts"
 	"esgo.dev/examples/ticketing/reservations"
@@ -111,12 +112,15 @@ func New(cfg Config) (*App, error) {
 		Carts:     es.NewCommandHandler(cfg.Events, reg, carts.Decider(), hc),
 		Users:     es.NewCommandHandler(cfg.Events, reg, users.Decider(), hc),
 		multi:     es.NewMultiStreamHandler(cfg.Events, reg, es.HandlerConfig{MaxAttempts: cfg.MaxAttempts}),
-		projs: []sqlite.Projection{
-			concerts.DetailsProjection(reg), concerts.AvailableProjection(reg),
-			carts.ContentsProjection(reg), carts.SummaryProjection(reg),
-			reservations.UserReservationsProjection(reg), reservations.ConcertReservationsProjection(reg),
-			users.ByEmailProjection(reg),
-		},
+	}
+	// The read models are portable; this application keeps them on SQLite.
+	for _, p := range []sqlprojection.Projection{
+		concerts.DetailsProjection(reg), concerts.AvailableProjection(reg),
+		carts.ContentsProjection(reg), carts.SummaryProjection(reg),
+		reservations.UserReservationsProjection(reg), reservations.ConcertReservationsProjection(reg),
+		users.ByEmailProjection(reg),
+	} {
+		a.projs = append(a.projs, sqlite.FromPortable(p))
 	}
 	for _, p := range a.projs {
 		a.subs = append(a.subs, es.NewSubscription(p.Name, cfg.Events, cfg.ReadModels.Consumer(p),

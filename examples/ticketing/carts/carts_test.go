@@ -7,6 +7,7 @@ import (
 
 	"esgo.dev/es"
 	"esgo.dev/es/estest"
+	"esgo.dev/es/sqlite"
 	"esgo.dev/es/sqlite/sqlitetest"
 	"esgo.dev/examples/ticketing/carts"
 	"esgo.dev/examples/ticketing/money"
@@ -148,7 +149,7 @@ func history() []any {
 
 func TestCartContentsShowTheOpenCartsLinesWithPriceAndConcertName(t *testing.T) {
 	reg := registry(t)
-	rm := sqlitetest.ReadModel(t, carts.ContentsProjection(reg), func(ctx context.Context, db *sql.DB) (map[string][]carts.Line, error) {
+	rm := sqlitetest.ReadModel(t, sqlite.FromPortable(carts.ContentsProjection(reg)), func(ctx context.Context, db *sql.DB) (map[string][]carts.Line, error) {
 		u1, err := carts.Contents(ctx, db, "u1")
 		if err != nil {
 			return nil, err
@@ -165,7 +166,7 @@ func TestCartContentsShowTheOpenCartsLinesWithPriceAndConcertName(t *testing.T) 
 
 func TestCartSummaryCountsTicketsAndTotal(t *testing.T) {
 	reg := registry(t)
-	rm := sqlitetest.ReadModel(t, carts.SummaryProjection(reg), func(ctx context.Context, db *sql.DB) ([]carts.Summary, error) {
+	rm := sqlitetest.ReadModel(t, sqlite.FromPortable(carts.SummaryProjection(reg)), func(ctx context.Context, db *sql.DB) ([]carts.Summary, error) {
 		u1, err := carts.SummaryOf(ctx, db, "u1")
 		if err != nil {
 			return nil, err

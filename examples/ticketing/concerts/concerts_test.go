@@ -8,6 +8,7 @@ import (
 
 	"esgo.dev/es"
 	"esgo.dev/es/estest"
+	"esgo.dev/es/sqlite"
 	"esgo.dev/es/sqlite/sqlitetest"
 	"esgo.dev/examples/ticketing/concerts"
 	"esgo.dev/examples/ticketing/money"
@@ -183,7 +184,7 @@ func fullRegistry(t *testing.T) *es.Registry {
 }
 
 func detailsOf(t *testing.T, reg *es.Registry) estest.ReadModel[concerts.Details] {
-	return sqlitetest.ReadModel(t, concerts.DetailsProjection(reg), func(ctx context.Context, db *sql.DB) (concerts.Details, error) {
+	return sqlitetest.ReadModel(t, sqlite.FromPortable(concerts.DetailsProjection(reg)), func(ctx context.Context, db *sql.DB) (concerts.Details, error) {
 		return concerts.DetailsOf(ctx, db, "c1")
 	})
 }
@@ -232,7 +233,7 @@ func TestAvailableConcertsLeaveOutCancelledAndPastOnes(t *testing.T) {
 	past.ConcertID, past.StartsAt = "c3", now.Add(-time.Hour)
 	cancelled := created()
 	cancelled.ConcertID = "c4"
-	rm := sqlitetest.ReadModel(t, concerts.AvailableProjection(reg), func(ctx context.Context, db *sql.DB) ([]concerts.Available, error) {
+	rm := sqlitetest.ReadModel(t, sqlite.FromPortable(concerts.AvailableProjection(reg)), func(ctx context.Context, db *sql.DB) ([]concerts.Available, error) {
 		return concerts.AvailableConcerts(ctx, db, now)
 	})
 	estest.Projection(t, reg, rm).

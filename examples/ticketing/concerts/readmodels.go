@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"esgo.dev/es"
-	"esgo.dev/es/sqlite"
+	"esgo.dev/es/sqlprojection"
 	"esgo.dev/examples/ticketing/money"
 	"esgo.dev/examples/ticketing/reservations"
 )
@@ -41,37 +41,44 @@ const timeLayout = time.RFC3339Nano
 // concert_ticket_types and concert_holds. It follows the concert streams
 // and the inventory streams: seats left are the capacity minus the seats of
 // the reservations that hold them, one row per reservation and ticket type,
-// so a redelivered event sets a row to what it already is.
-func DetailsProjection(reg *es.Registry) sqlite.Projection {
-	return sqlite.Projection{
+// so a redelivered event sets a row to what it already is. Its SQL is
+// portable: the same projection runs on SQLite and PostgreSQL.
+func DetailsProjection(reg *es.Registry) sqlprojection.Projection {
+	return sqlprojection.Projection{
 		Name:   "concert-details",
 		Tables: []string{"concert_details", "concert_ticket_types", "concert_holds"},
-		Setup: func(ctx context.Context, tx *sql.Tx, t sqlite.Tables) error {
-			_, err := tx.ExecContext(ctx, `
-				CREATE TABLE `+t.Name("concert_details")+` (concert_id TEXT PRIMARY KEY, name TEXT NOT NULL,
-					artist TEXT NOT NULL, starts_at TEXT NOT NULL, venue TEXT NOT NULL, cancelled INTEGER NOT NULL) STRICT;
-				CREATE TABLE `+t.Name("concert_ticket_types")+` (concert_id TEXT NOT NULL, name TEXT NOT NULL,
-					price INTEGER NOT NULL DEFAULT 0, currency TEXT NOT NULL DEFAULT '', capacity INTEGER NOT NULL DEFAULT 0,
-					PRIMARY KEY (concert_id, name)) STRICT;
-				CREATE TABLE `+t.Name("concert_holds")+` (reservation_id TEXT NOT NULL, ticket_type TEXT NOT NULL,
+		Setup: func(ctx context.Context, tx sqlprojection.Tx, t sqlprojection.Tables) error {
+			_, err := tx.Exec(ctx, `
+				CREATE TABLE IF NOT EXISTS `+t.Name("concert_details")+` (concert_id TEXT PRIMARY KEY, name TEXT NOT NULL,
+					artist TEXT NOT NULL, starts_at TEXT NOT NULL, venue TEXT NOT NULL, cancelled INTEGER NOT NULL);
+				CREATE TABLE IF NOT EXISTS `+t.Name("concert_ticket_types")+` (concert_id TEXT NOT NULL, name TEXT NOT NULL,
+					price BIGINT NOT NULL DEFAULT 0, currency TEXT NOT NULL DEFAULT '', capacity INTEGER NOT NULL DEFAULT 0,
+					PRIMARY KEY (concert_id, name));
+				CREATE TABLE IF NOT EXISTS `+t.Name("concert_holds")+` (reservation_id TEXT NOT NULL, ticket_type TEXT NOT NULL,
 					concert_id TEXT NOT NULL, seats INTEGER NOT NULL, active INTEGER NOT NULL,
-					PRIMARY KEY (reservation_id, ticket_type)) STRICT;
-				CREATE INDEX `+t.Index("concert_holds", "by_concert")+` ON `+t.Name("concert_holds")+` (concert_id, ticket_type)`)
+					PRIMARY KEY (reservation_id, ticket_type));
+				CREATE INDEX IF NOT EXISTS `+t.Index("concert_holds", "by_concert")+` ON `+t.Name("concert_holds")+` (concert_id, ticket_type)`)
 			return err
 		},
-		Apply: func(ctx context.Context, tx *sql.Tx, t sqlite.Tables, e es.Event) error {
+		Apply: func(ctx context.Context, tx sqlprojection.Tx, t sqlprojection.Tables, e es.Event) error {
 			v, ok, err := reg.DecodeKnown(e)
 			if !ok || err != nil {
 				return err
 			}
 			exec := func(q string, args ...any) error {
-				_, err := tx.ExecContext(ctx, q, args...)
+				_, err := tx.Exec(ctx, q, args...)
 				return err
 			}
 			details, types, holds := t.Name("concert_details"), t.Name("concert_ticket_types"), t.Name("concert_holds")
+			setDetails := func(id, name, artist string, startsAt time.Time, venue string) error {
+				return exec(`INSERT INTO `+details+` (concert_id, name, artist, starts_at, venue, cancelled) VALUES ($1, $2, $3, $4, $5, 0)
+					ON CONFLICT (concert_id) DO UPDATE SET name = excluded.name, artist = excluded.artist,
+						starts_at = excluded.starts_at, venue = excluded.venue, cancelled = excluded.cancelled`,
+					id, name, artist, startsAt.UTC().Format(timeLayout), venue)
+			}
 			setPrices := func(id string, tts []TicketType) error {
 				for _, tt := range tts {
-					if err := exec(`INSERT INTO `+types+` (concert_id, name, price, currency) VALUES (?, ?, ?, ?)
+					if err := exec(`INSERT INTO `+types+` (concert_id, name, price, currency) VALUES ($1, $2, $3, $4)
 						ON CONFLICT (concert_id, name) DO UPDATE SET price = excluded.price, currency = excluded.currency`,
 						id, tt.Name, tt.Price.Amount, tt.Price.Currency); err != nil {
 						return err
@@ -80,26 +87,25 @@ func DetailsProjection(reg *es.Registry) sqlite.Projection {
 				return nil
 			}
 			setCapacity := func(id, name string, n int) error {
-				return exec(`INSERT INTO `+types+` (concert_id, name, capacity) VALUES (?, ?, ?)
+				return exec(`INSERT INTO `+types+` (concert_id, name, capacity) VALUES ($1, $2, $3)
 					ON CONFLICT (concert_id, name) DO UPDATE SET capacity = excluded.capacity`, id, name, n)
 			}
 			setHolds := func(id string, active int) error {
-				return exec(`UPDATE `+holds+` SET active = ? WHERE reservation_id = ?`, active, id)
+				return exec(`UPDATE `+holds+` SET active = $1 WHERE reservation_id = $2`, active, id)
 			}
 			switch ev := v.(type) {
 			case ConcertCreated:
-				if err := exec(`INSERT OR REPLACE INTO `+details+` VALUES (?, ?, ?, ?, ?, 0)`,
-					ev.ConcertID, ev.Name, ev.Artist, ev.StartsAt.UTC().Format(timeLayout), ev.Venue); err != nil {
+				if err := setDetails(ev.ConcertID, ev.Name, ev.Artist, ev.StartsAt, ev.Venue); err != nil {
 					return err
 				}
 				return setPrices(ev.ConcertID, ev.TicketTypes)
 			case ConcertUpdated:
-				return exec(`UPDATE `+details+` SET name = ?, artist = ?, starts_at = ?, venue = ? WHERE concert_id = ?`,
+				return exec(`UPDATE `+details+` SET name = $1, artist = $2, starts_at = $3, venue = $4 WHERE concert_id = $5`,
 					ev.Name, ev.Artist, ev.StartsAt.UTC().Format(timeLayout), ev.Venue, ev.ConcertID)
 			case TicketTypesUpdated:
 				return setPrices(ev.ConcertID, ev.TicketTypes)
 			case ConcertCancelled:
-				return exec(`UPDATE `+details+` SET cancelled = 1 WHERE concert_id = ?`, ev.ConcertID)
+				return exec(`UPDATE `+details+` SET cancelled = 1 WHERE concert_id = $1`, ev.ConcertID)
 			case reservations.InventoryOpened:
 				for name, n := range ev.Capacity {
 					if err := setCapacity(ev.ConcertID, name, n); err != nil {
@@ -110,7 +116,10 @@ func DetailsProjection(reg *es.Registry) sqlite.Projection {
 				return setCapacity(ev.ConcertID, ev.TicketType, ev.Capacity)
 			case reservations.SeatsReserved:
 				for name, n := range ev.Seats {
-					if err := exec(`INSERT OR REPLACE INTO `+holds+` VALUES (?, ?, ?, ?, 1)`, ev.ReservationID, name, ev.ConcertID, n); err != nil {
+					if err := exec(`INSERT INTO `+holds+` (reservation_id, ticket_type, concert_id, seats, active) VALUES ($1, $2, $3, $4, 1)
+						ON CONFLICT (reservation_id, ticket_type) DO UPDATE SET concert_id = excluded.concert_id,
+							seats = excluded.seats, active = excluded.active`,
+						ev.ReservationID, name, ev.ConcertID, n); err != nil {
 						return err
 					}
 				}
@@ -131,7 +140,7 @@ var ErrNotFound = errors.New("concerts: concert not found in the read model")
 func DetailsOf(ctx context.Context, db *sql.DB, concertID string) (Details, error) {
 	d := Details{ConcertID: concertID}
 	var startsAt string
-	err := db.QueryRowContext(ctx, `SELECT name, artist, starts_at, venue, cancelled FROM concert_details WHERE concert_id = ?`, concertID).
+	err := db.QueryRowContext(ctx, `SELECT name, artist, starts_at, venue, cancelled FROM concert_details WHERE concert_id = $1`, concertID).
 		Scan(&d.Name, &d.Artist, &startsAt, &d.Venue, &d.Cancelled)
 	if errors.Is(err, sql.ErrNoRows) {
 		return d, fmt.Errorf("%w: %s", ErrNotFound, concertID)
@@ -145,7 +154,7 @@ func DetailsOf(ctx context.Context, db *sql.DB, concertID string) (Details, erro
 	rows, err := db.QueryContext(ctx, `SELECT t.name, t.price, t.currency, t.capacity,
 			t.capacity - COALESCE((SELECT SUM(h.seats) FROM concert_holds h
 				WHERE h.concert_id = t.concert_id AND h.ticket_type = t.name AND h.active = 1), 0)
-		FROM concert_ticket_types t WHERE t.concert_id = ? ORDER BY t.price DESC, t.name`, concertID)
+		FROM concert_ticket_types t WHERE t.concert_id = $1 ORDER BY t.price DESC, t.name`, concertID)
 	if err != nil {
 		return d, fmt.Errorf("concert details: %w", err)
 	}
@@ -171,17 +180,18 @@ type Available struct {
 
 // AvailableProjection keeps the concerts on sale in the table
 // available_concerts: created or updated ones are upserted, cancelled ones
-// deleted.
-func AvailableProjection(reg *es.Registry) sqlite.Projection {
-	return sqlite.Projection{
+// deleted. Its SQL is portable: the same projection runs on SQLite and
+// PostgreSQL.
+func AvailableProjection(reg *es.Registry) sqlprojection.Projection {
+	return sqlprojection.Projection{
 		Name:   "available-concerts",
 		Tables: []string{"available_concerts"},
-		Setup: func(ctx context.Context, tx *sql.Tx, t sqlite.Tables) error {
-			_, err := tx.ExecContext(ctx, `CREATE TABLE `+t.Name("available_concerts")+` (concert_id TEXT PRIMARY KEY,
-				name TEXT NOT NULL, artist TEXT NOT NULL, starts_at TEXT NOT NULL, venue TEXT NOT NULL) STRICT`)
+		Setup: func(ctx context.Context, tx sqlprojection.Tx, t sqlprojection.Tables) error {
+			_, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS `+t.Name("available_concerts")+` (concert_id TEXT PRIMARY KEY,
+				name TEXT NOT NULL, artist TEXT NOT NULL, starts_at TEXT NOT NULL, venue TEXT NOT NULL)`)
 			return err
 		},
-		Apply: func(ctx context.Context, tx *sql.Tx, t sqlite.Tables, e es.Event) error {
+		Apply: func(ctx context.Context, tx sqlprojection.Tx, t sqlprojection.Tables, e es.Event) error {
 			v, ok, err := reg.DecodeKnown(e)
 			if !ok || err != nil {
 				return err
@@ -189,13 +199,15 @@ func AvailableProjection(reg *es.Registry) sqlite.Projection {
 			table := t.Name("available_concerts")
 			switch ev := v.(type) {
 			case ConcertCreated:
-				_, err = tx.ExecContext(ctx, `INSERT OR REPLACE INTO `+table+` VALUES (?, ?, ?, ?, ?)`,
+				_, err = tx.Exec(ctx, `INSERT INTO `+table+` (concert_id, name, artist, starts_at, venue) VALUES ($1, $2, $3, $4, $5)
+					ON CONFLICT (concert_id) DO UPDATE SET name = excluded.name, artist = excluded.artist,
+						starts_at = excluded.starts_at, venue = excluded.venue`,
 					ev.ConcertID, ev.Name, ev.Artist, ev.StartsAt.UTC().Format(timeLayout), ev.Venue)
 			case ConcertUpdated:
-				_, err = tx.ExecContext(ctx, `UPDATE `+table+` SET name = ?, artist = ?, starts_at = ?, venue = ? WHERE concert_id = ?`,
+				_, err = tx.Exec(ctx, `UPDATE `+table+` SET name = $1, artist = $2, starts_at = $3, venue = $4 WHERE concert_id = $5`,
 					ev.Name, ev.Artist, ev.StartsAt.UTC().Format(timeLayout), ev.Venue, ev.ConcertID)
 			case ConcertCancelled:
-				_, err = tx.ExecContext(ctx, `DELETE FROM `+table+` WHERE concert_id = ?`, ev.ConcertID)
+				_, err = tx.Exec(ctx, `DELETE FROM `+table+` WHERE concert_id = $1`, ev.ConcertID)
 			}
 			return err
 		},

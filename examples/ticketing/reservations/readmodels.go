@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"esgo.dev/es"
-	"esgo.dev/es/sqlite"
+	"esgo.dev/es/sqlprojection"
 )
 
 // UserReservation is one line of the user reservations read model.
@@ -25,31 +25,35 @@ type UserReservation struct {
 // UserReservationsProjection keeps the reservations of each user in the
 // table user_reservations. Every event sets a row to what the event says
 // (rather than adding to it), so the model is idempotent by construction.
-func UserReservationsProjection(reg *es.Registry) sqlite.Projection {
-	return sqlite.Projection{
+// Its SQL is portable: the same projection runs on SQLite and PostgreSQL.
+func UserReservationsProjection(reg *es.Registry) sqlprojection.Projection {
+	return sqlprojection.Projection{
 		Name:   "user-reservations",
 		Tables: []string{"user_reservations"},
-		Setup: func(ctx context.Context, tx *sql.Tx, t sqlite.Tables) error {
-			_, err := tx.ExecContext(ctx, `CREATE TABLE `+t.Name("user_reservations")+` (
+		Setup: func(ctx context.Context, tx sqlprojection.Tx, t sqlprojection.Tables) error {
+			_, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS `+t.Name("user_reservations")+` (
 				reservation_id TEXT PRIMARY KEY, user_id TEXT NOT NULL, concert_id TEXT NOT NULL,
-				seats TEXT NOT NULL, status TEXT NOT NULL, expires_at TEXT NOT NULL) STRICT;
-				CREATE INDEX `+t.Index("user_reservations", "by_user")+` ON `+t.Name("user_reservations")+` (user_id)`)
+				seats TEXT NOT NULL, status TEXT NOT NULL, expires_at TEXT NOT NULL);
+				CREATE INDEX IF NOT EXISTS `+t.Index("user_reservations", "by_user")+` ON `+t.Name("user_reservations")+` (user_id)`)
 			return err
 		},
-		Apply: func(ctx context.Context, tx *sql.Tx, t sqlite.Tables, e es.Event) error {
+		Apply: func(ctx context.Context, tx sqlprojection.Tx, t sqlprojection.Tables, e es.Event) error {
 			v, ok, err := reg.DecodeKnown(e)
 			if !ok || err != nil {
 				return err
 			}
 			table := t.Name("user_reservations")
 			setStatus := func(id string, st Status) error {
-				_, err := tx.ExecContext(ctx, `UPDATE `+table+` SET status = ? WHERE reservation_id = ?`, st, id)
+				_, err := tx.Exec(ctx, `UPDATE `+table+` SET status = $1 WHERE reservation_id = $2`, st, id)
 				return err
 			}
 			switch ev := v.(type) {
 			case SeatsReserved:
 				seats, _ := json.Marshal(ev.Seats)
-				_, err = tx.ExecContext(ctx, `INSERT OR REPLACE INTO `+table+` VALUES (?, ?, ?, ?, ?, ?)`,
+				_, err = tx.Exec(ctx, `INSERT INTO `+table+` (reservation_id, user_id, concert_id, seats, status, expires_at)
+					VALUES ($1, $2, $3, $4, $5, $6)
+					ON CONFLICT (reservation_id) DO UPDATE SET user_id = excluded.user_id, concert_id = excluded.concert_id,
+						seats = excluded.seats, status = excluded.status, expires_at = excluded.expires_at`,
 					ev.ReservationID, ev.UserID, ev.ConcertID, string(seats), Held, ev.ExpiresAt.UTC().Format(time.RFC3339Nano))
 			case ReservationConfirmed:
 				err = setStatus(ev.ReservationID, Confirmed)
@@ -66,7 +70,7 @@ func UserReservationsProjection(reg *es.Registry) sqlite.Projection {
 // UserReservations returns a user's reservations, by reservation ID.
 func UserReservations(ctx context.Context, db *sql.DB, userID string) ([]UserReservation, error) {
 	rows, err := db.QueryContext(ctx, `SELECT reservation_id, concert_id, seats, status, expires_at
-		FROM user_reservations WHERE user_id = ? ORDER BY reservation_id`, userID)
+		FROM user_reservations WHERE user_id = $1 ORDER BY reservation_id`, userID)
 	if err != nil {
 		return nil, fmt.Errorf("user reservations: %w", err)
 	}
@@ -110,32 +114,36 @@ type ConcertReservation struct {
 // ConcertReservationsProjection keeps each concert's reservations, one row
 // per reservation and ticket type, in the table concert_reservations.
 // Rows are upserted and their status set, so redelivery changes nothing.
-func ConcertReservationsProjection(reg *es.Registry) sqlite.Projection {
-	return sqlite.Projection{
+// Its SQL is portable: the same projection runs on SQLite and PostgreSQL.
+func ConcertReservationsProjection(reg *es.Registry) sqlprojection.Projection {
+	return sqlprojection.Projection{
 		Name:   "concert-reservations",
 		Tables: []string{"concert_reservations"},
-		Setup: func(ctx context.Context, tx *sql.Tx, t sqlite.Tables) error {
-			_, err := tx.ExecContext(ctx, `CREATE TABLE `+t.Name("concert_reservations")+` (
+		Setup: func(ctx context.Context, tx sqlprojection.Tx, t sqlprojection.Tables) error {
+			_, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS `+t.Name("concert_reservations")+` (
 				concert_id TEXT NOT NULL, reservation_id TEXT NOT NULL, user_id TEXT NOT NULL,
 				ticket_type TEXT NOT NULL, seats INTEGER NOT NULL, status TEXT NOT NULL,
-				PRIMARY KEY (reservation_id, ticket_type)) STRICT;
-				CREATE INDEX `+t.Index("concert_reservations", "by_concert")+` ON `+t.Name("concert_reservations")+` (concert_id)`)
+				PRIMARY KEY (reservation_id, ticket_type));
+				CREATE INDEX IF NOT EXISTS `+t.Index("concert_reservations", "by_concert")+` ON `+t.Name("concert_reservations")+` (concert_id)`)
 			return err
 		},
-		Apply: func(ctx context.Context, tx *sql.Tx, t sqlite.Tables, e es.Event) error {
+		Apply: func(ctx context.Context, tx sqlprojection.Tx, t sqlprojection.Tables, e es.Event) error {
 			v, ok, err := reg.DecodeKnown(e)
 			if !ok || err != nil {
 				return err
 			}
 			table := t.Name("concert_reservations")
 			setStatus := func(id string, st Status) error {
-				_, err := tx.ExecContext(ctx, `UPDATE `+table+` SET status = ? WHERE reservation_id = ?`, st, id)
+				_, err := tx.Exec(ctx, `UPDATE `+table+` SET status = $1 WHERE reservation_id = $2`, st, id)
 				return err
 			}
 			switch ev := v.(type) {
 			case SeatsReserved:
 				for _, tt := range slices.Sorted(maps.Keys(ev.Seats)) {
-					if _, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO `+table+` VALUES (?, ?, ?, ?, ?, ?)`,
+					if _, err := tx.Exec(ctx, `INSERT INTO `+table+` (concert_id, reservation_id, user_id, ticket_type, seats, status)
+						VALUES ($1, $2, $3, $4, $5, $6)
+						ON CONFLICT (reservation_id, ticket_type) DO UPDATE SET concert_id = excluded.concert_id,
+							user_id = excluded.user_id, seats = excluded.seats, status = excluded.status`,
 						ev.ConcertID, ev.ReservationID, ev.UserID, tt, ev.Seats[tt], Held); err != nil {
 						return err
 					}
@@ -157,7 +165,7 @@ func ConcertReservationsProjection(reg *es.Registry) sqlite.Projection {
 func ConcertReservationsOf(ctx context.Context, db *sql.DB, concertID string) (ConcertReservations, error) {
 	out := ConcertReservations{ConcertID: concertID, Held: map[string]int{}, Confirmed: map[string]int{}}
 	rows, err := db.QueryContext(ctx, `SELECT reservation_id, user_id, ticket_type, seats, status
-		FROM concert_reservations WHERE concert_id = ? AND status IN ('held', 'confirmed')
+		FROM concert_reservations WHERE concert_id = $1 AND status IN ('held', 'confirmed')
 		ORDER BY reservation_id, ticket_type`, concertID)
 	if err != nil {
 		return out, fmt.Errorf("concert reservations: %w", err)

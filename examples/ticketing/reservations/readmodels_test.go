@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"esgo.dev/es/estest"
+	"esgo.dev/es/sqlite"
 	"esgo.dev/es/sqlite/sqlitetest"
 	"esgo.dev/examples/ticketing/reservations"
 )
@@ -22,7 +23,7 @@ func lifecycle() []any {
 
 func TestUserReservationsShowEachReservationsStatus(t *testing.T) {
 	reg := registry(t)
-	rm := sqlitetest.ReadModel(t, reservations.UserReservationsProjection(reg), func(ctx context.Context, db *sql.DB) ([]reservations.UserReservation, error) {
+	rm := sqlitetest.ReadModel(t, sqlite.FromPortable(reservations.UserReservationsProjection(reg)), func(ctx context.Context, db *sql.DB) ([]reservations.UserReservation, error) {
 		return reservations.UserReservations(ctx, db, "u1")
 	})
 	estest.Projection(t, reg, rm).Given(lifecycle()...).Redelivered().AppliedTwice().
@@ -34,7 +35,7 @@ func TestUserReservationsShowEachReservationsStatus(t *testing.T) {
 
 func TestConcertReservationsCountHeldAndConfirmedSeats(t *testing.T) {
 	reg := registry(t)
-	rm := sqlitetest.ReadModel(t, reservations.ConcertReservationsProjection(reg), func(ctx context.Context, db *sql.DB) (reservations.ConcertReservations, error) {
+	rm := sqlitetest.ReadModel(t, sqlite.FromPortable(reservations.ConcertReservationsProjection(reg)), func(ctx context.Context, db *sql.DB) (reservations.ConcertReservations, error) {
 		return reservations.ConcertReservationsOf(ctx, db, "c1")
 	})
 	estest.Projection(t, reg, rm).Given(lifecycle()...).Redelivered().AppliedTwice().

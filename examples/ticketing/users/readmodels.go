@@ -7,7 +7,7 @@ import (
 	"fmt"
 
 	"esgo.dev/es"
-	"esgo.dev/es/sqlite"
+	"esgo.dev/es/sqlprojection"
 )
 
 // ErrNotFound reports an address the read model does not (yet) know.
@@ -23,27 +23,29 @@ type Account struct {
 }
 
 // ByEmailProjection keeps users by e-mail address in the table
-// users_by_email.
-func ByEmailProjection(reg *es.Registry) sqlite.Projection {
-	return sqlite.Projection{
+// users_by_email. Its SQL is portable: the same projection runs on SQLite
+// and PostgreSQL.
+func ByEmailProjection(reg *es.Registry) sqlprojection.Projection {
+	return sqlprojection.Projection{
 		Name:   "users-by-email",
 		Tables: []string{"users_by_email"},
-		Setup: func(ctx context.Context, tx *sql.Tx, t sqlite.Tables) error {
-			_, err := tx.ExecContext(ctx, `CREATE TABLE `+t.Name("users_by_email")+` (email TEXT PRIMARY KEY,
-				user_id TEXT NOT NULL UNIQUE, name TEXT NOT NULL, role TEXT NOT NULL) STRICT`)
+		Setup: func(ctx context.Context, tx sqlprojection.Tx, t sqlprojection.Tables) error {
+			_, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS `+t.Name("users_by_email")+` (email TEXT PRIMARY KEY,
+				user_id TEXT NOT NULL UNIQUE, name TEXT NOT NULL, role TEXT NOT NULL)`)
 			return err
 		},
-		Apply: func(ctx context.Context, tx *sql.Tx, t sqlite.Tables, e es.Event) error {
+		Apply: func(ctx context.Context, tx sqlprojection.Tx, t sqlprojection.Tables, e es.Event) error {
 			v, ok, err := reg.DecodeKnown(e)
 			if !ok || err != nil {
 				return err
 			}
 			switch ev := v.(type) {
 			case UserRegistered:
-				_, err = tx.ExecContext(ctx, `INSERT OR REPLACE INTO `+t.Name("users_by_email")+` VALUES (?, ?, ?, ?)`,
+				_, err = tx.Exec(ctx, `INSERT INTO `+t.Name("users_by_email")+` (email, user_id, name, role) VALUES ($1, $2, $3, $4)
+					ON CONFLICT (email) DO UPDATE SET user_id = excluded.user_id, name = excluded.name, role = excluded.role`,
 					ev.Email, ev.UserID, ev.Name, ev.Role)
 			case RoleChanged:
-				_, err = tx.ExecContext(ctx, `UPDATE `+t.Name("users_by_email")+` SET role = ? WHERE user_id = ?`, ev.Role, ev.UserID)
+				_, err = tx.Exec(ctx, `UPDATE `+t.Name("users_by_email")+` SET role = $1 WHERE user_id = $2`, ev.Role, ev.UserID)
 			}
 			return err
 		},
@@ -57,7 +59,7 @@ func ByEmail(ctx context.Context, db *sql.DB, email string) (Account, error) {
 		return Account{}, err
 	}
 	a := Account{Email: e}
-	err = db.QueryRowContext(ctx, `SELECT user_id, name, role FROM users_by_email WHERE email = ?`, e).Scan(&a.UserID, &a.Name, &a.Role)
+	err = db.QueryRowContext(ctx, `SELECT user_id, name, role FROM users_by_email WHERE email = $1`, e).Scan(&a.UserID, &a.Name, &a.Role)
 	if errors.Is(err, sql.ErrNoRows) {
 		return a, fmt.Errorf("%w: %s", ErrNotFound, e)
 	}

@@ -8,6 +8,7 @@ import (
 
 	"esgo.dev/es"
 	"esgo.dev/es/estest"
+	"esgo.dev/es/sqlite"
 	"esgo.dev/es/sqlite/sqlitetest"
 	"esgo.dev/examples/ticketing/users"
 )
@@ -98,7 +99,7 @@ func TestEventSchemas(t *testing.T) {
 
 func TestUsersByEmailFollowRegistrationsAndRoles(t *testing.T) {
 	reg := registry(t)
-	rm := sqlitetest.ReadModel(t, users.ByEmailProjection(reg), func(ctx context.Context, db *sql.DB) (users.Account, error) {
+	rm := sqlitetest.ReadModel(t, sqlite.FromPortable(users.ByEmailProjection(reg)), func(ctx context.Context, db *sql.DB) (users.Account, error) {
 		return users.ByEmail(ctx, db, "ALA@example.com")
 	})
 	estest.Projection(t, reg, rm).

@@ -1,0 +1,190 @@
+package app_test
+
+import (
+	"context"
+	"database/sql"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/jackc/pgx/v5/stdlib"
+
+	"esgo.dev/es"
+	"esgo.dev/es/estest"
+	"esgo.dev/es/postgres"
+	"esgo.dev/es/postgres/pgtest"
+	"esgo.dev/es/sqlite"
+	"esgo.dev/es/sqlprojection"
+	"esgo.dev/examples/ticketing/app"
+	"esgo.dev/examples/ticketing/carts"
+	"esgo.dev/examples/ticketing/concerts"
+	"esgo.dev/examples/ticketing/money"
+	"esgo.dev/examples/ticketing/reservations"
+	"esgo.dev/examples/ticketing/users"
+)
+
+// TestReadModelsArePortable: the events of a short story, stored and
+// projected on SQLite by the app, are projected on PostgreSQL by the very
+// same projections, and every read model's query answers the same on both.
+func TestReadModelsArePortable(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	store, err := sqlite.OpenMemory(ctx, sqlite.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	a, err := app.New(app.Config{Events: store, ReadModels: store, Clock: estest.NewFakeClock(start)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	run(t, a)
+
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(a.CreateConcert(ctx, es.NewID(), concert("warsaw", 100)))
+	must(a.CreateConcert(ctx, es.NewID(), concert("krakow", 50)))
+	must(a.UpdateTicketTypes(ctx, es.NewID(), concerts.UpdateTicketTypes{ConcertID: "warsaw",
+		TicketTypes: []concerts.TicketType{{Name: "GA", Price: money.Money{Amount: 27000, Currency: "PLN"}}},
+		Capacity:    map[string]int{"GA": 120}}))
+	must(a.RegisterUser(ctx, "ala", "ala@example.com", "Ala", "correct horse", users.Customer))
+	must(a.RegisterUser(ctx, "ola", "ola@example.com", "Ola", "battery staple", users.Organizer))
+	must(a.AddToCart(ctx, es.NewID(), "ala", "warsaw", "GA", 2))
+	must(a.AddToCart(ctx, es.NewID(), "ala", "krakow", "GA", 1))
+	held, err := a.Checkout(ctx, es.NewID(), "ala")
+	must(err)
+	must(a.ConfirmReservation(ctx, es.NewID(), "warsaw", held["warsaw"]))
+	must(a.AddToCart(ctx, es.NewID(), "ola", "warsaw", "GA", 3)) // an open cart
+	rid := es.NewID()
+	must(a.Reserve(ctx, rid, reservations.Reserve{ConcertID: "krakow", ReservationID: rid, UserID: "ola", Seats: map[string]int{"GA": 4}}))
+	must(a.CancelConcert(ctx, es.NewID(), concerts.CancelConcert{ConcertID: "krakow", Reason: "illness"}))
+	must(a.WaitForReadModels(ctx))
+
+	// The same events on PostgreSQL, projected by the same projections.
+	pg := pgtest.NewStore(t, postgres.Config{})
+	all, err := es.Collect(store.ReadAll(ctx, es.AllQuery{}))
+	must(err)
+	for chunk := range slices.Chunk(all, 50) {
+		var appends []es.StreamAppend
+		for _, e := range chunk {
+			d := es.EventData{ID: e.ID, Type: e.Type, SchemaVersion: e.SchemaVersion, Data: e.Data, Metadata: e.Metadata}
+			if n := len(appends); n > 0 && appends[n-1].StreamID == e.StreamID {
+				appends[n-1].Events = append(appends[n-1].Events, d)
+				continue
+			}
+			if slices.ContainsFunc(appends, func(sa es.StreamAppend) bool { return sa.StreamID == e.StreamID }) {
+				_, err := pg.Append(ctx, appends...)
+				must(err)
+				appends = nil
+			}
+			appends = append(appends, es.StreamAppend{StreamID: e.StreamID, Expected: es.AnyVersion, Events: []es.EventData{d}})
+		}
+		_, err := pg.Append(ctx, appends...)
+		must(err)
+	}
+	pgEvents, err := es.Collect(pg.ReadAll(ctx, es.AllQuery{}))
+	must(err)
+	reg := a.Registry()
+	for _, p := range []sqlprojection.Projection{
+		concerts.DetailsProjection(reg), concerts.AvailableProjection(reg),
+		carts.ContentsProjection(reg), carts.SummaryProjection(reg),
+		reservations.UserReservationsProjection(reg), reservations.ConcertReservationsProjection(reg),
+		users.ByEmailProjection(reg),
+	} {
+		c := pg.Consumer(postgres.FromPortable(p))
+		for batch := range slices.Chunk(pgEvents, 20) {
+			must(c.Handle(ctx, batch))
+		}
+	}
+	cfg := pg.Pool().Config().ConnConfig.Copy()
+	cfg.RuntimeParams["search_path"] = pg.Schema()
+	pgDB := stdlib.OpenDB(*cfg)
+	defer pgDB.Close()
+
+	// Each read model's queries, on SQLite and on PostgreSQL.
+	queries := map[string]func(db *sql.DB) (any, error){
+		"concert details": func(db *sql.DB) (any, error) {
+			w, err := concerts.DetailsOf(ctx, db, "warsaw")
+			if err != nil {
+				return nil, err
+			}
+			k, err := concerts.DetailsOf(ctx, db, "krakow")
+			return []concerts.Details{w, k}, err
+		},
+		"available concerts": func(db *sql.DB) (any, error) { return concerts.AvailableConcerts(ctx, db, start) },
+		"cart contents": func(db *sql.DB) (any, error) {
+			ala, err := carts.Contents(ctx, db, "ala")
+			if err != nil {
+				return nil, err
+			}
+			ola, err := carts.Contents(ctx, db, "ola")
+			return [][]carts.Line{ala, ola}, err
+		},
+		"cart summaries": func(db *sql.DB) (any, error) {
+			ala, err := carts.SummaryOf(ctx, db, "ala")
+			if err != nil {
+				return nil, err
+			}
+			ola, err := carts.SummaryOf(ctx, db, "ola")
+			return []carts.Summary{ala, ola}, err
+		},
+		"user reservations": func(db *sql.DB) (any, error) {
+			ala, err := reservations.UserReservations(ctx, db, "ala")
+			if err != nil {
+				return nil, err
+			}
+			ola, err := reservations.UserReservations(ctx, db, "ola")
+			return [][]reservations.UserReservation{ala, ola}, err
+		},
+		"concert reservations": func(db *sql.DB) (any, error) {
+			w, err := reservations.ConcertReservationsOf(ctx, db, "warsaw")
+			if err != nil {
+				return nil, err
+			}
+			k, err := reservations.ConcertReservationsOf(ctx, db, "krakow")
+			return []reservations.ConcertReservations{w, k}, err
+		},
+		"users by e-mail": func(db *sql.DB) (any, error) {
+			ala, err := users.ByEmail(ctx, db, "ala@example.com")
+			if err != nil {
+				return nil, err
+			}
+			ola, err := users.ByEmail(ctx, db, "ola@example.com")
+			return []users.Account{ala, ola}, err
+		},
+	}
+	for name, query := range queries {
+		onSQLite, err := query(store.DB())
+		if err != nil {
+			t.Fatalf("%s on SQLite: %v", name, err)
+		}
+		onPostgres, err := query(pgDB)
+		if err != nil {
+			t.Fatalf("%s on PostgreSQL: %v", name, err)
+		}
+		if diff := cmp.Diff(onSQLite, onPostgres); diff != "" {
+			t.Errorf("%s differs (-SQLite +PostgreSQL):\n%s", name, diff)
+		}
+		t.Logf("%s: %+v", name, onPostgres)
+	}
+
+	// The story reached every read model.
+	d, err := concerts.DetailsOf(ctx, pgDB, "krakow")
+	if err != nil || !d.Cancelled || len(d.TicketTypes) != 1 || d.TicketTypes[0].Left != 45 {
+		t.Errorf("krakow on PostgreSQL: %+v, %v; want cancelled, 45 seats left", d, err)
+	}
+	if s, err := carts.SummaryOf(ctx, pgDB, "ola"); err != nil || s.Items != 3 || s.Total.Amount != 81000 {
+		t.Errorf("ola's cart on PostgreSQL: %+v, %v; want 3 items, 810.00 PLN", s, err)
+	}
+	if r, err := reservations.ConcertReservationsOf(ctx, pgDB, "warsaw"); err != nil || r.Confirmed["GA"] != 2 {
+		t.Errorf("warsaw's reservations on PostgreSQL: %+v, %v; want 2 GA confirmed", r, err)
+	}
+	if u, err := users.ByEmail(ctx, pgDB, "ola@example.com"); err != nil || u.Role != users.Organizer {
+		t.Errorf("ola on PostgreSQL: %+v, %v", u, err)
+	}
+}
