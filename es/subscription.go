@@ -395,6 +395,11 @@ func (s *Subscription) handle(ctx context.Context, batch []Event) error {
 	s.cfg.Logger.WarnContext(ctx, "subscription handler failed; retrying event by event",
 		"subscription", s.name, "from", batch[0].Position, "events", len(batch), "err", err)
 	for _, e := range batch {
+		if ctx.Err() != nil {
+			// Stopped while an earlier event was being retried: it may not
+			// be handled, so no later one may be.
+			return nil
+		}
 		// The consumer may have handled a prefix of the batch before it
 		// failed: skip what its checkpoint already covers.
 		cp, err := s.withRetry(ctx, nil, func() (int64, error) { return s.consumer.Checkpoint(ctx) })
@@ -406,7 +411,7 @@ func (s *Subscription) handle(ctx context.Context, batch []Event) error {
 		}
 		if _, err := s.withRetry(ctx, &e, func() (int64, error) {
 			return 0, s.handleBatch(ctx, []Event{e})
-		}); err != nil {
+		}); err != nil || ctx.Err() != nil {
 			return err
 		}
 	}

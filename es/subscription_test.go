@@ -352,3 +352,42 @@ func TestWaitForIgnoresABatchCutShortByTheStop(t *testing.T) {
 		t.Fatalf("WaitFor = %v for events never handled, want the deadline", err)
 	}
 }
+
+// failsOn fails on one event until stopped, recording what it was given.
+type failsOn struct {
+	ledger
+	bad     int64
+	failing chan struct{}
+	once    sync.Once
+}
+
+func (c *failsOn) Handle(ctx context.Context, batch []es.Event) error {
+	for _, e := range batch {
+		if e.Position == c.bad {
+			c.once.Do(func() { close(c.failing) })
+			return errors.New("cannot handle it")
+		}
+	}
+	return c.ledger.Handle(ctx, batch)
+}
+
+func TestStoppedDuringRetriesHandsNothingPastTheFailingEvent(t *testing.T) {
+	store := memory.New(memory.Config{})
+	appendN(t, store, "clock-1", 5)
+	c := &failsOn{bad: 2, failing: make(chan struct{})}
+	sub := es.NewSubscription("ticks", store, c, es.SubscriptionConfig{MaxAttempts: 1000, MinBackoff: 20 * time.Millisecond, MaxBackoff: 20 * time.Millisecond})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := run(ctx, sub)
+	<-c.failing
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, e := range c.seen {
+		if e.Position >= c.bad {
+			t.Fatalf("the consumer was given position %d, past the event at %d that never succeeded", e.Position, c.bad)
+		}
+	}
+}
