@@ -273,7 +273,7 @@ var errDecisionOver = errors.New("es: decision used after its attempt ended")
 // Repeated. So is a handling that raced with another of the same command
 // and lost.
 //
-// commandID identifies the command (see [CommandID]); when it is empty, the
+// commandID identifies the command (see [CommandHandler.Handle]); when it is empty, the
 // handler makes one up, and the command is not idempotent. Events and
 // messages carry the command ID as their causation ID, and the correlation
 // ID (by default the command ID), trace parent and extra values of the

@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 
 	"esgo.dev/es"
+	"esgo.dev/es/storekit"
 )
 
 // The outbox table holds the messages of [Store.AppendEnqueue], written in
@@ -95,7 +96,10 @@ const pendingCond = `delivered_at IS NULL AND cancelled_at IS NULL`
 // the outbox, then the cancellations, as the memory store does, so that a
 // message cancelled in the request that enqueues it is never delivered.
 func (s *Store) queueEnqueue(b *pgx.Batch, enq es.Enqueue, lastSeq int64) error {
-	now := s.clock.Now().UTC()
+	now, err := storekit.RecordedAt(s.clock)
+	if err != nil {
+		return err
+	}
 	if n := len(enq.Messages); n > 0 {
 		var (
 			seqs      = make([]int64, n)

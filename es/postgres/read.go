@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 
 	"esgo.dev/es"
 	"esgo.dev/es/storekit"
@@ -168,15 +169,19 @@ func queryEvents(ctx context.Context, q querier, sql string, args ...any) ([]es.
 	var (
 		e        es.Event
 		data, md string
+		recorded pgtype.Timestamptz // 'infinity' is a timestamptz, not a time.Time
 	)
-	_, err = pgx.ForEachRow(rows, []any{&e.ID, &e.StreamID, &e.Version, &e.Position, &e.Type, &e.SchemaVersion, &data, &md, &e.RecordedAt},
+	_, err = pgx.ForEachRow(rows, []any{&e.ID, &e.StreamID, &e.Version, &e.Position, &e.Type, &e.SchemaVersion, &data, &md, &recorded},
 		func() error {
 			e.Data = json.RawMessage(data)
 			e.Metadata = es.Metadata{}
 			if err := json.Unmarshal([]byte(md), &e.Metadata); err != nil {
 				return fmt.Errorf("%w: position %d, ID %s: metadata: %v", es.ErrUnreadableEvent, e.Position, e.ID, err)
 			}
-			e.RecordedAt = e.RecordedAt.UTC()
+			if !recorded.Valid || recorded.InfinityModifier != pgtype.Finite {
+				return fmt.Errorf("%w: position %d, ID %s: recorded_at is not a time", es.ErrUnreadableEvent, e.Position, e.ID)
+			}
+			e.RecordedAt = recorded.Time.UTC()
 			out = append(out, e)
 			return nil
 		})

@@ -8,8 +8,10 @@ import (
 	"hash/fnv"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -145,8 +147,8 @@ func New(ctx context.Context, pool *pgxpool.Pool, cfg Config) (*Store, error) {
 // checkSchemaName rejects names PostgreSQL would truncate: the schema name
 // is also a NOTIFY channel name, and both are limited to 63 bytes.
 func checkSchemaName(schema string) error {
-	if schema == "" || len(schema) > 63 {
-		return fmt.Errorf("postgres: schema name %q must be 1 to 63 bytes long: %w", schema, es.ErrInvalidConfig)
+	if schema == "" || len(schema) > 63 || !utf8.ValidString(schema) || strings.ContainsRune(schema, 0) {
+		return fmt.Errorf("postgres: schema name %q must be 1 to 63 bytes of UTF-8 without NUL: %w", schema, es.ErrInvalidConfig)
 	}
 	return nil
 }

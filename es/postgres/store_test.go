@@ -655,3 +655,25 @@ func TestUnreadableEvent(t *testing.T) {
 		}
 	})
 }
+
+func TestUnreadableRecordedAt(t *testing.T) {
+	estest.TestUnreadableEvent(t, func(t *testing.T) (es.Store, func(string, int64)) {
+		s := pgtest.NewStore(t, postgres.Config{})
+		return s, func(stream string, version int64) {
+			t.Helper()
+			ctx := context.Background()
+			q := pgx.Identifier{s.Schema()}.Sanitize()
+			err := pgx.BeginFunc(ctx, s.Pool(), func(tx pgx.Tx) error {
+				if _, err := tx.Exec(ctx, `UPDATE `+q+`.streams SET version = $1 WHERE stream_id = $2`, version, stream); err != nil {
+					return err
+				}
+				_, err := tx.Exec(ctx, `INSERT INTO `+q+`.events (stream_id, version, event_id, type, schema_version, data, metadata, recorded_at)
+					VALUES ($1, $2, $3, 'Read', 1, '{}', '{}', 'infinity')`, stream, version, es.NewID())
+				return err
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
+}
