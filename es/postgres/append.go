@@ -253,12 +253,13 @@ func (s *Store) appendTx(ctx context.Context, tx pgx.Tx, enq es.Enqueue, appends
 		// come in version order. Advisory locks, unlike row locks, do not
 		// give the transaction an ID, which must wait for the reservation.
 		//
-		// An enqueuer also takes the shared enqueuer lock here, before it
-		// has a transaction ID, and holds it to its end: Due tells
-		// enqueuers from other transactions by it (see outbox.go).
+		// Every writer also takes the shared writer lock (enqueuerKey)
+		// here, before it has a transaction ID, and holds it to its end:
+		// the read horizon of ReadAll, Head and Due tells writers from
+		// other transactions by it (see horizonCTE).
 		b.Queue(`SELECT (SELECT count(pg_advisory_xact_lock(k)) FROM (SELECT k FROM unnest($1::bigint[]) AS u(k) ORDER BY k) AS l),
-				(SELECT count(*) FROM (SELECT pg_advisory_xact_lock_shared($3) WHERE $2::boolean) AS e)`,
-			s.streamKeys(streamIDs), msgs > 0, s.enqueuerKey)
+				pg_advisory_xact_lock_shared($2)`,
+			s.streamKeys(streamIDs), s.enqueuerKey)
 		b.Queue("SAVEPOINT es_reserve")
 		b.Queue(`SELECT l.fresh, pg_current_xact_id()::text,
 				coalesce(CASE WHEN $3::bigint > 0 THEN setval($2::text::regclass, nextval($2::text::regclass) + $3::bigint - 1) END, 0),

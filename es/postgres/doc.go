@@ -25,8 +25,13 @@
 // lower positions than events already visible. A reader that had moved
 // past them would never see them. Each event row therefore records its
 // transaction's ID (tx_id, an xid8), and [Store.ReadAll] returns only rows
-// with tx_id below the oldest transaction still in flight
-// (pg_snapshot_xmin(pg_current_snapshot())).
+// with tx_id below the oldest writer still in flight: the oldest
+// transaction in the snapshot's in-flight list whose backend pg_locks
+// shows holding the store's shared writer lock (every append and enqueue
+// takes it before it gets its ID, and keeps it to its end), so that
+// transactions that write nothing to the store, in this database or
+// another, hold nothing back. The argument, and why the backend must be
+// matched by pid and not by virtualtransaction, is at horizonCTE.
 //
 // That filter alone is not enough: a transaction ID is assigned at a
 // transaction's first write, and two appends can take their IDs in one
@@ -49,10 +54,10 @@
 // grants leases on session advisory locks, each held by a dedicated
 // connection outside the pool, for the Locker of an [es.SubscriptionConfig] or an [es.RelayConfig].
 //
-// The price is latency: a transaction that stays open anywhere in the
-// cluster (not only in this store) holds ReadAll back until it ends.
-// Keep transactions short, and follow the log with [Store.Notify] plus a
-// polling fallback.
+// The price is latency: an append that stays open holds ReadAll back
+// until it ends (as does any transaction while a prepared transaction
+// exists in the cluster). Keep transactions short, and follow the log
+// with [Store.Notify] plus a polling fallback.
 //
 // # Outbox and inbox
 //
@@ -62,7 +67,7 @@
 // transaction draws its outbox sequence numbers under the same short
 // advisory lock as the positions, together with its transaction ID, and
 // [Store.Due] returns only rows of transactions older than every enqueuer
-// still in flight (each holds a shared advisory lock that Due looks for
+// still in flight (each holds the shared writer lock that Due looks for
 // in pg_locks): as for ReadAll, it sees a prefix of the outbox, so a
 // message is never handed out while an earlier one of its key may still
 // commit, yet transactions that enqueue nothing do not delay it.

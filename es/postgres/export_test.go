@@ -17,3 +17,17 @@ func WithTestHooks(s *Store, afterReserve, beforeCommit func(ctx context.Context
 
 // LeaseKey is the advisory lock key of a lease of a [Locker].
 func LeaseKey(namespace, name string) int64 { return lockKey("lease\x00"+name, namespace) }
+
+// HorizonSQL is the WITH clause of the read horizon (see horizonCTE),
+// for tests that inspect it.
+func HorizonSQL(s *Store) string { return s.horizon() }
+
+// HorizonWithLocks is the WITH clause of the read horizon over a stand-in
+// for pg_locks (a parenthesized query with pg_locks' columns).
+func HorizonWithLocks(s *Store, locks string) string { return s.horizonWith(locks) }
+
+// WriterLockKey is the advisory lock key every writer holds, shared.
+func WriterLockKey(s *Store) int64 { return s.enqueuerKey }
+
+// EventsTable is the quoted name of the store's events table.
+func EventsTable(s *Store) string { return s.events }

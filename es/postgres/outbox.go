@@ -26,53 +26,24 @@ import (
 // one that also reserves event positions, see appendTx): among enqueuers,
 // a lower transaction ID means lower seqs. Every row records its
 // transaction's ID (tx_id), and Due only returns rows whose tx_id is
-// below the oldest transaction still running — ReadAll's filter,
-// pg_snapshot_xmin — or, more precisely, below the oldest one still
-// running that may be an enqueuer (see dueQuery). If a row passes that
+// below the oldest transaction still running that may be a writer
+// (see horizonCTE, ReadAll's horizon too). If a row passes that
 // filter, every transaction that drew a lower seq has a lower ID, so it
 // has ended: its rows are visible or never will be. Due therefore sees a
 // prefix of the outbox in seq order, and never returns a message while an
 // earlier one of its key may still commit.
 
 // dueQuery selects the due messages of some buckets ($2) at a time ($1),
-// at most $3, in seq order. %[1]s is the outbox table; $4 and $5 are the
-// enqueuer lock's key as pg_locks shows it.
-//
-// The horizon: a row may be returned only if every transaction that drew
-// a lower seq has ended, and is therefore visible in the statement's
-// snapshot S or rolled back for good. Those transactions have lower IDs
-// (the reservation lock), so tx_id < pg_snapshot_xmin(S) is enough, and it
-// is ReadAll's filter. But it also waits for transactions that enqueue
-// nothing — any long transaction in the cluster, a report, another
-// application's — so Due lowers the bar: every enqueuer holds the shared
-// enqueuer lock from before it has an ID until it ends, so an ID that was
-// in progress in S (pg_snapshot_xip) and that pg_locks, read after S
-// was taken, shows running without that lock belongs to a transaction
-// that enqueues nothing. The horizon is the lowest of the other in-progress
-// IDs: those of enqueuers, and of transactions that ended between S and
-// the read of pg_locks, which cannot be told apart and so count as
-// enqueuers until the next poll. Without in-progress IDs, it is
-// pg_snapshot_xmax(S): every visible row passes.
-//
-// pg_locks shows transaction IDs as 32-bit xids; the xid8 values of the
-// snapshot are reduced modulo 2^32 to compare, which could only mistake
-// two transactions 4 billion IDs apart, both running.
-const dueQuery = `WITH snap AS MATERIALIZED (SELECT pg_current_snapshot() AS s),
-	locks AS MATERIALIZED (SELECT locktype, database, classid, objid, objsubid, virtualtransaction, transactionid, mode, granted
-		FROM pg_locks),
-	others AS MATERIALIZED (
-		SELECT t.transactionid FROM locks AS t
-		WHERE t.locktype = 'transactionid' AND t.mode = 'ExclusiveLock' AND t.granted
-			AND NOT EXISTS (
-				SELECT 1 FROM locks AS a
-				WHERE a.locktype = 'advisory' AND a.virtualtransaction = t.virtualtransaction
-					AND a.database = (SELECT oid FROM pg_database WHERE datname = current_database())
-					AND a.classid = $4::bigint::oid AND a.objid = $5::bigint::oid AND a.objsubid = 1)),
-	horizon AS (
-		SELECT coalesce(min(x), pg_snapshot_xmax((SELECT s FROM snap))) AS h
-		FROM pg_snapshot_xip((SELECT s FROM snap)) AS x
-		WHERE (x::text::bigint %% 4294967296)::text::xid NOT IN (SELECT transactionid FROM others))
-SELECT o.seq, o.message_id::text, o.key, o.type, o.schema_version, o.data::text, o.metadata::text, o.deliver_at, o.attempts
+// at most $3, in seq order. %[1]s is the outbox table. It follows the
+// store's horizon clause (horizonCTE): a row may be returned only if
+// every transaction that drew a lower seq has ended, and is therefore
+// visible in the statement's snapshot or rolled back for good. Those
+// transactions have lower IDs (the reservation lock), so tx_id <
+// pg_snapshot_xmin would do, but it also waits for transactions that
+// enqueue nothing — any long transaction in the cluster, a report,
+// another application's. The horizon waits only for writers (see
+// horizonCTE for why that is safe).
+const dueQuery = `SELECT o.seq, o.message_id::text, o.key, o.type, o.schema_version, o.data::text, o.metadata::text, o.deliver_at, o.attempts
 FROM %[1]s AS o
 WHERE o.bucket = ANY($2::int[]) AND o.` + pendingCond + `
 	AND o.tx_id < (SELECT h FROM horizon)
@@ -166,9 +137,7 @@ func (s *Store) Due(ctx context.Context, now time.Time, buckets []int, limit int
 	for i, b := range buckets {
 		bs[i] = int32(b)
 	}
-	// pg_locks shows a bigint advisory key as two oids.
-	hi, lo := int64(uint64(s.enqueuerKey)>>32), int64(uint64(s.enqueuerKey)&0xffffffff)
-	rows, err := s.pool.Query(ctx, fmt.Sprintf(dueQuery, s.outbox), now, bs, limit, hi, lo)
+	rows, err := s.pool.Query(ctx, s.horizon()+fmt.Sprintf(dueQuery, s.outbox), now, bs, limit)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: due: %w", withCtx(ctx, err))
 	}

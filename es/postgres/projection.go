@@ -142,13 +142,13 @@ func (s *Store) SaveCheckpoint(ctx context.Context, name string, position int64)
 
 // Head implements [es.HeadReader]: the highest position that
 // [Store.ReadAll] yields now, 0 when there is none. Like ReadAll it leaves
-// out the events of transactions still in flight and of those that began
-// after the oldest one in flight, so every event up to the head can be
+// out the events of appends still in flight and of those that got their
+// IDs after the oldest one in flight, so every event up to the head can be
 // read: a subscription that read past it has seen all of them.
 func (s *Store) Head(ctx context.Context) (int64, error) {
 	var head int64
-	if err := s.pool.QueryRow(ctx, `SELECT coalesce(max(position), 0) FROM `+s.events+
-		` WHERE tx_id < pg_snapshot_xmin(pg_current_snapshot())`).Scan(&head); err != nil {
+	if err := s.pool.QueryRow(ctx, s.horizon()+`SELECT coalesce(max(position), 0) FROM `+s.events+
+		` WHERE tx_id < (SELECT h FROM horizon)`).Scan(&head); err != nil {
 		return 0, fmt.Errorf("postgres: head: %w", withCtx(ctx, err))
 	}
 	return head, nil

@@ -75,10 +75,10 @@ func (s *Store) ReadStream(ctx context.Context, streamID string, q es.StreamQuer
 }
 
 // ReadAll implements [es.Store]. Events are fetched in batches, by
-// position, and only from transactions older than every transaction still
-// in flight anywhere in the cluster:
+// position, and only from transactions older than every appending
+// transaction still in flight (see horizonCTE):
 //
-//	tx_id < pg_snapshot_xmin(pg_current_snapshot())
+//	tx_id < (the oldest in-flight transaction that may be appending)
 //
 // This is what lets a reader that remembers the last position it handled
 // never skip an event. A sequence hands out positions when a transaction
@@ -92,20 +92,20 @@ func (s *Store) ReadStream(ctx context.Context, streamID string, q es.StreamQuer
 // ID, hence one that had already finished when the snapshot was taken, so
 // it is either visible in the same snapshot or rolled back for good.
 //
-// The cost: events become readable only once every transaction that
-// started writing before them has finished, including transactions of other
-// applications in the same cluster. A transaction left open for a minute
-// holds ReadAll back for a minute (it holds back vacuum too). Reads of one
-// stream are not affected.
+// The cost: events become readable only once every append that got its
+// transaction ID before them has finished. Transactions that append
+// nothing (of this application or any other in the cluster) do not hold
+// ReadAll back (unless a prepared transaction exists, see horizonCTE).
+// Reads of one stream are not affected.
 //
 // ReadAll may therefore stop short of the latest commits; a reader that
 // follows the log should read again after [Store.Notify] signals, and on a
-// timer as well, since the end of a foreign transaction is not signalled.
+// timer as well.
 func (s *Store) ReadAll(ctx context.Context, q es.AllQuery) iter.Seq2[es.Event, error] {
 	return func(yield func(es.Event, error) bool) {
 		var sql strings.Builder
-		sql.WriteString(`SELECT ` + eventColumns + ` FROM ` + s.events +
-			` WHERE position > $1 AND tx_id < pg_snapshot_xmin(pg_current_snapshot())`)
+		sql.WriteString(s.horizon() + `SELECT ` + eventColumns + ` FROM ` + s.events +
+			` WHERE position > $1 AND tx_id < (SELECT h FROM horizon)`)
 		args := []any{max(q.After, 0), 0}
 		if len(q.Categories) > 0 {
 			args = append(args, q.Categories)

@@ -52,8 +52,9 @@ type Store struct {
 	// reserveKey is the advisory lock that orders transaction IDs and
 	// positions (see reservePositions).
 	reserveKey int64
-	// enqueuerKey is the advisory lock that every enqueuing transaction
-	// holds, shared, from before it has an ID until it ends (see Due).
+	// enqueuerKey is the writer lock: the advisory lock that every
+	// appending or enqueuing transaction holds, shared, from before it has
+	// an ID until it ends (see horizonCTE).
 	enqueuerKey int64
 
 	// inline projections, applied in every append; their tables are

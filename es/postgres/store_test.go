@@ -677,3 +677,140 @@ func TestUnreadableRecordedAt(t *testing.T) {
 		}
 	})
 }
+
+// TestForeignTransactionsDoNotHoldReadAllBack opens transactions that hold
+// IDs and append nothing — one in another database of the cluster, one in
+// this database, one holding an unrelated advisory lock — and keeps them
+// open while an append commits: ReadAll, Head and Due must see the append
+// at once. A transaction that holds the writer lock counts as a possible
+// writer and holds the log back until it ends.
+func TestForeignTransactionsDoNotHoldReadAllBack(t *testing.T) {
+	pool := pgtest.Pool(t)
+	s := pgtest.NewStoreWithPool(t, pool, postgres.Config{})
+	ctx := context.Background()
+	cfg := pool.Config().ConnConfig.Copy()
+	cfg.Database = "postgres"
+	other, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close(ctx)
+	for i, conn := range []interface {
+		Begin(context.Context) (pgx.Tx, error)
+	}{other, pool, pool} {
+		tx, err := conn.Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer tx.Rollback(ctx) //nolint:errcheck // the test only needs it open
+		q := "SELECT pg_current_xact_id()"
+		if i == 2 {
+			q = "SELECT pg_advisory_xact_lock(42), pg_current_xact_id()"
+		}
+		if _, err := tx.Exec(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	res, err := s.AppendEnqueue(ctx, es.Enqueue{Messages: []es.Message{{ID: es.NewID(), Key: "k", Type: "Seen", SchemaVersion: 1, Data: []byte(`{}`)}}},
+		es.StreamAppend{StreamID: "seen-1", Expected: es.NoStream, Events: []es.EventData{newEvent("Seen", 1)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := es.Collect(s.ReadAll(ctx, es.AllQuery{})); err != nil || len(got) != 1 {
+		t.Fatalf("ReadAll = %d events, %v, with foreign transactions open; want the append", len(got), err)
+	}
+	if head, err := s.Head(ctx); err != nil || head != res[0].Position {
+		t.Fatalf("Head = %d, %v; want %d", head, err, res[0].Position)
+	}
+	if due, err := s.Due(ctx, time.Now().Add(time.Hour), []int{es.MessageBucket("k")}, 10); err != nil || len(due) != 1 {
+		t.Fatalf("Due = %d messages, %v, with foreign transactions open; want 1", len(due), err)
+	}
+
+	// A transaction with an ID and the writer lock may be a writer.
+	locker, err := pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer locker.Rollback(ctx) //nolint:errcheck // ended below
+	if _, err := locker.Exec(ctx, "SELECT pg_advisory_xact_lock_shared($1), pg_current_xact_id()", postgres.WriterLockKey(s)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := es.Append(ctx, s, "seen-2", es.NoStream, newEvent("Seen", 2)); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := es.Collect(s.ReadAll(ctx, es.AllQuery{})); len(got) != 1 {
+		t.Fatalf("ReadAll = %d events while a possible writer is open, want 1", len(got))
+	}
+	if err := locker.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := es.Collect(s.ReadAll(ctx, es.AllQuery{})); len(got) != 2 {
+		t.Fatalf("ReadAll = %d events after it ended, want 2", len(got))
+	}
+}
+
+// TestHorizonKeepsCommittingWriter replays, deterministically, the pg_locks
+// that let ConcurrentTail skip events (docs/horizon-notes.md): a writer in
+// flight in the snapshot whose rows pg_locks copied on both sides of its
+// ProcArrayEndTransaction, so that its ID lock shows one
+// virtualtransaction and its writer lock another ("B/n" and "B/0"). The
+// horizon must still stop at the writer. A lock held by a prepared
+// transaction (pid NULL) must make every in-flight transaction count.
+func TestHorizonKeepsCommittingWriter(t *testing.T) {
+	pool := pgtest.Pool(t)
+	s := pgtest.NewStoreWithPool(t, pool, postgres.Config{})
+	ctx := context.Background()
+	// A writer in flight, and a foreign transaction in flight before it.
+	var ids [2]string
+	for i, q := range []string{"SELECT pg_current_xact_id()::text",
+		"SELECT pg_current_xact_id()::text FROM (SELECT pg_advisory_xact_lock_shared($1)) AS l"} {
+		tx, err := pool.Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer tx.Rollback(ctx) //nolint:errcheck // the test only needs it open
+		var args []any
+		if i == 1 {
+			args = append(args, postgres.WriterLockKey(s))
+		}
+		if err := tx.QueryRow(ctx, q, args...).Scan(&ids[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	foreign, writer := ids[0], ids[1]
+	// pg_locks with the writer's advisory rows shown under another
+	// virtualtransaction, as a copy that straddles its commit shows them.
+	straddled := `(SELECT l.locktype, l.database, l.classid, l.objid, l.objsubid, l.pid, l.transactionid, l.mode, l.granted,
+			CASE WHEN l.locktype = 'advisory' AND l.pid = w.pid THEN split_part(l.virtualtransaction, '/', 1) || '/0'
+				ELSE l.virtualtransaction END AS virtualtransaction
+		FROM pg_locks AS l,
+			(SELECT pid FROM pg_locks WHERE locktype = 'transactionid' AND transactionid = '` + writer + `'::xid) AS w)`
+	prepared := `(SELECT locktype, database, classid, objid, objsubid, pid, transactionid, mode, granted FROM pg_locks
+		UNION ALL SELECT 'virtualxid', NULL, NULL, NULL, NULL, NULL, NULL, 'ExclusiveLock', true)`
+	for _, c := range []struct {
+		name, locks, want string
+	}{
+		{"pg_locks", "pg_locks", writer},
+		{"straddled", straddled, writer},
+		{"prepared", prepared, foreign},
+	} {
+		var h string
+		q := postgres.HorizonWithLocks(s, c.locks) + `SELECT (SELECT h FROM horizon)::text`
+		if err := pool.QueryRow(ctx, q).Scan(&h); err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		// Other developers' transactions may hold the horizon lower still.
+		if hv, wv := mustInt(t, h), mustInt(t, c.want); hv > wv {
+			t.Errorf("%s: horizon %s, want at most %s (foreign %s, writer %s)", c.name, h, c.want, foreign, writer)
+		}
+	}
+}
+
+func mustInt(t *testing.T, s string) int64 {
+	t.Helper()
+	var n int64
+	if _, err := fmt.Sscan(s, &n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
