@@ -607,10 +607,11 @@ func TestDeadlinesCrash(t *testing.T) {
 
 	due := `SELECT count(*) FROM ` + pgx.Identifier{s.Schema(), "outbox"}.Sanitize() + `
 		WHERE delivered_at IS NULL AND cancelled_at IS NULL AND (deliver_at IS NULL OR deliver_at <= clock_timestamp())`
-	// Lives take turns as in crashLives, without budget: a child lives
-	// until it attempted a chosen number of deliveries (or, the other
-	// turns, until it killed itself at that attempt), or until nothing
-	// is due and it lived a while; a deadline not yet due is no work.
+	// A child lives a while (0.3-1 s) from its first delivery attempt,
+	// however long it takes to start; one in three kills itself at a
+	// chosen attempt before the effect, one in three after it. Any ends
+	// once it lived that while and nothing is due: a deadline not yet due
+	// is no work.
 	kills, selfKills := 0, 0
 lives:
 	for turn := rand.IntN(3); ; turn++ {
@@ -625,24 +626,29 @@ lives:
 		default:
 		}
 		var life childLife
-		at := 20 + rand.Int64N(130)
 		switch turn % 3 {
 		case 0:
-			life.KillAt = at
+			life.KillAt = 1 + rand.Int64N(100)
 		case 1:
-			life.KillAt, life.AfterEffect = at, true
+			life.KillAt, life.AfterEffect = 1+rand.Int64N(100), true
 		}
 		c := startOutboxChild(t, s.Schema(), "effects", life)
-		born, idle := time.Now(), time.Duration(300+rand.IntN(700))*time.Millisecond
+		var working time.Time // the first attempt seen
+		born, span := time.Now(), time.Duration(300+rand.IntN(700))*time.Millisecond
 		if endLife(ctx, t, c, func() bool {
-			if life.KillAt == 0 && attemptsBy(ctx, t, s, c.pid()) >= at {
-				return true
+			if life.KillAt == 0 {
+				if working.IsZero() && attemptsBy(ctx, t, s, c.pid()) > 0 {
+					working = time.Now()
+				}
+				if !working.IsZero() && time.Since(working) > span {
+					return true
+				}
 			}
 			var n int
 			if err := s.Pool().QueryRow(ctx, due).Scan(&n); err != nil {
 				t.Fatal(err)
 			}
-			return n == 0 && time.Since(born) > idle
+			return n == 0 && time.Since(born) > span
 		}) {
 			selfKills++
 		}

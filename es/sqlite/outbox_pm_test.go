@@ -272,10 +272,11 @@ func TestDeadlineCrash(t *testing.T) {
 	}()
 	defer func() { <-scheduled }()
 
-	// A child lives until it attempted a chosen number of deliveries (or,
-	// two turns in three, until it killed itself at that attempt, before
-	// or after the effect), or until nothing is due and it lived a while:
-	// a deadline not yet due is no work.
+	// A child lives a while (0.3-1 s) from its first delivery attempt,
+	// however long it takes to start; one in three kills itself at a
+	// chosen attempt before the effect, one in three after it. Any ends
+	// once it lived that while and nothing is due: a deadline not yet due
+	// is no work.
 	attempts := filepath.Join(t.TempDir(), "attempts.log")
 	due := func() int {
 		var n int
@@ -303,20 +304,25 @@ lives:
 		default:
 		}
 		cfg := childConfig{DB: path, Mode: "effects", Attempts: attempts, Workers: 2}
-		at := 20 + rand.Int64N(130)
 		switch turn % 3 {
 		case 0:
-			cfg.KillAt = at
+			cfg.KillAt = 1 + rand.Int64N(100)
 		case 1:
-			cfg.KillAt, cfg.AfterEffect = at, true
+			cfg.KillAt, cfg.AfterEffect = 1+rand.Int64N(100), true
 		}
 		from := countAttempts(t, attempts)
-		born, idle := time.Now(), time.Duration(300+rand.IntN(700))*time.Millisecond
+		var working time.Time // the first attempt seen
+		born, span := time.Now(), time.Duration(300+rand.IntN(700))*time.Millisecond
 		if startRelayChild(t, cfg).killWhen(t, func() bool {
-			if cfg.KillAt == 0 && countAttempts(t, attempts)-from >= at {
-				return true
+			if cfg.KillAt == 0 {
+				if working.IsZero() && countAttempts(t, attempts) > from {
+					working = time.Now()
+				}
+				if !working.IsZero() && time.Since(working) > span {
+					return true
+				}
 			}
-			return time.Since(born) > idle && due() == 0
+			return time.Since(born) > span && due() == 0
 		}) {
 			selfKills++
 		}
