@@ -607,11 +607,11 @@ func TestDeadlinesCrash(t *testing.T) {
 
 	due := `SELECT count(*) FROM ` + pgx.Identifier{s.Schema(), "outbox"}.Sanitize() + `
 		WHERE delivered_at IS NULL AND cancelled_at IS NULL AND (deliver_at IS NULL OR deliver_at <= clock_timestamp())`
-	// A child lives a while (0.3-1 s) from its first delivery attempt,
-	// however long it takes to start; one in three kills itself at a
-	// chosen attempt before the effect, one in three after it. Any ends
-	// once it lived that while and nothing is due: a deadline not yet due
-	// is no work.
+	// A child lives a while (0.3-1 s, and twice as long as it took to
+	// start) from its first delivery attempt, and for 20 attempts at
+	// least; one in three kills itself at a chosen attempt (20-120)
+	// before the effect, one in three after it. Any ends once it lived
+	// that while and nothing is due: a deadline not yet due is no work.
 	kills, selfKills := 0, 0
 lives:
 	for turn := rand.IntN(3); ; turn++ {
@@ -628,19 +628,22 @@ lives:
 		var life childLife
 		switch turn % 3 {
 		case 0:
-			life.KillAt = 1 + rand.Int64N(100)
+			life.KillAt = 20 + rand.Int64N(100)
 		case 1:
-			life.KillAt, life.AfterEffect = 1+rand.Int64N(100), true
+			life.KillAt, life.AfterEffect = 20+rand.Int64N(100), true
 		}
 		c := startOutboxChild(t, s.Schema(), "effects", life)
 		var working time.Time // the first attempt seen
 		born, span := time.Now(), time.Duration(300+rand.IntN(700))*time.Millisecond
 		if endLife(ctx, t, c, func() bool {
 			if life.KillAt == 0 {
-				if working.IsZero() && attemptsBy(ctx, t, s, c.pid()) > 0 {
+				n := attemptsBy(ctx, t, s, c.pid())
+				if working.IsZero() && n > 0 {
 					working = time.Now()
 				}
-				if !working.IsZero() && time.Since(working) > span {
+				// At least twice as long as it took to start: the relay is
+				// up most of the time, on a slow machine too.
+				if n >= 20 && time.Since(working) > max(span, 2*working.Sub(born)) {
 					return true
 				}
 			}

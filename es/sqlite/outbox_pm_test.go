@@ -272,11 +272,11 @@ func TestDeadlineCrash(t *testing.T) {
 	}()
 	defer func() { <-scheduled }()
 
-	// A child lives a while (0.3-1 s) from its first delivery attempt,
-	// however long it takes to start; one in three kills itself at a
-	// chosen attempt before the effect, one in three after it. Any ends
-	// once it lived that while and nothing is due: a deadline not yet due
-	// is no work.
+	// A child lives a while (0.3-1 s, and twice as long as it took to
+	// start) from its first delivery attempt, and for 20 attempts at
+	// least; one in three kills itself at a chosen attempt (20-120)
+	// before the effect, one in three after it. Any ends once it lived
+	// that while and nothing is due: a deadline not yet due is no work.
 	attempts := filepath.Join(t.TempDir(), "attempts.log")
 	due := func() int {
 		var n int
@@ -306,19 +306,22 @@ lives:
 		cfg := childConfig{DB: path, Mode: "effects", Attempts: attempts, Workers: 2}
 		switch turn % 3 {
 		case 0:
-			cfg.KillAt = 1 + rand.Int64N(100)
+			cfg.KillAt = 20 + rand.Int64N(100)
 		case 1:
-			cfg.KillAt, cfg.AfterEffect = 1+rand.Int64N(100), true
+			cfg.KillAt, cfg.AfterEffect = 20+rand.Int64N(100), true
 		}
 		from := countAttempts(t, attempts)
 		var working time.Time // the first attempt seen
 		born, span := time.Now(), time.Duration(300+rand.IntN(700))*time.Millisecond
 		if startRelayChild(t, cfg).killWhen(t, func() bool {
 			if cfg.KillAt == 0 {
-				if working.IsZero() && countAttempts(t, attempts) > from {
+				n := countAttempts(t, attempts) - from
+				if working.IsZero() && n > 0 {
 					working = time.Now()
 				}
-				if !working.IsZero() && time.Since(working) > span {
+				// At least twice as long as it took to start: the relay is
+				// up most of the time, on a slow machine too.
+				if n >= 20 && time.Since(working) > max(span, 2*working.Sub(born)) {
 					return true
 				}
 			}
