@@ -609,7 +609,7 @@ func TestDeadlinesCrash(t *testing.T) {
 		WHERE delivered_at IS NULL AND cancelled_at IS NULL AND (deliver_at IS NULL OR deliver_at <= clock_timestamp())`
 	// A child lives a while (0.3-1 s, and twice as long as it took to
 	// start) from its first delivery attempt, and for 20 attempts at
-	// least; one in three kills itself at a chosen attempt (20-120)
+	// least; one in three kills itself at a chosen attempt (50-250)
 	// before the effect, one in three after it. Any ends once it lived
 	// that while and nothing is due: a deadline not yet due is no work.
 	kills, selfKills := 0, 0
@@ -628,9 +628,9 @@ lives:
 		var life childLife
 		switch turn % 3 {
 		case 0:
-			life.KillAt = 20 + rand.Int64N(100)
+			life.KillAt = 50 + rand.Int64N(200)
 		case 1:
-			life.KillAt, life.AfterEffect = 20+rand.Int64N(100), true
+			life.KillAt, life.AfterEffect = 50+rand.Int64N(200), true
 		}
 		c := startOutboxChild(t, s.Schema(), "effects", life)
 		var working time.Time // the first attempt seen

@@ -274,7 +274,7 @@ func TestDeadlineCrash(t *testing.T) {
 
 	// A child lives a while (0.3-1 s, and twice as long as it took to
 	// start) from its first delivery attempt, and for 20 attempts at
-	// least; one in three kills itself at a chosen attempt (20-120)
+	// least; one in three kills itself at a chosen attempt (50-250)
 	// before the effect, one in three after it. Any ends once it lived
 	// that while and nothing is due: a deadline not yet due is no work.
 	attempts := filepath.Join(t.TempDir(), "attempts.log")
@@ -306,9 +306,9 @@ lives:
 		cfg := childConfig{DB: path, Mode: "effects", Attempts: attempts, Workers: 2}
 		switch turn % 3 {
 		case 0:
-			cfg.KillAt = 20 + rand.Int64N(100)
+			cfg.KillAt = 50 + rand.Int64N(200)
 		case 1:
-			cfg.KillAt, cfg.AfterEffect = 20+rand.Int64N(100), true
+			cfg.KillAt, cfg.AfterEffect = 50+rand.Int64N(200), true
 		}
 		from := countAttempts(t, attempts)
 		var working time.Time // the first attempt seen
