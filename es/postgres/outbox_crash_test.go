@@ -33,6 +33,12 @@ const (
 	envOutboxLife   = "ES_PG_OUTBOX_LIFE" // a childLife, as JSON
 )
 
+// crashTimeout bounds a crash test. It is generous, for these tests check
+// correctness, not speed, and must pass on a loaded machine; and it is
+// below go test's default -timeout, so that a stuck test reports its
+// state rather than a goroutine dump.
+const crashTimeout = 9 * time.Minute
+
 // childLife shapes the life of an outbox child. With it the crash tests
 // make their own conditions rather than count on the speed of the
 // machine: how much a child may deliver, where it dies, how fast it goes.
@@ -520,7 +526,7 @@ func crashLives(ctx context.Context, t *testing.T, s *postgres.Store, mode strin
 func TestRelayCrash(t *testing.T) {
 	const minKills, total, keys = 10, 2000, 50
 	s := pgtest.NewStore(t, postgres.Config{})
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), crashTimeout)
 	defer cancel()
 	createEffectTables(ctx, t, s)
 	want := enqueueNotes(ctx, t, s, "k", total, keys)
@@ -549,7 +555,7 @@ func TestDeadlinesCrash(t *testing.T) {
 	const total, batch, keys, minKills = 1000, 50, 50, 4
 	const spread = 3 * time.Second
 	s := pgtest.NewStore(t, postgres.Config{})
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), crashTimeout)
 	defer cancel()
 	createEffectTables(ctx, t, s)
 
@@ -724,7 +730,7 @@ lives:
 func TestRelayTwoProcesses(t *testing.T) {
 	const total, keys, budget = 750, 25, 100
 	s := pgtest.NewStore(t, postgres.Config{})
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), crashTimeout)
 	defer cancel()
 	createEffectTables(ctx, t, s)
 	effects := pgx.Identifier{s.Schema(), "effects"}.Sanitize()

@@ -115,7 +115,7 @@ func bookingBus(s *postgres.Store) es.Publisher {
 func TestProcessManagerCrash(t *testing.T) {
 	const orders, minKills = 300, 10
 	s := pgtest.NewStore(t, postgres.Config{})
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), crashTimeout)
 	defer cancel()
 	createEffectTables(ctx, t, s) // the children log their attempts
 	reg, err := bookingRegistry()

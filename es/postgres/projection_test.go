@@ -304,7 +304,7 @@ func TestProjectionCrash(t *testing.T) {
 	const kills, total = 20, 10_000
 	pool := pgtest.Pool(t)
 	s := pgtest.NewStoreWithPool(t, pool, postgres.Config{})
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), crashTimeout)
 	defer cancel()
 	c := s.Consumer(statsProjection("stats"))
 	// Create the table before the children race to.
@@ -382,7 +382,7 @@ func TestProjectionFailover(t *testing.T) {
 	const rounds = 3
 	pool := pgtest.Pool(t)
 	s := pgtest.NewStoreWithPool(t, pool, postgres.Config{})
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), crashTimeout)
 	defer cancel()
 	activity := pgx.Identifier{s.Schema(), "activity"}.Sanitize()
 	if _, err := pool.Exec(ctx, `CREATE TABLE `+activity+` (id bigserial PRIMARY KEY, pid int NOT NULL,
