@@ -2,9 +2,6 @@ package postgres_test
 
 import (
 	"context"
-	"math/rand/v2"
-	"os"
-	"syscall"
 	"testing"
 	"time"
 
@@ -84,10 +81,10 @@ var seats = es.Decider[int, ReserveSeats, SeatsReserved]{
 
 // bookingBus is the publisher of the "process" child: a bus that hands
 // OrderPlaced to the booking process and ReserveSeats to the seats
-// command handler (with the message ID as the command ID). One time in 40, after
-// a handler succeeded, the process kills itself before the relay can
-// record the delivery: between handling an OrderPlaced and dispatching
-// its ReserveSeats, or between applying a command and acknowledging it.
+// command handler (with the message ID as the command ID). A child that
+// kills itself after a delivery's effect (childLife.AfterEffect) dies
+// between handling an OrderPlaced and the dispatch of its ReserveSeats,
+// or between applying a command and its acknowledgement.
 func bookingBus(s *postgres.Store) es.Publisher {
 	reg, err := bookingRegistry()
 	if err != nil {
@@ -95,45 +92,32 @@ func bookingBus(s *postgres.Store) es.Publisher {
 	}
 	process := es.NewProcessHandler(s, reg, booking, es.ProcessConfig{})
 	commands := es.NewCommandHandler(s, reg, seats, es.HandlerConfig{})
-	crashSometimes := func() {
-		if rand.IntN(40) == 0 {
-			_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
-		}
-	}
 	bus := es.NewBus()
-	bus.Subscribe("OrderPlaced", func(ctx context.Context, m es.Message) error {
-		if err := process.Handle(ctx, m); err != nil {
-			return err
-		}
-		crashSometimes()
-		return nil
-	})
+	bus.Subscribe("OrderPlaced", process.Handle)
 	bus.Subscribe("ReserveSeats", func(ctx context.Context, m es.Message) error {
 		v, err := es.DecodeMessage(reg, m)
 		if err != nil {
 			return err
 		}
 		cmd := v.(ReserveSeats)
-		if _, err := commands.Handle(ctx, m.ID, "seats-"+cmd.OrderID, cmd); err != nil {
-			return err
-		}
-		crashSometimes()
-		return nil
+		_, err = commands.Handle(ctx, m.ID, "seats-"+cmd.OrderID, cmd)
+		return err
 	})
 	return bus
 }
 
 // TestProcessManagerCrash places 300 orders and runs relay, bus, booking
 // process and seats command handler in a child process that is killed
-// again and again, by the test at random moments and by itself between
-// handling a message and acknowledging it. At the end, every order has
-// one SeatsRequested and one SeatsReserved: no command was lost, none
-// applied twice.
+// again and again (see crashLives): by the test, and by itself before
+// handling a message or between handling it and acknowledging it. At
+// the end, every order has one SeatsRequested and one SeatsReserved: no
+// command was lost, none applied twice.
 func TestProcessManagerCrash(t *testing.T) {
 	const orders, minKills = 300, 10
 	s := pgtest.NewStore(t, postgres.Config{})
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), crashTimeout)
 	defer cancel()
+	createEffectTables(ctx, t, s) // the children log their attempts
 	reg, err := bookingRegistry()
 	if err != nil {
 		t.Fatal(err)
@@ -150,26 +134,19 @@ func TestProcessManagerCrash(t *testing.T) {
 		}
 	}
 
-	selfKills, ourKills := 0, 0
-	for selfKills+ourKills < minKills || backlogOf(ctx, t, s) > 0 {
-		if ctx.Err() != nil {
-			t.Fatalf("timed out after %d kills, backlog %d", selfKills+ourKills, backlogOf(context.Background(), t, s))
-		}
-		cmd := startOutboxChild(t, s.Schema(), "process")
-		exited := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(exited) }()
-		select {
-		case <-exited:
-			selfKills++
-		case <-time.After(time.Duration(200+rand.IntN(300)) * time.Millisecond):
-			_ = cmd.Process.Signal(syscall.SIGKILL)
-			<-exited
-			ourKills++
-		}
+	kills, selfKills := crashLives(ctx, t, s, "process", minKills, 120, 100, 2*time.Millisecond)
+	var attempts, messages int
+	if err := s.Pool().QueryRow(ctx, `SELECT count(*), count(DISTINCT message_id) FROM `+
+		pgx.Identifier{s.Schema(), "attempts"}.Sanitize()).Scan(&attempts, &messages); err != nil {
+		t.Fatal(err)
 	}
-	t.Logf("%d orders: the child was killed %d times by the test, %d times by itself", orders, ourKills, selfKills)
-	if selfKills == 0 {
-		t.Error("the child never crashed between handling and acknowledging")
+	t.Logf("%d orders: the child was killed %d times, %d of them by itself; %d attempts to deliver %d messages",
+		orders, kills, selfKills, attempts, messages)
+	if messages != 2*orders {
+		t.Errorf("%d messages delivered, want %d orders and %d commands", messages, orders, orders)
+	}
+	if attempts == messages {
+		t.Error("no message was delivered twice: the kills tested nothing")
 	}
 
 	q := pgx.Identifier{s.Schema(), "events"}.Sanitize()

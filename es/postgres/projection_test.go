@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -168,7 +169,7 @@ func writers(ctx context.Context, s *postgres.Store, n, total int, pause time.Du
 // store's head.
 func catchUp(ctx context.Context, t testing.TB, s *postgres.Store, c es.Consumer, cfg es.SubscriptionConfig) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
 	defer cancel()
 	cfg.PollInterval = 50 * time.Millisecond
 	sub := es.NewSubscription("stats", s, c, cfg)
@@ -223,7 +224,13 @@ func TestHelperProjectionChild(t *testing.T) {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
 	defer stop()
-	pool, err := pgxpool.New(ctx, pgtest.DSN())
+	cfg, err := pgxpool.ParseConfig(pgtest.DSN())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The parent tells our server sessions by their name (childApp).
+	cfg.ConnConfig.RuntimeParams["application_name"] = childApp(os.Getpid())
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -254,7 +261,9 @@ type activityConsumer struct {
 
 func (a *activityConsumer) Handle(ctx context.Context, batch []es.Event) error {
 	var id int64
-	if err := a.pool.QueryRow(ctx, `INSERT INTO `+a.table+` (pid, started) VALUES ($1, clock_timestamp()) RETURNING id`,
+	// Not cut short by the end of ctx (SIGTERM): the row could be written
+	// without our knowing its ID, and so never be given its end.
+	if err := a.pool.QueryRow(context.WithoutCancel(ctx), `INSERT INTO `+a.table+` (pid, started) VALUES ($1, clock_timestamp()) RETURNING id`,
 		os.Getpid()).Scan(&id); err != nil {
 		return err
 	}
@@ -274,18 +283,28 @@ func startChild(t *testing.T, schema, mode string) *exec.Cmd {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	// A failing test must not leave a child running.
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+		}
+	})
 	return cmd
 }
 
 // TestProjectionCrash kills a process running the async projection 20
-// times at random moments while 10,000 events are appended, then lets a
-// last run catch up: the read model must equal a fold of all the events,
-// with nothing lost and nothing applied twice.
+// times while 10,000 events are appended, then lets a last run catch up:
+// the read model must equal a fold of all the events, with nothing lost
+// and nothing applied twice. A child is killed at a random moment once
+// its checkpoint moved a random number of events (up to 8 batches), or
+// once it has caught up and lived a random while: every life does work
+// when there is work, however slow the machine.
 func TestProjectionCrash(t *testing.T) {
 	const kills, total = 20, 10_000
 	pool := pgtest.Pool(t)
 	s := pgtest.NewStoreWithPool(t, pool, postgres.Config{})
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), crashTimeout)
 	defer cancel()
 	c := s.Consumer(statsProjection("stats"))
 	// Create the table before the children race to.
@@ -294,29 +313,61 @@ func TestProjectionCrash(t *testing.T) {
 	}
 
 	wait := writers(ctx, s, 4, total, 70*time.Millisecond)
+	// The first child finds work.
+	for head := int64(0); head == 0; time.Sleep(10 * time.Millisecond) {
+		var err error
+		if head, err = s.Head(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	busy := 0
 	for i := range kills {
+		from, err := c.Checkpoint(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		born, idle := time.Now(), time.Duration(200+rand.IntN(400))*time.Millisecond
+		target := 1 + rand.Int64N(400)
 		cmd := startChild(t, s.Schema(), "crash")
-		time.Sleep(time.Duration(200+rand.IntN(400)) * time.Millisecond)
+		var cp, head int64
+		for {
+			if cp, err = c.Checkpoint(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if head, err = s.Head(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if cp-from >= target {
+				busy++
+				time.Sleep(rand.N(100 * time.Millisecond))
+				break
+			}
+			if cp >= head && time.Since(born) > idle {
+				break
+			}
+			select {
+			case <-ctx.Done():
+				t.Fatalf("kill %d: the child made no progress from checkpoint %d, head %d: %v", i+1, cp, head, ctx.Err())
+			case <-time.After(10 * time.Millisecond):
+			}
+		}
 		if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
 			t.Fatal(err)
 		}
 		_ = cmd.Wait() // killed: the error says so
-		cp, err := c.Checkpoint(ctx)
-		if err != nil {
-			t.Fatal(err)
+		if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() {
+			t.Fatalf("child %d was not killed but ended with %v", cmd.Process.Pid, cmd.ProcessState)
 		}
-		head, _ := s.Head(ctx)
-		t.Logf("kill %d: checkpoint %d, head %d", i+1, cp, head)
+		t.Logf("kill %d after %v: checkpoint %d -> %d, head %d", i+1, time.Since(born).Round(time.Millisecond), from, cp, head)
 	}
 	if err := wait(); err != nil {
 		t.Fatal(err)
 	}
-	cp, err := c.Checkpoint(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if cp == 0 {
-		t.Fatal("the killed processes handled nothing")
+	t.Logf("%d of %d kills after the checkpoint moved as far as chosen, the others once caught up", busy, kills)
+	// The first child started on events, and lived until it moved the
+	// checkpoint or caught up.
+	if cp, err := c.Checkpoint(ctx); err != nil || cp == 0 {
+		t.Fatalf("checkpoint %d (%v): the killed processes handled nothing", cp, err)
 	}
 	catchUp(ctx, t, s, c, es.SubscriptionConfig{})
 	checkModel(ctx, t, s)
@@ -331,7 +382,7 @@ func TestProjectionFailover(t *testing.T) {
 	const rounds = 3
 	pool := pgtest.Pool(t)
 	s := pgtest.NewStoreWithPool(t, pool, postgres.Config{})
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), crashTimeout)
 	defer cancel()
 	activity := pgx.Identifier{s.Schema(), "activity"}.Sanitize()
 	if _, err := pool.Exec(ctx, `CREATE TABLE `+activity+` (id bigserial PRIMARY KEY, pid int NOT NULL,
@@ -380,14 +431,15 @@ func TestProjectionFailover(t *testing.T) {
 		return now
 	}
 	waitActive := func(since time.Time, not int) int {
-		deadline := time.Now().Add(15 * time.Second)
+		// Generous: this is no test of speed.
+		deadline := time.Now().Add(2 * time.Minute)
 		for time.Now().Before(deadline) {
 			if pid, ok := activeSince(since); ok && pid != not {
 				return pid
 			}
 			time.Sleep(20 * time.Millisecond)
 		}
-		t.Fatalf("no process took over within 15s")
+		t.Fatalf("no process took over within 2 minutes")
 		return 0
 	}
 
@@ -401,14 +453,20 @@ func TestProjectionFailover(t *testing.T) {
 		if cmd == nil {
 			t.Fatalf("active pid %d is not a child", active)
 		}
-		// Whatever the killed process did ended before this moment.
+		// Whatever the killed process did ended about this moment: it may
+		// still start a Handle before the signal lands, whose record the
+		// server may even write after the process died. Once the
+		// server's sessions of the process are gone, its open records
+		// end at this moment, or at their start if later.
 		killedAt := dbNow()
 		if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
 			t.Fatal(err)
 		}
 		_ = cmd.Wait()
 		delete(children, active)
-		if _, err := pool.Exec(ctx, `UPDATE `+activity+` SET ended = $2 WHERE pid = $1 AND ended IS NULL`, active, killedAt); err != nil {
+		waitSessions(ctx, t, pool, active, func(n int) bool { return n == 0 })
+		if _, err := pool.Exec(ctx, `UPDATE `+activity+` SET ended = greatest(started, $2) WHERE pid = $1 AND ended IS NULL`,
+			active, killedAt); err != nil {
 			t.Fatal(err)
 		}
 		start()
@@ -422,6 +480,7 @@ func TestProjectionFailover(t *testing.T) {
 	}
 	waitCaughtUp(ctx, t, s, c)
 	for pid, cmd := range children {
+		waitSessions(ctx, t, pool, pid, func(n int) bool { return n > 0 }) // it handles SIGTERM
 		if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 			t.Fatal(err)
 		}
@@ -440,6 +499,15 @@ func TestProjectionFailover(t *testing.T) {
 		t.Fatal(err)
 	}
 	if open != 0 || overlaps != 0 {
+		rows, err := pool.Query(ctx, `SELECT format('%s %s %s', pid, started, coalesce(ended::text, '-')) FROM `+activity+` ORDER BY id`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		list, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("activity (process, start, end):\n%s", strings.Join(list, "\n"))
 		t.Fatalf("%d of %d Handle calls overlap with another process's; %d never ended", overlaps, handles, open)
 	}
 	t.Logf("%d Handle calls, none overlapping", handles)

@@ -26,23 +26,34 @@ import (
 
 // The outbox tests below run es.Relay in child processes (the test binary
 // re-executed as TestHelperOutboxRelay) and kill them with SIGKILL: from
-// outside at random moments, and from inside at chosen points of a
-// delivery (before the consumer's transaction, or after it commits but
-// before the relay marks the message delivered).
+// outside once they did a chosen amount of work, and from inside at
+// chosen points of a delivery (before the consumer's transaction, or
+// after it commits but before the relay marks the message delivered).
+// They make their own conditions rather than count on the speed of the
+// machine: a budget bounds what a child may deliver, so that a kill hits
+// a relay with work to do however fast it runs; a kill waits for the
+// work it needs, however slowly the child runs.
 
 // outboxChildEnv carries a childConfig, as JSON, to TestHelperOutboxRelay.
 const outboxChildEnv = "ES_SQLITE_OUTBOX_CHILD"
 
 // childConfig configures the relay a child process runs.
 type childConfig struct {
-	DB       string        // the store's file
-	Mode     string        // "effects" or "process"
-	Attempts string        // the file every delivery attempt is logged to
-	Workers  int           // es.RelayConfig.Workers
-	Lock     bool          // es.RelayConfig.Locker = store.Locker()
-	KillAt   int64         // the child kills itself at this delivery attempt (0: never)
-	FailRate float64       // the share of deliveries that fail before doing anything
-	Delay    time.Duration // a pause after each successful delivery
+	DB       string // the store's file
+	Mode     string // "effects" or "process"
+	Attempts string // the file every delivery attempt is logged to
+	Workers  int    // es.RelayConfig.Workers
+	Lock     bool   // es.RelayConfig.Locker = store.Locker()
+	// Budget is how many deliveries the child attempts before they stall
+	// (0: no limit) until the parent lifts the limit (relayChild.release).
+	Budget int64
+	// KillAt is the delivery attempt at which the child kills itself (0:
+	// never): before the consumer's transaction or, with AfterEffect,
+	// after it committed and before the relay records the delivery.
+	KillAt      int64
+	AfterEffect bool
+	FailRate    float64       // the share of deliveries that fail before doing anything
+	Delay       time.Duration // a pause after each successful delivery
 }
 
 // TestHelperOutboxRelay is not a test: run in a child process with
@@ -52,7 +63,7 @@ func TestHelperOutboxRelay(t *testing.T) {
 	if raw == "" {
 		t.Skip("helper process for the outbox crash tests")
 	}
-	exitWithParent()
+	released := exitWithParent()
 	var cfg childConfig
 	if err := json.Unmarshal([]byte(raw), &cfg); err != nil {
 		fmt.Fprintln(os.Stderr, "config:", err)
@@ -70,7 +81,7 @@ func TestHelperOutboxRelay(t *testing.T) {
 		fmt.Fprintln(os.Stderr, "attempts log:", err)
 		os.Exit(2)
 	}
-	k := &killer{at: cfg.KillAt}
+	k := &killer{budget: cfg.Budget, released: released, at: cfg.KillAt, after: cfg.AfterEffect}
 	var pub es.Publisher
 	switch cfg.Mode {
 	case "effects":
@@ -90,26 +101,39 @@ func TestHelperOutboxRelay(t *testing.T) {
 	os.Exit(4) // Run returns only when ctx ends, which it never does
 }
 
-// killer kills its process with SIGKILL at a given delivery attempt, at
-// one of two points chosen at random.
+// killer counts the delivery attempts of a child, stalls those beyond
+// its budget until released, and kills the process with SIGKILL at a
+// chosen attempt, at a chosen point.
 type killer struct {
+	budget   int64
+	released <-chan struct{}
 	at       int64
+	after    bool // kill after the effect rather than before
 	attempts atomic.Int64
 }
 
-// attempt counts a delivery attempt and returns its number. A nil killer
-// counts nothing and never kills.
-func (k *killer) attempt() int64 {
+// attempt counts a delivery attempt and returns its number, once it is
+// within the budget or the budget is lifted. A nil killer counts
+// nothing, never stalls and never kills.
+func (k *killer) attempt(ctx context.Context) (int64, error) {
 	if k == nil {
-		return 0
+		return 0, nil
 	}
-	return k.attempts.Add(1)
+	n := k.attempts.Add(1)
+	if k.budget > 0 && n > k.budget {
+		select {
+		case <-k.released:
+		case <-ctx.Done():
+			return n, ctx.Err()
+		}
+	}
+	return n, nil
 }
 
-// maybe kills the process if attempt n is the chosen one and point is
-// the chosen point (0 or 1, decided by the attempt's number).
-func (k *killer) maybe(n int64, point int) {
-	if k == nil || k.at == 0 || n != k.at || int(n%2) != point {
+// maybe kills the process if attempt n is the chosen one and after says
+// whether the effect is done is the chosen point.
+func (k *killer) maybe(n int64, after bool) {
+	if k == nil || k.at == 0 || n != k.at || after != k.after {
 		return
 	}
 	p, err := os.FindProcess(os.Getpid())
@@ -152,7 +176,10 @@ type numbered struct {
 
 // Publish implements es.Publisher.
 func (c *effectConsumer) Publish(ctx context.Context, m es.Message) error {
-	n := c.kill.attempt()
+	n, err := c.kill.attempt(ctx)
+	if err != nil {
+		return err
+	}
 	if c.log != nil {
 		if _, err := c.log.Write([]byte(m.ID + "\n")); err != nil {
 			return err
@@ -164,12 +191,12 @@ func (c *effectConsumer) Publish(ctx context.Context, m es.Message) error {
 		}
 		return errors.New("the broker is down")
 	}
-	c.kill.maybe(n, 0)
+	c.kill.maybe(n, false)
 	var p numbered
 	if err := json.Unmarshal(m.Data, &p); err != nil {
 		return err
 	}
-	err := c.s.WriteTx(ctx, func(tx *sql.Tx) error {
+	err = c.s.WriteTx(ctx, func(tx *sql.Tx) error {
 		first, err := c.s.InboxTx(ctx, tx, "effects", m.ID)
 		if err != nil || !first {
 			return err
@@ -184,7 +211,7 @@ func (c *effectConsumer) Publish(ctx context.Context, m es.Message) error {
 	if c.arrived != nil {
 		c.arrived(m, true)
 	}
-	c.kill.maybe(n, 1) // the effect committed, the relay has not marked the message delivered
+	c.kill.maybe(n, true) // the effect committed, the relay has not marked the message delivered
 	time.Sleep(c.delay)
 	return nil
 }
@@ -226,6 +253,7 @@ func enqueueNumbered(t *testing.T, s *sqlite.Store, total, keys int, at func(i i
 // relayChild is a child process running TestHelperOutboxRelay.
 type relayChild struct {
 	cmd    *exec.Cmd
+	stdin  io.Writer
 	stderr *bytes.Buffer
 	done   chan struct{}
 }
@@ -236,9 +264,9 @@ func startRelayChild(t *testing.T, cfg childConfig) *relayChild {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := childCommand(t, "TestHelperOutboxRelay")
+	cmd, stdin := childCommand(t, "TestHelperOutboxRelay")
 	cmd.Env = append(os.Environ(), outboxChildEnv+"="+string(raw))
-	c := &relayChild{cmd: cmd, stderr: &bytes.Buffer{}, done: make(chan struct{})}
+	c := &relayChild{cmd: cmd, stdin: stdin, stderr: &bytes.Buffer{}, done: make(chan struct{})}
 	cmd.Stderr = c.stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -258,24 +286,135 @@ func startRelayChild(t *testing.T, cfg childConfig) *relayChild {
 	return c
 }
 
+// release lifts the child's budget.
+func (c *relayChild) release(t *testing.T) {
+	t.Helper()
+	if _, err := io.WriteString(c.stdin, "release\n"); err != nil {
+		t.Fatalf("releasing relay process %d: %v", c.cmd.Process.Pid, err)
+	}
+}
+
 // killAfter kills the child with SIGKILL after d, unless it killed itself
 // before (reported by self). Either way it must have died of SIGKILL, not
 // stopped on an error.
 func (c *relayChild) killAfter(t *testing.T, d time.Duration) (self bool) {
 	t.Helper()
-	timer := time.NewTimer(d)
-	defer timer.Stop()
-	select {
-	case <-c.done:
-		self = true
-	case <-timer.C:
-		_ = c.cmd.Process.Kill()
-		<-c.done
+	deadline := time.Now().Add(d)
+	return c.killWhen(t, func() bool { return !time.Now().Before(deadline) })
+}
+
+// killWhen kills the child with SIGKILL once ready (asked every 10 ms)
+// reports true, unless it killed itself before (reported by self).
+// Either way it must have died of SIGKILL, not stopped on an error. A
+// nil ready waits for the child to kill itself. There is no time limit
+// but a generous one against a hung child: a life ends when it has done
+// what the test needs, however long that takes.
+func (c *relayChild) killWhen(t *testing.T, ready func() bool) (self bool) {
+	t.Helper()
+	limit := time.Now().Add(3 * time.Minute)
+	for {
+		if ready != nil && ready() {
+			break
+		}
+		if time.Now().After(limit) {
+			_ = c.cmd.Process.Kill()
+			<-c.done
+			t.Fatalf("relay process %d: its life did not end within 3 minutes: %s", c.cmd.Process.Pid, c.stderr)
+		}
+		select {
+		case <-c.done:
+			self = true
+		case <-time.After(10 * time.Millisecond):
+			continue
+		}
+		break
+	}
+	if !self {
+		select {
+		case <-c.done:
+			self = true
+		default:
+			_ = c.cmd.Process.Kill()
+			<-c.done
+		}
 	}
 	if ws, ok := c.cmd.ProcessState.Sys().(interface{ Signaled() bool }); !ok || !ws.Signaled() {
 		t.Fatalf("relay process %d was not killed but ended with %v: %s", c.cmd.Process.Pid, c.cmd.ProcessState, c.stderr)
 	}
 	return self
+}
+
+// countAttempts returns how many delivery attempts the log at path holds.
+func countAttempts(t *testing.T, path string) int64 {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		t.Fatal(err)
+	}
+	return int64(bytes.Count(b, []byte("\n")))
+}
+
+// relayLives delivers the backlog of s with children configured by cfg,
+// one at a time, each killed, until at least minKills were and the
+// backlog is down to tail; then a last child delivers the rest and is
+// killed once idle.
+//
+// The children take turns at dying: by their own hand at a chosen
+// delivery attempt, before the consumer's transaction or after it
+// committed (before the relay records the delivery), or by the test's
+// SIGKILL once they attempted a chosen number of deliveries. So every
+// life does some work, however slow the machine. Each child's budget is
+// at most maxBudget and never more than half the backlog it starts on,
+// so that, however fast the machine, every kill hits a relay with work
+// to do. It returns the number of kills, and of those the children
+// inflicted on themselves.
+func relayLives(t *testing.T, s *sqlite.Store, cfg childConfig, minKills int, maxBudget, tail int64) (kills, selfKills int) {
+	t.Helper()
+	backlog := func() int64 {
+		n, err := s.Backlog(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	busy := 0
+	for turn := rand.IntN(3); kills < minKills || backlog() > tail; turn++ {
+		before := backlog()
+		life := cfg
+		life.Budget = max(1, min(maxBudget/3+rand.Int64N(maxBudget*2/3), before/2))
+		// The second half of the budget: enough work per life to keep
+		// the number of lives, and of process starts, down.
+		at := 1 + life.Budget/2 + rand.Int64N((life.Budget+1)/2)
+		var ready func() bool
+		switch turn % 3 {
+		case 0:
+			life.KillAt = at
+		case 1:
+			life.KillAt, life.AfterEffect = at, true
+		default:
+			from := countAttempts(t, cfg.Attempts)
+			ready = func() bool { return countAttempts(t, cfg.Attempts)-from >= at }
+		}
+		born := time.Now()
+		if startRelayChild(t, life).killWhen(t, ready) {
+			selfKills++
+		}
+		kills++
+		after := backlog()
+		if after > 0 {
+			busy++
+		}
+		t.Logf("kill %d (%s attempt %d of a budget of %d) after %v: backlog %d -> %d",
+			kills, [...]string{"self, before the effect, at", "self, after the effect, at", "from outside after"}[turn%3],
+			at, life.Budget, time.Since(born).Round(time.Millisecond), before, after)
+	}
+	if busy != kills {
+		t.Fatalf("only %d of %d kills left messages to deliver", busy, kills)
+	}
+	c := startRelayChild(t, cfg)
+	waitForBacklog(t, s, 0, 3*time.Minute)
+	c.killAfter(t, 0)
+	return kills, selfKills
 }
 
 // readAttempts returns how many delivery attempts the log holds per
@@ -361,10 +500,10 @@ func checkExactlyOnce(t *testing.T, s *sqlite.Store, want []es.Message, ordered 
 }
 
 // TestRelayCrash: 2,000 messages over 50 keys; a relay in a child process
-// is killed at random moments, and kills itself at a random delivery
-// (before its consumer's transaction, or after it commits and before the
-// relay records the delivery), and is restarted until the backlog is
-// empty. Every message was delivered at least once, and took effect
+// is killed again and again (see relayLives), at least 10 times, from
+// outside and by itself at a chosen delivery (before its consumer's
+// transaction, or after it commits and before the relay records the
+// delivery). Every message was delivered at least once, and took effect
 // exactly once, in order per key.
 func TestRelayCrash(t *testing.T) {
 	if testing.Short() {
@@ -373,35 +512,10 @@ func TestRelayCrash(t *testing.T) {
 	s, path := openOutboxFile(t)
 	msgs := enqueueNumbered(t, s, 2000, 50, nil)
 	attempts := filepath.Join(t.TempDir(), "attempts.log")
-	kills, selfKills, busyKills := 0, 0, 0
-	for round := 0; ; round++ {
-		if round == 60 {
-			t.Fatal("the backlog is not empty after 60 rounds")
-		}
-		// Two children in three kill themselves at a chosen point; the
-		// others are killed from here at a random moment. The pause after
-		// each effect widens the window between effect and acknowledgement
-		// and keeps a child from draining the outbox at once.
-		cfg := childConfig{DB: path, Mode: "effects", Attempts: attempts, Workers: 2, Delay: 2 * time.Millisecond}
-		if round%3 != 2 {
-			cfg.KillAt = 50 + rand.Int64N(100)
-		}
-		c := startRelayChild(t, cfg)
-		if c.killAfter(t, time.Duration(100+rand.IntN(400))*time.Millisecond) {
-			selfKills++
-		}
-		kills++
-		n, err := s.Backlog(context.Background())
-		if err != nil {
-			t.Fatal(err)
-		}
-		if n > 0 {
-			busyKills++
-		}
-		if n == 0 && kills >= 10 {
-			break
-		}
-	}
+	// The pause after each effect widens the window between effect and
+	// acknowledgement.
+	kills, selfKills := relayLives(t, s,
+		childConfig{DB: path, Mode: "effects", Attempts: attempts, Workers: 2, Delay: 2 * time.Millisecond}, 10, 300, 300)
 	effects := checkExactlyOnce(t, s, msgs, true)
 	log := readAttempts(t, attempts)
 	total := 0
@@ -413,9 +527,6 @@ func TestRelayCrash(t *testing.T) {
 	for _, n := range log {
 		total += n
 	}
-	if busyKills < 10 {
-		t.Fatalf("only %d kills left messages to deliver", busyKills)
-	}
 	if total == len(msgs) {
 		t.Fatal("no message was delivered twice: the kills tested nothing")
 	}
@@ -423,8 +534,8 @@ func TestRelayCrash(t *testing.T) {
 	for _, e := range effects {
 		pids[e.pid] = true
 	}
-	t.Logf("%d kills (%d by the child itself, %d with messages left), %d processes applied effects; %d delivery attempts for %d messages (%d redeliveries), each applied once",
-		kills, selfKills, busyKills, len(pids), total, len(msgs), total-len(msgs))
+	t.Logf("%d kills (%d by the child itself, each with messages left), %d processes applied effects; %d delivery attempts for %d messages (%d redeliveries), each applied once",
+		kills, selfKills, len(pids), total, len(msgs), total-len(msgs))
 }
 
 // TestRelayOrder: four workers and deliveries that fail one time in five;
@@ -454,7 +565,7 @@ func TestRelayOrder(t *testing.T) {
 		defer close(done)
 		_ = es.NewRelay(s, pub, es.RelayConfig{Workers: 4, PollInterval: 2 * time.Millisecond, MaxAttempts: 1000, MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond, Logger: slog.New(slog.DiscardHandler)}).Run(ctx)
 	}()
-	waitForBacklog(t, s, 0, 60*time.Second)
+	waitForBacklog(t, s, 0, 3*time.Minute)
 	cancel()
 	<-done
 
