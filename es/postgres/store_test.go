@@ -633,31 +633,20 @@ func TestRefusedAppendTxWritesNothing(t *testing.T) {
 }
 
 func TestUnreadableEvent(t *testing.T) {
-	estest.TestUnreadableEvent(t, func(t *testing.T) (es.Store, func(string, int64)) {
-		s := pgtest.NewStore(t, postgres.Config{})
-		return s, func(stream string, version int64) {
-			t.Helper()
-			ctx := context.Background()
-			q := pgx.Identifier{s.Schema()}.Sanitize()
-			err := pgx.BeginFunc(ctx, s.Pool(), func(tx pgx.Tx) error {
-				if _, err := tx.Exec(ctx, `UPDATE `+q+`.streams SET version = $1 WHERE stream_id = $2`, version, stream); err != nil {
-					return err
-				}
-				// Metadata whose extra values are not strings: another
-				// tool's idea of metadata.
-				_, err := tx.Exec(ctx, `INSERT INTO `+q+`.events (stream_id, version, event_id, type, schema_version, data, metadata, recorded_at)
-					VALUES ($1, $2, $3, 'Read', 1, '{}', '{"extra":{"n":5}}', now())`, stream, version, es.NewID())
-				return err
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
-		}
-	})
+	// Metadata whose extra values are not strings: another tool's idea of
+	// metadata.
+	estest.TestUnreadableEvent(t, unreadableRow(`{"extra":{"n":5}}`, "now()"))
 }
 
 func TestUnreadableRecordedAt(t *testing.T) {
-	estest.TestUnreadableEvent(t, func(t *testing.T) (es.Store, func(string, int64)) {
+	estest.TestUnreadableEvent(t, unreadableRow(`{}`, "'infinity'"))
+}
+
+// unreadableRow returns a store for estest.TestUnreadableEvent whose
+// corrupt function inserts a row with the given metadata and recorded_at
+// (an SQL expression) by raw SQL.
+func unreadableRow(metadata, recordedAt string) func(t *testing.T) (es.Store, func(string, int64)) {
+	return func(t *testing.T) (es.Store, func(string, int64)) {
 		s := pgtest.NewStore(t, postgres.Config{})
 		return s, func(stream string, version int64) {
 			t.Helper()
@@ -668,14 +657,14 @@ func TestUnreadableRecordedAt(t *testing.T) {
 					return err
 				}
 				_, err := tx.Exec(ctx, `INSERT INTO `+q+`.events (stream_id, version, event_id, type, schema_version, data, metadata, recorded_at)
-					VALUES ($1, $2, $3, 'Read', 1, '{}', '{}', 'infinity')`, stream, version, es.NewID())
+					VALUES ($1, $2, $3, 'Read', 1, '{}', $4, `+recordedAt+`)`, stream, version, es.NewID(), metadata)
 				return err
 			})
 			if err != nil {
 				t.Fatal(err)
 			}
 		}
-	})
+	}
 }
 
 // TestForeignTransactionsDoNotHoldReadAllBack opens transactions that hold
