@@ -30,9 +30,17 @@ func (f PublisherFunc) Publish(ctx context.Context, m Message) error { return f(
 //
 // Messages are spread over [OutboxBuckets] buckets by key; each of the
 // relay's workers owns the buckets b with b % Workers == its number, so
-// one worker delivers all messages of a key, in order. With a Locker,
-// each worker first takes a lease, so that any number of processes can
-// run the relay and each bucket still has one active worker.
+// one worker delivers all messages of a key, in order.
+//
+// With a Locker, the relay takes one lease, named [RelayLease], before any
+// worker starts, and its workers stop when the lease is lost: any number
+// of processes can run the relay, one of them delivers and the others
+// stand by to take over. One lease for the whole relay, rather than one
+// per worker, is what keeps each bucket to one active worker whatever the
+// processes' Workers settings: leases named after a worker's number and
+// count would let a relay with 2 workers and one with 4 both serve bucket
+// 0 during a rolling deploy that changes the setting. Deliveries scale
+// with Workers inside the active process.
 //
 // A Relay is safe for concurrent use, but Run it once at a time.
 type Relay struct {
@@ -68,8 +76,9 @@ type RelayConfig struct {
 	MinBackoff, MaxBackoff time.Duration
 	// Clock decides which messages are due (default [SystemClock]).
 	Clock Clock
-	// Locker, when set, makes every worker hold a lease while it delivers,
-	// so that relays in several processes share the work.
+	// Locker, when set, makes the relay hold the lease [RelayLease] while
+	// it delivers, so that relays in several processes can stand by for
+	// each other.
 	Locker Locker
 	// Observer, when set, is told of deliveries and the backlog
 	// (esgo.dev/es/esprom has one for Prometheus).
@@ -106,20 +115,65 @@ func NewRelay(outbox Outbox, pub Publisher, cfg RelayConfig) *Relay {
 	return &Relay{outbox: outbox, pub: pub, cfg: cfg}
 }
 
+// markTimeout bounds how long a stopping relay waits to record a
+// delivery it finished.
+const markTimeout = 5 * time.Second
+
+// RelayLease is the name of the lease a relay with a Locker holds while
+// it delivers.
+const RelayLease = "es-relay"
+
 // Run delivers messages until ctx ends, then returns nil. It returns an
 // error if the configuration is invalid (wrapping [ErrInvalidConfig]), or
 // if the outbox or the Locker failed more than MaxOutageRetries times in a
-// row for one worker: then the other workers stop too, and the error says
-// why.
+// row: then every worker stops, and the error says why.
 func (r *Relay) Run(ctx context.Context) error {
 	cfg, err := r.cfg.withDefaults()
 	if err != nil {
 		return err
 	}
 	r.cfg = cfg
+	if r.cfg.Locker == nil {
+		return r.deliver(ctx)
+	}
+	failures := 0
+	for ctx.Err() == nil {
+		held, release, err := r.cfg.Locker.Lock(ctx, RelayLease)
+		if err != nil {
+			if ctx.Err() != nil {
+				break
+			}
+			failures++
+			if failures > r.cfg.MaxOutageRetries {
+				return fmt.Errorf("es: relay: taking the lease failed %d times in a row: %w", failures, err)
+			}
+			r.cfg.Logger.WarnContext(ctx, "relay: taking the lease failed", "failures", failures, "err", err)
+			sleep(ctx, jitter(min(r.cfg.MinBackoff<<min(failures, 30), r.cfg.MaxBackoff)))
+			continue
+		}
+		failures = 0
+		err = r.deliver(held)
+		release()
+		if err != nil {
+			return err
+		}
+		if ctx.Err() == nil {
+			r.cfg.Logger.WarnContext(ctx, "relay: lease lost; waiting to take it again", "cause", context.Cause(held))
+		}
+	}
+	return nil
+}
+
+// deliver runs the workers until ctx ends (then it returns nil) or one of
+// them returns an error.
+func (r *Relay) deliver(ctx context.Context) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	var wg sync.WaitGroup
+	var (
+		wg       sync.WaitGroup
+		errOnce  sync.Once
+		firstErr error
+	)
 	for w := range r.cfg.Workers {
 		var buckets []int
 		for b := w; b < OutboxBuckets; b += r.cfg.Workers {
@@ -127,62 +181,34 @@ func (r *Relay) Run(ctx context.Context) error {
 		}
 		wg.Go(func() {
 			if err := r.worker(ctx, w, buckets); err != nil {
+				errOnce.Do(func() { firstErr = err })
 				cancel(err)
 			}
 		})
 	}
 	wg.Wait()
-	if err := context.Cause(ctx); err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
-		return err
-	}
-	return nil
+	return firstErr
 }
 
 // worker delivers its buckets' messages until ctx ends, or returns the
 // error that outlasted MaxOutageRetries retries.
 func (r *Relay) worker(ctx context.Context, w int, buckets []int) error {
 	failures := 0
-	// fail counts a failure of the outbox or the locker and waits before
-	// the next try; it returns the error once there were too many.
-	fail := func(what string, err error) error {
-		failures++
-		if failures > r.cfg.MaxOutageRetries {
-			return fmt.Errorf("es: relay worker %d: %s failed %d times in a row: %w", w, what, failures, err)
-		}
-		r.cfg.Logger.WarnContext(ctx, "relay: "+what+" failed", "worker", w, "failures", failures, "err", err)
-		sleep(ctx, jitter(min(r.cfg.MinBackoff<<min(failures, 30), r.cfg.MaxBackoff)))
-		return nil
-	}
 	for ctx.Err() == nil {
-		held, release := ctx, func() {}
-		if r.cfg.Locker != nil {
-			var err error
-			held, release, err = r.cfg.Locker.Lock(ctx, fmt.Sprintf("es-relay:%d/%d", w, r.cfg.Workers))
-			if err != nil {
-				if ctx.Err() != nil {
-					return nil
-				}
-				if err := fail("taking the lease", err); err != nil {
-					return err
-				}
-				continue
+		n, err := r.deliverDue(ctx, buckets)
+		if err != nil && ctx.Err() == nil {
+			failures++
+			if failures > r.cfg.MaxOutageRetries {
+				return fmt.Errorf("es: relay worker %d: the outbox failed %d times in a row: %w", w, failures, err)
 			}
+			r.cfg.Logger.WarnContext(ctx, "relay: the outbox failed", "worker", w, "failures", failures, "err", err)
+			sleep(ctx, jitter(min(r.cfg.MinBackoff<<min(failures, 30), r.cfg.MaxBackoff)))
+			continue
 		}
-		for held.Err() == nil {
-			n, err := r.deliverDue(held, buckets)
-			if err != nil && held.Err() == nil {
-				if err := fail("the outbox", err); err != nil {
-					release()
-					return err
-				}
-				continue
-			}
-			failures = 0
-			if n < r.cfg.BatchSize {
-				sleep(held, r.cfg.PollInterval)
-			}
+		failures = 0
+		if n < r.cfg.BatchSize {
+			sleep(ctx, r.cfg.PollInterval)
 		}
-		release()
 	}
 	return nil
 }
@@ -202,22 +228,35 @@ func (r *Relay) deliverDue(ctx context.Context, buckets []int) (int, error) {
 	}
 	held := make(map[string]bool) // keys with a failed message in this batch
 	for _, m := range msgs {
+		if ctx.Err() != nil {
+			return len(msgs), nil
+		}
 		if held[m.Key] {
 			continue
 		}
 		start := time.Now()
 		perr := r.pub.Publish(ctx, m.Message)
-		if ctx.Err() != nil {
-			return len(msgs), nil
-		}
 		if r.cfg.Observer != nil {
 			r.cfg.Observer.ObserveDelivery(m.Message, time.Since(start), perr)
 		}
 		if perr == nil {
-			if err := r.outbox.MarkDelivered(ctx, m.Seq); err != nil {
+			// A delivery that succeeded is recorded even when the relay is
+			// stopping, so that a graceful stop or hand-over does not
+			// deliver it again.
+			mctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), markTimeout)
+			err := r.outbox.MarkDelivered(mctx, m.Seq)
+			cancel()
+			if err != nil {
 				return len(msgs), err
 			}
+			if ctx.Err() != nil {
+				return len(msgs), nil
+			}
 			continue
+		}
+		if ctx.Err() != nil {
+			// The failure may be the stop itself: not the message's fault.
+			return len(msgs), nil
 		}
 		held[m.Key] = true
 		attempts := m.Attempts + 1

@@ -58,6 +58,12 @@ func TestOutboxConformance(t *testing.T) {
 	estest.TestOutbox(t, func(*testing.T) es.Outbox { return memory.New(memory.Config{}) })
 }
 
+func TestRelayLease(t *testing.T) {
+	// One process: both relays share the one Locker.
+	l := memory.NewLocker()
+	estest.TestRelayLease(t, memory.New(memory.Config{}), func() es.Locker { return l })
+}
+
 func TestObserver(t *testing.T) {
 	estest.TestStoreObserver(t, func(_ *testing.T, o es.StoreObserver) es.Store { return memory.New(memory.Config{Observer: o}) })
 }

@@ -25,6 +25,12 @@ func TestOutboxConformance(t *testing.T) {
 	estest.TestOutbox(t, func(t *testing.T) es.Outbox { return pgtest.NewStore(t, postgres.Config{}) })
 }
 
+func TestRelayLease(t *testing.T) {
+	s := pgtest.NewStore(t, postgres.Config{})
+	// Two Lockers on one schema, as two processes would have.
+	estest.TestRelayLease(t, s, func() es.Locker { return s.Locker() })
+}
+
 // TestRelayKeyOrder has 6 writers enqueue messages of 8 shared keys (and
 // one key each of their own) while some of their transactions stay open
 // for up to 200 ms after drawing their sequence numbers and before

@@ -21,6 +21,12 @@ func TestOutboxConformance(t *testing.T) {
 	})
 }
 
+func TestRelayLease(t *testing.T) {
+	s, path := openFile(t, sqlite.Config{})
+	// A Locker per relay on one file, as two processes would have.
+	estest.TestRelayLease(t, s, func() es.Locker { return sqlite.NewLocker(path) })
+}
+
 func TestOutboxConformanceMemory(t *testing.T) {
 	estest.TestOutbox(t, func(t *testing.T) es.Outbox {
 		s, err := sqlite.OpenMemory(context.Background(), sqlite.Config{})
