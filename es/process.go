@@ -69,11 +69,33 @@ type MessageHandled struct {
 	MessageType string `json:"message_type"`
 }
 
+// DeadlinesCancelledType is the stored type name of [DeadlinesCancelled].
+const DeadlinesCancelledType = "es.DeadlinesCancelled"
+
+// DeadlinesCancelled is the event a [ProcessHandler] records in an
+// instance's stream, with the reaction's own events, when a reaction
+// cancels deadlines. A cancelled deadline that the relay had already
+// fetched is still delivered; the handler then finds its ID here and
+// drops it without calling React. Every [Registry] decodes it, without
+// registration.
+type DeadlinesCancelled struct {
+	DeadlineIDs []string `json:"deadline_ids"`
+}
+
 // ProcessHandler runs a [ProcessManager]: it handles messages (from a
 // [Relay], usually through a [Bus]) for the process's instances. It is
 // idempotent by message ID: an instance records the ID of every message
 // it reacted to as the causation ID of its events, and a redelivered
-// message finds it and does nothing. The instance's events, the messages
+// message finds it and does nothing.
+//
+// A deadline and its cancellation race: the outbox stops a cancelled
+// deadline only if the cancellation commits before a relay fetched it.
+// The handler settles the race on the instance's stream, which orders
+// both: a deadline that arrives after the instance cancelled it is
+// dropped without calling React (see [DeadlinesCancelled]); a deadline
+// handled before the cancellation has been reacted to, and React sees
+// that in the state when it handles the message that would have
+// cancelled it. Either way React sees one consistent history. The instance's events, the messages
 // it sends and the deadlines it cancels are written in one transaction
 // ([Outbox.AppendEnqueue]): a crash leaves either all of them or none.
 //
@@ -134,7 +156,10 @@ func (h *ProcessHandler[S, E]) Handle(ctx context.Context, m Message) error {
 		if err != nil || seen {
 			return err
 		}
-		r, err := h.pm.React(state, msg, h.cfg.Clock.Now())
+		if state.cancelled[m.ID] {
+			return nil // a deadline the instance cancelled before it came
+		}
+		r, err := h.pm.React(state.state, msg, h.cfg.Clock.Now())
 		if err != nil {
 			return err
 		}
@@ -170,31 +195,50 @@ func (h *ProcessHandler[S, E]) Handle(ctx context.Context, m Message) error {
 // State returns the state of the process instance id.
 func (h *ProcessHandler[S, E]) State(ctx context.Context, id string) (S, error) {
 	s, _, _, err := h.load(ctx, h.pm.Name+"-"+id, "")
-	return s, err
+	return s.state, err
 }
 
-func (h *ProcessHandler[S, E]) load(ctx context.Context, stream, messageID string) (S, int64, bool, error) {
-	state := h.pm.Initial()
+// instance is a process instance as its stream tells it.
+type instance[S any] struct {
+	state     S
+	cancelled map[string]bool // deadline IDs the instance cancelled
+}
+
+func (h *ProcessHandler[S, E]) load(ctx context.Context, stream, messageID string) (instance[S], int64, bool, error) {
+	in := instance[S]{state: h.pm.Initial()}
 	var version int64
 	seen := false
 	for e, err := range h.outbox.ReadStream(ctx, stream, StreamQuery{}) {
 		if err != nil {
-			return state, 0, false, err
+			return in, 0, false, err
 		}
 		version = e.Version
 		if messageID != "" && e.Metadata.CausationID == messageID {
 			seen = true
 		}
-		if e.Type == MessageHandledType {
+		switch e.Type {
+		case MessageHandledType:
+			continue
+		case DeadlinesCancelledType:
+			var dc DeadlinesCancelled
+			if err := json.Unmarshal(e.Data, &dc); err != nil {
+				return in, 0, false, fmt.Errorf("es: process stream %s: event %s: %w", stream, e.ID, err)
+			}
+			if in.cancelled == nil {
+				in.cancelled = make(map[string]bool)
+			}
+			for _, id := range dc.DeadlineIDs {
+				in.cancelled[id] = true
+			}
 			continue
 		}
 		ev, err := Decode[E](h.reg, e)
 		if err != nil {
-			return state, 0, false, fmt.Errorf("es: process stream %s: %w", stream, err)
+			return in, 0, false, fmt.Errorf("es: process stream %s: %w", stream, err)
 		}
-		state = h.pm.Evolve(state, ev)
+		in.state = h.pm.Evolve(in.state, ev)
 	}
-	return state, version, seen, nil
+	return in, version, seen, nil
 }
 
 func (h *ProcessHandler[S, E]) encode(stream, id string, m Message, r Reaction[E]) ([]EventData, Enqueue, error) {
@@ -229,7 +273,17 @@ func (h *ProcessHandler[S, E]) encode(stream, id string, m Message, r Reaction[E
 		}
 		enq.Messages = append(enq.Messages, msg)
 	}
-	if len(events) == 0 && (len(enq.Messages) > 0 || len(enq.Cancel) > 0) {
+	if len(r.Cancel) > 0 {
+		// Recorded so that a cancelled deadline the relay had already
+		// fetched is recognised when it arrives; it also marks the message
+		// as handled when the reaction has no events of its own.
+		data, err := json.Marshal(DeadlinesCancelled{DeadlineIDs: r.Cancel})
+		if err != nil {
+			return nil, Enqueue{}, fmt.Errorf("es: process %s: %w", h.pm.Name, err)
+		}
+		events = append(events, EventData{ID: DeriveID(base, len(events)), Type: DeadlinesCancelledType, SchemaVersion: 1, Data: data, Metadata: md})
+	}
+	if len(events) == 0 && len(enq.Messages) > 0 {
 		data, _ := json.Marshal(MessageHandled{MessageID: m.ID, MessageType: m.Type})
 		events = append(events, EventData{ID: DeriveID(base, 0), Type: MessageHandledType, SchemaVersion: 1, Data: data, Metadata: md})
 	}

@@ -64,8 +64,8 @@ func TestProcessIgnoresARedeliveredMessage(t *testing.T) {
 		}
 	}
 	evs, _ := es.Collect(store.ReadStream(ctx, "payment-o-1", es.StreamQuery{}))
-	if len(evs) != 2 {
-		t.Fatalf("process stream has %d events, want 2 (awaited, settled)", len(evs))
+	if got := types(evs); !slices.Equal(got, []string{"PaymentAwaited", "PaymentSettled", es.DeadlinesCancelledType}) {
+		t.Fatalf("process stream holds %v", got)
 	}
 	// The deadline was cancelled: after the window only the two commands remain.
 	if got := due(store, clock.Now().Add(time.Hour)); !slices.Equal(got, []string{"finance.RequestPayment", "shipping.ShipOrder"}) {
@@ -134,4 +134,92 @@ func TestProcessRunsThroughRelayAndBus(t *testing.T) {
 	if len(commands) != 4 {
 		t.Fatalf("commands = %v, want 2 payment requests, 1 shipment, 1 cancellation", commands)
 	}
+}
+
+func types(evs []es.Event) []string {
+	var out []string
+	for _, e := range evs {
+		out = append(out, e.Type)
+	}
+	return out
+}
+
+// A deadline the relay fetched before the process cancelled it is still
+// delivered; the handler must drop it without a reaction.
+func TestProcessDropsADeadlineItCancelledInFlight(t *testing.T) {
+	store := memory.New(memory.Config{})
+	reg := paymentRegistry()
+	clock := estest.NewFakeClock(time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC))
+	pm := paymentProcess
+	var timeoutsReacted int
+	react := pm.React
+	pm.React = func(p Payment, m any, now time.Time) (es.Reaction[PaymentEvent], error) {
+		if _, ok := m.(PaymentTimedOut); ok {
+			timeoutsReacted++
+		}
+		return react(p, m, now)
+	}
+	h := es.NewProcessHandler(store, reg, pm, es.ProcessConfig{Clock: clock})
+	ctx := context.Background()
+	if err := h.Handle(ctx, msg(t, reg, OrderPlaced{OrderID: "o-1", Amount: 4200})); err != nil {
+		t.Fatal(err)
+	}
+	// The window passes and a relay fetches the deadline ...
+	clock.Advance(paymentWindow)
+	var deadline es.Message
+	for _, m := range dueMessages(t, store, clock.Now()) {
+		if m.Type == "payment.TimedOut" {
+			deadline = m.Message
+		}
+	}
+	if deadline.ID == "" {
+		t.Fatal("the deadline is not due")
+	}
+	// ... the payment arrives and cancels it, too late for the outbox ...
+	if err := h.Handle(ctx, msg(t, reg, PaymentReceived{OrderID: "o-1"})); err != nil {
+		t.Fatal(err)
+	}
+	// ... and the relay delivers it anyway.
+	if err := h.Handle(ctx, deadline); err != nil {
+		t.Fatal(err)
+	}
+	if timeoutsReacted != 0 {
+		t.Fatalf("React saw the cancelled deadline %d times", timeoutsReacted)
+	}
+	if st, _ := h.State(ctx, "o-1"); st.Status != "paid" {
+		t.Fatalf("state = %+v, want paid", st)
+	}
+}
+
+// A deadline handled before the message that would cancel it wins; React
+// learns it from the state.
+func TestProcessDeadlineHandledBeforeItsCancellation(t *testing.T) {
+	store, reg, clock, h := newPayments(t)
+	ctx := context.Background()
+	if err := h.Handle(ctx, msg(t, reg, OrderPlaced{OrderID: "o-1", Amount: 4200})); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(paymentWindow)
+	for _, m := range dueMessages(t, store, clock.Now()) {
+		if m.Type == "payment.TimedOut" {
+			if err := h.Handle(ctx, m.Message); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := h.Handle(ctx, msg(t, reg, PaymentReceived{OrderID: "o-1"})); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := h.State(ctx, "o-1"); st.Status != "expired" {
+		t.Fatalf("state = %+v, want expired", st)
+	}
+}
+
+func dueMessages(t *testing.T, o es.Outbox, now time.Time) []es.OutboxMessage {
+	t.Helper()
+	msgs, err := o.Due(context.Background(), now, allBuckets(), 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return msgs
 }

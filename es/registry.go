@@ -79,7 +79,8 @@ func NewRegistry() *Registry {
 		aliases: make(map[string]*eventType),
 		byGo:    make(map[reflect.Type]*eventType),
 		builtin: map[string]*eventType{
-			MessageHandledType: {name: MessageHandledType, version: 1, goType: reflect.TypeFor[MessageHandled]()},
+			MessageHandledType:     {name: MessageHandledType, version: 1, goType: reflect.TypeFor[MessageHandled]()},
+			DeadlinesCancelledType: {name: DeadlinesCancelledType, version: 1, goType: reflect.TypeFor[DeadlinesCancelled]()},
 		},
 	}
 }

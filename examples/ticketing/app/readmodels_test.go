@@ -34,7 +34,9 @@ func TestReadModelsArePortable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer store.Close()
+	// Closed after the app stops (cleanups run last-in first-out), not at
+	// return, when the app's subscriptions still use it.
+	t.Cleanup(func() { _ = store.Close() })
 	a, err := app.New(app.Config{Events: store, ReadModels: store, Clock: estest.NewFakeClock(start)})
 	if err != nil {
 		t.Fatal(err)
