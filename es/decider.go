@@ -26,6 +26,14 @@ type Decider[S, C, E any] struct {
 	Decide func(state S, cmd C) ([]E, error)
 	// Evolve returns the state after one more event.
 	Evolve func(state S, event E) S
+	// SnapshotVersion, when positive, allows handlers configured with
+	// [HandlerConfig].SnapshotEvery to keep snapshots of S, as JSON. Raise
+	// it whenever S's shape or Evolve's meaning changes: snapshots of
+	// another version are ignored and rebuilt, so a change to the state
+	// never needs a migration. S must survive a JSON round trip (exported
+	// fields only); a handler checks, and never snapshots a state that
+	// does not.
+	SnapshotVersion int
 }
 
 // Fold returns the state after the given events.
@@ -56,6 +64,7 @@ type CommandHandler[S, C, E any] struct {
 	announce announcer[S, E]
 	cfgErr   error        // an invalid configuration, returned by every Handle
 	streams  *streamLocks // nil unless SerializePerStream
+	snaps    *snapshotter // nil unless SnapshotEvery
 }
 
 // HandlerConfig configures a [CommandHandler]. The zero value is a working
@@ -79,6 +88,15 @@ type HandlerConfig struct {
 	// message goes out if and only if its events were stored. The store
 	// must implement [Outbox].
 	Announce Announcer
+	// SnapshotEvery, when positive, makes the handler keep a snapshot of
+	// each stream's state (see [Snapshot]): a load that folded at least
+	// this many events after the latest snapshot saves a new one, and
+	// loads start from the snapshot. The store must implement
+	// [SnapshotStore], and the decider must have a SnapshotVersion
+	// (deciders without one are folded in full). Snapshots never change a
+	// result: a repeated command whose events lie before the snapshot is
+	// still recognised, by the ID of its first event.
+	SnapshotEvery int
 }
 
 // Announcer turns a command handler's decisions into integration messages.
@@ -120,6 +138,11 @@ func NewCommandHandler[S, C, E any](store Store, reg *Registry, d Decider[S, C, 
 	if cfg.SerializePerStream {
 		h.streams = &streamLocks{held: make(map[string]*streamLock)}
 	}
+	snaps, err := newSnapshotter(store, cfg.SnapshotEvery)
+	if err != nil {
+		h.cfgErr = fmt.Errorf("command handler: %w", err)
+	}
+	h.snaps = snaps
 	return h
 }
 
@@ -154,26 +177,10 @@ type loaded[S, E any] struct {
 }
 
 func (h *CommandHandler[S, C, E]) load(ctx context.Context, streamID, commandID string) (loaded[S, E], bool, error) {
-	l := loaded[S, E]{state: h.decider.Initial()}
-	seen := false
-	for e, err := range h.store.ReadStream(ctx, streamID, StreamQuery{}) {
-		if err != nil {
-			return l, false, fmt.Errorf("es: load stream %q: %w", streamID, err)
-		}
-		ev, err := Decode[E](h.registry, e)
-		if err != nil {
-			return l, false, fmt.Errorf("es: load stream %q at version %d: %w", streamID, e.Version, err)
-		}
-		l.state = h.decider.Evolve(l.state, ev)
-		l.version = e.Version
-		if commandID != "" && e.Metadata.CausationID == commandID {
-			seen = true
-			l.previous.Events = append(l.previous.Events, ev)
-			l.previous.Version = e.Version
-			l.previous.Position = e.Position
-		}
-	}
-	return l, seen, nil
+	f, err := foldStream(ctx, h.store, h.registry, h.snaps, h.decider, streamID, commandID, DeriveID(commandID, 0))
+	l := loaded[S, E]{state: f.state, version: f.version,
+		previous: Result[S, E]{Events: f.previous, Version: f.prevVersion, Position: f.prevPosition}}
+	return l, len(f.previous) > 0, err
 }
 
 // Handle decides cmd against the stream streamID and appends the events it

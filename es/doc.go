@@ -38,9 +38,11 @@
 //     and for [Subscription.WaitCaughtUp];
 //   - [CheckpointStore]: keeps subscriptions' checkpoints ([AtLeastOnce]);
 //   - [Outbox]: enqueues integration messages in the transaction of the
-//     events that cause them, for a [Relay] to deliver.
+//     events that cause them, for a [Relay] to deliver;
+//   - [SnapshotStore]: keeps snapshots of stream states, for command
+//     handlers whose streams grow long ([HandlerConfig].SnapshotEvery).
 //
-// The memory, SQLite and PostgreSQL stores implement all four, and offer an
+// The memory, SQLite and PostgreSQL stores implement all five, and offer an
 // [Inbox] and a [Locker].
 //
 // # Deciders and commands

@@ -108,3 +108,33 @@ func ExampleRenamedFrom() {
 	// Output:
 	// es_test.SeatsReserved {Seats:4}
 }
+
+// A handler with snapshots folds only the events after the latest one. The
+// decider opts in with its state's version; raising it after a change to
+// the state makes the handler ignore, and rebuild, the older snapshots.
+func ExampleHandlerConfig_snapshots() {
+	ctx := context.Background()
+	reg := es.NewRegistry()
+	es.MustRegister[ItemAdded](reg, "ItemAdded")
+	es.MustRegister[CartConfirmed](reg, "CartConfirmed")
+	store := memory.New(memory.Config{})
+
+	decider := cartDecider
+	decider.SnapshotVersion = 1
+	carts := es.NewCommandHandler(store, reg, decider, es.HandlerConfig{SnapshotEvery: 3})
+	first := es.NewID()
+	carts.Handle(ctx, first, "cart-7", AddItem{TicketType: "standing", Quantity: 1})
+	for range 4 {
+		carts.Handle(ctx, "", "cart-7", AddItem{TicketType: "standing", Quantity: 1})
+	}
+	state, version, _ := carts.Load(ctx, "cart-7")
+	fmt.Println("standing:", state.Items["standing"], "at version", version)
+
+	// The first command's events lie before the snapshot; a repeat still
+	// finds them.
+	res, _ := carts.Handle(ctx, first, "cart-7", AddItem{TicketType: "standing", Quantity: 1})
+	fmt.Println("repeated:", res.Repeated, "version", res.Version)
+	// Output:
+	// standing: 5 at version 5
+	// repeated: true version 1
+}

@@ -29,7 +29,8 @@ type MultiStreamHandler struct {
 	store       Store
 	registry    *Registry
 	maxAttempts int
-	cfgErr      error // an invalid configuration, returned by every Handle
+	snaps       *snapshotter // nil unless SnapshotEvery
+	cfgErr      error        // an invalid configuration, returned by every Handle
 }
 
 // NewMultiStreamHandler returns a handler that appends to store and encodes
@@ -48,6 +49,11 @@ func NewMultiStreamHandler(store Store, reg *Registry, cfg HandlerConfig) *Multi
 	case cfg.Announce != nil:
 		h.cfgErr = fmt.Errorf("%w: multi-stream handler: Announce is not supported; use Decision.Send", ErrInvalidConfig)
 	}
+	snaps, err := newSnapshotter(store, cfg.SnapshotEvery)
+	if err != nil && h.cfgErr == nil {
+		h.cfgErr = fmt.Errorf("multi-stream handler: %w", err)
+	}
+	h.snaps = snaps
 	return h
 }
 
@@ -82,6 +88,7 @@ type StreamResult struct {
 type Decision struct {
 	store     Store
 	registry  *Registry
+	snaps     *snapshotter
 	commandID string
 	md        Metadata
 	streams   []*decidedStream
@@ -127,30 +134,14 @@ func Load[S, C, E any](ctx context.Context, d *Decision, decider Decider[S, C, E
 // load is Load that also returns the events the command appended to the
 // stream when it was handled before, if it was.
 func load[S, C, E any](ctx context.Context, d *Decision, decider Decider[S, C, E], streamID string) (S, []E, error) {
-	state := decider.Initial()
 	if d.done {
-		return state, nil, errDecisionOver
+		return decider.Initial(), nil, errDecisionOver
 	}
-	var (
-		version          int64
-		previous         []E
-		prevVer, prevPos int64
-	)
-	for e, err := range d.store.ReadStream(ctx, streamID, StreamQuery{}) {
-		if err != nil {
-			return state, nil, d.fail(fmt.Errorf("es: load stream %q: %w", streamID, err))
-		}
-		ev, err := Decode[E](d.registry, e)
-		if err != nil {
-			return state, nil, d.fail(fmt.Errorf("es: load stream %q at version %d: %w", streamID, e.Version, err))
-		}
-		state = decider.Evolve(state, ev)
-		version = e.Version
-		if e.Metadata.CausationID == d.commandID {
-			previous = append(previous, ev)
-			prevVer, prevPos = e.Version, e.Position
-		}
+	f, err := foldStream(ctx, d.store, d.registry, d.snaps, decider, streamID, d.commandID, DeriveID(d.commandID+"@"+streamID, 0))
+	if err != nil {
+		return decider.Initial(), nil, d.fail(err)
 	}
+	state, version, previous, prevVer, prevPos := f.state, f.version, f.previous, f.prevVersion, f.prevPosition
 	s := d.byID[streamID]
 	if s == nil {
 		s = &decidedStream{id: streamID, version: version}
@@ -325,7 +316,7 @@ func (h *MultiStreamHandler) Handle(ctx context.Context, commandID string, decid
 // the decision may rest on it) or the command turned out to be a repeat
 // (the command was handled: its second decision does not matter).
 func (h *MultiStreamHandler) decide(ctx context.Context, commandID string, md Metadata, decide func(context.Context, *Decision) error) (*Decision, error) {
-	d := &Decision{store: h.store, registry: h.registry, commandID: commandID, md: md, byID: make(map[string]*decidedStream)}
+	d := &Decision{store: h.store, registry: h.registry, snaps: h.snaps, commandID: commandID, md: md, byID: make(map[string]*decidedStream)}
 	err := decide(ctx, d)
 	d.done = true
 	switch {

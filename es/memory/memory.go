@@ -32,6 +32,7 @@ type Store struct {
 	ids     map[string]int   // event ID -> index into log
 
 	checkpoints map[string]int64
+	snapshots   map[[2]string]es.Snapshot // by stream ID and name
 	outbox      []*outboxEntry
 	outboxIDs   map[string]*outboxEntry
 }
@@ -244,4 +245,49 @@ func (s *Store) SaveCheckpoint(_ context.Context, name string, position int64) e
 	defer s.mu.Unlock()
 	s.checkpoints[name] = position
 	return nil
+}
+
+// SaveSnapshot implements [es.SnapshotStore].
+func (s *Store) SaveSnapshot(ctx context.Context, snap es.Snapshot) error {
+	if err := storekit.CheckSnapshot(snap); err != nil {
+		return fmt.Errorf("memory: save snapshot: %w", err)
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	key := [2]string{snap.StreamID, snap.Name}
+	if s.snapshots == nil {
+		s.snapshots = make(map[[2]string]es.Snapshot)
+	}
+	snap.Data = slices.Clone(snap.Data)
+	s.snapshots[key] = snap
+	return nil
+}
+
+// LoadSnapshot implements [es.SnapshotStore].
+func (s *Store) LoadSnapshot(ctx context.Context, streamID, name string) (es.Snapshot, bool, error) {
+	if err := ctx.Err(); err != nil {
+		return es.Snapshot{}, false, err
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	snap, ok := s.snapshots[[2]string{streamID, name}]
+	snap.Data = slices.Clone(snap.Data)
+	return snap, ok, nil
+}
+
+// FindEvent implements [es.SnapshotStore].
+func (s *Store) FindEvent(ctx context.Context, eventID string) (string, int64, bool, error) {
+	if err := ctx.Err(); err != nil {
+		return "", 0, false, err
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	i, ok := s.ids[eventID]
+	if !ok {
+		return "", 0, false, nil
+	}
+	return s.log[i].StreamID, s.log[i].Version, true, nil
 }

@@ -67,3 +67,7 @@ func TestRelayLease(t *testing.T) {
 func TestObserver(t *testing.T) {
 	estest.TestStoreObserver(t, func(_ *testing.T, o es.StoreObserver) es.Store { return memory.New(memory.Config{Observer: o}) })
 }
+
+func TestSnapshots(t *testing.T) {
+	estest.TestSnapshots(t, func(*testing.T) es.Store { return memory.New(memory.Config{}) })
+}

@@ -80,6 +80,18 @@ CREATE TABLE {schema}.inbox (
 	PRIMARY KEY (consumer, message_id)
 );
 `,
+	// 3: snapshots (see snapshot.go). data is text, not jsonb: jsonb would
+	// rewrite the state's JSON, and the handler checks it byte for byte.
+	`
+CREATE TABLE {schema}.snapshots (
+	stream_id     text   NOT NULL,
+	name          text   NOT NULL,
+	version       bigint NOT NULL CHECK (version >= 1),
+	state_version int    NOT NULL,
+	data          text   NOT NULL,
+	PRIMARY KEY (stream_id, name)
+);
+`,
 }
 
 // Migrate creates or upgrades the store's schema (see [Migrate]), then

@@ -25,6 +25,10 @@ func TestOutboxConformance(t *testing.T) {
 	estest.TestOutbox(t, func(t *testing.T) es.Outbox { return pgtest.NewStore(t, postgres.Config{}) })
 }
 
+func TestSnapshots(t *testing.T) {
+	estest.TestSnapshots(t, func(t *testing.T) es.Store { return pgtest.NewStore(t, postgres.Config{}) })
+}
+
 func TestRelayLease(t *testing.T) {
 	s := pgtest.NewStore(t, postgres.Config{})
 	// Two Lockers on one schema, as two processes would have.

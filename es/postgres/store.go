@@ -48,7 +48,7 @@ type Store struct {
 
 	// Quoted, schema-qualified names, computed once.
 	events, streams, checkpoints, positionSeq string
-	outbox, inbox, outboxSeq                  string
+	outbox, inbox, outboxSeq, snapshots       string
 	// reserveKey is the advisory lock that orders transaction IDs and
 	// positions (see reservePositions).
 	reserveKey int64
@@ -135,6 +135,7 @@ func New(ctx context.Context, pool *pgxpool.Pool, cfg Config) (*Store, error) {
 	s.checkpoints = pgx.Identifier{s.schema, "checkpoints"}.Sanitize()
 	s.positionSeq = pgx.Identifier{s.schema, "events_position_seq"}.Sanitize()
 	s.outbox = pgx.Identifier{s.schema, "outbox"}.Sanitize()
+	s.snapshots = pgx.Identifier{s.schema, "snapshots"}.Sanitize()
 	s.inbox = pgx.Identifier{s.schema, "inbox"}.Sanitize()
 	s.outboxSeq = pgx.Identifier{s.schema, "outbox_seq"}.Sanitize()
 	s.reserveKey = lockKey("reserve", s.schema)

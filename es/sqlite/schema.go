@@ -11,7 +11,7 @@ import (
 // schemaVersion is the version of the tables this release writes, kept in
 // the file's user_version: a file written by a newer release is refused,
 // one written by an older release is brought up to date.
-const schemaVersion = 1
+const schemaVersion = 2 // 2: es_snapshots
 
 // migrate creates or updates the store's tables in tx, an IMMEDIATE
 // transaction, and records the schema version.
@@ -128,6 +128,17 @@ CREATE INDEX IF NOT EXISTS es_outbox_pending ON es_outbox (bucket, seq)
 -- Due's holdback check: the pending messages that failed, by key.
 CREATE INDEX IF NOT EXISTS es_outbox_held ON es_outbox (key, seq)
 	WHERE delivered_at IS NULL AND cancelled_at IS NULL AND retry_at IS NOT NULL;
+
+-- Snapshots of stream states, kept by command handlers (es.SnapshotStore):
+-- one per stream and state name, replaced by each save.
+CREATE TABLE IF NOT EXISTS es_snapshots (
+	stream_id     TEXT    NOT NULL,
+	name          TEXT    NOT NULL,
+	version       INTEGER NOT NULL CHECK (version >= 1),
+	state_version INTEGER NOT NULL,
+	data          TEXT    NOT NULL,
+	PRIMARY KEY (stream_id, name)
+) STRICT, WITHOUT ROWID;
 
 -- The inbox: the messages each consumer has handled, recorded in the
 -- consumer's own transaction (Store.InboxTx).

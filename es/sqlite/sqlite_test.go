@@ -96,3 +96,10 @@ func TestUnreadableEvent(t *testing.T) {
 		}
 	})
 }
+
+func TestSnapshots(t *testing.T) {
+	estest.TestSnapshots(t, func(t *testing.T) es.Store {
+		s, _ := openFile(t, sqlite.Config{})
+		return s
+	})
+}

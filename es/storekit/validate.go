@@ -232,3 +232,24 @@ func checkMetadata(md es.Metadata) error {
 	}
 	return nil
 }
+
+// CheckSnapshot validates an [es.SnapshotStore] SaveSnapshot request: a
+// valid stream ID and name, a version of at least 1 and data that is valid
+// JSON in valid UTF-8. Errors wrap [es.ErrInvalidAppend].
+func CheckSnapshot(s es.Snapshot) error {
+	err := checkName("stream ID", s.StreamID)
+	if err == nil {
+		err = checkName("snapshot name", s.Name)
+	}
+	switch {
+	case err != nil:
+	case s.Version < 1:
+		err = fmt.Errorf("snapshot version %d is below 1", s.Version)
+	case !json.Valid(s.Data) || !utf8.Valid(s.Data):
+		err = errors.New("snapshot data is not valid JSON in UTF-8")
+	}
+	if err != nil {
+		return fmt.Errorf("%w: %v", es.ErrInvalidAppend, err)
+	}
+	return nil
+}
