@@ -53,6 +53,7 @@ type UserTicket struct {
 	OrderID    string
 	ConcertID  string
 	TicketType string
+	Seat       int
 	Status     TicketStatus
 	Delivery   DeliveryStatus
 }
@@ -66,7 +67,7 @@ func UserTicketsProjection(reg *es.Registry) sqlprojection.Projection {
 		Setup: func(ctx context.Context, tx sqlprojection.Tx, t sqlprojection.Tables) error {
 			_, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS `+t.Name("user_tickets")+` (
 				ticket_id TEXT PRIMARY KEY, user_id TEXT NOT NULL, order_id TEXT NOT NULL, concert_id TEXT NOT NULL,
-				ticket_type TEXT NOT NULL, status TEXT NOT NULL, delivery TEXT NOT NULL, issued_at TEXT NOT NULL);
+				ticket_type TEXT NOT NULL, seat INTEGER NOT NULL, status TEXT NOT NULL, delivery TEXT NOT NULL, issued_at TEXT NOT NULL);
 				CREATE INDEX IF NOT EXISTS `+t.Index("user_tickets", "by_user")+` ON `+t.Name("user_tickets")+` (user_id)`)
 			return err
 		},
@@ -79,12 +80,12 @@ func UserTicketsProjection(reg *es.Registry) sqlprojection.Projection {
 			return apply(reg, e, func(v any) error {
 				switch ev := v.(type) {
 				case TicketIssued:
-					_, err := tx.Exec(ctx, `INSERT INTO `+table+` (ticket_id, user_id, order_id, concert_id, ticket_type, status, delivery, issued_at)
-						VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+					_, err := tx.Exec(ctx, `INSERT INTO `+table+` (ticket_id, user_id, order_id, concert_id, ticket_type, seat, status, delivery, issued_at)
+						VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
 						ON CONFLICT (ticket_id) DO UPDATE SET user_id = excluded.user_id, order_id = excluded.order_id,
-							concert_id = excluded.concert_id, ticket_type = excluded.ticket_type, status = excluded.status,
-							delivery = excluded.delivery, issued_at = excluded.issued_at`,
-						ev.TicketID, ev.UserID, ev.OrderID, ev.ConcertID, ev.TicketType, TicketValid, StatusPending, formatTime(ev.IssuedAt))
+							concert_id = excluded.concert_id, ticket_type = excluded.ticket_type, seat = excluded.seat,
+							status = excluded.status, delivery = excluded.delivery, issued_at = excluded.issued_at`,
+						ev.TicketID, ev.UserID, ev.OrderID, ev.ConcertID, ev.TicketType, ev.Seat, TicketValid, StatusPending, formatTime(ev.IssuedAt))
 					return err
 				case TicketAdmitted:
 					return set("status", TicketUsed, ev.TicketID)
@@ -123,8 +124,8 @@ func deliveryStatusAfter(e DeliveryEvent) (DeliveryStatus, bool) {
 
 // UserTickets returns a user's tickets, oldest first.
 func UserTickets(ctx context.Context, db *sql.DB, userID string) ([]UserTicket, error) {
-	rows, err := db.QueryContext(ctx, `SELECT ticket_id, order_id, concert_id, ticket_type, status, delivery
-		FROM user_tickets WHERE user_id = $1 ORDER BY issued_at, order_id, ticket_type, ticket_id`, userID)
+	rows, err := db.QueryContext(ctx, `SELECT ticket_id, order_id, concert_id, ticket_type, seat, status, delivery
+		FROM user_tickets WHERE user_id = $1 ORDER BY issued_at, order_id, ticket_type, seat`, userID)
 	if err != nil {
 		return nil, fmt.Errorf("user tickets: %w", err)
 	}
@@ -132,7 +133,7 @@ func UserTickets(ctx context.Context, db *sql.DB, userID string) ([]UserTicket, 
 	var out []UserTicket
 	for rows.Next() {
 		var u UserTicket
-		if err := rows.Scan(&u.TicketID, &u.OrderID, &u.ConcertID, &u.TicketType, &u.Status, &u.Delivery); err != nil {
+		if err := rows.Scan(&u.TicketID, &u.OrderID, &u.ConcertID, &u.TicketType, &u.Seat, &u.Status, &u.Delivery); err != nil {
 			return nil, err
 		}
 		out = append(out, u)
@@ -349,7 +350,7 @@ func DeliveryStatusProjection(reg *es.Registry) sqlprojection.Projection {
 				case ParcelDelivered:
 					return update(ev.TicketID, StatusDelivered, ev.At, ``)
 				case ParcelLost:
-					return update(ev.TicketID, StatusPending, ev.At, `, attempt = $4, last_error = $5, retry_at = $6`,
+					return update(ev.TicketID, StatusPending, ev.At, `, attempt = $4, reference = '', last_error = $5, retry_at = $6`,
 						ev.Attempt+1, "parcel "+ev.Tracking+" lost", formatTime(ev.RetryAt))
 				case DeliveryAttemptFailed:
 					return update(ev.TicketID, StatusPending, ev.At, `, attempt = $4, last_error = $5, retry_at = $6`,
