@@ -49,15 +49,12 @@ type Folder struct {
 	dir, from, domain string
 }
 
-// NewFolder returns a mailer writing to dir (created if missing) e-mails
-// from the address from.
+// NewFolder returns a mailer writing to dir e-mails from the address
+// from. The folder is created when the first e-mail is written.
 func NewFolder(dir, from string) (*Folder, error) {
 	_, domain, ok := strings.Cut(from, "@")
-	if !ok || domain == "" {
-		return nil, fmt.Errorf("mailer: %q is not an e-mail address", from)
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("mailer: %w", err)
+	if !ok || domain == "" || dir == "" {
+		return nil, fmt.Errorf("mailer: a folder and a sender's address are required, got %q and %q", dir, from)
 	}
 	return &Folder{dir: dir, from: from, domain: domain}, nil
 }
@@ -78,6 +75,9 @@ func (f *Folder) Send(ctx context.Context, m tickets.Mail) (string, error) {
 	data, err := EML(f.from, MessageID(m.ID, f.domain), time.Now(), m)
 	if err != nil {
 		return "", err
+	}
+	if err := os.MkdirAll(f.dir, 0o755); err != nil {
+		return "", fmt.Errorf("mailer: %w", err)
 	}
 	path := filepath.Join(f.dir, fileName(m.ID)+".eml")
 	tmp, err := os.CreateTemp(f.dir, ".tmp-*.eml")
