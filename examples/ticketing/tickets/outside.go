@@ -40,6 +40,12 @@ type Mailer interface {
 	Send(ctx context.Context, m Mail) (ref string, err error)
 }
 
+// MailerFunc adapts a function to [Mailer].
+type MailerFunc func(ctx context.Context, m Mail) (string, error)
+
+// Send calls f.
+func (f MailerFunc) Send(ctx context.Context, m Mail) (string, error) { return f(ctx, m) }
+
 // Shipment is a printed ticket for a courier to deliver.
 type Shipment struct {
 	// Key is the idempotency key: a courier given the same key twice

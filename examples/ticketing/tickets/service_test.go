@@ -371,8 +371,20 @@ func TestACrashBetweenMailingAndRecordingDoesNotLoseTheMail(t *testing.T) {
 	if files := h.mails.files(t); len(files) != 1 {
 		t.Errorf("%d .eml files, want 1: the second send of the same mail replaces the first", len(files))
 	}
-	if d := h.delivery(id); d.Attempt != 1 {
+	d := h.delivery(id)
+	if d.Attempt != 1 {
 		t.Errorf("attempt %d: a redelivery is not a new attempt", d.Attempt)
+	}
+	// Once the sending is recorded, a redelivered SendTicket mails nothing.
+	again, err := es.NewMessage(h.reg, id, tickets.SendTicket{TicketID: id, RequestID: d.RequestID, Attempt: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.bus.Publish(context.Background(), again); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(h.mails.calls()); n != 2 {
+		t.Errorf("%d sends after a redelivery of a recorded sending, want still 2", n)
 	}
 }
 
