@@ -329,6 +329,11 @@ func TestARepeatedIssueNeverIssuesASecondTicketForASeat(t *testing.T) {
 	id1, id2 := tickets.TicketID("o1", "GA", 1), tickets.TicketID("o1", "GA", 2)
 	h.status(id1, tickets.StatusEmailed)
 	h.status(id2, tickets.StatusEmailed)
+	h.eventually("TicketsIssued is published", 0, func() bool { return len(h.publishedOf(tickets.TicketsIssued{})) > 0 })
+	h.eventually("the outbox is empty", 0, func() bool {
+		n, err := h.store.Backlog(context.Background())
+		return err == nil && n == 0
+	})
 	// And the first message redelivered, as after a relay crash.
 	if err := h.bus.Publish(context.Background(), first); err != nil {
 		t.Fatal(err)
