@@ -290,3 +290,21 @@ func TestEMLDatesAreRFC5322(t *testing.T) {
 		t.Errorf("date %v, %v", d, err)
 	}
 }
+
+func TestMailgunIsConfiguredFromTheEnvironment(t *testing.T) {
+	t.Setenv("MAILGUN_DOMAIN", "")
+	if _, ok := mailer.MailgunConfigFromEnv(); ok {
+		t.Error("configured without MAILGUN_DOMAIN")
+	}
+	t.Setenv("MAILGUN_DOMAIN", "mg.example.com")
+	t.Setenv("MAILGUN_API_KEY", "key-test")
+	t.Setenv("MAILGUN_FROM", "tickets@mg.example.com")
+	t.Setenv("MAILGUN_API_BASE", mailgun.APIBaseEU)
+	cfg, ok := mailer.MailgunConfigFromEnv()
+	if !ok || cfg != (mailer.MailgunConfig{Domain: "mg.example.com", APIKey: "key-test", From: "tickets@mg.example.com", APIBase: mailgun.APIBaseEU}) {
+		t.Errorf("config %+v, %v", cfg, ok)
+	}
+	if _, err := mailer.NewMailgun(mailer.MailgunConfig{Domain: "mg.example.com"}); err == nil {
+		t.Error("NewMailgun without a key: want an error")
+	}
+}

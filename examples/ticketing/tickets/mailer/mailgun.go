@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"strings"
 
 	"esgo.dev/examples/ticketing/tickets"
@@ -25,6 +26,16 @@ type MailgunConfig struct {
 	From string
 	// HTTPClient defaults to the SDK's.
 	HTTPClient *http.Client
+}
+
+// MailgunConfigFromEnv reads a MailgunConfig from the environment:
+// MAILGUN_DOMAIN, MAILGUN_API_KEY, MAILGUN_FROM and, optionally,
+// MAILGUN_API_BASE. It reports whether MAILGUN_DOMAIN is set, so that a
+// program can fall back to the .eml folder without it.
+func MailgunConfigFromEnv() (MailgunConfig, bool) {
+	cfg := MailgunConfig{Domain: os.Getenv("MAILGUN_DOMAIN"), APIKey: os.Getenv("MAILGUN_API_KEY"),
+		From: os.Getenv("MAILGUN_FROM"), APIBase: os.Getenv("MAILGUN_API_BASE")}
+	return cfg, cfg.Domain != ""
 }
 
 // Mailgun is a tickets.Mailer that sends through Mailgun's HTTP API.
