@@ -25,6 +25,7 @@ import (
 	"esgo.dev/examples/ticketing/carts"
 	"esgo.dev/examples/ticketing/concerts"
 	"esgo.dev/examples/ticketing/reservations"
+	"esgo.dev/examples/ticketing/tickets"
 	"esgo.dev/examples/ticketing/users"
 )
 
@@ -48,6 +49,12 @@ type Config struct {
 	MaxAttempts int
 	// RelayPollInterval bounds how late a deadline fires (default 100ms).
 	RelayPollInterval time.Duration
+	// Mailer sends tickets by e-mail (default: .eml files in the folder
+	// ticketing-mail of the system's temporary directory; see
+	// package tickets/mailer). Courier ships printed tickets (default: the
+	// fake courier, called in-process; see package tickets/courier).
+	Mailer  tickets.Mailer
+	Courier tickets.Courier
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 }
@@ -66,6 +73,7 @@ type App struct {
 	Users     *es.CommandHandler[users.User, users.Command, users.Event]
 	multi     *es.MultiStreamHandler // commands over a concert and its inventory, or a user and an address
 	expiry    *es.ProcessHandler[reservations.ExpiryState, reservations.ExpiryEvent]
+	tickets   *tickets.Service // nil without an outbox
 	projs     []sqlite.Projection
 	subs      []*es.Subscription // one per read model, in the order of projs
 }
@@ -73,7 +81,8 @@ type App struct {
 // NewRegistry returns a registry with every module's events and messages.
 func NewRegistry() (*es.Registry, error) {
 	reg := es.NewRegistry()
-	err := errors.Join(concerts.Register(reg), carts.Register(reg), reservations.Register(reg), users.Register(reg))
+	err := errors.Join(concerts.Register(reg), carts.Register(reg), reservations.Register(reg), users.Register(reg),
+		tickets.RegisterMessages(reg), tickets.Register(reg))
 	return reg, err
 }
 
@@ -119,6 +128,8 @@ func New(cfg Config) (*App, error) {
 		carts.ContentsProjection(reg), carts.SummaryProjection(reg),
 		reservations.UserReservationsProjection(reg), reservations.ConcertReservationsProjection(reg),
 		users.ByEmailProjection(reg),
+		tickets.UserTicketsProjection(reg), tickets.TicketDetailsProjection(reg), tickets.ConcertTicketSummaryProjection(reg),
+		tickets.DeliveryStatusProjection(reg), tickets.ValidationStatusProjection(reg),
 	} {
 		a.projs = append(a.projs, sqlite.FromPortable(p))
 	}
@@ -131,8 +142,11 @@ func New(cfg Config) (*App, error) {
 		a.expiry = es.NewProcessHandler(ob, reg, reservations.Expiry(), es.ProcessConfig{Clock: cfg.Clock})
 		a.bus.Subscribe("reservations.ReservationTimedOut", a.expiry.Handle)
 		a.bus.Subscribe("reservations.ExpireReservation", a.expireReservation)
+		if err := a.setupTickets(ob); err != nil {
+			return nil, err
+		}
 	} else {
-		cfg.Logger.Warn("app: the event store has no outbox; reservations will not expire")
+		cfg.Logger.Warn("app: the event store has no outbox; reservations will not expire, tickets are not issued")
 	}
 	return a, nil
 }

@@ -6,6 +6,30 @@
 // orders process sends IssueTickets and VoidTickets through the outbox,
 // and tickets answers with TicketsIssued and DeliveryFailed. Its events
 // are its own.
+//
+// The workshop design gets several things wrong, and this package does
+// otherwise:
+//
+//   - Its tickets have no code, and its deliveries are keyed
+//     "{order}-{type}-{index}". Here each ticket has a derived ID (so that
+//     issuing is idempotent per order and seat: [TicketID]) and a secret
+//     code of at least 128 random bits ([NewCode]) that the gate checks;
+//     the QR code holds the code.
+//   - It sends e-mail from a projection handler, swallowing failures, with
+//     an idempotency key Mailgun does not have. Here nothing leaves the
+//     process inside a command: a decision records DeliveryRequested and
+//     enqueues a SendTicket in one append, and the relay's publisher calls
+//     the [Mailer] or [Courier] and records the outcome ([Service]).
+//     Failures are retried with backoff, bounded, and end in
+//     DeliveryFailed; package mailer says what "not twice" can mean.
+//   - It records a failed validation as an event, and checks "validated
+//     once" on a state loaded without concurrency control. Here an
+//     admission is appended with the ticket's version as the expectation,
+//     so two gates cannot both admit a ticket, and a refusal is an error
+//     that changes nothing ([TicketDecider]).
+//   - Its "compensate ticket creation" is left undefined. Here a lost
+//     parcel gives the ticket a new code before a new parcel goes out, so
+//     the lost paper admits nobody.
 package tickets
 
 import (
