@@ -45,6 +45,7 @@ func TestStore(t *testing.T, newStore func(t *testing.T) es.Store) {
 		{"MultiStreamCommand", testMultiStreamCommand},
 		{"CommandRepeatRace", testCommandRepeatRace},
 		{"IdempotentAppend", testIdempotentAppend},
+		{"IdempotentNumbers", testIdempotentNumbers},
 		{"InvalidAppends", testInvalidAppends},
 		{"CancelledAppend", testCancelledAppend},
 		{"GlobalOrder", testGlobalOrder},
@@ -543,6 +544,63 @@ func testIdempotentAppend(t *testing.T, s es.Store) {
 	}
 	if all := readAll(t, s, es.AllQuery{}); len(all) != 4 {
 		t.Fatalf("store has %d events after refused appends, want 4", len(all))
+	}
+}
+
+// testIdempotentNumbers: a repeated append is recognised by the values of
+// its data, and numbers are values of any size and precision. A store may
+// give a number back in another form (PostgreSQL's jsonb writes 1e400 out
+// in full, 1E2 as 100) and the repeat must still be recognised; numbers
+// that a float64 cannot tell apart (2^53 and 2^53+1) are different data,
+// so an event reusing the ID with the other is not a repeat.
+func testIdempotentNumbers(t *testing.T, s es.Store) {
+	ctx := context.Background()
+	same := map[string][2]string{
+		"beyond float64":   {`{"n":1e400}`, `{"n":1e400}`},
+		"exponent forms":   {`{"n":1E2,"m":-2.5e-3}`, `{"n":100,"m":-0.0025}`},
+		"trailing zeros":   {`{"n":1.0,"m":[0.50]}`, `{"n":1.00,"m":[0.5]}`},
+		"negative zero":    {`{"n":-0}`, `{"n":0.0}`},
+		"above 2^53":       {`{"n":9007199254740993}`, `{"n":9007199254740993}`},
+		"long fraction":    {`{"n":0.1000000000000000000000000000001}`, `{"n":0.1000000000000000000000000000001}`},
+		"huge and precise": {`{"n":123456789012345678901234567890.123456789}`, `{"n":1234567890123456789012345678901.23456789e-1}`},
+	}
+	for name, data := range same {
+		t.Run("same/"+name, func(t *testing.T) {
+			stream := "num-" + es.NewID()
+			e := es.EventData{ID: es.NewID(), Type: "Measured", SchemaVersion: 1, Data: json.RawMessage(data[0])}
+			first := mustAppend(t, s, stream, es.NoStream, e)
+			e.Data = json.RawMessage(data[1])
+			again, err := es.Append(ctx, s, stream, es.NoStream, e)
+			if err != nil {
+				t.Fatalf("repeating %s as %s: %v", data[0], data[1], err)
+			}
+			if !again.Repeated || again.Version != first.Version || again.Position != first.Position {
+				t.Fatalf("repeat = %+v, want %+v marked repeated", again, first)
+			}
+		})
+	}
+	differ := map[string][2]string{
+		"2^53 and 2^53+1":   {`{"n":9007199254740993}`, `{"n":9007199254740992}`},
+		"close decimals":    {`{"n":0.1}`, `{"n":0.10000000000000001}`},
+		"huge exponents":    {`{"n":1e400}`, `{"n":1e401}`},
+		"tiny exponents":    {`{"n":1e-400}`, `{"n":2e-400}`},
+		"sign":              {`{"n":1e400}`, `{"n":-1e400}`},
+		"number and string": {`{"n":1}`, `{"n":"1"}`},
+		"deep in an array":  {`{"a":[1,{"b":[12345678901234567890]}]}`, `{"a":[1,{"b":[12345678901234567891]}]}`},
+	}
+	for name, data := range differ {
+		t.Run("differ/"+name, func(t *testing.T) {
+			stream := "num-" + es.NewID()
+			e := es.EventData{ID: es.NewID(), Type: "Measured", SchemaVersion: 1, Data: json.RawMessage(data[0])}
+			mustAppend(t, s, stream, es.NoStream, e)
+			e.Data = json.RawMessage(data[1])
+			if _, err := es.Append(ctx, s, stream, es.AnyVersion, e); !errors.Is(err, es.ErrDuplicateEventID) {
+				t.Fatalf("appending %s under the ID of %s: got %v, want es.ErrDuplicateEventID", data[1], data[0], err)
+			}
+			if n := len(readStream(t, s, stream, es.StreamQuery{})); n != 1 {
+				t.Fatalf("stream has %d events, want 1", n)
+			}
+		})
 	}
 }
 

@@ -2,9 +2,7 @@ package storekit
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
-	"reflect"
 	"slices"
 
 	"esgo.dev/es"
@@ -13,19 +11,16 @@ import (
 // SamePayload reports whether a stored event is the same event as one
 // proposed again under its ID: same stream, type, schema version and data.
 // Data is compared as JSON values, so that key order and spacing (which
-// some databases normalise) do not matter. Metadata is not compared.
+// some databases normalise) do not matter, and numbers as exact decimal
+// values, so that their form does not matter either (PostgreSQL's jsonb
+// gives 1E2 back as 100) but their precision does: 9007199254740993 is
+// not 9007199254740992, though a float64 cannot tell them apart.
+// Metadata is not compared.
 func SamePayload(stored es.Event, streamID string, proposed es.EventData) bool {
 	if stored.StreamID != streamID || stored.Type != proposed.Type || stored.SchemaVersion != proposed.SchemaVersion {
 		return false
 	}
-	if bytes.Equal(stored.Data, proposed.Data) {
-		return true
-	}
-	var a, b any
-	if json.Unmarshal(stored.Data, &a) != nil || json.Unmarshal(proposed.Data, &b) != nil {
-		return false
-	}
-	return reflect.DeepEqual(a, b)
+	return bytes.Equal(stored.Data, proposed.Data) || sameJSON(stored.Data, proposed.Data)
 }
 
 // MatchStored decides what an append whose event IDs may already be stored

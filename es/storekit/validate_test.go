@@ -118,3 +118,41 @@ func TestRecordedAtRefusesTimesNoStoreCanReadBack(t *testing.T) {
 		t.Fatalf("RecordedAt(%v) = %v, %v", at, got, err)
 	}
 }
+
+func TestSamePayloadComparesNumbersExactly(t *testing.T) {
+	same := func(stored, proposed string) bool {
+		e := es.EventData{ID: es.NewID(), Type: "T", SchemaVersion: 1, Data: []byte(proposed)}
+		return storekit.SamePayload(es.Event{StreamID: "s-1", Type: "T", SchemaVersion: 1, Data: []byte(stored)}, "s-1", e)
+	}
+	for _, c := range []struct {
+		stored, proposed string
+		want             bool
+	}{
+		// What PostgreSQL's jsonb gives back for what was appended.
+		{`{"n":1` + strings.Repeat("0", 400) + `}`, `{"n":1e400}`, true},
+		{`{"n":100}`, `{"n":1E+2}`, true},
+		{`{"n":0.0025}`, `{"n":2.5e-3}`, true},
+		{`{"n":0}`, `{"n":-0}`, true},
+		{`{"n":1.00}`, `{"n":1.0}`, true},
+		{`{"b": [1, 2.50], "a": {"x": null, "y": true}}`, `{"a":{"y":true,"x":null},"b":[1.0,25e-1]}`, true},
+		{`{"n":1e999999999}`, `{"n":10e999999998}`, true}, // compared without building 10^999999999
+		{`{"n":1e99999999999999999999999}`, `{"n":0.1e100000000000000000000000}`, true},
+		// Numbers a float64 cannot tell apart.
+		{`{"n":9007199254740993}`, `{"n":9007199254740992}`, false},
+		{`{"n":0.1}`, `{"n":0.10000000000000001}`, false},
+		{`{"n":1e-400}`, `{"n":2e-400}`, false},
+		{`{"n":1e400}`, `{"n":1e401}`, false},
+		{`{"n":1e999999999}`, `{"n":1e999999998}`, false},
+		{`{"n":-1e400}`, `{"n":1e400}`, false},
+		// Not numbers, or not the same shape.
+		{`{"n":1}`, `{"n":"1"}`, false},
+		{`{"n":[1,2]}`, `{"n":[2,1]}`, false},
+		{`{"n":1}`, `{"n":1,"m":1}`, false},
+		{`{"n":1}`, `{"n":1} {}`, false},
+		{`{"n":1`, `{"n":1}`, false},
+	} {
+		if got := same(c.stored, c.proposed); got != c.want {
+			t.Errorf("SamePayload(%.60s, %.60s) = %v, want %v", c.stored, c.proposed, got, c.want)
+		}
+	}
+}
