@@ -73,6 +73,10 @@ type AllQuery struct {
 	// of these categories (see [Category]).
 	Categories []string
 	// Types, when not empty, keeps only events of these stored type names.
+	//
+	// A category or type in invalid UTF-8 or holding a NUL matches no
+	// event (no append can store one); a filter with only such values
+	// keeps nothing.
 	Types []string
 	// Limit caps the number of events yielded; 0 means no limit.
 	Limit int

@@ -53,6 +53,7 @@ func TestStore(t *testing.T, newStore func(t *testing.T) es.Store) {
 		{"ReadStreamBackward", testReadStreamBackward},
 		{"MissingStream", testMissingStream},
 		{"Filters", testFilters},
+		{"FilterUnstorableValues", testFilterUnstorableValues},
 		{"EarlyBreak", testEarlyBreak},
 		{"AppendWhileReading", testAppendWhileReading},
 		{"LongStream", testLongStream},
@@ -783,6 +784,34 @@ func testFilters(t *testing.T, s es.Store) {
 	check(es.AllQuery{Categories: []string{"nope"}})
 	first := readAll(t, s, es.AllQuery{Limit: 1})[0]
 	check(es.AllQuery{After: first.Position, Types: []string{"CartOpened"}}, "cart-2/CartOpened", "cart/CartOpened")
+}
+
+// testFilterUnstorableValues: a category or type that no append can store
+// (invalid UTF-8, a NUL) matches nothing, on every store, rather than
+// failing the read where the database refuses such text. A filter left
+// with no value that can match keeps no event.
+func testFilterUnstorableValues(t *testing.T, s es.Store) {
+	mustAppend(t, s, "cart-1", es.NoStream, event("CartOpened", 1), event("ItemAdded", 2))
+	mustAppend(t, s, "order-1", es.NoStream, event("OrderPlaced", 1))
+	check := func(q es.AllQuery, want ...string) {
+		t.Helper()
+		var got []string
+		for _, e := range readAll(t, s, q) {
+			got = append(got, e.StreamID+"/"+e.Type)
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("read all %#v = %q, want %q", q, got, want)
+		}
+	}
+	check(es.AllQuery{Categories: []string{"cart\x00"}})
+	check(es.AllQuery{Categories: []string{"\xff"}})
+	check(es.AllQuery{Categories: []string{"cart\x00", "order\xc3"}, Types: []string{"OrderPlaced"}})
+	check(es.AllQuery{Categories: []string{"\xff", "order"}}, "order-1/OrderPlaced")
+	check(es.AllQuery{Types: []string{"ItemAdded\x00"}})
+	check(es.AllQuery{Types: []string{"Item\xc3Added", "\x00"}})
+	check(es.AllQuery{Types: []string{"\xfe", "ItemAdded"}}, "cart-1/ItemAdded")
+	check(es.AllQuery{Categories: []string{"cart"}, Types: []string{"\x00"}})
+	check(es.AllQuery{Categories: []string{"cart", "\x00"}, Types: []string{"CartOpened", "\xff"}, Limit: 5}, "cart-1/CartOpened")
 }
 
 // testEarlyBreak stops iterating early many times; a store that leaked a

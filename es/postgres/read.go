@@ -103,6 +103,12 @@ func (s *Store) ReadStream(ctx context.Context, streamID string, q es.StreamQuer
 // timer as well.
 func (s *Store) ReadAll(ctx context.Context, q es.AllQuery) iter.Seq2[es.Event, error] {
 	return func(yield func(es.Event, error) bool) {
+		// PostgreSQL refuses text with a NUL or invalid UTF-8, which no
+		// event can hold: such a filter value matches nothing.
+		q, ok := storekit.PruneQuery(q)
+		if !ok {
+			return
+		}
 		var sql strings.Builder
 		sql.WriteString(s.horizon() + `SELECT ` + eventColumns + ` FROM ` + s.events +
 			` WHERE position > $1 AND tx_id < (SELECT h FROM horizon)`)

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"fmt"
 	"slices"
+	"strings"
+	"unicode/utf8"
 
 	"esgo.dev/es"
 )
@@ -82,4 +84,30 @@ func MatchesQuery(q es.AllQuery, e es.Event) bool {
 		return false
 	}
 	return len(q.Types) == 0 || slices.Contains(q.Types, e.Type)
+}
+
+// PruneQuery drops from q's category and type filters the values that no
+// stored event can have: text in invalid UTF-8 or holding a NUL, which
+// [CheckAppend] refuses in stream IDs and type names. ok is false when a
+// filter that was set has no value left: the read matches nothing and
+// need not run. Stores call it before querying, so that such a filter
+// finds nothing everywhere instead of failing where the database refuses
+// the text (PostgreSQL).
+func PruneQuery(q es.AllQuery) (_ es.AllQuery, ok bool) {
+	prune := func(values []string) ([]string, bool) {
+		if !slices.ContainsFunc(values, unstorable) {
+			return values, true
+		}
+		kept := slices.DeleteFunc(slices.Clone(values), unstorable)
+		return kept, len(kept) > 0
+	}
+	var okC, okT bool
+	q.Categories, okC = prune(q.Categories)
+	q.Types, okT = prune(q.Types)
+	return q, okC && okT
+}
+
+// unstorable reports whether no stored stream ID or type name can hold s.
+func unstorable(s string) bool {
+	return !utf8.ValidString(s) || strings.IndexByte(s, 0) >= 0
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -153,6 +154,32 @@ func TestSamePayloadComparesNumbersExactly(t *testing.T) {
 	} {
 		if got := same(c.stored, c.proposed); got != c.want {
 			t.Errorf("SamePayload(%.60s, %.60s) = %v, want %v", c.stored, c.proposed, got, c.want)
+		}
+	}
+}
+
+func TestPruneQueryDropsWhatNoEventCanHave(t *testing.T) {
+	for _, c := range []struct {
+		in   es.AllQuery
+		want es.AllQuery
+		ok   bool
+	}{
+		{es.AllQuery{}, es.AllQuery{}, true},
+		{es.AllQuery{Categories: []string{"cart"}, Types: []string{"A", "B"}, After: 3, Limit: 2},
+			es.AllQuery{Categories: []string{"cart"}, Types: []string{"A", "B"}, After: 3, Limit: 2}, true},
+		{es.AllQuery{Categories: []string{"cart\x00", "order"}}, es.AllQuery{Categories: []string{"order"}}, true},
+		{es.AllQuery{Types: []string{"\xff", "A", "A\x00B"}}, es.AllQuery{Types: []string{"A"}}, true},
+		{es.AllQuery{Categories: []string{"\xc3"}}, es.AllQuery{Categories: []string{}}, false},
+		{es.AllQuery{Categories: []string{"cart"}, Types: []string{"\x00"}}, es.AllQuery{Categories: []string{"cart"}, Types: []string{}}, false},
+	} {
+		in := slices.Clone(c.in.Types)
+		got, ok := storekit.PruneQuery(c.in)
+		if ok != c.ok || !slices.Equal(got.Categories, c.want.Categories) || !slices.Equal(got.Types, c.want.Types) ||
+			got.After != c.want.After || got.Limit != c.want.Limit {
+			t.Errorf("PruneQuery(%#v) = %#v, %v; want %#v, %v", c.in, got, ok, c.want, c.ok)
+		}
+		if !slices.Equal(in, c.in.Types) {
+			t.Errorf("PruneQuery changed its argument's Types: %q, was %q", c.in.Types, in)
 		}
 	}
 }
