@@ -75,17 +75,36 @@ func (t Tables) Index(table, index string) string {
 	return pgx.Identifier{table + "__" + index}.Sanitize()
 }
 
+// check validates what a projection needs to work. Errors wrap
+// [es.ErrInvalidConfig].
 func (p Projection) check() error {
 	switch {
 	case p.Name == "":
-		return errors.New("postgres: projection without a name")
+		return fmt.Errorf("%w: postgres: projection without a name", es.ErrInvalidConfig)
 	case p.Setup == nil || p.Apply == nil:
-		return fmt.Errorf("postgres: projection %s: Setup and Apply are required", p.Name)
+		return fmt.Errorf("%w: postgres: projection %s: Setup and Apply are required", es.ErrInvalidConfig, p.Name)
 	}
 	for _, t := range p.Tables {
 		if t == "" || len(t) > 63 {
-			return fmt.Errorf("postgres: projection %s: table name %q must be 1 to 63 bytes long", p.Name, t)
+			return fmt.Errorf("%w: postgres: projection %s: table name %q must be 1 to 63 bytes long", es.ErrInvalidConfig, p.Name, t)
 		}
+	}
+	return nil
+}
+
+// checkInline validates the inline projections of a [Config]: each valid,
+// no name twice (the name keys the projection's locks). Errors wrap
+// [es.ErrInvalidConfig].
+func checkInline(inline []Projection) error {
+	names := make(map[string]bool, len(inline))
+	for _, p := range inline {
+		if err := p.check(); err != nil {
+			return err
+		}
+		if names[p.Name] {
+			return fmt.Errorf("%w: postgres: inline projection %s given twice", es.ErrInvalidConfig, p.Name)
+		}
+		names[p.Name] = true
 	}
 	return nil
 }

@@ -563,6 +563,34 @@ func TestMigrateRefusesASchemaOfANewerRelease(t *testing.T) {
 	}
 }
 
+// TestNewRefusesAnInvalidConfig: New checks the whole configuration,
+// inline projections included, before it returns a store, so that a
+// mistake shows at start-up and not at the first append or migration.
+func TestNewRefusesAnInvalidConfig(t *testing.T) {
+	ctx := context.Background()
+	pool := pgtest.Pool(t)
+	ok := statsProjection("stats")
+	with := func(f func(*postgres.Projection)) postgres.Projection { p := ok; f(&p); return p }
+	for name, cfg := range map[string]postgres.Config{
+		"schema name too long":             {Schema: strings.Repeat("s", 64)},
+		"schema name with a NUL":           {Schema: "es\x00"},
+		"inline projection without a name": {Inline: []postgres.Projection{with(func(p *postgres.Projection) { p.Name = "" })}},
+		"inline projection without Setup":  {Inline: []postgres.Projection{with(func(p *postgres.Projection) { p.Setup = nil })}},
+		"inline projection, long table":    {Inline: []postgres.Projection{with(func(p *postgres.Projection) { p.Tables = []string{strings.Repeat("t", 64)} })}},
+		"inline projection given twice":    {Inline: []postgres.Projection{ok, ok}},
+	} {
+		if s, err := postgres.New(ctx, pool, cfg); !errors.Is(err, es.ErrInvalidConfig) {
+			if err == nil {
+				s.Close()
+			}
+			t.Errorf("%s: New = %v, want ErrInvalidConfig", name, err)
+		}
+	}
+	if _, err := postgres.New(ctx, nil, postgres.Config{}); !errors.Is(err, es.ErrInvalidConfig) {
+		t.Errorf("nil pool: New = %v, want ErrInvalidConfig", err)
+	}
+}
+
 // TestCommitCutShortIsAnUnknownOutcome cancels the context once the events
 // are in the transaction, right before COMMIT: the client cannot know
 // whether the server committed, and the error says so. A retry with the
