@@ -133,11 +133,17 @@ func (s *Store) SetupProjection(ctx context.Context, p Projection) error {
 	if err := p.check(); err != nil {
 		return err
 	}
+	if err := s.checkSchema(ctx); err != nil {
+		return err
+	}
 	return s.setupProjection(ctx, p, s.schema)
 }
 
 // LoadCheckpoint implements [es.CheckpointStore].
 func (s *Store) LoadCheckpoint(ctx context.Context, name string) (int64, error) {
+	if err := s.checkSchema(ctx); err != nil {
+		return 0, err
+	}
 	var pos int64
 	err := s.pool.QueryRow(ctx, `SELECT position FROM `+s.checkpoints+` WHERE name = $1`, name).Scan(&pos)
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -151,6 +157,9 @@ func (s *Store) LoadCheckpoint(ctx context.Context, name string) (int64, error) 
 
 // SaveCheckpoint implements [es.CheckpointStore].
 func (s *Store) SaveCheckpoint(ctx context.Context, name string, position int64) error {
+	if err := s.checkSchema(ctx); err != nil {
+		return err
+	}
 	_, err := s.pool.Exec(ctx, `INSERT INTO `+s.checkpoints+` (name, position) VALUES ($1, $2)
 		ON CONFLICT (name) DO UPDATE SET position = excluded.position, updated_at = now()`, name, position)
 	if err != nil {
@@ -165,6 +174,9 @@ func (s *Store) SaveCheckpoint(ctx context.Context, name string, position int64)
 // IDs after the oldest one in flight, so every event up to the head can be
 // read: a subscription that read past it has seen all of them.
 func (s *Store) Head(ctx context.Context) (int64, error) {
+	if err := s.checkSchema(ctx); err != nil {
+		return 0, err
+	}
 	var head int64
 	if err := s.pool.QueryRow(ctx, s.horizon()+`SELECT coalesce(max(position), 0) FROM `+s.events+
 		` WHERE tx_id < (SELECT h FROM horizon)`).Scan(&head); err != nil {
@@ -202,6 +214,9 @@ func (c *consumer) setup(ctx context.Context) error {
 		return nil
 	}
 	if err := c.p.check(); err != nil {
+		return err
+	}
+	if err := c.s.checkSchema(ctx); err != nil {
 		return err
 	}
 	if err := c.s.setupProjection(ctx, c.p, c.s.schema); err != nil {

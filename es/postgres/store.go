@@ -63,6 +63,13 @@ type Store struct {
 	inlineMu    sync.Mutex
 	inlineReady atomic.Bool
 
+	// schemaOK is set once the schema is known not to be newer than this
+	// release (see checkSchema); schemaMu serialises the check and guards
+	// schemaErr, the refusal of a newer schema, which is final.
+	schemaOK  atomic.Bool
+	schemaMu  sync.Mutex
+	schemaErr error
+
 	// hooks lets tests stop an append at known points; nil in production.
 	hooks *testHooks
 
