@@ -25,9 +25,10 @@ import (
 // newStore must return an empty store for each subtest and arrange (with
 // t.Cleanup) to close it. The suite covers expectations of every kind,
 // concurrent appends to one stream, atomic multi-stream appends, idempotent
-// appends, validation, global order, forward and backward stream reads,
-// filters, early exit from iterators and a 100,000-event stream read
-// through the iterator in bounded memory.
+// appends (data compared as JSON values, numbers as exact decimals),
+// validation, global order, forward and backward stream reads, filters
+// (values no event can have match nothing), early exit from iterators and
+// a 100,000-event stream read through the iterator in bounded memory.
 func TestStore(t *testing.T, newStore func(t *testing.T) es.Store) {
 	tests := []struct {
 		name string
