@@ -2,6 +2,7 @@ package es
 
 import (
 	"context"
+	"fmt"
 	"math/rand/v2"
 	"time"
 )
@@ -25,4 +26,26 @@ func sleep(ctx context.Context, d time.Duration) bool {
 	case <-t.C:
 		return true
 	}
+}
+
+// backoffBounds fills in the zero fields of a MinBackoff and MaxBackoff
+// pair. A field left zero adapts to the one set, so that setting one alone
+// is never a contradiction: the default floor is lowered to a lower
+// ceiling, the default ceiling raised to a higher floor. Both set with the
+// floor above the ceiling cannot both hold, and is an error wrapping
+// [ErrInvalidConfig]. Negative values are checked by the caller.
+func backoffBounds(what string, lo, hi, defaultLo, defaultHi time.Duration) (time.Duration, time.Duration, error) {
+	if lo > 0 && hi > 0 && lo > hi {
+		return lo, hi, fmt.Errorf("%w: %s: MinBackoff %v is above MaxBackoff %v", ErrInvalidConfig, what, lo, hi)
+	}
+	if lo == 0 {
+		lo = defaultLo
+		if hi > 0 {
+			lo = min(lo, hi)
+		}
+	}
+	if hi == 0 {
+		hi = max(defaultHi, lo)
+	}
+	return lo, hi, nil
 }

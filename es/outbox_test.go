@@ -248,6 +248,22 @@ func TestRelayRunRefusesAnInvalidConfig(t *testing.T) {
 	}
 }
 
+// TestRelayRefusesMinBackoffAboveMaxBackoff: a floor above the ceiling
+// cannot both hold; Run says so rather than pick one.
+func TestRelayRefusesMinBackoffAboveMaxBackoff(t *testing.T) {
+	for _, cfg := range []es.RelayConfig{
+		{MinBackoff: 2 * time.Minute, MaxBackoff: time.Minute},
+		{MinBackoff: time.Millisecond + 1, MaxBackoff: time.Millisecond},
+	} {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		err := es.NewRelay(memory.New(memory.Config{}), es.NewBus(), cfg).Run(ctx)
+		cancel()
+		if !errors.Is(err, es.ErrInvalidConfig) {
+			t.Errorf("Run with MinBackoff %v, MaxBackoff %v = %v, want ErrInvalidConfig", cfg.MinBackoff, cfg.MaxBackoff, err)
+		}
+	}
+}
+
 func TestRelayReturnsNilWhenStopped(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error)

@@ -72,7 +72,8 @@ type RelayConfig struct {
 	MaxOutageRetries int
 	// MinBackoff and MaxBackoff bound the wait before a failed delivery is
 	// retried, doubling from one try to the next, with jitter (defaults
-	// 100ms and 1m).
+	// 100ms and 1m; a default gives way to the other field when only that
+	// one is set). MinBackoff above MaxBackoff is an invalid configuration.
 	MinBackoff, MaxBackoff time.Duration
 	// Clock decides which messages are due (default [SystemClock]).
 	Clock Clock
@@ -99,8 +100,10 @@ func (c RelayConfig) withDefaults() (RelayConfig, error) {
 	c.PollInterval = cmp.Or(c.PollInterval, 100*time.Millisecond)
 	c.MaxAttempts = cmp.Or(c.MaxAttempts, 10)
 	c.MaxOutageRetries = cmp.Or(c.MaxOutageRetries, 30)
-	c.MinBackoff = cmp.Or(c.MinBackoff, 100*time.Millisecond)
-	c.MaxBackoff = max(cmp.Or(c.MaxBackoff, time.Minute), c.MinBackoff)
+	var err error
+	if c.MinBackoff, c.MaxBackoff, err = backoffBounds("relay", c.MinBackoff, c.MaxBackoff, 100*time.Millisecond, time.Minute); err != nil {
+		return c, err
+	}
 	if c.Clock == nil {
 		c.Clock = SystemClock{}
 	}

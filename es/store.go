@@ -12,8 +12,10 @@ import (
 // An append whose event IDs are all already stored, each in the same stream
 // with the same type, schema version and data, is a successful no-op that
 // returns the original results whatever its expectations: that is what
-// makes a retried append safe. Reusing a stored ID for anything else fails
-// with [ErrDuplicateEventID].
+// makes a retried append safe. Data are the same when they are the same
+// JSON value, whatever the key order, spacing or form of numbers; numbers
+// are compared as exact decimals (1E2 is 100, 2^53+1 is not 2^53). Reusing
+// a stored ID for anything else fails with [ErrDuplicateEventID].
 //
 // Reads are iterators: events are fetched as the caller ranges over them,
 // so a long stream never has to fit in memory. An iterator yields at most
@@ -71,6 +73,10 @@ type AllQuery struct {
 	// of these categories (see [Category]).
 	Categories []string
 	// Types, when not empty, keeps only events of these stored type names.
+	//
+	// A category or type in invalid UTF-8 or holding a NUL matches no
+	// event (no append can store one); a filter with only such values
+	// keeps nothing.
 	Types []string
 	// Limit caps the number of events yielded; 0 means no limit.
 	Limit int

@@ -146,7 +146,9 @@ type SubscriptionConfig struct {
 	// stops with a *[HandlerError] (default 5).
 	MaxAttempts int
 	// MinBackoff and MaxBackoff bound the wait between tries, which doubles
-	// from one try to the next, with jitter (defaults 50ms and 5s).
+	// from one try to the next, with jitter (defaults 50ms and 5s; a
+	// default gives way to the other field when only that one is set).
+	// MinBackoff above MaxBackoff is an invalid configuration.
 	MinBackoff, MaxBackoff time.Duration
 	// Locker, when set, makes the subscription exclusive: it takes the
 	// lease "es-subscription:<name>" before it handles anything, so that
@@ -168,8 +170,10 @@ func (c SubscriptionConfig) withDefaults() (SubscriptionConfig, error) {
 	c.BatchSize = cmp.Or(c.BatchSize, 256)
 	c.PollInterval = cmp.Or(c.PollInterval, time.Second)
 	c.MaxAttempts = cmp.Or(c.MaxAttempts, 5)
-	c.MinBackoff = cmp.Or(c.MinBackoff, 50*time.Millisecond)
-	c.MaxBackoff = max(cmp.Or(c.MaxBackoff, 5*time.Second), c.MinBackoff)
+	var err error
+	if c.MinBackoff, c.MaxBackoff, err = backoffBounds("subscription", c.MinBackoff, c.MaxBackoff, 50*time.Millisecond, 5*time.Second); err != nil {
+		return c, err
+	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}

@@ -322,6 +322,22 @@ func TestInvalidSubscriptionConfigStopsRun(t *testing.T) {
 	}
 }
 
+// TestSubscriptionRefusesMinBackoffAboveMaxBackoff: a floor above the
+// ceiling cannot both hold; Run says so rather than pick one.
+func TestSubscriptionRefusesMinBackoffAboveMaxBackoff(t *testing.T) {
+	for _, cfg := range []es.SubscriptionConfig{
+		{MinBackoff: 2 * time.Second, MaxBackoff: time.Second},
+		{MinBackoff: time.Millisecond + 1, MaxBackoff: time.Millisecond},
+	} {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		err := es.NewSubscription("x", memory.New(memory.Config{}), &ledger{}, cfg).Run(ctx)
+		cancel()
+		if !errors.Is(err, es.ErrInvalidConfig) {
+			t.Errorf("Run with MinBackoff %v, MaxBackoff %v = %v, want ErrInvalidConfig", cfg.MinBackoff, cfg.MaxBackoff, err)
+		}
+	}
+}
+
 // stallingConsumer fails every batch until the subscription is stopped.
 type stallingConsumer struct {
 	ledger

@@ -25,9 +25,10 @@ import (
 // newStore must return an empty store for each subtest and arrange (with
 // t.Cleanup) to close it. The suite covers expectations of every kind,
 // concurrent appends to one stream, atomic multi-stream appends, idempotent
-// appends, validation, global order, forward and backward stream reads,
-// filters, early exit from iterators and a 100,000-event stream read
-// through the iterator in bounded memory.
+// appends (data compared as JSON values, numbers as exact decimals),
+// validation, global order, forward and backward stream reads, filters
+// (values no event can have match nothing), early exit from iterators and
+// a 100,000-event stream read through the iterator in bounded memory.
 func TestStore(t *testing.T, newStore func(t *testing.T) es.Store) {
 	tests := []struct {
 		name string
@@ -45,6 +46,7 @@ func TestStore(t *testing.T, newStore func(t *testing.T) es.Store) {
 		{"MultiStreamCommand", testMultiStreamCommand},
 		{"CommandRepeatRace", testCommandRepeatRace},
 		{"IdempotentAppend", testIdempotentAppend},
+		{"IdempotentNumbers", testIdempotentNumbers},
 		{"InvalidAppends", testInvalidAppends},
 		{"CancelledAppend", testCancelledAppend},
 		{"GlobalOrder", testGlobalOrder},
@@ -52,6 +54,7 @@ func TestStore(t *testing.T, newStore func(t *testing.T) es.Store) {
 		{"ReadStreamBackward", testReadStreamBackward},
 		{"MissingStream", testMissingStream},
 		{"Filters", testFilters},
+		{"FilterUnstorableValues", testFilterUnstorableValues},
 		{"EarlyBreak", testEarlyBreak},
 		{"AppendWhileReading", testAppendWhileReading},
 		{"LongStream", testLongStream},
@@ -546,6 +549,63 @@ func testIdempotentAppend(t *testing.T, s es.Store) {
 	}
 }
 
+// testIdempotentNumbers: a repeated append is recognised by the values of
+// its data, and numbers are values of any size and precision. A store may
+// give a number back in another form (PostgreSQL's jsonb writes 1e400 out
+// in full, 1E2 as 100) and the repeat must still be recognised; numbers
+// that a float64 cannot tell apart (2^53 and 2^53+1) are different data,
+// so an event reusing the ID with the other is not a repeat.
+func testIdempotentNumbers(t *testing.T, s es.Store) {
+	ctx := context.Background()
+	same := map[string][2]string{
+		"beyond float64":   {`{"n":1e400}`, `{"n":1e400}`},
+		"exponent forms":   {`{"n":1E2,"m":-2.5e-3}`, `{"n":100,"m":-0.0025}`},
+		"trailing zeros":   {`{"n":1.0,"m":[0.50]}`, `{"n":1.00,"m":[0.5]}`},
+		"negative zero":    {`{"n":-0}`, `{"n":0.0}`},
+		"above 2^53":       {`{"n":9007199254740993}`, `{"n":9007199254740993}`},
+		"long fraction":    {`{"n":0.1000000000000000000000000000001}`, `{"n":0.1000000000000000000000000000001}`},
+		"huge and precise": {`{"n":123456789012345678901234567890.123456789}`, `{"n":1234567890123456789012345678901.23456789e-1}`},
+	}
+	for name, data := range same {
+		t.Run("same/"+name, func(t *testing.T) {
+			stream := "num-" + es.NewID()
+			e := es.EventData{ID: es.NewID(), Type: "Measured", SchemaVersion: 1, Data: json.RawMessage(data[0])}
+			first := mustAppend(t, s, stream, es.NoStream, e)
+			e.Data = json.RawMessage(data[1])
+			again, err := es.Append(ctx, s, stream, es.NoStream, e)
+			if err != nil {
+				t.Fatalf("repeating %s as %s: %v", data[0], data[1], err)
+			}
+			if !again.Repeated || again.Version != first.Version || again.Position != first.Position {
+				t.Fatalf("repeat = %+v, want %+v marked repeated", again, first)
+			}
+		})
+	}
+	differ := map[string][2]string{
+		"2^53 and 2^53+1":   {`{"n":9007199254740993}`, `{"n":9007199254740992}`},
+		"close decimals":    {`{"n":0.1}`, `{"n":0.10000000000000001}`},
+		"huge exponents":    {`{"n":1e400}`, `{"n":1e401}`},
+		"tiny exponents":    {`{"n":1e-400}`, `{"n":2e-400}`},
+		"sign":              {`{"n":1e400}`, `{"n":-1e400}`},
+		"number and string": {`{"n":1}`, `{"n":"1"}`},
+		"deep in an array":  {`{"a":[1,{"b":[12345678901234567890]}]}`, `{"a":[1,{"b":[12345678901234567891]}]}`},
+	}
+	for name, data := range differ {
+		t.Run("differ/"+name, func(t *testing.T) {
+			stream := "num-" + es.NewID()
+			e := es.EventData{ID: es.NewID(), Type: "Measured", SchemaVersion: 1, Data: json.RawMessage(data[0])}
+			mustAppend(t, s, stream, es.NoStream, e)
+			e.Data = json.RawMessage(data[1])
+			if _, err := es.Append(ctx, s, stream, es.AnyVersion, e); !errors.Is(err, es.ErrDuplicateEventID) {
+				t.Fatalf("appending %s under the ID of %s: got %v, want es.ErrDuplicateEventID", data[1], data[0], err)
+			}
+			if n := len(readStream(t, s, stream, es.StreamQuery{})); n != 1 {
+				t.Fatalf("stream has %d events, want 1", n)
+			}
+		})
+	}
+}
+
 func testInvalidAppends(t *testing.T, s es.Store) {
 	ctx := context.Background()
 	good := event("Ok", 1)
@@ -725,6 +785,34 @@ func testFilters(t *testing.T, s es.Store) {
 	check(es.AllQuery{Categories: []string{"nope"}})
 	first := readAll(t, s, es.AllQuery{Limit: 1})[0]
 	check(es.AllQuery{After: first.Position, Types: []string{"CartOpened"}}, "cart-2/CartOpened", "cart/CartOpened")
+}
+
+// testFilterUnstorableValues: a category or type that no append can store
+// (invalid UTF-8, a NUL) matches nothing, on every store, rather than
+// failing the read where the database refuses such text. A filter left
+// with no value that can match keeps no event.
+func testFilterUnstorableValues(t *testing.T, s es.Store) {
+	mustAppend(t, s, "cart-1", es.NoStream, event("CartOpened", 1), event("ItemAdded", 2))
+	mustAppend(t, s, "order-1", es.NoStream, event("OrderPlaced", 1))
+	check := func(q es.AllQuery, want ...string) {
+		t.Helper()
+		var got []string
+		for _, e := range readAll(t, s, q) {
+			got = append(got, e.StreamID+"/"+e.Type)
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("read all %#v = %q, want %q", q, got, want)
+		}
+	}
+	check(es.AllQuery{Categories: []string{"cart\x00"}})
+	check(es.AllQuery{Categories: []string{"\xff"}})
+	check(es.AllQuery{Categories: []string{"cart\x00", "order\xc3"}, Types: []string{"OrderPlaced"}})
+	check(es.AllQuery{Categories: []string{"\xff", "order"}}, "order-1/OrderPlaced")
+	check(es.AllQuery{Types: []string{"ItemAdded\x00"}})
+	check(es.AllQuery{Types: []string{"Item\xc3Added", "\x00"}})
+	check(es.AllQuery{Types: []string{"\xfe", "ItemAdded"}}, "cart-1/ItemAdded")
+	check(es.AllQuery{Categories: []string{"cart"}, Types: []string{"\x00"}})
+	check(es.AllQuery{Categories: []string{"cart", "\x00"}, Types: []string{"CartOpened", "\xff"}, Limit: 5}, "cart-1/CartOpened")
 }
 
 // testEarlyBreak stops iterating early many times; a store that leaked a

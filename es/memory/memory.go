@@ -23,6 +23,7 @@ import (
 // Stored events are never modified, which is what makes that safe.
 type Store struct {
 	cfg    Config
+	cfgErr error // a Config that cannot work, reported by every append
 	notify *storekit.Broadcaster
 	inbox  inbox
 
@@ -55,13 +56,20 @@ type Config struct {
 // store.
 type InlineProjection func(ctx context.Context, events []es.Event) error
 
-// New returns an empty store.
+// New returns an empty store. A configuration that cannot work (a nil
+// inline projection) makes every append fail with an error wrapping
+// [es.ErrInvalidConfig], as New returns no error.
 func New(cfg Config) *Store {
 	if cfg.Clock == nil {
 		cfg.Clock = es.SystemClock{}
 	}
+	var cfgErr error
+	if i := slices.IndexFunc(cfg.Inline, func(p InlineProjection) bool { return p == nil }); i >= 0 {
+		cfgErr = fmt.Errorf("%w: memory: inline projection %d is nil", es.ErrInvalidConfig, i)
+	}
 	return &Store{
 		cfg:     cfg,
+		cfgErr:  cfgErr,
 		notify:  storekit.NewBroadcaster(nil),
 		streams: make(map[string][]int),
 		ids:     make(map[string]int),
@@ -81,6 +89,9 @@ func (s *Store) AppendEnqueue(ctx context.Context, enq es.Enqueue, appends ...es
 	start := time.Now()
 	n := 0
 	defer func() { storekit.ObserveAppend(s.cfg.Observer, start, n, err) }()
+	if s.cfgErr != nil {
+		return nil, s.cfgErr
+	}
 	if err := storekit.CheckAppendEnqueue(enq, appends); err != nil {
 		return nil, err
 	}

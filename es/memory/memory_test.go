@@ -71,3 +71,20 @@ func TestObserver(t *testing.T) {
 func TestSnapshots(t *testing.T) {
 	estest.TestSnapshots(t, func(*testing.T) es.Store { return memory.New(memory.Config{}) })
 }
+
+// TestNilInlineProjectionIsAnInvalidConfig: New cannot return an error, so
+// every append reports the configuration instead of panicking under the
+// store's lock.
+func TestNilInlineProjectionIsAnInvalidConfig(t *testing.T) {
+	ctx := context.Background()
+	store := memory.New(memory.Config{Inline: []memory.InlineProjection{nil}})
+	if _, err := es.Append(ctx, store, "s-1", es.AnyVersion, es.EventData{ID: es.NewID(), Type: "T", SchemaVersion: 1, Data: []byte(`{}`)}); !errors.Is(err, es.ErrInvalidConfig) {
+		t.Fatalf("Append = %v, want ErrInvalidConfig", err)
+	}
+	if _, err := store.AppendEnqueue(ctx, es.Enqueue{Messages: []es.Message{{ID: es.NewID(), Type: "M", SchemaVersion: 1, Data: []byte(`{}`)}}}); !errors.Is(err, es.ErrInvalidConfig) {
+		t.Fatalf("AppendEnqueue = %v, want ErrInvalidConfig", err)
+	}
+	if evs, err := es.Collect(store.ReadAll(ctx, es.AllQuery{})); err != nil || len(evs) != 0 {
+		t.Fatalf("read all = %d events, %v; want none", len(evs), err)
+	}
+}

@@ -55,6 +55,9 @@ func (s *Store) appendEnqueue(ctx context.Context, enq es.Enqueue, appends []es.
 	start := time.Now()
 	written := 0
 	defer func() { storekit.ObserveAppend(s.observer, start, written, err) }()
+	if err := s.checkSchema(ctx); err != nil {
+		return nil, err
+	}
 	if err := s.setupInline(ctx); err != nil {
 		return nil, err
 	}
@@ -154,6 +157,9 @@ func (s *Store) appendEnqueueTx(ctx context.Context, tx pgx.Tx, enq es.Enqueue, 
 	start := time.Now()
 	written := 0
 	defer func() { storekit.ObserveAppend(s.observer, start, written, err) }()
+	if err := s.checkSchema(ctx); err != nil {
+		return nil, err
+	}
 	if err := s.setupInline(ctx); err != nil {
 		return nil, err
 	}

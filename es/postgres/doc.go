@@ -4,7 +4,9 @@
 //
 // Create the tables once with [Migrate] (idempotent, safe to run from
 // several processes at once); all tables live in one schema ([Config].Schema,
-// default "es"). The SQL is in docs/postgres.md.
+// default "es"). The SQL is in docs/postgres.md. A schema that a newer
+// release has migrated is refused with [es.ErrNewerSchema], by Migrate and
+// by a store's first use of its tables without Migrate.
 //
 // # Appends
 //

@@ -2,10 +2,12 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"esgo.dev/es"
@@ -100,7 +102,44 @@ func (s *Store) Migrate(ctx context.Context) error {
 	if err := Migrate(ctx, s.pool, s.schema); err != nil {
 		return err
 	}
+	s.schemaOK.Store(true) // the schema is now at this release's version
 	return s.setupInline(ctx)
+}
+
+// checkSchema refuses a schema that a newer release has migrated, with an
+// error wrapping [es.ErrNewerSchema]: [Migrate] refuses it, but a process
+// that leaves migrating to a deployment step never calls Migrate, and its
+// writes could break the newer release's invariants. Every operation on
+// the store's tables calls it first. It reads the schema version once per
+// Store, at first use, and keeps the answer: a schema migrated by a newer
+// release while this Store runs is not noticed (stop the old processes
+// before migrating). A schema not created yet is not checked, and not
+// remembered: the operation fails on the missing tables, as before.
+func (s *Store) checkSchema(ctx context.Context) error {
+	if s.schemaOK.Load() {
+		return nil
+	}
+	s.schemaMu.Lock()
+	defer s.schemaMu.Unlock()
+	if s.schemaOK.Load() || s.schemaErr != nil {
+		return s.schemaErr
+	}
+	var v int
+	err := s.pool.QueryRow(ctx, `SELECT coalesce(max(version), 0) FROM `+pgx.Identifier{s.schema, "schema_migrations"}.Sanitize()).Scan(&v)
+	var pgErr *pgconn.PgError
+	switch {
+	// undefined_table, invalid_schema_name: not migrated yet.
+	case errors.As(err, &pgErr) && (pgErr.Code == "42P01" || pgErr.Code == "3F000"):
+		return nil
+	case err != nil:
+		return fmt.Errorf("postgres: %s: read the schema version: %w", s.schema, withCtx(ctx, err))
+	case v > len(migrations):
+		s.schemaErr = fmt.Errorf("postgres: %s: %w: the schema is at version %d, this release knows %d; nothing is read or written",
+			s.schema, es.ErrNewerSchema, v, len(migrations))
+		return s.schemaErr
+	}
+	s.schemaOK.Store(true)
+	return nil
 }
 
 // Migrate creates schema and the event store's tables in it, or applies

@@ -133,6 +133,9 @@ func (s *Store) Due(ctx context.Context, now time.Time, buckets []int, limit int
 	if len(buckets) == 0 || limit <= 0 {
 		return nil, ctx.Err()
 	}
+	if err := s.checkSchema(ctx); err != nil {
+		return nil, err
+	}
 	bs := make([]int32, len(buckets))
 	for i, b := range buckets {
 		bs[i] = int32(b)
@@ -182,6 +185,9 @@ func (s *Store) MarkFailed(ctx context.Context, seq int64, retryAt time.Time, pa
 }
 
 func (s *Store) updateMessage(ctx context.Context, what string, seq int64, query string, args ...any) error {
+	if err := s.checkSchema(ctx); err != nil {
+		return err
+	}
 	tag, err := s.pool.Exec(ctx, query, args...)
 	if err != nil {
 		return fmt.Errorf("postgres: %s %d: %w", what, seq, withCtx(ctx, err))
@@ -195,6 +201,9 @@ func (s *Store) updateMessage(ctx context.Context, what string, seq int64, query
 // Backlog implements [es.Outbox]: the messages neither delivered nor
 // cancelled, parked ones and not-yet-due deadlines included.
 func (s *Store) Backlog(ctx context.Context) (int64, error) {
+	if err := s.checkSchema(ctx); err != nil {
+		return 0, err
+	}
 	var n int64
 	if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM `+s.outbox+` WHERE `+pendingCond).Scan(&n); err != nil {
 		return 0, fmt.Errorf("postgres: backlog: %w", withCtx(ctx, err))
@@ -220,6 +229,9 @@ func (s *Store) Backlog(ctx context.Context) (int64, error) {
 func (s *Store) InboxTx(ctx context.Context, tx pgx.Tx, consumer, messageID string) (first bool, err error) {
 	if consumer == "" || messageID == "" {
 		return false, errors.New("postgres: inbox: empty consumer or message ID")
+	}
+	if err := s.checkSchema(ctx); err != nil {
+		return false, err
 	}
 	tag, err := tx.Exec(ctx, `INSERT INTO `+s.inbox+` (consumer, message_id, handled_at) VALUES ($1, $2, $3)
 		ON CONFLICT (consumer, message_id) DO NOTHING`, consumer, messageID, s.clock.Now().UTC())
@@ -255,6 +267,11 @@ func (s *Store) Inbox() es.Inbox { return inbox{s: s} }
 // with fn's writes if fn returns nil. A concurrent Handle of the same
 // message waits for this one to end.
 func (i inbox) Handle(ctx context.Context, consumer, messageID string, fn func(ctx context.Context) error) (bool, error) {
+	// Checked before the transaction takes a connection, so that InboxTx
+	// finds the answer cached and needs no second one.
+	if err := i.s.checkSchema(ctx); err != nil {
+		return false, err
+	}
 	ran := false
 	err := pgx.BeginFunc(ctx, i.s.pool, func(tx pgx.Tx) error {
 		first, err := i.s.InboxTx(ctx, tx, consumer, messageID)

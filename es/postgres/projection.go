@@ -75,17 +75,36 @@ func (t Tables) Index(table, index string) string {
 	return pgx.Identifier{table + "__" + index}.Sanitize()
 }
 
+// check validates what a projection needs to work. Errors wrap
+// [es.ErrInvalidConfig].
 func (p Projection) check() error {
 	switch {
 	case p.Name == "":
-		return errors.New("postgres: projection without a name")
+		return fmt.Errorf("%w: postgres: projection without a name", es.ErrInvalidConfig)
 	case p.Setup == nil || p.Apply == nil:
-		return fmt.Errorf("postgres: projection %s: Setup and Apply are required", p.Name)
+		return fmt.Errorf("%w: postgres: projection %s: Setup and Apply are required", es.ErrInvalidConfig, p.Name)
 	}
 	for _, t := range p.Tables {
 		if t == "" || len(t) > 63 {
-			return fmt.Errorf("postgres: projection %s: table name %q must be 1 to 63 bytes long", p.Name, t)
+			return fmt.Errorf("%w: postgres: projection %s: table name %q must be 1 to 63 bytes long", es.ErrInvalidConfig, p.Name, t)
 		}
+	}
+	return nil
+}
+
+// checkInline validates the inline projections of a [Config]: each valid,
+// no name twice (the name keys the projection's locks). Errors wrap
+// [es.ErrInvalidConfig].
+func checkInline(inline []Projection) error {
+	names := make(map[string]bool, len(inline))
+	for _, p := range inline {
+		if err := p.check(); err != nil {
+			return err
+		}
+		if names[p.Name] {
+			return fmt.Errorf("%w: postgres: inline projection %s given twice", es.ErrInvalidConfig, p.Name)
+		}
+		names[p.Name] = true
 	}
 	return nil
 }
@@ -114,11 +133,17 @@ func (s *Store) SetupProjection(ctx context.Context, p Projection) error {
 	if err := p.check(); err != nil {
 		return err
 	}
+	if err := s.checkSchema(ctx); err != nil {
+		return err
+	}
 	return s.setupProjection(ctx, p, s.schema)
 }
 
 // LoadCheckpoint implements [es.CheckpointStore].
 func (s *Store) LoadCheckpoint(ctx context.Context, name string) (int64, error) {
+	if err := s.checkSchema(ctx); err != nil {
+		return 0, err
+	}
 	var pos int64
 	err := s.pool.QueryRow(ctx, `SELECT position FROM `+s.checkpoints+` WHERE name = $1`, name).Scan(&pos)
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -132,6 +157,9 @@ func (s *Store) LoadCheckpoint(ctx context.Context, name string) (int64, error) 
 
 // SaveCheckpoint implements [es.CheckpointStore].
 func (s *Store) SaveCheckpoint(ctx context.Context, name string, position int64) error {
+	if err := s.checkSchema(ctx); err != nil {
+		return err
+	}
 	_, err := s.pool.Exec(ctx, `INSERT INTO `+s.checkpoints+` (name, position) VALUES ($1, $2)
 		ON CONFLICT (name) DO UPDATE SET position = excluded.position, updated_at = now()`, name, position)
 	if err != nil {
@@ -146,6 +174,9 @@ func (s *Store) SaveCheckpoint(ctx context.Context, name string, position int64)
 // IDs after the oldest one in flight, so every event up to the head can be
 // read: a subscription that read past it has seen all of them.
 func (s *Store) Head(ctx context.Context) (int64, error) {
+	if err := s.checkSchema(ctx); err != nil {
+		return 0, err
+	}
 	var head int64
 	if err := s.pool.QueryRow(ctx, s.horizon()+`SELECT coalesce(max(position), 0) FROM `+s.events+
 		` WHERE tx_id < (SELECT h FROM horizon)`).Scan(&head); err != nil {
@@ -183,6 +214,9 @@ func (c *consumer) setup(ctx context.Context) error {
 		return nil
 	}
 	if err := c.p.check(); err != nil {
+		return err
+	}
+	if err := c.s.checkSchema(ctx); err != nil {
 		return err
 	}
 	if err := c.s.setupProjection(ctx, c.p, c.s.schema); err != nil {

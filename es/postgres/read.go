@@ -34,6 +34,10 @@ func (s *Store) ReadStream(ctx context.Context, streamID string, q es.StreamQuer
 		if storekit.CheckStreamID(streamID) != nil {
 			return // no append could have written to it
 		}
+		if err := s.checkSchema(ctx); err != nil {
+			yield(es.Event{}, fmt.Errorf("postgres: read stream %q: %w", streamID, err))
+			return
+		}
 		sql := `SELECT ` + eventColumns + ` FROM ` + s.events +
 			` WHERE stream_id = $1 AND version >= $2 ORDER BY version LIMIT $3`
 		next := max(q.From, 1)
@@ -103,6 +107,16 @@ func (s *Store) ReadStream(ctx context.Context, streamID string, q es.StreamQuer
 // timer as well.
 func (s *Store) ReadAll(ctx context.Context, q es.AllQuery) iter.Seq2[es.Event, error] {
 	return func(yield func(es.Event, error) bool) {
+		// PostgreSQL refuses text with a NUL or invalid UTF-8, which no
+		// event can hold: such a filter value matches nothing.
+		q, ok := storekit.PruneQuery(q)
+		if !ok {
+			return
+		}
+		if err := s.checkSchema(ctx); err != nil {
+			yield(es.Event{}, fmt.Errorf("postgres: read all: %w", err))
+			return
+		}
 		var sql strings.Builder
 		sql.WriteString(s.horizon() + `SELECT ` + eventColumns + ` FROM ` + s.events +
 			` WHERE position > $1 AND tx_id < (SELECT h FROM horizon)`)

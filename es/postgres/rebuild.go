@@ -42,6 +42,9 @@ func (s *Store) Rebuild(ctx context.Context, p Projection) error {
 	if err := p.check(); err != nil {
 		return err
 	}
+	if err := s.checkSchema(ctx); err != nil {
+		return err
+	}
 	rs := rebuildSchema(s.schema, p.Name)
 	cps := pgx.Identifier{rs, "es_rebuild_checkpoint"}.Sanitize()
 	wrap := func(step string, err error) error {

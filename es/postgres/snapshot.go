@@ -16,6 +16,9 @@ func (s *Store) SaveSnapshot(ctx context.Context, snap es.Snapshot) error {
 	if err := storekit.CheckSnapshot(snap); err != nil {
 		return fmt.Errorf("postgres: save snapshot: %w", err)
 	}
+	if err := s.checkSchema(ctx); err != nil {
+		return err
+	}
 	_, err := s.pool.Exec(ctx, `INSERT INTO `+s.snapshots+` (stream_id, name, version, state_version, data)
 		VALUES ($1, $2, $3, $4, $5)
 		ON CONFLICT (stream_id, name) DO UPDATE SET version = excluded.version,
@@ -31,6 +34,9 @@ func (s *Store) SaveSnapshot(ctx context.Context, snap es.Snapshot) error {
 func (s *Store) LoadSnapshot(ctx context.Context, streamID, name string) (es.Snapshot, bool, error) {
 	if storekit.CheckStreamID(streamID) != nil || storekit.CheckStreamID(name) != nil {
 		return es.Snapshot{}, false, nil // no save could have written it
+	}
+	if err := s.checkSchema(ctx); err != nil {
+		return es.Snapshot{}, false, err
 	}
 	snap := es.Snapshot{StreamID: streamID, Name: name}
 	var data string
@@ -50,6 +56,9 @@ func (s *Store) LoadSnapshot(ctx context.Context, streamID, name string) (es.Sna
 func (s *Store) FindEvent(ctx context.Context, eventID string) (string, int64, bool, error) {
 	if !es.ValidID(eventID) {
 		return "", 0, false, nil // no append could have stored it
+	}
+	if err := s.checkSchema(ctx); err != nil {
+		return "", 0, false, err
 	}
 	var (
 		stream  string

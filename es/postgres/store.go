@@ -63,6 +63,13 @@ type Store struct {
 	inlineMu    sync.Mutex
 	inlineReady atomic.Bool
 
+	// schemaOK is set once the schema is known not to be newer than this
+	// release (see checkSchema); schemaMu serialises the check and guards
+	// schemaErr, the refusal of a newer schema, which is final.
+	schemaOK  atomic.Bool
+	schemaMu  sync.Mutex
+	schemaErr error
+
 	// hooks lets tests stop an append at known points; nil in production.
 	hooks *testHooks
 
@@ -107,10 +114,18 @@ type Config struct {
 
 // New returns a store that works through pool. It does not touch the
 // database: call [Store.Migrate] (or [Migrate]) once to create the tables.
+// A configuration that cannot work (a bad schema name, an invalid inline
+// projection) is refused with an error wrapping [es.ErrInvalidConfig].
 // The caller keeps ownership of pool and closes it after [Store.Close].
 func New(ctx context.Context, pool *pgxpool.Pool, cfg Config) (*Store, error) {
 	if pool == nil {
 		return nil, fmt.Errorf("postgres: nil pool: %w", es.ErrInvalidConfig)
+	}
+	if err := checkSchemaName(cmp.Or(cfg.Schema, DefaultSchema)); err != nil {
+		return nil, err
+	}
+	if err := checkInline(cfg.Inline); err != nil {
+		return nil, err
 	}
 	s := &Store{
 		pool:     pool,
@@ -127,9 +142,6 @@ func New(ctx context.Context, pool *pgxpool.Pool, cfg Config) (*Store, error) {
 		s.logger = slog.Default()
 	}
 	s.notify = storekit.NewBroadcaster(s.watchNotifications)
-	if err := checkSchemaName(s.schema); err != nil {
-		return nil, err
-	}
 	s.events = pgx.Identifier{s.schema, "events"}.Sanitize()
 	s.streams = pgx.Identifier{s.schema, "streams"}.Sanitize()
 	s.checkpoints = pgx.Identifier{s.schema, "checkpoints"}.Sanitize()

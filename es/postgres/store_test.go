@@ -563,6 +563,123 @@ func TestMigrateRefusesASchemaOfANewerRelease(t *testing.T) {
 	}
 }
 
+// TestStoreRefusesASchemaOfANewerReleaseWithoutMigrate: a process that
+// never calls Migrate (it left that to a deployment step) must not write
+// to, or read, a schema that a newer release has changed: every operation
+// on the tables fails with ErrNewerSchema, and nothing is written.
+func TestStoreRefusesASchemaOfANewerReleaseWithoutMigrate(t *testing.T) {
+	pool := pgtest.Pool(t)
+	migrated := pgtest.NewStoreWithPool(t, pool, postgres.Config{})
+	ctx := context.Background()
+	if _, err := es.Append(ctx, migrated, "acct-1", es.NoStream, newEvent("Opened", 1)); err != nil {
+		t.Fatal(err)
+	}
+	q := pgx.Identifier{migrated.Schema()}.Sanitize()
+	if _, err := pool.Exec(ctx, `INSERT INTO `+q+`.schema_migrations (version) VALUES (999)`); err != nil {
+		t.Fatal(err)
+	}
+	s, err := postgres.New(ctx, pool, postgres.Config{Schema: migrated.Schema()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	check := func(what string, err error) {
+		t.Helper()
+		if !errors.Is(err, es.ErrNewerSchema) {
+			t.Errorf("%s = %v, want ErrNewerSchema", what, err)
+		}
+	}
+	_, err = es.Append(ctx, s, "acct-2", es.NoStream, newEvent("Opened", 1))
+	check("Append", err)
+	_, err = s.AppendEnqueue(ctx, es.Enqueue{Messages: []es.Message{{ID: es.NewID(), Type: "M", SchemaVersion: 1, Data: []byte(`{}`)}}})
+	check("AppendEnqueue", err)
+	err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		_, err := s.AppendTx(ctx, tx, es.StreamAppend{StreamID: "acct-3", Expected: es.NoStream, Events: []es.EventData{newEvent("Opened", 1)}})
+		return err
+	})
+	check("AppendTx", err)
+	_, err = es.Collect(s.ReadStream(ctx, "acct-1", es.StreamQuery{}))
+	check("ReadStream", err)
+	_, err = es.Collect(s.ReadAll(ctx, es.AllQuery{}))
+	check("ReadAll", err)
+	_, err = s.Head(ctx)
+	check("Head", err)
+	check("SaveCheckpoint", s.SaveCheckpoint(ctx, "sub", 1))
+	_, err = s.LoadCheckpoint(ctx, "sub")
+	check("LoadCheckpoint", err)
+	_, err = s.Due(ctx, time.Now(), []int{0}, 10)
+	check("Due", err)
+	check("MarkDelivered", s.MarkDelivered(ctx, 1))
+	_, err = s.Inbox().Handle(ctx, "c", es.NewID(), func(context.Context) error { return nil })
+	check("Inbox.Handle", err)
+	check("SetupProjection", s.SetupProjection(ctx, statsProjection("stats")))
+
+	var events, messages, checkpoints int
+	if err := pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM `+q+`.events), (SELECT count(*) FROM `+q+`.outbox), (SELECT count(*) FROM `+q+`.checkpoints)`).
+		Scan(&events, &messages, &checkpoints); err != nil {
+		t.Fatal(err)
+	}
+	if events != 1 || messages != 0 || checkpoints != 0 {
+		t.Fatalf("the schema holds %d events, %d messages, %d checkpoints; want only the event appended before", events, messages, checkpoints)
+	}
+	if err := s.Migrate(ctx); !errors.Is(err, es.ErrNewerSchema) {
+		t.Fatalf("Migrate = %v, want ErrNewerSchema", err)
+	}
+}
+
+// TestSchemaCheckWaitsForMigrate: a store used before its schema exists
+// fails on the missing tables, and does not remember that: once another
+// process has migrated, it works.
+func TestSchemaCheckWaitsForMigrate(t *testing.T) {
+	pool := pgtest.Pool(t)
+	schema := pgtest.Schema(t, pool)
+	ctx := context.Background()
+	s, err := postgres.New(ctx, pool, postgres.Config{Schema: schema})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := es.Append(ctx, s, "acct-1", es.NoStream, newEvent("Opened", 1)); err == nil {
+		t.Fatal("Append before the schema exists succeeded")
+	} else if errors.Is(err, es.ErrNewerSchema) {
+		t.Fatalf("Append before the schema exists = %v, a newer schema", err)
+	}
+	if err := postgres.Migrate(ctx, pool, schema); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := es.Append(ctx, s, "acct-1", es.NoStream, newEvent("Opened", 1)); err != nil {
+		t.Fatalf("Append after another process migrated: %v", err)
+	}
+}
+
+// TestNewRefusesAnInvalidConfig: New checks the whole configuration,
+// inline projections included, before it returns a store, so that a
+// mistake shows at start-up and not at the first append or migration.
+func TestNewRefusesAnInvalidConfig(t *testing.T) {
+	ctx := context.Background()
+	pool := pgtest.Pool(t)
+	ok := statsProjection("stats")
+	with := func(f func(*postgres.Projection)) postgres.Projection { p := ok; f(&p); return p }
+	for name, cfg := range map[string]postgres.Config{
+		"schema name too long":             {Schema: strings.Repeat("s", 64)},
+		"schema name with a NUL":           {Schema: "es\x00"},
+		"inline projection without a name": {Inline: []postgres.Projection{with(func(p *postgres.Projection) { p.Name = "" })}},
+		"inline projection without Setup":  {Inline: []postgres.Projection{with(func(p *postgres.Projection) { p.Setup = nil })}},
+		"inline projection, long table":    {Inline: []postgres.Projection{with(func(p *postgres.Projection) { p.Tables = []string{strings.Repeat("t", 64)} })}},
+		"inline projection given twice":    {Inline: []postgres.Projection{ok, ok}},
+	} {
+		if s, err := postgres.New(ctx, pool, cfg); !errors.Is(err, es.ErrInvalidConfig) {
+			if err == nil {
+				s.Close()
+			}
+			t.Errorf("%s: New = %v, want ErrInvalidConfig", name, err)
+		}
+	}
+	if _, err := postgres.New(ctx, nil, postgres.Config{}); !errors.Is(err, es.ErrInvalidConfig) {
+		t.Errorf("nil pool: New = %v, want ErrInvalidConfig", err)
+	}
+}
+
 // TestCommitCutShortIsAnUnknownOutcome cancels the context once the events
 // are in the transaction, right before COMMIT: the client cannot know
 // whether the server committed, and the error says so. A retry with the

@@ -46,7 +46,16 @@ type Projection struct {
 	Apply func(ctx context.Context, tx *sql.Tx, t Tables, e es.Event) error
 }
 
+// validate checks what a projection needs to work. Errors wrap
+// [es.ErrInvalidConfig].
 func (p Projection) validate() error {
+	if err := p.check(); err != nil {
+		return fmt.Errorf("%w: %v", es.ErrInvalidConfig, err)
+	}
+	return nil
+}
+
+func (p Projection) check() error {
 	if p.Name == "" {
 		return errors.New("sqlite: projection has no name")
 	}
@@ -66,6 +75,22 @@ func (p Projection) validate() error {
 			return fmt.Errorf("sqlite: projection %s: table name %q is reserved", p.Name, t)
 		}
 		seen[k] = true
+	}
+	return nil
+}
+
+// validateInline checks the inline projections of a [Config]: each valid,
+// no name twice. Errors wrap [es.ErrInvalidConfig].
+func validateInline(inline []Projection) error {
+	names := map[string]bool{}
+	for _, p := range inline {
+		if err := p.validate(); err != nil {
+			return err
+		}
+		if names[p.Name] {
+			return fmt.Errorf("%w: sqlite: inline projection %s given twice", es.ErrInvalidConfig, p.Name)
+		}
+		names[p.Name] = true
 	}
 	return nil
 }
@@ -337,16 +362,10 @@ func compareInt(a, b int64) int {
 // two processes opening the file at once exactly one fills. Neither
 // appends until its Open has returned, so no event reaches the new tables
 // before the events stored before them.
+//
+// Open has validated the projections (Config.withDefaults).
 func (s *Store) setupInline(ctx context.Context) error {
-	names := map[string]bool{}
 	for _, p := range s.cfg.Inline {
-		if err := p.validate(); err != nil {
-			return err
-		}
-		if names[p.Name] {
-			return fmt.Errorf("sqlite: inline projection %s given twice", p.Name)
-		}
-		names[p.Name] = true
 		if err := s.setupLive(ctx, p, true); err != nil {
 			return err
 		}

@@ -464,8 +464,8 @@ func TestProjectionValidation(t *testing.T) {
 	} {
 		p := ok
 		mutate(&p)
-		if _, err := sqlite.OpenMemory(ctx, sqlite.Config{Inline: []sqlite.Projection{p}}); err == nil {
-			t.Errorf("%s: Open with the inline projection succeeded", name)
+		if _, err := sqlite.OpenMemory(ctx, sqlite.Config{Inline: []sqlite.Projection{p}}); !errors.Is(err, es.ErrInvalidConfig) {
+			t.Errorf("%s: Open with the inline projection = %v, want ErrInvalidConfig", name, err)
 		}
 	}
 }

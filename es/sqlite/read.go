@@ -45,6 +45,12 @@ func (s *Store) ReadStream(ctx context.Context, streamID string, q es.StreamQuer
 // from the last position seen never skips an event.
 func (s *Store) ReadAll(ctx context.Context, q es.AllQuery) iter.Seq2[es.Event, error] {
 	return func(yield func(es.Event, error) bool) {
+		// A filter value no event can hold matches nothing, as on every
+		// store (see storekit.PruneQuery).
+		q, ok := storekit.PruneQuery(q)
+		if !ok {
+			return
+		}
 		var b strings.Builder
 		b.WriteString(`SELECT ` + eventColumns + ` FROM es_events WHERE position > ?`)
 		filter := func(column string, values []string) []any {

@@ -109,7 +109,13 @@ type Config struct {
 	Logger *slog.Logger
 }
 
+// withDefaults fills in the zero fields, or says which field is invalid.
+// Open calls it before it touches the file, so that a configuration that
+// cannot work leaves nothing behind.
 func (c Config) withDefaults() (Config, error) {
+	if err := validateInline(c.Inline); err != nil {
+		return c, err
+	}
 	if c.BusyTimeout < 0 || c.PollInterval < 0 {
 		return c, fmt.Errorf("sqlite: negative BusyTimeout or PollInterval: %w", es.ErrInvalidConfig)
 	}
@@ -159,7 +165,9 @@ type Store struct {
 
 // Open opens (creating if needed) the event store in the SQLite file at
 // path and creates its tables if they are missing. Several processes may
-// open the same file, at the same time too.
+// open the same file, at the same time too. A configuration that cannot
+// work (an invalid inline projection, a negative timeout) is refused with
+// an error wrapping [es.ErrInvalidConfig] before the file is touched.
 func Open(ctx context.Context, path string, cfg Config) (*Store, error) {
 	abs, err := filepath.Abs(path)
 	if err != nil {

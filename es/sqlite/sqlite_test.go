@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -59,6 +60,38 @@ func TestOpenRefusesAFileOfANewerRelease(t *testing.T) {
 	s.Close()
 	if _, err := sqlite.Open(context.Background(), path, sqlite.Config{}); !errors.Is(err, es.ErrNewerSchema) {
 		t.Fatalf("Open = %v, want ErrNewerSchema", err)
+	}
+}
+
+// TestOpenRefusesAnInvalidConfigBeforeCreatingTheFile: a configuration
+// that cannot work is refused before anything is written, so a mistake
+// leaves no empty database (or WAL) behind.
+func TestOpenRefusesAnInvalidConfigBeforeCreatingTheFile(t *testing.T) {
+	ok := tallyProjection("tally")
+	with := func(f func(*sqlite.Projection)) sqlite.Projection { p := ok; f(&p); return p }
+	for name, cfg := range map[string]sqlite.Config{
+		"inline projection without a name": {Inline: []sqlite.Projection{with(func(p *sqlite.Projection) { p.Name = "" })}},
+		"inline projection without Apply":  {Inline: []sqlite.Projection{with(func(p *sqlite.Projection) { p.Apply = nil })}},
+		"inline projection on es_events":   {Inline: []sqlite.Projection{with(func(p *sqlite.Projection) { p.Tables = []string{"es_events"} })}},
+		"inline projection given twice":    {Inline: []sqlite.Projection{ok, ok}},
+		"valid, then invalid projection":   {Inline: []sqlite.Projection{ok, with(func(p *sqlite.Projection) { p.Tables = nil })}},
+		"negative BusyTimeout":             {BusyTimeout: -time.Second},
+		"unknown Synchronous":              {Synchronous: 7},
+	} {
+		dir := t.TempDir()
+		path := filepath.Join(dir, "events.db")
+		if s, err := sqlite.Open(context.Background(), path, cfg); !errors.Is(err, es.ErrInvalidConfig) {
+			if err == nil {
+				s.Close()
+			}
+			t.Errorf("%s: Open = %v, want ErrInvalidConfig", name, err)
+		}
+		if files, err := os.ReadDir(dir); err != nil || len(files) > 0 {
+			t.Errorf("%s: a refused Open left %v behind (%v)", name, files, err)
+		}
+		if _, err := sqlite.OpenMemory(context.Background(), cfg); !errors.Is(err, es.ErrInvalidConfig) {
+			t.Errorf("%s: OpenMemory = %v, want ErrInvalidConfig", name, err)
+		}
 	}
 }
 

@@ -13,6 +13,8 @@
 //   - [MatchStored] and [SamePayload] turn an append whose event IDs are
 //     already stored into an idempotent repeat, or an
 //     [es.ErrDuplicateEventID];
+//   - [PruneQuery] drops from a read's filters the values no event can
+//     have, so that they match nothing on every store;
 //   - [Broadcaster] fans one "events were appended" signal out to every
 //     channel handed out by a store's Notify ([es.Notifier]);
 //   - [LocalLocker] grants named leases within one process ([es.Locker]);

@@ -2,10 +2,10 @@ package storekit
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
-	"reflect"
 	"slices"
+	"strings"
+	"unicode/utf8"
 
 	"esgo.dev/es"
 )
@@ -13,19 +13,16 @@ import (
 // SamePayload reports whether a stored event is the same event as one
 // proposed again under its ID: same stream, type, schema version and data.
 // Data is compared as JSON values, so that key order and spacing (which
-// some databases normalise) do not matter. Metadata is not compared.
+// some databases normalise) do not matter, and numbers as exact decimal
+// values, so that their form does not matter either (PostgreSQL's jsonb
+// gives 1E2 back as 100) but their precision does: 9007199254740993 is
+// not 9007199254740992, though a float64 cannot tell them apart.
+// Metadata is not compared.
 func SamePayload(stored es.Event, streamID string, proposed es.EventData) bool {
 	if stored.StreamID != streamID || stored.Type != proposed.Type || stored.SchemaVersion != proposed.SchemaVersion {
 		return false
 	}
-	if bytes.Equal(stored.Data, proposed.Data) {
-		return true
-	}
-	var a, b any
-	if json.Unmarshal(stored.Data, &a) != nil || json.Unmarshal(proposed.Data, &b) != nil {
-		return false
-	}
-	return reflect.DeepEqual(a, b)
+	return bytes.Equal(stored.Data, proposed.Data) || sameJSON(stored.Data, proposed.Data)
 }
 
 // MatchStored decides what an append whose event IDs may already be stored
@@ -87,4 +84,30 @@ func MatchesQuery(q es.AllQuery, e es.Event) bool {
 		return false
 	}
 	return len(q.Types) == 0 || slices.Contains(q.Types, e.Type)
+}
+
+// PruneQuery drops from q's category and type filters the values that no
+// stored event can have: text in invalid UTF-8 or holding a NUL, which
+// [CheckAppend] refuses in stream IDs and type names. ok is false when a
+// filter that was set has no value left: the read matches nothing and
+// need not run. Stores call it before querying, so that such a filter
+// finds nothing everywhere instead of failing where the database refuses
+// the text (PostgreSQL).
+func PruneQuery(q es.AllQuery) (_ es.AllQuery, ok bool) {
+	prune := func(values []string) ([]string, bool) {
+		if !slices.ContainsFunc(values, unstorable) {
+			return values, true
+		}
+		kept := slices.DeleteFunc(slices.Clone(values), unstorable)
+		return kept, len(kept) > 0
+	}
+	var okC, okT bool
+	q.Categories, okC = prune(q.Categories)
+	q.Types, okT = prune(q.Types)
+	return q, okC && okT
+}
+
+// unstorable reports whether no stored stream ID or type name can hold s.
+func unstorable(s string) bool {
+	return !utf8.ValidString(s) || strings.IndexByte(s, 0) >= 0
 }

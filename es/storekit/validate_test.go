@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -116,5 +117,69 @@ func TestRecordedAtRefusesTimesNoStoreCanReadBack(t *testing.T) {
 	got, err := storekit.RecordedAt(fixedClock(at))
 	if err != nil || !got.Equal(at) || got.Location() != time.UTC {
 		t.Fatalf("RecordedAt(%v) = %v, %v", at, got, err)
+	}
+}
+
+func TestSamePayloadComparesNumbersExactly(t *testing.T) {
+	same := func(stored, proposed string) bool {
+		e := es.EventData{ID: es.NewID(), Type: "T", SchemaVersion: 1, Data: []byte(proposed)}
+		return storekit.SamePayload(es.Event{StreamID: "s-1", Type: "T", SchemaVersion: 1, Data: []byte(stored)}, "s-1", e)
+	}
+	for _, c := range []struct {
+		stored, proposed string
+		want             bool
+	}{
+		// What PostgreSQL's jsonb gives back for what was appended.
+		{`{"n":1` + strings.Repeat("0", 400) + `}`, `{"n":1e400}`, true},
+		{`{"n":100}`, `{"n":1E+2}`, true},
+		{`{"n":0.0025}`, `{"n":2.5e-3}`, true},
+		{`{"n":0}`, `{"n":-0}`, true},
+		{`{"n":1.00}`, `{"n":1.0}`, true},
+		{`{"b": [1, 2.50], "a": {"x": null, "y": true}}`, `{"a":{"y":true,"x":null},"b":[1.0,25e-1]}`, true},
+		{`{"n":1e999999999}`, `{"n":10e999999998}`, true}, // compared without building 10^999999999
+		{`{"n":1e99999999999999999999999}`, `{"n":0.1e100000000000000000000000}`, true},
+		// Numbers a float64 cannot tell apart.
+		{`{"n":9007199254740993}`, `{"n":9007199254740992}`, false},
+		{`{"n":0.1}`, `{"n":0.10000000000000001}`, false},
+		{`{"n":1e-400}`, `{"n":2e-400}`, false},
+		{`{"n":1e400}`, `{"n":1e401}`, false},
+		{`{"n":1e999999999}`, `{"n":1e999999998}`, false},
+		{`{"n":-1e400}`, `{"n":1e400}`, false},
+		// Not numbers, or not the same shape.
+		{`{"n":1}`, `{"n":"1"}`, false},
+		{`{"n":[1,2]}`, `{"n":[2,1]}`, false},
+		{`{"n":1}`, `{"n":1,"m":1}`, false},
+		{`{"n":1}`, `{"n":1} {}`, false},
+		{`{"n":1`, `{"n":1}`, false},
+	} {
+		if got := same(c.stored, c.proposed); got != c.want {
+			t.Errorf("SamePayload(%.60s, %.60s) = %v, want %v", c.stored, c.proposed, got, c.want)
+		}
+	}
+}
+
+func TestPruneQueryDropsWhatNoEventCanHave(t *testing.T) {
+	for _, c := range []struct {
+		in   es.AllQuery
+		want es.AllQuery
+		ok   bool
+	}{
+		{es.AllQuery{}, es.AllQuery{}, true},
+		{es.AllQuery{Categories: []string{"cart"}, Types: []string{"A", "B"}, After: 3, Limit: 2},
+			es.AllQuery{Categories: []string{"cart"}, Types: []string{"A", "B"}, After: 3, Limit: 2}, true},
+		{es.AllQuery{Categories: []string{"cart\x00", "order"}}, es.AllQuery{Categories: []string{"order"}}, true},
+		{es.AllQuery{Types: []string{"\xff", "A", "A\x00B"}}, es.AllQuery{Types: []string{"A"}}, true},
+		{es.AllQuery{Categories: []string{"\xc3"}}, es.AllQuery{Categories: []string{}}, false},
+		{es.AllQuery{Categories: []string{"cart"}, Types: []string{"\x00"}}, es.AllQuery{Categories: []string{"cart"}, Types: []string{}}, false},
+	} {
+		in := slices.Clone(c.in.Types)
+		got, ok := storekit.PruneQuery(c.in)
+		if ok != c.ok || !slices.Equal(got.Categories, c.want.Categories) || !slices.Equal(got.Types, c.want.Types) ||
+			got.After != c.want.After || got.Limit != c.want.Limit {
+			t.Errorf("PruneQuery(%#v) = %#v, %v; want %#v, %v", c.in, got, ok, c.want, c.ok)
+		}
+		if !slices.Equal(in, c.in.Types) {
+			t.Errorf("PruneQuery changed its argument's Types: %q, was %q", c.in.Types, in)
+		}
 	}
 }
