@@ -15,7 +15,7 @@ import (
 // ([sqlprojection.Projection.Validate]) before every Setup, which runs
 // before any event is applied.
 func FromPortable(p sqlprojection.Projection) Projection {
-	return Projection{
+	pp := Projection{
 		Name:   p.Name,
 		Tables: p.Tables,
 		Setup: func(ctx context.Context, tx pgx.Tx, t Tables) error {
@@ -24,10 +24,17 @@ func FromPortable(p sqlprojection.Projection) Projection {
 			}
 			return p.Setup(ctx, portableTx{tx}, t)
 		},
-		Apply: func(ctx context.Context, tx pgx.Tx, t Tables, e es.Event) error {
-			return p.Apply(ctx, portableTx{tx}, t, e)
-		},
 	}
+	if p.ApplyBatch != nil {
+		pp.ApplyBatch = func(ctx context.Context, tx pgx.Tx, t Tables, events []es.Event) error {
+			return p.ApplyBatch(ctx, portableTx{tx}, t, events)
+		}
+	} else if p.Apply != nil {
+		pp.Apply = func(ctx context.Context, tx pgx.Tx, t Tables, e es.Event) error {
+			return p.Apply(ctx, portableTx{tx}, t, e)
+		}
+	}
+	return pp
 }
 
 // portableTx is a pgx.Tx as a [sqlprojection.Tx].

@@ -17,7 +17,7 @@ import (
 // number. p is checked ([sqlprojection.Projection.Validate]) before every
 // Setup, which runs before any event is applied.
 func FromPortable(p sqlprojection.Projection) Projection {
-	return Projection{
+	sp := Projection{
 		Name:   p.Name,
 		Tables: p.Tables,
 		Setup: func(ctx context.Context, tx *sql.Tx, t Tables) error {
@@ -26,10 +26,17 @@ func FromPortable(p sqlprojection.Projection) Projection {
 			}
 			return p.Setup(ctx, portableTx{tx}, t)
 		},
-		Apply: func(ctx context.Context, tx *sql.Tx, t Tables, e es.Event) error {
-			return p.Apply(ctx, portableTx{tx}, t, e)
-		},
 	}
+	if p.ApplyBatch != nil {
+		sp.ApplyBatch = func(ctx context.Context, tx *sql.Tx, t Tables, events []es.Event) error {
+			return p.ApplyBatch(ctx, portableTx{tx}, t, events)
+		}
+	} else if p.Apply != nil {
+		sp.Apply = func(ctx context.Context, tx *sql.Tx, t Tables, e es.Event) error {
+			return p.Apply(ctx, portableTx{tx}, t, e)
+		}
+	}
+	return sp
 }
 
 // portableTx is a *sql.Tx as a [sqlprojection.Tx].

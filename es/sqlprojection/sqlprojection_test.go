@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -325,7 +326,7 @@ type harness interface {
 }
 
 // opener opens a harness on a store, with the ledger inline or not.
-type opener func(t testing.TB, inline bool) harness
+type opener func(t testing.TB, inline bool, p sqlprojection.Projection) harness
 
 // TestPortableProjection runs one projection, the ledger, on both stores
 // in all three modes: a consumer fed by a subscription, inline in every
@@ -335,48 +336,76 @@ func TestPortableProjection(t *testing.T) {
 	h := newHistory(42, 300)
 	want := h.fold()
 	first, second := h[:len(h)/2], h[len(h)/2:]
-	for name, open := range map[string]opener{"sqlite": openSQLite, "postgres": openPostgres} {
-		t.Run(name, func(t *testing.T) {
-			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-			defer cancel()
+	var largest atomic.Int64 // the largest batch ApplyBatch was given
+	for mode, p := range map[string]sqlprojection.Projection{"one by one": ledger(), "in batches": batched(ledger(), &largest)} {
+		for name, open := range map[string]opener{"sqlite": openSQLite, "postgres": openPostgres} {
+			t.Run(mode+"/"+name, func(t *testing.T) {
+				ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+				defer cancel()
 
-			t.Run("consumer", func(t *testing.T) {
-				s := open(t, false)
-				first.appendTo(ctx, t, s)
-				stop := runConsumer(ctx, t, s, s.consumer())
-				second.appendTo(ctx, t, s)
-				waitCaughtUp(ctx, t, s, s.consumer())
-				stop()
-				check(t, s, want)
-				t.Run("rebuild", func(t *testing.T) { rebuildTwice(ctx, t, s, want) })
+				t.Run("consumer", func(t *testing.T) {
+					s := open(t, false, p)
+					first.appendTo(ctx, t, s)
+					stop := runConsumer(ctx, t, s, s.consumer())
+					second.appendTo(ctx, t, s)
+					waitCaughtUp(ctx, t, s, s.consumer())
+					stop()
+					check(t, s, want)
+					t.Run("rebuild", func(t *testing.T) { rebuildTwice(ctx, t, s, want) })
+				})
+
+				t.Run("inline", func(t *testing.T) {
+					s := open(t, true, p)
+					h.appendTo(ctx, t, s)
+					check(t, s, want)
+
+					// A refused event rolls the whole append back.
+					before, err := s.Head(ctx)
+					if err != nil {
+						t.Fatal(err)
+					}
+					_, err = s.Append(ctx,
+						es.StreamAppend{StreamID: "noise", Expected: es.AnyVersion, Events: []es.EventData{
+							{ID: es.NewID(), Type: "Noise", SchemaVersion: 1, Data: []byte(`{}`)}}},
+						es.StreamAppend{StreamID: "acct-999", Expected: es.NoStream, Events: []es.EventData{
+							{ID: es.NewID(), Type: "Deposited", SchemaVersion: 1, Data: []byte(`{"amount":5}`)}}})
+					if !errors.Is(err, sql.ErrNoRows) {
+						t.Fatalf("append to an account never opened = %v, want an error matching sql.ErrNoRows", err)
+					}
+					check(t, s, want)
+					if head, err := s.Head(ctx); err != nil || head != before {
+						t.Fatalf("head after a refused append = %d, %v; want %d", head, err, before)
+					}
+					t.Run("rebuild", func(t *testing.T) { rebuildTwice(ctx, t, s, want) })
+				})
 			})
-
-			t.Run("inline", func(t *testing.T) {
-				s := open(t, true)
-				h.appendTo(ctx, t, s)
-				check(t, s, want)
-
-				// A refused event rolls the whole append back.
-				before, err := s.Head(ctx)
-				if err != nil {
-					t.Fatal(err)
-				}
-				_, err = s.Append(ctx,
-					es.StreamAppend{StreamID: "noise", Expected: es.AnyVersion, Events: []es.EventData{
-						{ID: es.NewID(), Type: "Noise", SchemaVersion: 1, Data: []byte(`{}`)}}},
-					es.StreamAppend{StreamID: "acct-999", Expected: es.NoStream, Events: []es.EventData{
-						{ID: es.NewID(), Type: "Deposited", SchemaVersion: 1, Data: []byte(`{"amount":5}`)}}})
-				if !errors.Is(err, sql.ErrNoRows) {
-					t.Fatalf("append to an account never opened = %v, want an error matching sql.ErrNoRows", err)
-				}
-				check(t, s, want)
-				if head, err := s.Head(ctx); err != nil || head != before {
-					t.Fatalf("head after a refused append = %d, %v; want %d", head, err, before)
-				}
-				t.Run("rebuild", func(t *testing.T) { rebuildTwice(ctx, t, s, want) })
-			})
-		})
+		}
 	}
+	if largest.Load() < 2 {
+		t.Errorf("ApplyBatch was given batches of at most %d events: the batch path was not exercised", largest.Load())
+	}
+}
+
+// batched is p with ApplyBatch in place of Apply: the same effects, one
+// call per batch. largest records the largest batch seen.
+func batched(p sqlprojection.Projection, largest *atomic.Int64) sqlprojection.Projection {
+	apply := p.Apply
+	p.Apply = nil
+	p.ApplyBatch = func(ctx context.Context, tx sqlprojection.Tx, t sqlprojection.Tables, events []es.Event) error {
+		for {
+			n := largest.Load()
+			if int64(len(events)) <= n || largest.CompareAndSwap(n, int64(len(events))) {
+				break
+			}
+		}
+		for _, e := range events {
+			if err := apply(ctx, tx, t, e); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	return p
 }
 
 // rebuildTwice spoils the live tables, rebuilds them twice and reopens
@@ -505,17 +534,18 @@ type sqliteHarness struct {
 	path   string
 	inline bool
 	conn   *sql.DB
+	proj   sqlprojection.Projection
 }
 
-func openSQLite(t testing.TB, inline bool) harness {
-	return reopenSQLite(t, filepath.Join(t.TempDir(), "es.db"), inline)
+func openSQLite(t testing.TB, inline bool, p sqlprojection.Projection) harness {
+	return reopenSQLite(t, filepath.Join(t.TempDir(), "es.db"), inline, p)
 }
 
-func reopenSQLite(t testing.TB, path string, inline bool) harness {
+func reopenSQLite(t testing.TB, path string, inline bool, p sqlprojection.Projection) harness {
 	t.Helper()
 	var cfg sqlite.Config
 	if inline {
-		cfg.Inline = []sqlite.Projection{sqlite.FromPortable(ledger())}
+		cfg.Inline = []sqlite.Projection{sqlite.FromPortable(p)}
 	}
 	s, err := sqlite.Open(context.Background(), path, cfg)
 	if err != nil {
@@ -527,13 +557,13 @@ func reopenSQLite(t testing.TB, path string, inline bool) harness {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
-	return &sqliteHarness{Store: s, path: path, inline: inline, conn: conn}
+	return &sqliteHarness{Store: s, path: path, inline: inline, conn: conn, proj: p}
 }
 
-func (h *sqliteHarness) consumer() es.Consumer { return h.Consumer(sqlite.FromPortable(ledger())) }
+func (h *sqliteHarness) consumer() es.Consumer { return h.Consumer(sqlite.FromPortable(h.proj)) }
 
 func (h *sqliteHarness) rebuild(ctx context.Context) error {
-	return h.Rebuild(ctx, sqlite.FromPortable(ledger()))
+	return h.Rebuild(ctx, sqlite.FromPortable(h.proj))
 }
 
 func (h *sqliteHarness) db() *sql.DB { return h.conn }
@@ -547,7 +577,7 @@ func (h *sqliteHarness) reopen(t testing.TB) harness {
 	if err := h.Close(); err != nil {
 		t.Fatal(err)
 	}
-	return reopenSQLite(t, h.path, h.inline)
+	return reopenSQLite(t, h.path, h.inline, h.proj)
 }
 
 // The PostgreSQL harness: a schema of the test's own, and a database/sql
@@ -558,27 +588,28 @@ type postgresHarness struct {
 	pool   *pgxpool.Pool
 	inline bool
 	conn   *sql.DB
+	proj   sqlprojection.Projection
 }
 
-func openPostgres(t testing.TB, inline bool) harness {
+func openPostgres(t testing.TB, inline bool, p sqlprojection.Projection) harness {
 	t.Helper()
 	pool := pgtest.Pool(t)
 	var sc postgres.Config
 	if inline {
-		sc.Inline = []postgres.Projection{postgres.FromPortable(ledger())}
+		sc.Inline = []postgres.Projection{postgres.FromPortable(p)}
 	}
 	s := pgtest.NewStoreWithPool(t, pool, sc)
 	cfg := pool.Config().ConnConfig.Copy()
 	cfg.RuntimeParams["search_path"] = s.Schema()
 	conn := stdlib.OpenDB(*cfg)
 	t.Cleanup(func() { conn.Close() })
-	return &postgresHarness{Store: s, pool: pool, inline: inline, conn: conn}
+	return &postgresHarness{Store: s, pool: pool, inline: inline, conn: conn, proj: p}
 }
 
-func (h *postgresHarness) consumer() es.Consumer { return h.Consumer(postgres.FromPortable(ledger())) }
+func (h *postgresHarness) consumer() es.Consumer { return h.Consumer(postgres.FromPortable(h.proj)) }
 
 func (h *postgresHarness) rebuild(ctx context.Context) error {
-	return h.Rebuild(ctx, postgres.FromPortable(ledger()))
+	return h.Rebuild(ctx, postgres.FromPortable(h.proj))
 }
 
 func (h *postgresHarness) db() *sql.DB { return h.conn }
@@ -592,7 +623,7 @@ func (h *postgresHarness) reopen(t testing.TB) harness {
 	t.Helper()
 	var cfg postgres.Config
 	if h.inline {
-		cfg.Inline = []postgres.Projection{postgres.FromPortable(ledger())}
+		cfg.Inline = []postgres.Projection{postgres.FromPortable(h.proj)}
 	}
 	s, err := postgres.New(context.Background(), h.pool, postgres.Config{Schema: h.Schema(), Inline: cfg.Inline})
 	if err != nil {
@@ -602,7 +633,7 @@ func (h *postgresHarness) reopen(t testing.TB) harness {
 	if err := s.Migrate(context.Background()); err != nil { // runs the inline projection's Setup
 		t.Fatal(err)
 	}
-	return &postgresHarness{Store: s, pool: h.pool, inline: h.inline, conn: h.conn}
+	return &postgresHarness{Store: s, pool: h.pool, inline: h.inline, conn: h.conn, proj: h.proj}
 }
 
 func collect(t testing.TB, db *sql.DB, query string) []string {
