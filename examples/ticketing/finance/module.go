@@ -148,7 +148,7 @@ func (m *Module) HandleRequestPayment(ctx context.Context, msg es.Message) error
 	case isRuleBroken(err):
 		// Nothing is recorded, but the sender hears why.
 		m.cfg.Logger.ErrorContext(ctx, "finance: payment request refused", "order", req.OrderID, "payment", req.PaymentID, "err", err)
-		return m.send(ctx, es.DeriveID(msg.ID+"/refused", 0), req.PaymentID,
+		return m.send(ctx, es.DeriveID(msg.ID+"/refused", 0), "finance-"+req.PaymentID,
 			PaymentFailed{PaymentID: req.PaymentID, OrderID: req.OrderID, Reason: "invalid payment request: " + err.Error()})
 	case err != nil:
 		return err
@@ -325,6 +325,10 @@ func (m *Module) HandleCreditDue(ctx context.Context, msg es.Message) error {
 func announcePayment(_ string, p Payment, events []PaymentEvent) []es.Send {
 	var out []es.Send
 	id := func(what string) string { return es.DeriveID("finance/"+what+"/"+p.PaymentID, 0) }
+	// Outcomes keep their order among themselves (success before
+	// refunds), but must not wait behind a request the relay is retrying
+	// under the payment ID's key.
+	key := "finance-" + p.PaymentID
 	for _, e := range events {
 		switch e := e.(type) {
 		case PaymentRequested:
@@ -334,19 +338,19 @@ func announcePayment(_ string, p Payment, events []PaymentEvent) []es.Send {
 				Key: "deadline-" + e.PaymentID, DeliverAt: e.GiveUpAt, ID: id("deadline")})
 		case PaymentCaptured:
 			out = append(out,
-				es.Send{Message: PaymentSucceeded{PaymentID: e.PaymentID, OrderID: e.OrderID, Amount: e.Amount}, Key: e.PaymentID, ID: id("succeeded")},
+				es.Send{Message: PaymentSucceeded{PaymentID: e.PaymentID, OrderID: e.OrderID, Amount: e.Amount}, Key: key, ID: id("succeeded")},
 				es.Send{Message: InvoiceDue{OrderID: p.OrderID, PaymentID: p.PaymentID, UserID: p.UserID, ConcertID: p.ConcertID,
 					OrganizerID: p.OrganizerID, Lines: p.Lines, Total: p.Amount, PaidAt: e.CapturedAt},
 					Key: "invoicebook-" + p.OrganizerID, ID: id("invoice")})
 		case PaymentDeclined:
-			out = append(out, es.Send{Message: PaymentFailed{PaymentID: e.PaymentID, OrderID: e.OrderID, Reason: e.Reason}, Key: e.PaymentID, ID: id("failed")})
+			out = append(out, es.Send{Message: PaymentFailed{PaymentID: e.PaymentID, OrderID: e.OrderID, Reason: e.Reason}, Key: key, ID: id("failed")})
 		case LateCaptureDetected:
 			out = append(out, es.Send{Message: ReverseCapture{PaymentID: e.PaymentID, OrderID: e.OrderID, GatewayID: e.GatewayID, Amount: e.Amount},
-				Key: e.PaymentID, ID: id("reverse")})
+				Key: key, ID: id("reverse")})
 		case RefundCompleted:
 			out = append(out,
 				es.Send{Message: PaymentRefunded{PaymentID: e.PaymentID, RefundID: e.RefundID, OrderID: e.OrderID, Amount: e.Amount},
-					Key: e.PaymentID, ID: id("refunded/" + e.RefundID)},
+					Key: key, ID: id("refunded/" + e.RefundID)},
 				es.Send{Message: CreditDue{OrderID: e.OrderID, OrganizerID: e.OrganizerID, RefundID: e.RefundID, Amount: e.Amount,
 					Reason: p.Refunds[e.RefundID].Reason, RefundedAt: e.CompletedAt},
 					Key: "invoicebook-" + p.OrganizerID, ID: id("credit/" + e.RefundID)})
