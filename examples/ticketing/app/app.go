@@ -24,6 +24,7 @@ import (
 	"esgo.dev/es/sqlprojection"
 	"esgo.dev/examples/ticketing/carts"
 	"esgo.dev/examples/ticketing/concerts"
+	"esgo.dev/examples/ticketing/finance"
 	"esgo.dev/examples/ticketing/reservations"
 	"esgo.dev/examples/ticketing/users"
 )
@@ -48,6 +49,9 @@ type Config struct {
 	MaxAttempts int
 	// RelayPollInterval bounds how late a deadline fires (default 100ms).
 	RelayPollInterval time.Duration
+	// Payments is the payment gateway (default a finance.FakeGateway
+	// that captures every charge).
+	Payments finance.Gateway
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 }
@@ -66,6 +70,8 @@ type App struct {
 	Users     *es.CommandHandler[users.User, users.Command, users.Event]
 	multi     *es.MultiStreamHandler // commands over a concert and its inventory, or a user and an address
 	expiry    *es.ProcessHandler[reservations.ExpiryState, reservations.ExpiryEvent]
+	// Finance is the financial module (nil without an outbox): see finance.go.
+	Finance *finance.Module
 	projs     []sqlite.Projection
 	subs      []*es.Subscription // one per read model, in the order of projs
 }
@@ -73,7 +79,7 @@ type App struct {
 // NewRegistry returns a registry with every module's events and messages.
 func NewRegistry() (*es.Registry, error) {
 	reg := es.NewRegistry()
-	err := errors.Join(concerts.Register(reg), carts.Register(reg), reservations.Register(reg), users.Register(reg))
+	err := errors.Join(concerts.Register(reg), carts.Register(reg), reservations.Register(reg), users.Register(reg), finance.Register(reg))
 	return reg, err
 }
 
@@ -114,12 +120,12 @@ func New(cfg Config) (*App, error) {
 		multi:     es.NewMultiStreamHandler(cfg.Events, reg, es.HandlerConfig{MaxAttempts: cfg.MaxAttempts}),
 	}
 	// The read models are portable; this application keeps them on SQLite.
-	for _, p := range []sqlprojection.Projection{
+	for _, p := range append([]sqlprojection.Projection{
 		concerts.DetailsProjection(reg), concerts.AvailableProjection(reg),
 		carts.ContentsProjection(reg), carts.SummaryProjection(reg),
 		reservations.UserReservationsProjection(reg), reservations.ConcertReservationsProjection(reg),
 		users.ByEmailProjection(reg),
-	} {
+	}, finance.Projections(reg)...) {
 		a.projs = append(a.projs, sqlite.FromPortable(p))
 	}
 	for _, p := range a.projs {
@@ -131,6 +137,9 @@ func New(cfg Config) (*App, error) {
 		a.expiry = es.NewProcessHandler(ob, reg, reservations.Expiry(), es.ProcessConfig{Clock: cfg.Clock})
 		a.bus.Subscribe("reservations.ReservationTimedOut", a.expiry.Handle)
 		a.bus.Subscribe("reservations.ExpireReservation", a.expireReservation)
+		if err := a.wireFinance(ob); err != nil {
+			return nil, err
+		}
 	} else {
 		cfg.Logger.Warn("app: the event store has no outbox; reservations will not expire")
 	}
