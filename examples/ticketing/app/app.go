@@ -70,10 +70,11 @@ type App struct {
 	Users     *es.CommandHandler[users.User, users.Command, users.Event]
 	multi     *es.MultiStreamHandler // commands over a concert and its inventory, or a user and an address
 	expiry    *es.ProcessHandler[reservations.ExpiryState, reservations.ExpiryEvent]
-	// Finance is the financial module (nil without an outbox): see finance.go.
-	Finance *finance.Module
 	projs     []sqlite.Projection
 	subs      []*es.Subscription // one per read model, in the order of projs
+
+	// Finance is the financial module (nil without an outbox): see finance.go.
+	Finance *finance.Module
 }
 
 // NewRegistry returns a registry with every module's events and messages.

@@ -31,7 +31,8 @@ func TestPaymentsRunThroughTheOutbox(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	run(t, a)
+	// Stop the application before the deferred Close of its store.
+	defer run(t, a)()
 	if err := a.SetBillingInfo(ctx, es.NewID(), finance.SetBillingInfo{UserID: "ola",
 		Info: finance.BillingInfo{Name: "Ola Nowak", Email: "ola@example.com", Address: "Warszawa"}}); err != nil {
 		t.Fatal(err)
@@ -59,7 +60,9 @@ func TestPaymentsRunThroughTheOutbox(t *testing.T) {
 		}
 		return n
 	}
-	waitFor(t, func() bool { return delivered("finance.PaymentSucceeded") == 1 && delivered("finance.PaymentFailed") == 1 })
+	waitFor(t, func() bool {
+		return delivered("finance.PaymentSucceeded") == 1 && delivered("finance.PaymentFailed") == 1
+	})
 	send("pay-ola", finance.RefundPayment{PaymentID: "pay-ola", RefundID: "refund-1", OrderID: "order-ola", Amount: money.Money{Amount: 5000, Currency: "PLN"}, Reason: "seat change"})
 	waitFor(t, func() bool { return delivered("finance.PaymentRefunded") == 1 })
 	waitFor(t, func() bool {

@@ -298,6 +298,7 @@ func BillingDecider() es.Decider[Billing, SetBillingInfo, BillingEvent] {
 			if b.Info == c.Info && b.PaymentMethod == c.PaymentMethod {
 				return nil, nil
 			}
+			//lint:ignore S1016 a command is not a converted event: their fields must stay free to differ
 			return []BillingEvent{BillingInfoRecorded{UserID: c.UserID, Info: c.Info, PaymentMethod: c.PaymentMethod}}, nil
 		},
 		Evolve: func(b Billing, e BillingEvent) Billing {
