@@ -123,7 +123,10 @@ type stripeProxy struct {
 	mu  sync.Mutex
 	got []call
 	// answer, when set, may answer a request instead of stripe-mock.
-	answer   func(w http.ResponseWriter, r *http.Request) bool
+	answer func(w http.ResponseWriter, r *http.Request) bool
+	// answered, when set, is called when stripe-mock has answered, before
+	// the answer is passed on.
+	answered func(r *http.Request)
 	replies  map[string][]byte         // by idempotency key
 	created  map[string]map[string]any // PaymentIntents by ID
 	upstream int                       // requests that reached stripe-mock
@@ -158,7 +161,11 @@ func newStripeProxy(t *testing.T) *stripeProxy {
 		if status == http.StatusOK && key != "" {
 			p.replies[key] = reply
 		}
+		answered := p.answered
 		p.mu.Unlock()
+		if answered != nil {
+			answered(r)
+		}
 		w.WriteHeader(status)
 		_, _ = w.Write(reply)
 	}))
