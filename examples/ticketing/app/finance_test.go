@@ -7,7 +7,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"esgo.dev/es"
+	"esgo.dev/es/postgres"
+	"esgo.dev/es/postgres/pgtest"
 	"esgo.dev/es/sqlite"
 	"esgo.dev/examples/ticketing/app"
 	"esgo.dev/examples/ticketing/finance"
@@ -16,8 +20,14 @@ import (
 
 // TestPaymentsRunThroughTheOutbox plays what the orders process does: it
 // enqueues RequestPayment and RefundPayment messages and waits for the
-// outcomes, on SQLite with the fake gateway, one buyer's card declined.
+// outcomes, with the fake gateway, one buyer's card declined, events and
+// outbox on SQLite or on PostgreSQL.
 func TestPaymentsRunThroughTheOutbox(t *testing.T) {
+	t.Run("sqlite", func(t *testing.T) { paymentsRunThroughTheOutbox(t, nil) })
+	t.Run("postgres", func(t *testing.T) { paymentsRunThroughTheOutbox(t, pgtest.NewStore(t, postgres.Config{})) })
+}
+
+func paymentsRunThroughTheOutbox(t *testing.T, pg *postgres.Store) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	store, err := sqlite.OpenMemory(ctx, sqlite.Config{})
@@ -25,9 +35,26 @@ func TestPaymentsRunThroughTheOutbox(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer store.Close()
+	var events es.Outbox = store
+	delivered := func(typ string) int {
+		var n int
+		var err error
+		if pg != nil {
+			err = pg.Pool().QueryRow(ctx, `SELECT count(*) FROM `+pgx.Identifier{pg.Schema(), "outbox"}.Sanitize()+` WHERE type = $1 AND delivered_at IS NOT NULL`, typ).Scan(&n)
+		} else {
+			err = store.DB().QueryRowContext(ctx, `SELECT count(*) FROM es_outbox WHERE type = $1 AND delivered_at IS NOT NULL`, typ).Scan(&n)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if pg != nil {
+		events = pg
+	}
 	gw := finance.NewFakeGateway()
 	gw.DeclineUser("ala", "card_declined")
-	a, err := app.New(app.Config{Events: store, ReadModels: store, Payments: gw, RelayPollInterval: 5 * time.Millisecond})
+	a, err := app.New(app.Config{Events: events, ReadModels: store, Payments: gw, RelayPollInterval: 5 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,7 +71,7 @@ func TestPaymentsRunThroughTheOutbox(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := store.AppendEnqueue(ctx, es.Enqueue{Messages: []es.Message{m}}); err != nil {
+		if _, err := events.AppendEnqueue(ctx, es.Enqueue{Messages: []es.Message{m}}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -52,13 +79,6 @@ func TestPaymentsRunThroughTheOutbox(t *testing.T) {
 		send("pay-"+buyer, finance.RequestPayment{PaymentID: "pay-" + buyer, OrderID: "order-" + buyer, UserID: buyer,
 			ConcertID: "warsaw", OrganizerID: "live", Amount: price,
 			Lines: []finance.InvoiceLine{{Description: "Standing", Quantity: 1, UnitPrice: price}}})
-	}
-	delivered := func(typ string) int {
-		var n int
-		if err := store.DB().QueryRowContext(ctx, `SELECT count(*) FROM es_outbox WHERE type = $1 AND delivered_at IS NOT NULL`, typ).Scan(&n); err != nil {
-			t.Fatal(err)
-		}
-		return n
 	}
 	waitFor(t, func() bool {
 		return delivered("finance.PaymentSucceeded") == 1 && delivered("finance.PaymentFailed") == 1

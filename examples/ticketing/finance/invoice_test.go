@@ -11,6 +11,8 @@ import (
 	"esgo.dev/es"
 	"esgo.dev/es/estest"
 	"esgo.dev/es/memory"
+	"esgo.dev/es/postgres"
+	"esgo.dev/es/postgres/pgtest"
 	"esgo.dev/es/sqlite"
 	"esgo.dev/examples/ticketing/finance"
 	"esgo.dev/examples/ticketing/money"
@@ -107,7 +109,8 @@ func TestBillingInfoIsRecorded(t *testing.T) {
 
 // TestInvoiceNumbersHaveNoGapsNorDuplicatesUnderConcurrentPayments issues
 // the invoices of many orders of one organizer at once, each in its own
-// goroutine released together, on the memory and SQLite stores: every
+// goroutine released together, on the memory, SQLite and PostgreSQL
+// stores: every
 // number from 1 to n is used exactly once, and invoices of another
 // organizer, and another year, count on their own.
 func TestInvoiceNumbersHaveNoGapsNorDuplicatesUnderConcurrentPayments(t *testing.T) {
@@ -121,6 +124,7 @@ func TestInvoiceNumbersHaveNoGapsNorDuplicatesUnderConcurrentPayments(t *testing
 			t.Cleanup(func() { s.Close() })
 			return s
 		},
+		"postgres": func(t *testing.T) es.Store { return pgtest.NewStore(t, postgres.Config{}) },
 	}
 	for name, open := range stores {
 		t.Run(name, func(t *testing.T) {
@@ -185,4 +189,35 @@ func registry(t testing.TB) *es.Registry {
 		t.Fatal(err)
 	}
 	return reg
+}
+
+// TestAnInvoiceDueTwiceUsesOneNumber: the request for an invoice arrives
+// again (the relay delivers at least once, under another message ID when
+// the payment's outcome was reported twice): the order keeps its invoice
+// and the book no number for it, so the next order's number follows.
+func TestAnInvoiceDueTwiceUsesOneNumber(t *testing.T) {
+	ctx := context.Background()
+	store := memory.New(memory.Config{})
+	reg := registry(t)
+	h := es.NewMultiStreamHandler(store, reg, es.HandlerConfig{})
+	issueFor := func(order string) {
+		t.Helper()
+		due := finance.InvoiceDue{OrderID: order, PaymentID: "pay-" + order, UserID: "ola", ConcertID: "warsaw",
+			OrganizerID: "live", Lines: request().Lines, Total: request().Amount, PaidAt: t0}
+		if _, err := h.Handle(ctx, es.NewID(), func(ctx context.Context, d *es.Decision) error {
+			return finance.IssueInvoiceFor(ctx, d, due, t0)
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	issueFor("o1")
+	issueFor("o1")
+	issueFor("o2")
+	load := es.NewCommandHandler(store, reg, finance.InvoiceDecider(), es.HandlerConfig{})
+	for order, want := range map[string]string{"o1": "live/2026/000001", "o2": "live/2026/000002"} {
+		inv, _, err := load.Load(ctx, finance.InvoiceStream(order))
+		if err != nil || inv.Issued.Number != want {
+			t.Errorf("invoice of %s: %q, %v; want %q", order, inv.Issued.Number, err, want)
+		}
+	}
 }

@@ -339,6 +339,9 @@ func announcePayment(_ string, p Payment, events []PaymentEvent) []es.Send {
 		case PaymentCaptured:
 			out = append(out,
 				es.Send{Message: PaymentSucceeded{PaymentID: e.PaymentID, OrderID: e.OrderID, Amount: e.Amount}, Key: key, ID: id("succeeded")},
+				// Keyed by the organizer's invoice book: the relay hands
+				// one book's invoices over one after the other, so they
+				// do not contend for its next number.
 				es.Send{Message: InvoiceDue{OrderID: p.OrderID, PaymentID: p.PaymentID, UserID: p.UserID, ConcertID: p.ConcertID,
 					OrganizerID: p.OrganizerID, Lines: p.Lines, Total: p.Amount, PaidAt: e.CapturedAt},
 					Key: "invoicebook-" + p.OrganizerID, ID: id("invoice")})

@@ -72,7 +72,7 @@ func UserPaymentsProjection(reg *es.Registry) sqlprojection.Projection {
 					VALUES ($1, $2, $3, $4, $5, 0, $6, $7) ON CONFLICT (payment_id) DO NOTHING`,
 					e.PaymentID, e.UserID, e.OrderID, e.Amount.Amount, e.Amount.Currency, string(Pending), ts(e.RequestedAt))
 			case PaymentCaptured:
-				_, err = tx.Exec(ctx, `UPDATE `+table+` SET status = $1 WHERE payment_id = $2 AND refunded = 0`, string(Succeeded), e.PaymentID)
+				_, err = tx.Exec(ctx, `UPDATE `+table+` SET status = $1 WHERE payment_id = $2`, string(Succeeded), e.PaymentID)
 			case PaymentDeclined:
 				_, err = tx.Exec(ctx, `UPDATE `+table+` SET status = $1 WHERE payment_id = $2`, string(Failed), e.PaymentID)
 			case RefundCompleted:
@@ -162,7 +162,7 @@ func PaymentDetailsProjection(reg *es.Registry) sqlprojection.Projection {
 					VALUES ($1, $2, $3, $4, $5, $6, $7, 0, $8, '', '', '', $9, '') ON CONFLICT (payment_id) DO NOTHING`,
 					e.PaymentID, e.OrderID, e.UserID, e.ConcertID, e.OrganizerID, e.Amount.Amount, e.Amount.Currency, string(Pending), ts(e.RequestedAt))
 			case PaymentCaptured:
-				_, err = tx.Exec(ctx, `UPDATE `+pd+` SET status = CASE WHEN refunded = 0 THEN $1 ELSE status END, gateway_id = $2, settled_at = $3
+				_, err = tx.Exec(ctx, `UPDATE `+pd+` SET status = $1, gateway_id = $2, settled_at = $3
 					WHERE payment_id = $4`, string(Succeeded), e.GatewayID, ts(e.CapturedAt), e.PaymentID)
 			case PaymentDeclined:
 				_, err = tx.Exec(ctx, `UPDATE `+pd+` SET status = $1, failure_code = $2, failure_reason = $3, settled_at = $4

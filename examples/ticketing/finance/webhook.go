@@ -86,6 +86,8 @@ func (h *WebhookHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ev, err := webhook.ConstructEventWithOptions(body, r.Header.Get("Stripe-Signature"), h.cfg.Secret,
+		// Only a few fields of the event's object are read, all stable
+		// across API versions: an endpoint on another version still works.
 		webhook.ConstructEventOptions{Tolerance: h.cfg.Tolerance, IgnoreAPIVersionMismatch: true})
 	if err != nil {
 		h.cfg.Logger.WarnContext(ctx, "finance: webhook refused", "err", err)
