@@ -24,6 +24,7 @@ import (
 	"esgo.dev/es/sqlprojection"
 	"esgo.dev/examples/ticketing/carts"
 	"esgo.dev/examples/ticketing/concerts"
+	"esgo.dev/examples/ticketing/finance"
 	"esgo.dev/examples/ticketing/reservations"
 	"esgo.dev/examples/ticketing/tickets"
 	"esgo.dev/examples/ticketing/users"
@@ -55,6 +56,9 @@ type Config struct {
 	// fake courier, called in-process; see package tickets/courier).
 	Mailer  tickets.Mailer
 	Courier tickets.Courier
+	// Payments is the payment gateway (default a finance.FakeGateway
+	// that captures every charge).
+	Payments finance.Gateway
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 }
@@ -76,13 +80,16 @@ type App struct {
 	tickets   *tickets.Service // nil without an outbox
 	projs     []sqlite.Projection
 	subs      []*es.Subscription // one per read model, in the order of projs
+
+	// Finance is the financial module (nil without an outbox): see finance.go.
+	Finance *finance.Module
 }
 
 // NewRegistry returns a registry with every module's events and messages.
 func NewRegistry() (*es.Registry, error) {
 	reg := es.NewRegistry()
 	err := errors.Join(concerts.Register(reg), carts.Register(reg), reservations.Register(reg), users.Register(reg),
-		tickets.RegisterMessages(reg), tickets.Register(reg))
+		tickets.RegisterMessages(reg), tickets.Register(reg), finance.Register(reg))
 	return reg, err
 }
 
@@ -123,14 +130,14 @@ func New(cfg Config) (*App, error) {
 		multi:     es.NewMultiStreamHandler(cfg.Events, reg, es.HandlerConfig{MaxAttempts: cfg.MaxAttempts}),
 	}
 	// The read models are portable; this application keeps them on SQLite.
-	for _, p := range []sqlprojection.Projection{
+	for _, p := range append([]sqlprojection.Projection{
 		concerts.DetailsProjection(reg), concerts.AvailableProjection(reg),
 		carts.ContentsProjection(reg), carts.SummaryProjection(reg),
 		reservations.UserReservationsProjection(reg), reservations.ConcertReservationsProjection(reg),
 		users.ByEmailProjection(reg),
 		tickets.UserTicketsProjection(reg), tickets.TicketDetailsProjection(reg), tickets.ConcertTicketSummaryProjection(reg),
 		tickets.DeliveryStatusProjection(reg), tickets.ValidationStatusProjection(reg),
-	} {
+	}, finance.Projections(reg)...) {
 		a.projs = append(a.projs, sqlite.FromPortable(p))
 	}
 	for _, p := range a.projs {
@@ -143,6 +150,9 @@ func New(cfg Config) (*App, error) {
 		a.bus.Subscribe("reservations.ReservationTimedOut", a.expiry.Handle)
 		a.bus.Subscribe("reservations.ExpireReservation", a.expireReservation)
 		if err := a.setupTickets(ob); err != nil {
+			return nil, err
+		}
+		if err := a.wireFinance(ob); err != nil {
 			return nil, err
 		}
 	} else {

@@ -41,7 +41,8 @@ func TestReadModelsArePortable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	run(t, a)
+	// Stop the application before the deferred Close of its store.
+	defer run(t, a)()
 
 	must := func(err error) {
 		t.Helper()
