@@ -41,7 +41,7 @@ func TestReadModelsArePortable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Stop the application before the deferred Close of its store.
+	// Stop the application as soon as the test returns.
 	defer run(t, a)()
 
 	must := func(err error) {
