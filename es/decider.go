@@ -26,13 +26,19 @@ type Decider[S, C, E any] struct {
 	Decide func(state S, cmd C) ([]E, error)
 	// Evolve returns the state after one more event.
 	Evolve func(state S, event E) S
-	// SnapshotVersion, when positive, allows handlers configured with
-	// [HandlerConfig].SnapshotEvery to keep snapshots of S, as JSON. Raise
-	// it whenever S's shape or Evolve's meaning changes: snapshots of
-	// another version are ignored and rebuilt, so a change to the state
-	// never needs a migration. S must survive a JSON round trip (exported
-	// fields only); a handler checks, and never snapshots a state that
-	// does not.
+	// SnapshotName, when set, allows handlers configured with
+	// [HandlerConfig].SnapshotEvery to keep snapshots of S, as JSON, under
+	// this name: unique per decider, since several deciders may fold one
+	// stream ("inventory", "inventory-stats"). S must be plain data:
+	// exported fields of strings, numbers, booleans, time.Time, and
+	// structs, slices, arrays and maps of those; no pointers, interfaces,
+	// channels or functions, whose sharing JSON cannot keep. A handler
+	// refuses other states with [ErrInvalidConfig].
+	SnapshotName string
+	// SnapshotVersion is the version of S's snapshots. Raise it whenever
+	// S's shape or Evolve's meaning changes: snapshots of another version
+	// are ignored and rebuilt, so a change to the state never needs a
+	// migration.
 	SnapshotVersion int
 }
 
@@ -92,7 +98,7 @@ type HandlerConfig struct {
 	// each stream's state (see [Snapshot]): a load that folded at least
 	// this many events after the latest snapshot saves a new one, and
 	// loads start from the snapshot. The store must implement
-	// [SnapshotStore], and the decider must have a SnapshotVersion
+	// [SnapshotStore], and the decider must have a SnapshotName
 	// (deciders without one are folded in full). Snapshots never change a
 	// result: a repeated command whose events lie before the snapshot is
 	// still recognised, by the ID of its first event.
@@ -123,8 +129,11 @@ func Announce[S, E any](fn func(streamID string, state S, events []E) []Send) An
 // reported by every Handle, wrapping [ErrInvalidConfig].
 func NewCommandHandler[S, C, E any](store Store, reg *Registry, d Decider[S, C, E], cfg HandlerConfig) *CommandHandler[S, C, E] {
 	h := &CommandHandler[S, C, E]{store: store, registry: reg, decider: d, cfg: cfg}
-	if cfg.MaxAttempts < 0 {
+	switch {
+	case cfg.MaxAttempts < 0:
 		h.cfgErr = fmt.Errorf("%w: command handler: MaxAttempts %d is negative", ErrInvalidConfig, cfg.MaxAttempts)
+	case store == nil || reg == nil || d.Initial == nil || d.Decide == nil || d.Evolve == nil:
+		h.cfgErr = fmt.Errorf("%w: command handler: the store, the registry and the decider's Initial, Decide and Evolve are required", ErrInvalidConfig)
 	}
 	h.cfg.MaxAttempts = cmp.Or(cfg.MaxAttempts, 5)
 	if cfg.Announce != nil {
@@ -139,7 +148,10 @@ func NewCommandHandler[S, C, E any](store Store, reg *Registry, d Decider[S, C, 
 		h.streams = &streamLocks{held: make(map[string]*streamLock)}
 	}
 	snaps, err := newSnapshotter(store, cfg.SnapshotEvery)
-	if err != nil {
+	if err == nil && snaps != nil {
+		err = checkSnapshotState(d)
+	}
+	if err != nil && h.cfgErr == nil {
 		h.cfgErr = fmt.Errorf("command handler: %w", err)
 	}
 	h.snaps = snaps
@@ -177,7 +189,7 @@ type loaded[S, E any] struct {
 }
 
 func (h *CommandHandler[S, C, E]) load(ctx context.Context, streamID, commandID string) (loaded[S, E], bool, error) {
-	f, err := foldStream(ctx, h.store, h.registry, h.snaps, h.decider, streamID, commandID, DeriveID(commandID, 0))
+	f, err := foldStream(ctx, h.store, h.registry, h.snaps, h.decider, streamID, commandID)
 	l := loaded[S, E]{state: f.state, version: f.version,
 		previous: Result[S, E]{Events: f.previous, Version: f.prevVersion, Position: f.prevPosition}}
 	return l, len(f.previous) > 0, err

@@ -110,8 +110,9 @@ func ExampleRenamedFrom() {
 }
 
 // A handler with snapshots folds only the events after the latest one. The
-// decider opts in with its state's version; raising it after a change to
-// the state makes the handler ignore, and rebuild, the older snapshots.
+// decider opts in with a snapshot name and its state's version; raising
+// the version after a change to the state makes the handler ignore, and
+// rebuild, the older snapshots.
 func ExampleHandlerConfig_snapshots() {
 	ctx := context.Background()
 	reg := es.NewRegistry()
@@ -120,7 +121,7 @@ func ExampleHandlerConfig_snapshots() {
 	store := memory.New(memory.Config{})
 
 	decider := cartDecider
-	decider.SnapshotVersion = 1
+	decider.SnapshotName, decider.SnapshotVersion = "cart", 1
 	carts := es.NewCommandHandler(store, reg, decider, es.HandlerConfig{SnapshotEvery: 3})
 	first := es.NewID()
 	carts.Handle(ctx, first, "cart-7", AddItem{TicketType: "standing", Quantity: 1})

@@ -6,7 +6,9 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"strconv"
+	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // NewID returns a new random UUID (version 7: time-ordered, so that stores
@@ -69,4 +71,10 @@ func ValidID(s string) bool {
 		}
 	}
 	return true
+}
+
+// validName reports whether s can name a stream, a subscription or a
+// process on every store: 1 to MaxIDLength bytes of UTF-8 without NUL.
+func validName(s string) bool {
+	return s != "" && len(s) <= MaxIDLength && utf8.ValidString(s) && !strings.ContainsRune(s, 0)
 }

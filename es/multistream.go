@@ -137,7 +137,7 @@ func load[S, C, E any](ctx context.Context, d *Decision, decider Decider[S, C, E
 	if d.done {
 		return decider.Initial(), nil, errDecisionOver
 	}
-	f, err := foldStream(ctx, d.store, d.registry, d.snaps, decider, streamID, d.commandID, DeriveID(d.commandID+"@"+streamID, 0))
+	f, err := foldStream(ctx, d.store, d.registry, d.snaps, decider, streamID, d.commandID)
 	if err != nil {
 		return decider.Initial(), nil, d.fail(err)
 	}
@@ -289,6 +289,13 @@ func (h *MultiStreamHandler) Handle(ctx context.Context, commandID string, decid
 			return MultiStreamResult{}, err
 		}
 		if d.repeated {
+			// The first handling may have committed between this
+			// decision's loads of two of its streams, so that the earlier
+			// load missed its events there. Every load from now on sees
+			// them all (they committed atomically): decide once more.
+			if again, err := h.decide(ctx, commandID, md, decide); err == nil && again.repeated {
+				return again.previous(), nil
+			}
 			return d.previous(), nil
 		}
 		res, err := h.append(ctx, d)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"iter"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -566,5 +567,54 @@ func TestMultiStreamHandlerRefusesWhatItDoesNotSupport(t *testing.T) {
 		if !errors.Is(err, es.ErrInvalidConfig) {
 			t.Errorf("config %+v: Handle = %v, want ErrInvalidConfig", cfg, err)
 		}
+	}
+}
+
+// readPausingStore runs a function before the first read of one stream.
+type readPausingStore struct {
+	*memory.Store
+	stream string
+	pause  atomic.Pointer[func()]
+}
+
+func (s *readPausingStore) ReadStream(ctx context.Context, stream string, q es.StreamQuery) iter.Seq2[es.Event, error] {
+	if stream == s.stream {
+		if fn := s.pause.Swap(nil); fn != nil {
+			(*fn)()
+		}
+	}
+	return s.Store.ReadStream(ctx, stream, q)
+}
+
+// A repeat that loads the first stream before the first handling commits
+// and the second after it still returns the whole first outcome, not the
+// part it saw.
+func TestMultiStreamRepeatLoadedAcrossTheFirstCommit(t *testing.T) {
+	ctx := context.Background()
+	reg := checkoutRegistry()
+	inner := memory.New(memory.Config{})
+	given(t, inner, "cart-1", ItemAdded{TicketType: "standing", Quantity: 2})
+	given(t, inner, "pool-1", Stocked{Seats: 10})
+	paused := &readPausingStore{Store: inner, stream: "pool-1"}
+	cmd := es.NewID()
+	var first es.MultiStreamResult
+	fn := func() {
+		// The first handling commits while the repeat is between its loads
+		// of the cart and the pool.
+		var err error
+		if first, err = es.NewMultiStreamHandler(inner, reg, es.HandlerConfig{}).Handle(ctx, cmd, checkout("cart-1", "pool-1")); err != nil {
+			t.Error(err)
+		}
+	}
+	paused.pause.Store(&fn)
+	again, err := es.NewMultiStreamHandler(paused, reg, es.HandlerConfig{}).Handle(ctx, cmd, checkout("cart-1", "pool-1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(first.Streams) != 2 {
+		t.Fatalf("first handling = %+v, want two streams", first)
+	}
+	if !again.Repeated || len(again.Streams) != 2 {
+		t.Fatalf("repeat = %+v, want Repeated with both streams of %+v", again, first)
 	}
 }

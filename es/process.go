@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -125,8 +126,15 @@ type ProcessConfig struct {
 // Handle, wrapping [ErrInvalidConfig].
 func NewProcessHandler[S, E any](outbox Outbox, reg *Registry, pm ProcessManager[S, E], cfg ProcessConfig) *ProcessHandler[S, E] {
 	h := &ProcessHandler[S, E]{outbox: outbox, reg: reg, pm: pm, cfg: cfg}
-	if cfg.MaxAttempts < 0 {
+	switch {
+	case cfg.MaxAttempts < 0:
 		h.cfgErr = fmt.Errorf("%w: process %s: MaxAttempts %d is negative", ErrInvalidConfig, pm.Name, cfg.MaxAttempts)
+	case !validName(pm.Name) || strings.Contains(pm.Name, "-"):
+		// The name is the category of the instances' streams: a '-' would
+		// make it another category.
+		h.cfgErr = fmt.Errorf("%w: process name %q: want a stream category (UTF-8, no NUL, no '-')", ErrInvalidConfig, pm.Name)
+	case outbox == nil || reg == nil || pm.Correlate == nil || pm.Initial == nil || pm.React == nil || pm.Evolve == nil:
+		h.cfgErr = fmt.Errorf("%w: process %s: the outbox, the registry, Correlate, Initial, React and Evolve are required", ErrInvalidConfig, pm.Name)
 	}
 	h.cfg.MaxAttempts = cmp.Or(cfg.MaxAttempts, 5)
 	if h.cfg.Clock == nil {
@@ -292,6 +300,9 @@ func (h *ProcessHandler[S, E]) encode(stream, id string, m Message, r Reaction[E
 
 // DeadlineID returns a stable ID for a process instance's deadline of the
 // given name, to set on a scheduled [Send] and to cancel it with later.
+// An ID is used once: the outbox skips a message whose ID it holds, a
+// cancelled one included, so a deadline scheduled again after it was
+// cancelled needs another name ("payment-timeout-2").
 func DeadlineID(process, instance, name string) string {
 	return DeriveID("deadline:"+process+"-"+instance+":"+name, 0)
 }

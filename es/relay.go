@@ -135,6 +135,9 @@ func (r *Relay) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if r.outbox == nil || r.pub == nil {
+		return fmt.Errorf("%w: relay: the outbox and the publisher are required", ErrInvalidConfig)
+	}
 	r.cfg = cfg
 	if r.cfg.Locker == nil {
 		return r.deliver(ctx)

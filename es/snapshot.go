@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"reflect"
 	"strconv"
+	"time"
 )
 
 // Snapshot is a stream's state as a command handler folded it up to a
@@ -18,7 +19,8 @@ import (
 type Snapshot struct {
 	// StreamID is the stream whose state this is.
 	StreamID string
-	// Name names the state's type: several deciders may fold one stream.
+	// Name is the decider's [Decider].SnapshotName: several deciders may
+	// fold one stream.
 	Name string
 	// Version is the stream version the state includes.
 	Version int64
@@ -90,26 +92,61 @@ func snapshotSum(s Snapshot, state []byte) string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
-// stateName names a state type for its snapshots.
-func stateName[S any]() string {
-	t := reflect.TypeFor[S]()
-	if t.PkgPath() != "" && t.Name() != "" {
-		return t.PkgPath() + "." + t.Name()
+// checkSnapshotState refuses a decider whose state JSON cannot carry
+// faithfully: pointers and interfaces (their sharing is lost), channels
+// and functions. time.Time, although it holds a pointer, encodes exactly.
+func checkSnapshotState[S, C, E any](d Decider[S, C, E]) error {
+	if d.SnapshotName == "" {
+		return nil
 	}
-	return t.String()
+	if err := plainData(reflect.TypeFor[S](), map[reflect.Type]bool{}); err != nil {
+		return fmt.Errorf("%w: decider %q: its state %v cannot be snapshotted: %v", ErrInvalidConfig, d.SnapshotName, reflect.TypeFor[S](), err)
+	}
+	return nil
+}
+
+func plainData(t reflect.Type, seen map[reflect.Type]bool) error {
+	if seen[t] || t == reflect.TypeFor[time.Time]() {
+		return nil
+	}
+	seen[t] = true
+	switch t.Kind() {
+	case reflect.Bool, reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64,
+		reflect.Float32, reflect.Float64, reflect.String:
+		return nil
+	case reflect.Array, reflect.Slice:
+		return plainData(t.Elem(), seen)
+	case reflect.Map:
+		if err := plainData(t.Key(), seen); err != nil {
+			return err
+		}
+		return plainData(t.Elem(), seen)
+	case reflect.Struct:
+		for f := range t.Fields() {
+			if err := plainData(f.Type, seen); err != nil {
+				return fmt.Errorf("field %s: %w", f.Name, err)
+			}
+		}
+		return nil
+	}
+	return fmt.Errorf("%v is a %v", t, t.Kind())
 }
 
 // loadSnapshot returns the state of the stream's usable snapshot and its
 // version, or ok false.
 func loadSnapshot[S, C, E any](ctx context.Context, sn *snapshotter, d Decider[S, C, E], streamID string) (state S, version int64, ok bool, err error) {
-	if sn == nil || d.SnapshotVersion <= 0 {
+	if sn == nil || d.SnapshotName == "" {
 		return state, 0, false, nil
 	}
-	s, found, err := sn.store.LoadSnapshot(ctx, streamID, stateName[S]())
+	if err := checkSnapshotState(d); err != nil {
+		return state, 0, false, err
+	}
+	s, found, err := sn.store.LoadSnapshot(ctx, streamID, d.SnapshotName)
 	if err != nil || !found {
 		return state, 0, false, err
 	}
-	if s.StreamID != streamID || s.Name != stateName[S]() || s.StateVersion != d.SnapshotVersion || s.Version < 1 {
+	if s.StreamID != streamID || s.Name != d.SnapshotName || s.StateVersion != d.SnapshotVersion || s.Version < 1 {
 		return state, 0, false, nil
 	}
 	var env snapshotEnvelope
@@ -129,7 +166,7 @@ func loadSnapshot[S, C, E any](ctx context.Context, sn *snapshotter, d Decider[S
 // failure to save is not the command's failure: its events are stored,
 // and a later command tries again.
 func saveSnapshot[S, C, E any](ctx context.Context, sn *snapshotter, d Decider[S, C, E], streamID string, state S, version int64) {
-	if sn == nil || d.SnapshotVersion <= 0 || version < 1 {
+	if sn == nil || d.SnapshotName == "" || version < 1 {
 		return
 	}
 	data, err := json.Marshal(state)
@@ -140,7 +177,7 @@ func saveSnapshot[S, C, E any](ctx context.Context, sn *snapshotter, d Decider[S
 	if json.Unmarshal(data, &back) != nil || !reflect.DeepEqual(back, state) {
 		return
 	}
-	s := Snapshot{StreamID: streamID, Name: stateName[S](), Version: version, StateVersion: d.SnapshotVersion}
+	s := Snapshot{StreamID: streamID, Name: d.SnapshotName, Version: version, StateVersion: d.SnapshotVersion}
 	env, err := json.Marshal(snapshotEnvelope{Sum: snapshotSum(s, data), State: data})
 	if err != nil {
 		return
@@ -150,13 +187,25 @@ func saveSnapshot[S, C, E any](ctx context.Context, sn *snapshotter, d Decider[S
 }
 
 // earlierOutcome finds the events a command appended to streamID at or
-// before the snapshot's version, through the ID of its first event.
-func earlierOutcome[E any](ctx context.Context, sn *snapshotter, reg *Registry, streamID, firstEventID, commandID string, upTo int64) (events []E, version, position int64, err error) {
-	stream, v, ok, err := sn.store.FindEvent(ctx, firstEventID)
-	if err != nil || !ok || stream != streamID || v > upTo {
-		return nil, 0, 0, err
+// before the snapshot's version, through the ID of its first event: a
+// CommandHandler derives it from the command ID, a MultiStreamHandler from
+// the command and stream IDs, and a command may have moved between them.
+func earlierOutcome[E any](ctx context.Context, sn *snapshotter, reg *Registry, streamID, commandID string, upTo int64) (events []E, version, position int64, err error) {
+	var from int64
+	for _, id := range []string{DeriveID(commandID, 0), DeriveID(commandID+"@"+streamID, 0)} {
+		stream, v, ok, err := sn.store.FindEvent(ctx, id)
+		if err != nil {
+			return nil, 0, 0, err
+		}
+		if ok && stream == streamID && v <= upTo {
+			from = v
+			break
+		}
 	}
-	for e, err := range sn.events.ReadStream(ctx, streamID, StreamQuery{From: v}) {
+	if from == 0 {
+		return nil, 0, 0, nil
+	}
+	for e, err := range sn.events.ReadStream(ctx, streamID, StreamQuery{From: from}) {
 		if err != nil {
 			return nil, 0, 0, fmt.Errorf("es: load stream %q: %w", streamID, err)
 		}
@@ -183,10 +232,9 @@ type folded[S, E any] struct {
 }
 
 // foldStream folds streamID with d, from its snapshot when sn allows one,
-// and collects the events that commandID appended to it before
-// (firstEventID is the ID of the first of them).
+// and collects the events that commandID appended to it before.
 func foldStream[S, C, E any](ctx context.Context, store Store, reg *Registry, sn *snapshotter, d Decider[S, C, E],
-	streamID, commandID, firstEventID string) (folded[S, E], error) {
+	streamID, commandID string) (folded[S, E], error) {
 	state, from, ok, err := loadSnapshot(ctx, sn, d, streamID)
 	if err != nil {
 		return folded[S, E]{}, fmt.Errorf("es: load stream %q: %w", streamID, err)
@@ -194,7 +242,7 @@ func foldStream[S, C, E any](ctx context.Context, store Store, reg *Registry, sn
 	if ok {
 		f := folded[S, E]{state: state, version: from}
 		if commandID != "" {
-			if f.previous, f.prevVersion, f.prevPosition, err = earlierOutcome[E](ctx, sn, reg, streamID, firstEventID, commandID, from); err != nil {
+			if f.previous, f.prevVersion, f.prevPosition, err = earlierOutcome[E](ctx, sn, reg, streamID, commandID, from); err != nil {
 				return f, err
 			}
 		}

@@ -200,6 +200,12 @@ func (s *Subscription) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	switch {
+	case s.store == nil || s.consumer == nil:
+		return fmt.Errorf("%w: subscription %q: the store and the consumer are required", ErrInvalidConfig, s.name)
+	case !validName(s.name):
+		return fmt.Errorf("%w: subscription name %q: want 1 to %d bytes of UTF-8 without NUL", ErrInvalidConfig, s.name, MaxIDLength)
+	}
 	s.cfg = cfg
 	if s.cfg.Locker == nil {
 		return s.follow(ctx)

@@ -32,6 +32,8 @@ func TestSnapshots(t *testing.T, newStore func(t *testing.T) es.Store) {
 		{"SameResults", testSnapshotSameResults},
 		{"RepeatBeforeSnapshot", testRepeatBeforeSnapshot},
 		{"MultiStreamRepeatBeforeSnapshot", testMultiStreamRepeatBeforeSnapshot},
+		{"TwoDecidersOneStream", testTwoDecidersOneStream},
+		{"RepeatAcrossHandlerKinds", testRepeatAcrossHandlerKinds},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -182,6 +184,7 @@ func snapDecider() es.Decider[snapCounter, snapAdd, snapAdded] {
 			last := append(s.Last[max(0, len(s.Last)-2):len(s.Last):len(s.Last)], e.Note)
 			return snapCounter{Total: e.Total, Last: last}
 		},
+		SnapshotName:    snapName,
 		SnapshotVersion: 1,
 	}
 }
@@ -192,8 +195,8 @@ func snapRegistry() *es.Registry {
 	return reg
 }
 
-// snapName is the name handlers give snapCounter's snapshots.
-const snapName = "esgo.dev/es/estest.snapCounter"
+// snapName is the counter decider's snapshot name.
+const snapName = "estest-counter"
 
 func testSnapshotSameResults(t *testing.T, s es.Store, ss es.SnapshotStore) {
 	ctx := context.Background()
@@ -357,5 +360,73 @@ func testMultiStreamRepeatBeforeSnapshot(t *testing.T, s es.Store, ss es.Snapsho
 		if v := currentVersion(t, s, stream); v != 9 {
 			t.Fatalf("%s at version %d after the repeat, want 9", stream, v)
 		}
+	}
+}
+
+// Two deciders with one state type fold one stream differently; each
+// keeps its own snapshots.
+func testTwoDecidersOneStream(t *testing.T, s es.Store, _ es.SnapshotStore) {
+	ctx := context.Background()
+	reg := snapRegistry()
+	sum := snapDecider()
+	count := snapDecider()
+	count.SnapshotName = "estest-count"
+	count.Evolve = func(c snapCounter, _ snapAdded) snapCounter { return snapCounter{Total: c.Total + 1} }
+	h := es.NewCommandHandler(s, reg, sum, es.HandlerConfig{SnapshotEvery: 1})
+	for range 5 {
+		if _, err := h.Handle(ctx, es.NewID(), "counter-two", snapAdd{N: 10}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	withSnaps := es.NewCommandHandler(s, reg, count, es.HandlerConfig{SnapshotEvery: 1})
+	plain := es.NewCommandHandler(s, reg, count, es.HandlerConfig{})
+	for range 2 { // the second load reads the count's own snapshot
+		a, _, err := withSnaps.Load(ctx, "counter-two")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _, err := plain.Load(ctx, "counter-two")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a.Total != 5 || b.Total != 5 {
+			t.Fatalf("the count decider folded %d with snapshots and %d without, want 5: it read the sum's snapshot", a.Total, b.Total)
+		}
+	}
+}
+
+// A command first handled by one kind of handler and repeated through the
+// other is still a repeat when its events lie before a snapshot.
+func testRepeatAcrossHandlerKinds(t *testing.T, s es.Store, _ es.SnapshotStore) {
+	ctx := context.Background()
+	reg := snapRegistry()
+	single := es.NewCommandHandler(s, reg, snapDecider(), es.HandlerConfig{SnapshotEvery: 1})
+	multi := es.NewMultiStreamHandler(s, reg, es.HandlerConfig{SnapshotEvery: 1})
+	viaMulti := func(stream string, n int) func(context.Context, *es.Decision) error {
+		return func(ctx context.Context, d *es.Decision) error {
+			_, err := es.DecideOn(ctx, d, snapDecider(), stream, snapAdd{N: n})
+			return err
+		}
+	}
+	first, second := es.NewID(), es.NewID()
+	if _, err := single.Handle(ctx, first, "counter-kinds", snapAdd{N: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := multi.Handle(ctx, second, viaMulti("counter-kinds", 2)); err != nil {
+		t.Fatal(err)
+	}
+	for range 4 {
+		if _, err := single.Handle(ctx, es.NewID(), "counter-kinds", snapAdd{N: 1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if r, err := multi.Handle(ctx, first, viaMulti("counter-kinds", 1)); err != nil || !r.Repeated {
+		t.Fatalf("a single-stream command repeated through the multi-stream handler: %+v, %v; want Repeated", r, err)
+	}
+	if r, err := single.Handle(ctx, second, "counter-kinds", snapAdd{N: 2}); err != nil || !r.Repeated {
+		t.Fatalf("a multi-stream command repeated through the single-stream handler: %+v, %v; want Repeated", r, err)
+	}
+	if v := currentVersion(t, s, "counter-kinds"); v != 6 {
+		t.Fatalf("version %d after the repeats, want 6", v)
 	}
 }

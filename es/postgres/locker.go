@@ -29,13 +29,17 @@ var ErrLeaseLost = errors.New("postgres: lease lost: its connection failed")
 // 100-250 ms on its own connection) takes over within a fraction of a
 // second.
 //
-// The holder checks its connection every second; when the check fails
-// (the connection was terminated, or the server did not answer within
-// the check's timeout) the held context is cancelled with [ErrLeaseLost].
-// Between the loss and the check, for up to a second or so, the old
-// holder may still believe it holds the lease while a new one has it:
-// work done under a lease must still be safe against a second worker,
-// as [Store.Consumer]'s checkpoint row lock makes a projection.
+// The holder checks its connection every 100 ms (a SELECT 1 on the
+// lease's own connection); when the check fails (the connection was
+// terminated, or the server did not answer within the check's timeout)
+// the held context is cancelled with [ErrLeaseLost]. The check is that
+// frequent because a waiter polls every 100-250 ms: when the server ends
+// the holder's session, the holder should hear of it before a waiter
+// takes over. It is not a fence, though: between the loss and the check
+// the old holder may still act while a new one has the lease, so work
+// done under a lease must still be safe against a second worker, as
+// [Store.Consumer]'s checkpoint row lock makes a projection, and a relay
+// can deliver a message twice (docs/outbox.md).
 //
 // Each waiting or held lease uses one server connection of its own, so
 // count them against the server's max_connections.
@@ -59,7 +63,7 @@ func (s *Store) Locker() *Locker { return NewLocker(s.pool, s.schema) }
 const (
 	leaseMinPoll  = 100 * time.Millisecond
 	leaseMaxPoll  = 250 * time.Millisecond
-	leaseCheck    = time.Second
+	leaseCheck    = 100 * time.Millisecond
 	leaseCheckMax = 3 * time.Second // a check slower than this counts as failed
 )
 

@@ -89,7 +89,7 @@ CREATE TABLE {schema}.snapshots (
 	stream_id     text   NOT NULL,
 	name          text   NOT NULL,
 	version       bigint NOT NULL CHECK (version >= 1),
-	state_version int    NOT NULL,
+	state_version bigint NOT NULL,
 	data          text   NOT NULL,
 	PRIMARY KEY (stream_id, name)
 );

@@ -32,6 +32,9 @@ func (s *Store) SaveSnapshot(ctx context.Context, snap es.Snapshot) error {
 
 // LoadSnapshot implements [es.SnapshotStore].
 func (s *Store) LoadSnapshot(ctx context.Context, streamID, name string) (es.Snapshot, bool, error) {
+	if err := ctx.Err(); err != nil {
+		return es.Snapshot{}, false, err
+	}
 	if storekit.CheckStreamID(streamID) != nil || storekit.CheckStreamID(name) != nil {
 		return es.Snapshot{}, false, nil // no save could have written it
 	}
@@ -54,6 +57,9 @@ func (s *Store) LoadSnapshot(ctx context.Context, streamID, name string) (es.Sna
 
 // FindEvent implements [es.SnapshotStore].
 func (s *Store) FindEvent(ctx context.Context, eventID string) (string, int64, bool, error) {
+	if err := ctx.Err(); err != nil {
+		return "", 0, false, err
+	}
 	if !es.ValidID(eventID) {
 		return "", 0, false, nil // no append could have stored it
 	}
