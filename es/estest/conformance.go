@@ -59,6 +59,7 @@ func TestStore(t *testing.T, newStore func(t *testing.T) es.Store) {
 		{"AppendWhileReading", testAppendWhileReading},
 		{"LongStream", testLongStream},
 		{"Notify", testNotify},
+		{"OddNames", testOddNames},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newStore(t)) })
@@ -955,6 +956,36 @@ heard:
 			}
 		case <-time.After(10 * time.Second):
 			t.Fatal("the notification channel was not closed after its context ended")
+		}
+	}
+}
+
+// testOddNames: checkpoint names and inbox consumers and message IDs that
+// not every store can keep are refused alike, with ErrInvalidConfig, and
+// run nothing.
+func testOddNames(t *testing.T, s es.Store) {
+	ctx := context.Background()
+	odd := []string{"", "a\x00b", "\xff", strings.Repeat("n", es.MaxIDLength+1)}
+	if cs, ok := s.(es.CheckpointStore); ok {
+		for _, name := range odd {
+			if err := cs.SaveCheckpoint(ctx, name, 1); !errors.Is(err, es.ErrInvalidConfig) {
+				t.Errorf("SaveCheckpoint(%q) = %v, want ErrInvalidConfig", name, err)
+			}
+			if _, err := cs.LoadCheckpoint(ctx, name); !errors.Is(err, es.ErrInvalidConfig) {
+				t.Errorf("LoadCheckpoint(%q) = %v, want ErrInvalidConfig", name, err)
+			}
+		}
+	}
+	if ib, ok := s.(interface{ Inbox() es.Inbox }); ok {
+		for _, name := range odd {
+			ran := false
+			run := func(context.Context) error { ran = true; return nil }
+			if _, err := ib.Inbox().Handle(ctx, name, es.NewID(), run); !errors.Is(err, es.ErrInvalidConfig) || ran {
+				t.Errorf("inbox consumer %q: %v (ran %v), want ErrInvalidConfig", name, err, ran)
+			}
+			if _, err := ib.Inbox().Handle(ctx, "consumer", name, run); !errors.Is(err, es.ErrInvalidConfig) || ran {
+				t.Errorf("inbox message ID %q: %v (ran %v), want ErrInvalidConfig", name, err, ran)
+			}
 		}
 	}
 }

@@ -245,6 +245,9 @@ func (s *Store) Head(context.Context) (int64, error) {
 
 // LoadCheckpoint implements [es.CheckpointStore].
 func (s *Store) LoadCheckpoint(_ context.Context, name string) (int64, error) {
+	if err := storekit.CheckName("checkpoint name", name); err != nil {
+		return 0, fmt.Errorf("memory: load checkpoint: %w", err)
+	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	return s.checkpoints[name], nil
@@ -252,6 +255,9 @@ func (s *Store) LoadCheckpoint(_ context.Context, name string) (int64, error) {
 
 // SaveCheckpoint implements [es.CheckpointStore].
 func (s *Store) SaveCheckpoint(_ context.Context, name string, position int64) error {
+	if err := storekit.CheckName("checkpoint name", name); err != nil {
+		return fmt.Errorf("memory: save checkpoint: %w", err)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.checkpoints[name] = position

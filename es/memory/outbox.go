@@ -2,12 +2,14 @@ package memory
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
 	"time"
 
 	"esgo.dev/es"
+	"esgo.dev/es/storekit"
 )
 
 type outboxEntry struct {
@@ -136,6 +138,9 @@ type inbox struct {
 // Handle implements [es.Inbox]. Concurrent calls for the same message
 // wait for each other, so fn runs at most once per successful handling.
 func (i *inbox) Handle(ctx context.Context, consumer, messageID string, fn func(context.Context) error) (bool, error) {
+	if err := errors.Join(storekit.CheckName("inbox consumer", consumer), storekit.CheckName("message ID", messageID)); err != nil {
+		return false, fmt.Errorf("memory: inbox: %w", err)
+	}
 	k := [2]string{consumer, messageID}
 	for {
 		i.mu.Lock()

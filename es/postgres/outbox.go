@@ -227,6 +227,9 @@ func (s *Store) Backlog(ctx context.Context) (int64, error) {
 // are kept for good: a message can be redelivered at any time, after a
 // parked one is released, say.
 func (s *Store) InboxTx(ctx context.Context, tx pgx.Tx, consumer, messageID string) (first bool, err error) {
+	if err := errors.Join(storekit.CheckName("inbox consumer", consumer), storekit.CheckName("message ID", messageID)); err != nil {
+		return false, fmt.Errorf("postgres: inbox: %w", err)
+	}
 	if consumer == "" || messageID == "" {
 		return false, errors.New("postgres: inbox: empty consumer or message ID")
 	}
@@ -267,6 +270,9 @@ func (s *Store) Inbox() es.Inbox { return inbox{s: s} }
 // with fn's writes if fn returns nil. A concurrent Handle of the same
 // message waits for this one to end.
 func (i inbox) Handle(ctx context.Context, consumer, messageID string, fn func(ctx context.Context) error) (bool, error) {
+	if err := errors.Join(storekit.CheckName("inbox consumer", consumer), storekit.CheckName("message ID", messageID)); err != nil {
+		return false, fmt.Errorf("postgres: inbox: %w", err)
+	}
 	// Checked before the transaction takes a connection, so that InboxTx
 	// finds the answer cached and needs no second one.
 	if err := i.s.checkSchema(ctx); err != nil {

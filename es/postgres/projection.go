@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"esgo.dev/es"
+	"esgo.dev/es/storekit"
 )
 
 // Projection is a read model kept in SQL tables of the store's database.
@@ -147,6 +148,9 @@ func (s *Store) SetupProjection(ctx context.Context, p Projection) error {
 
 // LoadCheckpoint implements [es.CheckpointStore].
 func (s *Store) LoadCheckpoint(ctx context.Context, name string) (int64, error) {
+	if err := storekit.CheckName("checkpoint name", name); err != nil {
+		return 0, fmt.Errorf("postgres: load checkpoint: %w", err)
+	}
 	if err := s.checkSchema(ctx); err != nil {
 		return 0, err
 	}
@@ -163,6 +167,9 @@ func (s *Store) LoadCheckpoint(ctx context.Context, name string) (int64, error) 
 
 // SaveCheckpoint implements [es.CheckpointStore].
 func (s *Store) SaveCheckpoint(ctx context.Context, name string, position int64) error {
+	if err := storekit.CheckName("checkpoint name", name); err != nil {
+		return fmt.Errorf("postgres: save checkpoint: %w", err)
+	}
 	if err := s.checkSchema(ctx); err != nil {
 		return err
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	"esgo.dev/es"
+	"esgo.dev/es/storekit"
 )
 
 // WriteTx runs fn in an IMMEDIATE transaction on the store's writer
@@ -44,6 +45,9 @@ func (s *Store) WriteTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 // [Store.WriteTx] gives. Rows of es_inbox are kept for good: a message can
 // be redelivered at any time, after a parked message is released, say.
 func (s *Store) InboxTx(ctx context.Context, tx *sql.Tx, consumer, messageID string) (first bool, err error) {
+	if err := errors.Join(storekit.CheckName("inbox consumer", consumer), storekit.CheckName("message ID", messageID)); err != nil {
+		return false, fmt.Errorf("sqlite: inbox: %w", err)
+	}
 	if consumer == "" || messageID == "" {
 		return false, errors.New("sqlite: inbox: empty consumer or message ID")
 	}
@@ -86,6 +90,9 @@ type inbox struct{ s *Store }
 
 // Handle implements [es.Inbox].
 func (i inbox) Handle(ctx context.Context, consumer, messageID string, fn func(ctx context.Context) error) (bool, error) {
+	if err := errors.Join(storekit.CheckName("inbox consumer", consumer), storekit.CheckName("message ID", messageID)); err != nil {
+		return false, fmt.Errorf("sqlite: inbox: %w", err)
+	}
 	ran := false
 	err := i.s.WriteTx(ctx, func(tx *sql.Tx) error {
 		ran = false

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"esgo.dev/es"
+	"esgo.dev/es/storekit"
 )
 
 // Projection is a read model kept in SQL tables of the store's file. The
@@ -473,6 +474,9 @@ func saveCheckpointTx(ctx context.Context, tx *sql.Tx, name string, position int
 
 // LoadCheckpoint implements [es.CheckpointStore].
 func (s *Store) LoadCheckpoint(ctx context.Context, name string) (int64, error) {
+	if err := storekit.CheckName("checkpoint name", name); err != nil {
+		return 0, fmt.Errorf("sqlite: load checkpoint: %w", err)
+	}
 	var pos int64
 	err := s.retryBusy(ctx, func() error {
 		return s.readers.QueryRowContext(ctx, `SELECT position FROM es_checkpoints WHERE name = ?`, name).Scan(&pos)
@@ -488,6 +492,9 @@ func (s *Store) LoadCheckpoint(ctx context.Context, name string) (int64, error) 
 
 // SaveCheckpoint implements [es.CheckpointStore].
 func (s *Store) SaveCheckpoint(ctx context.Context, name string, position int64) error {
+	if err := storekit.CheckName("checkpoint name", name); err != nil {
+		return fmt.Errorf("sqlite: save checkpoint: %w", err)
+	}
 	if position < 0 {
 		return fmt.Errorf("sqlite: save checkpoint %s: negative position %d", name, position)
 	}

@@ -253,3 +253,14 @@ func CheckSnapshot(s es.Snapshot) error {
 	}
 	return nil
 }
+
+// CheckName validates the name of a checkpoint, or an inbox's consumer
+// or message ID: valid UTF-8 without NUL, 1 to [es.MaxIDLength] bytes,
+// which every store can keep. what says what the name is, for the error,
+// which wraps [es.ErrInvalidConfig].
+func CheckName(what, name string) error {
+	if err := checkName(what, name); err != nil {
+		return fmt.Errorf("%w: %v", es.ErrInvalidConfig, err)
+	}
+	return nil
+}
