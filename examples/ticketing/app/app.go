@@ -1,13 +1,19 @@
 // Package app wires the ticketing example together: the registry, the
 // command handlers of the concerts, carts, reservations and users modules,
-// the reservation-expiry process manager with the relay that delivers its
-// deadlines, and the subscriptions that keep the SQL read models.
+// the process managers (reservation expiry, the order process and the
+// concerts' sales) with the relay that delivers their messages and
+// deadlines through a bus, the adapter that answers the order process's
+// seat requests with the reservations inventory, and the subscriptions
+// that keep the SQL read models.
 //
 // Events live in any es.Store (SQLite by default; memory and PostgreSQL
 // work too). Read models live in a SQLite store, usually the same file.
-// The expiry process needs a store that is an es.Outbox, because its
-// deadlines are persisted in the outbox with its state; on a store without
-// one, reservations do not expire (New logs it).
+// The processes need a store that is an es.Outbox, because their messages
+// and deadlines are persisted in the outbox with their state; on a store
+// without one, reservations do not expire and checkout fails (New logs it).
+//
+// The finance and tickets modules are not wired here yet: Config.Attach
+// subscribes them, or stand-ins for them, to the bus.
 package app
 
 import (
@@ -24,7 +30,10 @@ import (
 	"esgo.dev/es/sqlprojection"
 	"esgo.dev/examples/ticketing/carts"
 	"esgo.dev/examples/ticketing/concerts"
+	"esgo.dev/examples/ticketing/finance"
+	"esgo.dev/examples/ticketing/orders"
 	"esgo.dev/examples/ticketing/reservations"
+	"esgo.dev/examples/ticketing/tickets"
 	"esgo.dev/examples/ticketing/users"
 )
 
@@ -46,8 +55,19 @@ type Config struct {
 	// (default 1000: a flash sale has every buyer on one inventory stream,
 	// and a buyer may lose a race to each of the seats sold).
 	MaxAttempts int
+	// PaymentGrace is how long past a hold's end an order still waits for
+	// its payment (see orders.Config; default 0).
+	PaymentGrace time.Duration
 	// RelayPollInterval bounds how late a deadline fires (default 100ms).
 	RelayPollInterval time.Duration
+	// RelayWorkers is how many relay workers deliver messages in parallel,
+	// each for its own keys (default 1).
+	RelayWorkers int
+	// Attach, when set, subscribes more handlers to the bus the relay
+	// delivers to: the finance and tickets modules, which answer the order
+	// process's RequestPayment, RefundPayment, IssueTickets and
+	// VoidTickets, or stand-ins for them.
+	Attach func(bus *es.Bus)
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 }
@@ -66,6 +86,8 @@ type App struct {
 	Users     *es.CommandHandler[users.User, users.Command, users.Event]
 	multi     *es.MultiStreamHandler // commands over a concert and its inventory, or a user and an address
 	expiry    *es.ProcessHandler[reservations.ExpiryState, reservations.ExpiryEvent]
+	orders    *es.ProcessHandler[orders.Order, orders.Event]
+	sales     *es.ProcessHandler[orders.Sales, orders.SalesEvent]
 	projs     []sqlite.Projection
 	subs      []*es.Subscription // one per read model, in the order of projs
 }
@@ -73,7 +95,8 @@ type App struct {
 // NewRegistry returns a registry with every module's events and messages.
 func NewRegistry() (*es.Registry, error) {
 	reg := es.NewRegistry()
-	err := errors.Join(concerts.Register(reg), carts.Register(reg), reservations.Register(reg), users.Register(reg))
+	err := errors.Join(concerts.Register(reg), carts.Register(reg), reservations.Register(reg), users.Register(reg),
+		orders.Register(reg), finance.RegisterMessages(reg), tickets.RegisterMessages(reg))
 	return reg, err
 }
 
@@ -119,6 +142,7 @@ func New(cfg Config) (*App, error) {
 		carts.ContentsProjection(reg), carts.SummaryProjection(reg),
 		reservations.UserReservationsProjection(reg), reservations.ConcertReservationsProjection(reg),
 		users.ByEmailProjection(reg),
+		orders.UserOrdersProjection(reg), orders.DetailsProjection(reg),
 	} {
 		a.projs = append(a.projs, sqlite.FromPortable(p))
 	}
@@ -131,8 +155,12 @@ func New(cfg Config) (*App, error) {
 		a.expiry = es.NewProcessHandler(ob, reg, reservations.Expiry(), es.ProcessConfig{Clock: cfg.Clock})
 		a.bus.Subscribe("reservations.ReservationTimedOut", a.expiry.Handle)
 		a.bus.Subscribe("reservations.ExpireReservation", a.expireReservation)
+		a.wireOrders(ob)
+		if cfg.Attach != nil {
+			cfg.Attach(a.bus)
+		}
 	} else {
-		cfg.Logger.Warn("app: the event store has no outbox; reservations will not expire")
+		cfg.Logger.Warn("app: the event store has no outbox; reservations will not expire and checkout fails")
 	}
 	return a, nil
 }
@@ -169,7 +197,8 @@ func (a *App) Run(ctx context.Context) error {
 				return a.expiry.Handle(ctx, es.Message{ID: e.ID, Key: e.StreamID, Type: e.Type,
 					SchemaVersion: e.SchemaVersion, Data: e.Data, Metadata: e.Metadata})
 			}), es.SubscriptionConfig{Categories: []string{"inventory"}, Logger: a.cfg.Logger})
-		relay := es.NewRelay(a.outbox, a.bus, es.RelayConfig{Clock: a.cfg.Clock, PollInterval: a.cfg.RelayPollInterval, Logger: a.cfg.Logger})
+		relay := es.NewRelay(a.outbox, a.bus, es.RelayConfig{Clock: a.cfg.Clock, PollInterval: a.cfg.RelayPollInterval,
+			Workers: a.cfg.RelayWorkers, Logger: a.cfg.Logger})
 		runs = append(runs, feed.Run, relay.Run)
 	}
 	var wg sync.WaitGroup

@@ -16,6 +16,19 @@ const Name = "order"
 // PaymentDeadlineID returns the ID of an order's payment deadline.
 func PaymentDeadlineID(orderID string) string { return es.DeadlineID(Name, orderID, "payment") }
 
+// Config configures the order process. The zero value is a working
+// configuration.
+type Config struct {
+	// PaymentGrace is how long past the end of the seats' hold the order
+	// still waits for the payment before it gives up (default 0). The
+	// hold is the reservations module's: its expiry process releases the
+	// seats when it ends, whatever the order does. A payment captured in
+	// the grace finds its seats released, and the order asks for them
+	// again (refunding the payment if they are gone), rather than turning
+	// away a buyer whose bank answered a few seconds late.
+	PaymentGrace time.Duration
+}
+
 // Process returns the order process manager. Each order is an instance,
 // whose state is the [Order] in the stream "order-<order ID>": the
 // process decides with the TicketOrder decider ([Decider]) what a message
@@ -23,8 +36,9 @@ func PaymentDeadlineID(orderID string) string { return es.DeadlineID(Name, order
 // calls for. Events, messages and deadline changes commit together, so a
 // step is either taken whole or not at all, and a redelivered message
 // (recognised by its ID) takes none.
-func Process() es.ProcessManager[Order, Event] {
+func Process(cfg Config) es.ProcessManager[Order, Event] {
 	d := Decider()
+	grace := max(cfg.PaymentGrace, 0)
 	return es.ProcessManager[Order, Event]{
 		Name:      Name,
 		Correlate: correlate,
@@ -37,7 +51,7 @@ func Process() es.ProcessManager[Order, Event] {
 			}
 			r := es.Reaction[Event]{Events: events}
 			for _, e := range events {
-				sends, cancel := s.effects(e)
+				sends, cancel := s.effects(e, grace)
 				r.Send = append(r.Send, sends...)
 				r.Cancel = append(r.Cancel, cancel...)
 				s = d.Evolve(s, e)
@@ -79,7 +93,7 @@ func correlate(msg any) string {
 
 // effects returns the messages an event of the order in state s calls for,
 // and the deadlines it cancels.
-func (s Order) effects(e Event) (send []es.Send, cancel []string) {
+func (s Order) effects(e Event, grace time.Duration) (send []es.Send, cancel []string) {
 	switch e := e.(type) {
 	case OrderPlaced:
 		return []es.Send{{Message: ReserveSeats{OrderID: e.OrderID, ConcertID: e.ConcertID, ReservationID: e.ReservationID,
@@ -90,7 +104,7 @@ func (s Order) effects(e Event) (send []es.Send, cancel []string) {
 		}
 		return []es.Send{
 			{Message: s.requestPayment(), Key: s.PaymentID},
-			{Message: PaymentDue{OrderID: s.ID, ReservationID: e.ReservationID}, DeliverAt: e.ExpiresAt, ID: PaymentDeadlineID(s.ID)},
+			{Message: PaymentDue{OrderID: s.ID, ReservationID: e.ReservationID}, DeliverAt: e.ExpiresAt.Add(grace), ID: PaymentDeadlineID(s.ID)},
 		}, nil
 	case OrderRejected:
 		return []es.Send{{Message: carts.RestoreItems{UserID: s.UserID, OrderID: s.ID, Lines: s.cartLines(), Delivery: cartDelivery(s.Delivery)}}}, nil

@@ -33,7 +33,8 @@ func mustRegistry() *es.Registry {
 
 // process and sales make the specs of the two process managers.
 var (
-	process = estest.ForProcess(mustRegistry(), orders.Process())
+	process = estest.ForProcess(mustRegistry(), orders.Process(orders.Config{}))
+	patient = estest.ForProcess(mustRegistry(), orders.Process(orders.Config{PaymentGrace: time.Minute}))
 	sales   = estest.ForProcess(mustRegistry(), orders.SalesProcess())
 )
 
@@ -161,6 +162,14 @@ func TestAPaymentNotCompletedWithinTheHoldCancelsTheOrder(t *testing.T) {
 		ThenState("o1", state(func(o *orders.Order) {
 			o.Status, o.Reason, o.HoldExpiresAt = orders.Cancelled, "the payment was not completed before the seats' hold ran out", specStart.Add(hold)
 		}))
+}
+
+func TestWithAGraceTheOrderWaitsForThePaymentPastTheHold(t *testing.T) {
+	spec := patient.Given(t, place(), held())
+	spec.WhenTimeElapses(hold).ThenNothingSent()
+	spec.WhenTimeElapses(time.Minute).
+		Then(orders.ReleaseSeats{OrderID: "o1", ConcertID: "c1", ReservationID: res0}).
+		ThenNoDeadlines()
 }
 
 func TestNothingHappensBeforeTheHoldEnds(t *testing.T) {
