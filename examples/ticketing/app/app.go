@@ -171,36 +171,71 @@ func (a *App) Registry() *es.Registry { return a.reg }
 // Projections returns the read models' projections.
 func (a *App) Projections() []sqlite.Projection { return slices.Clone(a.projs) }
 
-// Run runs the read models' subscriptions and, with an outbox, the expiry
-// feed and the relay, until ctx ends (then it returns nil) or one of them
-// fails.
+// Run runs the read models' subscriptions and, with an outbox, the
+// processes (RunProcesses), until ctx ends (then it returns nil) or one of
+// them fails.
 func (a *App) Run(ctx context.Context) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	runs, err := a.readModelRuns(ctx)
+	if err != nil {
+		return err
+	}
+	return runAll(ctx, append(runs, a.processRuns()...))
+}
+
+// RunReadModels runs only the read models' subscriptions, for a process
+// that serves reads while others run the processes.
+func (a *App) RunReadModels(ctx context.Context) error {
+	runs, err := a.readModelRuns(ctx)
+	if err != nil {
+		return err
+	}
+	return runAll(ctx, runs)
+}
+
+// RunProcesses runs only the processes: the relay that delivers the
+// outbox's messages and deadlines to the bus, and the feed of the
+// inventory's events to the expiry process. Without an outbox it has
+// nothing to run and returns nil at once.
+func (a *App) RunProcesses(ctx context.Context) error {
+	return runAll(ctx, a.processRuns())
+}
+
+func (a *App) readModelRuns(ctx context.Context) ([]func(context.Context) error, error) {
 	var runs []func(context.Context) error
 	for i, p := range a.projs {
 		if err := a.cfg.ReadModels.SetupProjection(ctx, p); err != nil {
-			return err
+			return nil, err
 		}
 		runs = append(runs, a.subs[i].Run)
 	}
-	if a.outbox != nil {
-		cps, _ := a.cfg.Events.(es.CheckpointStore)
-		if cps == nil {
-			cps = &memCheckpoints{}
-		}
-		// The expiry process is fed the inventory's events as messages:
-		// the event ID is the message ID, so a replay after a crash is
-		// recognised by the process handler and does nothing.
-		feed := es.NewSubscription("reservation-expiry", a.cfg.Events,
-			es.AtLeastOnce("reservation-expiry", cps, func(ctx context.Context, e es.Event) error {
-				return a.expiry.Handle(ctx, es.Message{ID: e.ID, Key: e.StreamID, Type: e.Type,
-					SchemaVersion: e.SchemaVersion, Data: e.Data, Metadata: e.Metadata})
-			}), es.SubscriptionConfig{Categories: []string{"inventory"}, Logger: a.cfg.Logger})
-		relay := es.NewRelay(a.outbox, a.bus, es.RelayConfig{Clock: a.cfg.Clock, PollInterval: a.cfg.RelayPollInterval,
-			Workers: a.cfg.RelayWorkers, Logger: a.cfg.Logger})
-		runs = append(runs, feed.Run, relay.Run)
+	return runs, nil
+}
+
+func (a *App) processRuns() []func(context.Context) error {
+	if a.outbox == nil {
+		return nil
 	}
+	cps, _ := a.cfg.Events.(es.CheckpointStore)
+	if cps == nil {
+		cps = &memCheckpoints{}
+	}
+	// The expiry process is fed the inventory's events as messages: the
+	// event ID is the message ID, so a replay after a crash is recognised
+	// by the process handler and does nothing.
+	feed := es.NewSubscription("reservation-expiry", a.cfg.Events,
+		es.AtLeastOnce("reservation-expiry", cps, func(ctx context.Context, e es.Event) error {
+			return a.expiry.Handle(ctx, es.Message{ID: e.ID, Key: e.StreamID, Type: e.Type,
+				SchemaVersion: e.SchemaVersion, Data: e.Data, Metadata: e.Metadata})
+		}), es.SubscriptionConfig{Categories: []string{"inventory"}, Logger: a.cfg.Logger})
+	relay := es.NewRelay(a.outbox, a.bus, es.RelayConfig{Clock: a.cfg.Clock, PollInterval: a.cfg.RelayPollInterval,
+		Workers: a.cfg.RelayWorkers, Logger: a.cfg.Logger})
+	return []func(context.Context) error{feed.Run, relay.Run}
+}
+
+// runAll runs every run until ctx ends or one fails, which stops the rest.
+func runAll(ctx context.Context, runs []func(context.Context) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	var wg sync.WaitGroup
 	errs := make([]error, len(runs))
 	for i, run := range runs {
