@@ -344,7 +344,9 @@ func TestACancelledConcertRefundsEveryPaidOrderAndVoidsItsTickets(t *testing.T) 
 		})
 	}
 	o := waitOrder(t, s.App, unpaid, status(orders.Cancelled))
-	waitFor(t, func() bool { return s.inventory(t, "c1").Reservations[o.ReservationID].Status == reservations.Cancelled })
+	waitFor(t, func() bool {
+		return s.inventory(t, "c1").Reservations[o.ReservationID].Status == reservations.Cancelled
+	})
 	// An order placed as the concert was cancelled gets no seats.
 	if err := s.AddToCart(ctx, es.NewID(), "ula", "c1", "GA", 1); !errors.Is(err, concerts.ErrConcertCancelled) {
 		t.Errorf("adding a cancelled concert to a cart: %v", err)
@@ -372,4 +374,3 @@ func TestTheBuyerCancelsAnUnpaidOrderButNotAPaidOne(t *testing.T) {
 	}
 	waitFor(t, func() bool { return s.inventory(t, "c1").Left("GA") == 9 })
 }
-

@@ -87,7 +87,9 @@ func issue() tickets.IssueTickets {
 	return tickets.IssueTickets{OrderID: "o1", UserID: "u1", ConcertID: "c1", Seats: seats(), Delivery: delivery}
 }
 
-func issued() tickets.TicketsIssued { return tickets.TicketsIssued{OrderID: "o1", TicketIDs: []string{"t1", "t2", "t3"}} }
+func issued() tickets.TicketsIssued {
+	return tickets.TicketsIssued{OrderID: "o1", TicketIDs: []string{"t1", "t2", "t3"}}
+}
 
 func refund(reason string) finance.RefundPayment {
 	return finance.RefundPayment{PaymentID: paymentID, RefundID: refundID, OrderID: "o1", Amount: total, Reason: reason}
@@ -174,7 +176,7 @@ func TestWithAGraceTheOrderWaitsForThePaymentPastTheHold(t *testing.T) {
 
 func TestNothingHappensBeforeTheHoldEnds(t *testing.T) {
 	process.Given(t, place(), held()).
-		WhenTimeElapses(hold - time.Second).
+		WhenTimeElapses(hold-time.Second).
 		ThenNothingSent().
 		ThenScheduled(time.Second, orders.PaymentDue{OrderID: "o1", ReservationID: res0})
 }

@@ -74,11 +74,9 @@ type (
 	}
 )
 
-// Register registers the stand-in's events and the finance and tickets
-// messages in reg.
+// Register registers the stand-in's events in reg.
 func Register(reg *es.Registry) error {
 	return errors.Join(
-		finance.RegisterMessages(reg), tickets.RegisterMessages(reg),
 		es.Register[Charged](reg, "standin.Charged"),
 		es.Register[Declined](reg, "standin.Declined"),
 		es.Register[Pending](reg, "standin.Pending"),
@@ -110,7 +108,7 @@ type Responder struct {
 // New returns a responder writing to outbox.
 func New(outbox es.Outbox, cfg Config) (*Responder, error) {
 	reg := es.NewRegistry()
-	if err := Register(reg); err != nil {
+	if err := errors.Join(finance.RegisterMessages(reg), tickets.RegisterMessages(reg), Register(reg)); err != nil {
 		return nil, err
 	}
 	return &Responder{outbox: outbox, reg: reg, cfg: cfg}, nil
