@@ -66,7 +66,8 @@ type Config struct {
 	// Attach, when set, subscribes more handlers to the bus the relay
 	// delivers to: the finance and tickets modules, which answer the order
 	// process's RequestPayment, RefundPayment, IssueTickets and
-	// VoidTickets, or stand-ins for them.
+	// VoidTickets, or stand-ins for them. It is called only when Events
+	// is an es.Outbox: without one there is no relay, and no bus.
 	Attach func(bus *es.Bus)
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger

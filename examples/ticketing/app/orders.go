@@ -117,7 +117,9 @@ func (a *App) Checkout(ctx context.Context, commandID, userID string) (map[strin
 	return out, nil
 }
 
-// Order returns the state of an order, as its process sees it.
+// Order returns the state of an order, as its process sees it. An order
+// is known once the relay delivered its PlaceOrder, a moment after
+// Checkout: until then Order returns orders.ErrNoOrder.
 func (a *App) Order(ctx context.Context, orderID string) (orders.Order, error) {
 	if a.orders == nil {
 		return orders.Order{}, fmt.Errorf("%w: %s", orders.ErrNoOrder, orderID)

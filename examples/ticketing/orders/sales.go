@@ -87,6 +87,7 @@ func reactSales(s Sales, msg any, _ time.Time) (es.Reaction[SalesEvent], error) 
 		if s.Stopped {
 			return r, nil
 		}
+		//lint:ignore S1016 an event is not a converted message: their fields must stay free to differ
 		r.Events = []SalesEvent{SalesStopped{ConcertID: m.ConcertID, Reason: m.Reason}}
 		for _, id := range s.Orders {
 			r.Send = append(r.Send, cancelFor(id, m.Reason))

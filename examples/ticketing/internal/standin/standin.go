@@ -218,7 +218,6 @@ func (r *Responder) void(ctx context.Context, v tickets.VoidTickets) error {
 	if err != nil || len(evs) != 1 {
 		return err // none issued, or voided already
 	}
-	//lint:ignore S1016 an event is not a converted message: their fields must stay free to differ
 	return r.write(ctx, TicketStream(v.OrderID), es.Exact(version), v.OrderID+"/void", v.OrderID, Voided{OrderID: v.OrderID, Reason: v.Reason}, nil)
 }
 
