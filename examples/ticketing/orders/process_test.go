@@ -1,6 +1,7 @@
 package orders_test
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -264,7 +265,7 @@ func TestSeatsHeldForAnOrderCancelledBeforeThemAreReleased(t *testing.T) {
 func TestEveryAnswerToldTwiceActsOnce(t *testing.T) {
 	steps := []any{place(), held(), paid(), orders.SeatsConfirmed{OrderID: "o1", ReservationID: res0}, issued()}
 	for i, step := range steps {
-		t.Run(es.DeriveID("step", i)[:8], func(t *testing.T) {
+		t.Run(fmt.Sprintf("%d %T", i, step), func(t *testing.T) {
 			process.Given(t, steps[:i+1]...).When(step).ThenNothingSent()
 		})
 	}
