@@ -177,6 +177,21 @@ func (r *Responder) Complete(ctx context.Context, paymentID string) error {
 		Charged(p), finance.PaymentSucceeded{PaymentID: p.PaymentID, OrderID: p.OrderID, Amount: p.Amount})
 }
 
+// Ledger returns what a payment captured and what was refunded of it, in
+// minor units.
+func (r *Responder) Ledger(ctx context.Context, paymentID string) (charged, refunded int64, err error) {
+	evs, _, err := r.load(ctx, PaymentStream(paymentID))
+	for _, e := range evs {
+		switch e := e.(type) {
+		case Charged:
+			charged += e.Amount.Amount
+		case Refunded:
+			refunded += e.Amount.Amount
+		}
+	}
+	return charged, refunded, err
+}
+
 func (r *Responder) refund(ctx context.Context, rf finance.RefundPayment) error {
 	evs, version, err := r.load(ctx, PaymentStream(rf.PaymentID))
 	if err != nil {
