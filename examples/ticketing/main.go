@@ -4,13 +4,24 @@
 //
 // demo plays the story of this slice on a SQLite file (in a temporary
 // directory unless -db says where): an organizer announces a concert in
-// Warsaw, fans fill carts and check out, one reservation is confirmed and
-// one expires after a short hold. It prints the events as they are stored
-// and, at the end, the read models.
+// Warsaw; fans fill carts, choose how their tickets are delivered and
+// check out; each checkout places an order that the order process takes
+// through seats, payment and tickets. One purchase completes; one card is
+// declined and its seats are released; one bank never answers and the
+// order is cancelled when the hold runs out; one order finds the seats
+// sold out, is rejected, and its lines come back into the cart, to be
+// changed and checked out again. It prints the events as they are stored,
+// the messages as they are delivered, and, at the end, the read models.
+//
+// The finance and tickets modules are not wired into the app yet: the
+// demo's payments and tickets come from stand-ins (package
+// internal/standin) that answer their messages as the contracts say, and
+// it says so when it starts.
 package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -27,8 +38,12 @@ import (
 	"esgo.dev/examples/ticketing/app"
 	"esgo.dev/examples/ticketing/carts"
 	"esgo.dev/examples/ticketing/concerts"
+	"esgo.dev/examples/ticketing/finance"
+	"esgo.dev/examples/ticketing/internal/standin"
 	"esgo.dev/examples/ticketing/money"
+	"esgo.dev/examples/ticketing/orders"
 	"esgo.dev/examples/ticketing/reservations"
+	"esgo.dev/examples/ticketing/tickets"
 	"esgo.dev/examples/ticketing/users"
 )
 
@@ -39,7 +54,7 @@ func main() {
 	}
 	fs := flag.NewFlagSet("demo", flag.ExitOnError)
 	db := fs.String("db", "", "SQLite file (default: one in a new temporary directory)")
-	hold := fs.Duration("hold", 2*time.Second, "how long a reservation holds its seats")
+	hold := fs.Duration("hold", 2*time.Second, "how long a reservation holds its seats (the order then waits a quarter more for its payment)")
 	_ = fs.Parse(os.Args[2:])
 	if err := demo(context.Background(), *db, *hold); err != nil {
 		fmt.Fprintln(os.Stderr, "demo:", err)
@@ -62,7 +77,35 @@ func demo(ctx context.Context, path string, hold time.Duration) error {
 	}
 	defer store.Close()
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	a, err := app.New(app.Config{Events: store, ReadModels: store, Hold: hold, RelayPollInterval: 50 * time.Millisecond, Logger: logger})
+	ids := map[string]string{}
+	for _, name := range []string{"admin", "olga", "ala", "ela", "ula"} {
+		ids[name] = es.NewID()
+	}
+	fmt.Println("finance and tickets: stand-ins (package internal/standin) answer for them until those modules are wired in;")
+	fmt.Println("   they charge and issue nothing real. Ela's card is declined; Ula's bank never answers.")
+	payments, err := standin.New(store, standin.Config{
+		Decline: func(p finance.RequestPayment) (string, bool) {
+			return "card declined by the issuer", p.UserID == ids["ela"]
+		},
+		Pending: func(p finance.RequestPayment) bool { return p.UserID == ids["ula"] },
+	})
+	if err != nil {
+		return err
+	}
+	reg, err := app.NewRegistry()
+	if err != nil {
+		return err
+	}
+	if err := standin.Register(reg); err != nil {
+		return err
+	}
+	a, err := app.New(app.Config{Events: store, ReadModels: store, Hold: hold, PaymentGrace: hold / 4, RelayPollInterval: 20 * time.Millisecond,
+		Logger: logger, Attach: func(bus *es.Bus) {
+			payments.Subscribe(bus)
+			for _, t := range shownMessages {
+				bus.Subscribe(t, printMessage(reg))
+			}
+		}})
 	if err != nil {
 		return err
 	}
@@ -71,20 +114,18 @@ func demo(ctx context.Context, path string, hold time.Duration) error {
 	go func() { done <- a.Run(runCtx) }()
 	// A subscription of its own prints every event as it is stored. Its
 	// checkpoint lives in memory: each demo run prints from the start.
-	printer := es.NewSubscription("demo-printer", store, es.AtLeastOnce("demo-printer", memory.New(memory.Config{}), printEvent(a.Registry())), es.SubscriptionConfig{})
+	printer := es.NewSubscription("demo-printer", store, es.AtLeastOnce("demo-printer", memory.New(memory.Config{}), printEvent(reg)), es.SubscriptionConfig{})
 	go func() { done <- printer.Run(runCtx) }()
 	defer func() { stop(); <-done; <-done }()
 
-	step := func(s string) { time.Sleep(100 * time.Millisecond); fmt.Printf("\n== %s\n", s) }
+	step := func(s string) { time.Sleep(150 * time.Millisecond); fmt.Printf("\n== %s\n", s) }
 	concertID := "warsaw-" + es.NewID()[:8]
 
 	step("users register; the admin makes Olga an organizer")
-	ids := map[string]string{}
 	for _, u := range []struct {
 		name string
 		role users.Role
-	}{{"admin", users.Admin}, {"olga", users.Customer}, {"ala", users.Customer}, {"ola", users.Customer}} {
-		ids[u.name] = es.NewID()
+	}{{"admin", users.Admin}, {"olga", users.Customer}, {"ala", users.Customer}, {"ela", users.Customer}, {"ula", users.Customer}} {
 		if err := a.RegisterUser(ctx, ids[u.name], u.name+"@example.com", u.name, "correct horse battery", u.role); err != nil {
 			return err
 		}
@@ -110,44 +151,125 @@ func demo(ctx context.Context, path string, hold time.Duration) error {
 		return err
 	}
 
-	step("fans fill their carts (prices are snapshotted from the concert)")
+	step("fans fill their carts (prices are snapshotted from the concert) and choose how their tickets come")
 	for _, add := range []struct {
 		who, tt string
 		n       int
-	}{{"ala", "VIP", 2}, {"ala", "Standing", 1}, {"ala", "Standing", 1}, {"ola", "VIP", 2}} {
+	}{{"ala", "VIP", 2}, {"ala", "Standing", 1}, {"ala", "Standing", 1}, {"ela", "VIP", 2}, {"ula", "Standing", 3}} {
 		if err := a.AddToCart(ctx, es.NewID(), ids[add.who], concertID, add.tt, add.n); err != nil {
 			return err
 		}
 	}
-	if err := a.AddToCart(ctx, es.NewID(), ids["ola"], concertID, "VIP", 11); err != nil {
-		fmt.Println("   Ola tries 11 more VIP tickets:", err)
+	if err := a.AddToCart(ctx, es.NewID(), ids["ela"], concertID, "VIP", 11); err != nil {
+		fmt.Println("   Ela tries 11 more VIP tickets:", err)
+	}
+	if _, err := a.Checkout(ctx, es.NewID(), ids["ala"]); err != nil {
+		fmt.Println("   Ala checks out before choosing a delivery:", err)
+	}
+	if err := a.ChooseDelivery(ctx, es.NewID(), ids["ala"], carts.Delivery{Method: carts.ByCourier, Address: &carts.PostalAddress{
+		Name: "Ala Nowak", Street: "ul. Marszałkowska 1", City: "Warszawa", PostalCode: "00-001", Country: "PL"}}); err != nil {
+		return err
+	}
+	for _, who := range []string{"ela", "ula"} {
+		if err := a.ChooseDelivery(ctx, es.NewID(), ids[who], carts.Delivery{Method: carts.ByEmail, Email: who + "@example.com"}); err != nil {
+			return err
+		}
 	}
 
-	step("both check out: each reservation holds seats for " + hold.String())
-	alaRes, err := a.Checkout(ctx, es.NewID(), ids["ala"])
-	if err != nil {
+	step("Ala checks out: seats held, payment captured, seats confirmed, tickets issued to her courier")
+	if err := checkout(ctx, a, ids, "ala", concertID, orders.Completed); err != nil {
 		return err
 	}
-	if _, err := a.Checkout(ctx, es.NewID(), ids["ola"]); err != nil {
+	step("Ela checks out: her card is declined, so her order is cancelled and its seats released")
+	if err := checkout(ctx, a, ids, "ela", concertID, orders.Cancelled); err != nil {
 		return err
 	}
-	if err := a.AddToCart(ctx, es.NewID(), ids["admin"], concertID, "VIP", 1); err != nil {
+	step("the admin wants 3 VIP seats, but 2 are left: the order is rejected, nothing is charged, the cart comes back")
+	if err := a.AddToCart(ctx, es.NewID(), ids["admin"], concertID, "VIP", 3); err != nil {
 		return err
 	}
-	if _, err := a.Checkout(ctx, es.NewID(), ids["admin"]); err != nil {
-		fmt.Println("   the admin wants one more VIP seat:", err)
-	}
-
-	step("Ala's reservation is confirmed (the orders module will do this once paid); Ola's is left to expire")
-	if err := a.ConfirmReservation(ctx, es.NewID(), concertID, alaRes[concertID]); err != nil {
+	if err := a.ChooseDelivery(ctx, es.NewID(), ids["admin"], carts.Delivery{Method: carts.ByEmail, Email: "admin@example.com"}); err != nil {
 		return err
 	}
-	time.Sleep(hold + 500*time.Millisecond)
+	if err := checkout(ctx, a, ids, "admin", concertID, orders.Rejected); err != nil {
+		return err
+	}
+	if err := waitUntil(ctx, func() (bool, error) {
+		c, _, err := a.Carts.Load(ctx, carts.Stream(ids["admin"]))
+		return c.Open && len(c.Lines) > 0, err
+	}); err != nil {
+		return err
+	}
+	step("the admin takes 2 instead and checks out again")
+	if _, err := a.Carts.Handle(ctx, es.NewID(), carts.Stream(ids["admin"]), carts.ChangeQuantity{UserID: ids["admin"],
+		ConcertID: concertID, TicketType: "VIP", Quantity: 2}); err != nil {
+		return err
+	}
+	if err := checkout(ctx, a, ids, "admin", concertID, orders.Completed); err != nil {
+		return err
+	}
+	step("Ula checks out, but her bank never answers: when the hold runs out the seats are released and the order cancelled")
+	if err := checkout(ctx, a, ids, "ula", concertID, orders.Cancelled); err != nil {
+		return err
+	}
 	step("read models")
 	if err := a.WaitForReadModels(ctx); err != nil {
 		return err
 	}
 	return printReadModels(ctx, store, concertID, ids)
+}
+
+// shownMessages are the messages the demo prints as they are delivered.
+var shownMessages = []string{"orders.PlaceOrder", "orders.ReserveSeats", "orders.SeatsHeld", "orders.SeatsUnavailable",
+	"orders.ConfirmSeats", "orders.SeatsConfirmed", "orders.ReleaseSeats", "orders.PaymentDue", "finance.RequestPayment",
+	"finance.PaymentSucceeded", "finance.PaymentFailed", "tickets.IssueTickets", "tickets.TicketsIssued", "carts.RestoreItems"}
+
+// checkout checks out who's cart and waits for the order of the concert
+// to reach want.
+func checkout(ctx context.Context, a *app.App, ids map[string]string, who, concertID string, want orders.Status) error {
+	placed, err := a.Checkout(ctx, es.NewID(), ids[who])
+	if err != nil {
+		return err
+	}
+	var o orders.Order
+	if err := waitUntil(ctx, func() (bool, error) {
+		o, err = a.Order(ctx, placed[concertID])
+		if errors.Is(err, orders.ErrNoOrder) {
+			return false, nil
+		}
+		return o.Status == want, err
+	}); err != nil {
+		return fmt.Errorf("%s's order: %w (it is %s)", who, err, o.Status)
+	}
+	fmt.Printf("   %s's order %s: %s %s\n", who, o.ID[:8], o.Status, o.Reason)
+	return nil
+}
+
+func waitUntil(ctx context.Context, cond func() (bool, error)) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	for {
+		ok, err := cond()
+		if ok || err != nil {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+func printMessage(reg *es.Registry) func(context.Context, es.Message) error {
+	return func(_ context.Context, m es.Message) error {
+		summary := string(m.Data)
+		if v, err := es.DecodeMessage(reg, m); err == nil {
+			summary = describe(v)
+		}
+		fmt.Printf("   ✉ %-32s %s\n", m.Type, summary)
+		return nil
+	}
 }
 
 func printEvent(reg *es.Registry) es.EventHandlerFunc {
@@ -204,6 +326,74 @@ func describe(v any) string {
 		return "deadline cancelled"
 	case reservations.ExpiryRequested:
 		return "deadline fired: ExpireReservation sent"
+	case reservations.ReservationCancelled:
+		return fmt.Sprintf("released %v", e.Seats)
+	case carts.DeliveryChosen:
+		if e.Delivery.Address != nil {
+			return fmt.Sprintf("by courier to %s, %s", e.Delivery.Address.Street, e.Delivery.Address.City)
+		}
+		return "by e-mail to " + e.Delivery.Email
+	case carts.ItemsRestored:
+		return fmt.Sprintf("%d lines of rejected order %s are back in cart #%d", len(e.Lines), e.OrderID[:8], e.CartNo)
+	case orders.OrderPlaced:
+		return fmt.Sprintf("%d lines, %s, delivery by %s", len(e.Lines), e.Total, e.Delivery.Method)
+	case orders.OrderSeatsHeld:
+		return "seats held until " + e.ExpiresAt.Format("15:04:05.000")
+	case orders.OrderRejected:
+		return "rejected: " + e.Reason
+	case orders.PaymentCaptured:
+		return "paid " + e.Amount.String()
+	case orders.OrderSeatsConfirmed:
+		return "seats confirmed"
+	case orders.OrderCompleted:
+		return fmt.Sprintf("completed: %d tickets", len(e.TicketIDs))
+	case orders.OrderCancelled:
+		out := "cancelled: " + e.Reason
+		if e.Release != "" {
+			out += "; releasing the seats"
+		}
+		if e.Refund != nil {
+			out += "; refunding " + e.Refund.Amount.String()
+		}
+		return out
+	case orders.SaleRecorded:
+		return "order " + e.OrderID[:8]
+	case orders.PlaceOrder:
+		return fmt.Sprintf("order %s: %d lines", e.OrderID[:8], len(e.Lines))
+	case orders.ReserveSeats:
+		return fmt.Sprintf("order %s: %v", e.OrderID[:8], e.Seats)
+	case orders.SeatsHeld:
+		return fmt.Sprintf("order %s until %s", e.OrderID[:8], e.ExpiresAt.Format("15:04:05.000"))
+	case orders.SeatsUnavailable:
+		return fmt.Sprintf("order %s: %s", e.OrderID[:8], e.Reason)
+	case orders.ConfirmSeats:
+		return "order " + e.OrderID[:8]
+	case orders.SeatsConfirmed:
+		return "order " + e.OrderID[:8]
+	case orders.ReleaseSeats:
+		return "order " + e.OrderID[:8]
+	case orders.PaymentDue:
+		return "deadline fired for order " + e.OrderID[:8]
+	case finance.RequestPayment:
+		return fmt.Sprintf("order %s: %s to organizer %s", e.OrderID[:8], e.Amount, e.OrganizerID[:8])
+	case finance.PaymentSucceeded:
+		return fmt.Sprintf("order %s: %s", e.OrderID[:8], e.Amount)
+	case finance.PaymentFailed:
+		return fmt.Sprintf("order %s: %s", e.OrderID[:8], e.Reason)
+	case tickets.IssueTickets:
+		return fmt.Sprintf("order %s: %v by %s", e.OrderID[:8], e.Seats, e.Delivery.Method)
+	case tickets.TicketsIssued:
+		return fmt.Sprintf("order %s: %d tickets", e.OrderID[:8], len(e.TicketIDs))
+	case carts.RestoreItems:
+		return fmt.Sprintf("order %s: %d lines back to the cart", e.OrderID[:8], len(e.Lines))
+	case standin.Charged:
+		return "stand-in charged " + e.Amount.String()
+	case standin.Declined:
+		return "stand-in declined: " + e.Reason
+	case standin.Pending:
+		return "stand-in waits for a bank that never answers"
+	case standin.Issued:
+		return fmt.Sprintf("stand-in issued %d tickets", len(e.TicketIDs))
 	}
 	return fmt.Sprintf("%+v", v)
 }
@@ -251,6 +441,18 @@ func printReadModels(ctx context.Context, store *sqlite.Store, concertID string,
 		fmt.Printf("%s <%s> (%s): open cart %d lines, %d tickets, %s\n", acct.Name, acct.Email, acct.Role, len(lines), sum.Items, sum.Total)
 		for _, r := range res {
 			fmt.Printf("   reservation %s: %v %s\n", r.ReservationID[:8], r.Seats, r.Status)
+		}
+		uo, err := orders.UserOrders(ctx, db, ids[who])
+		if err != nil {
+			return err
+		}
+		for _, o := range uo {
+			d, err := orders.DetailsOf(ctx, db, o.OrderID)
+			if err != nil {
+				return err
+			}
+			fmt.Printf("   order %s: %d tickets, %s, %s %s (delivery by %s, %d tickets issued)\n",
+				o.OrderID[:8], o.Tickets, o.Total, o.Status, o.Reason, d.Delivery.Method, len(d.TicketIDs))
 		}
 	}
 	return nil

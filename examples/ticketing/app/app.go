@@ -1,13 +1,19 @@
 // Package app wires the ticketing example together: the registry, the
 // command handlers of the concerts, carts, reservations and users modules,
-// the reservation-expiry process manager with the relay that delivers its
-// deadlines, and the subscriptions that keep the SQL read models.
+// the process managers (reservation expiry, the order process and the
+// concerts' sales) with the relay that delivers their messages and
+// deadlines through a bus, the adapter that answers the order process's
+// seat requests with the reservations inventory, and the subscriptions
+// that keep the SQL read models.
 //
 // Events live in any es.Store (SQLite by default; memory and PostgreSQL
 // work too). Read models live in a SQLite store, usually the same file.
-// The expiry process needs a store that is an es.Outbox, because its
-// deadlines are persisted in the outbox with its state; on a store without
-// one, reservations do not expire (New logs it).
+// The processes need a store that is an es.Outbox, because their messages
+// and deadlines are persisted in the outbox with their state; on a store
+// without one, reservations do not expire and checkout fails (New logs it).
+//
+// The finance and tickets modules are not wired here yet: Config.Attach
+// subscribes them, or stand-ins for them, to the bus.
 package app
 
 import (
@@ -25,6 +31,7 @@ import (
 	"esgo.dev/examples/ticketing/carts"
 	"esgo.dev/examples/ticketing/concerts"
 	"esgo.dev/examples/ticketing/finance"
+	"esgo.dev/examples/ticketing/orders"
 	"esgo.dev/examples/ticketing/reservations"
 	"esgo.dev/examples/ticketing/tickets"
 	"esgo.dev/examples/ticketing/users"
@@ -48,6 +55,9 @@ type Config struct {
 	// (default 1000: a flash sale has every buyer on one inventory stream,
 	// and a buyer may lose a race to each of the seats sold).
 	MaxAttempts int
+	// PaymentGrace is how long past a hold's end an order still waits for
+	// its payment (see orders.Config; default 0).
+	PaymentGrace time.Duration
 	// RelayPollInterval bounds how late a deadline fires (default 100ms).
 	RelayPollInterval time.Duration
 	// Mailer sends tickets by e-mail (default: .eml files in the folder
@@ -59,6 +69,16 @@ type Config struct {
 	// Payments is the payment gateway (default a finance.FakeGateway
 	// that captures every charge).
 	Payments finance.Gateway
+	// RelayWorkers is how many relay workers deliver messages in parallel,
+	// each for its own keys (default 1).
+	RelayWorkers int
+	// Attach, when set, subscribes other handlers to the bus the relay
+	// delivers to in place of the finance and tickets modules (which New
+	// then does not wire): stand-ins that answer the order process's
+	// RequestPayment, RefundPayment, IssueTickets and VoidTickets. It is
+	// called only when Events is an es.Outbox: without one there is no
+	// relay, and no bus.
+	Attach func(bus *es.Bus)
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 }
@@ -78,6 +98,8 @@ type App struct {
 	multi     *es.MultiStreamHandler // commands over a concert and its inventory, or a user and an address
 	expiry    *es.ProcessHandler[reservations.ExpiryState, reservations.ExpiryEvent]
 	tickets   *tickets.Service // nil without an outbox
+	orders    *es.ProcessHandler[orders.Order, orders.Event]
+	sales     *es.ProcessHandler[orders.Sales, orders.SalesEvent]
 	projs     []sqlite.Projection
 	subs      []*es.Subscription // one per read model, in the order of projs
 
@@ -89,7 +111,7 @@ type App struct {
 func NewRegistry() (*es.Registry, error) {
 	reg := es.NewRegistry()
 	err := errors.Join(concerts.Register(reg), carts.Register(reg), reservations.Register(reg), users.Register(reg),
-		tickets.RegisterMessages(reg), tickets.Register(reg), finance.Register(reg))
+		tickets.RegisterMessages(reg), tickets.Register(reg), finance.Register(reg), orders.Register(reg))
 	return reg, err
 }
 
@@ -137,6 +159,7 @@ func New(cfg Config) (*App, error) {
 		users.ByEmailProjection(reg),
 		tickets.UserTicketsProjection(reg), tickets.TicketDetailsProjection(reg), tickets.ConcertTicketSummaryProjection(reg),
 		tickets.DeliveryStatusProjection(reg), tickets.ValidationStatusProjection(reg),
+		orders.UserOrdersProjection(reg), orders.DetailsProjection(reg),
 	}, finance.Projections(reg)...) {
 		a.projs = append(a.projs, sqlite.FromPortable(p))
 	}
@@ -149,14 +172,19 @@ func New(cfg Config) (*App, error) {
 		a.expiry = es.NewProcessHandler(ob, reg, reservations.Expiry(), es.ProcessConfig{Clock: cfg.Clock})
 		a.bus.Subscribe("reservations.ReservationTimedOut", a.expiry.Handle)
 		a.bus.Subscribe("reservations.ExpireReservation", a.expireReservation)
-		if err := a.setupTickets(ob); err != nil {
-			return nil, err
-		}
-		if err := a.wireFinance(ob); err != nil {
-			return nil, err
+		a.wireOrders(ob)
+		if cfg.Attach != nil {
+			cfg.Attach(a.bus)
+		} else {
+			if err := a.setupTickets(ob); err != nil {
+				return nil, err
+			}
+			if err := a.wireFinance(ob); err != nil {
+				return nil, err
+			}
 		}
 	} else {
-		cfg.Logger.Warn("app: the event store has no outbox; reservations will not expire, tickets are not issued")
+		cfg.Logger.Warn("app: the event store has no outbox; reservations will not expire, checkout fails and tickets are not issued")
 	}
 	return a, nil
 }
@@ -167,35 +195,71 @@ func (a *App) Registry() *es.Registry { return a.reg }
 // Projections returns the read models' projections.
 func (a *App) Projections() []sqlite.Projection { return slices.Clone(a.projs) }
 
-// Run runs the read models' subscriptions and, with an outbox, the expiry
-// feed and the relay, until ctx ends (then it returns nil) or one of them
-// fails.
+// Run runs the read models' subscriptions and, with an outbox, the
+// processes (RunProcesses), until ctx ends (then it returns nil) or one of
+// them fails.
 func (a *App) Run(ctx context.Context) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	runs, err := a.readModelRuns(ctx)
+	if err != nil {
+		return err
+	}
+	return runAll(ctx, append(runs, a.processRuns()...))
+}
+
+// RunReadModels runs only the read models' subscriptions, for a process
+// that serves reads while others run the processes.
+func (a *App) RunReadModels(ctx context.Context) error {
+	runs, err := a.readModelRuns(ctx)
+	if err != nil {
+		return err
+	}
+	return runAll(ctx, runs)
+}
+
+// RunProcesses runs only the processes: the relay that delivers the
+// outbox's messages and deadlines to the bus, and the feed of the
+// inventory's events to the expiry process. Without an outbox it has
+// nothing to run and returns nil at once.
+func (a *App) RunProcesses(ctx context.Context) error {
+	return runAll(ctx, a.processRuns())
+}
+
+func (a *App) readModelRuns(ctx context.Context) ([]func(context.Context) error, error) {
 	var runs []func(context.Context) error
 	for i, p := range a.projs {
 		if err := a.cfg.ReadModels.SetupProjection(ctx, p); err != nil {
-			return err
+			return nil, err
 		}
 		runs = append(runs, a.subs[i].Run)
 	}
-	if a.outbox != nil {
-		cps, _ := a.cfg.Events.(es.CheckpointStore)
-		if cps == nil {
-			cps = &memCheckpoints{}
-		}
-		// The expiry process is fed the inventory's events as messages:
-		// the event ID is the message ID, so a replay after a crash is
-		// recognised by the process handler and does nothing.
-		feed := es.NewSubscription("reservation-expiry", a.cfg.Events,
-			es.AtLeastOnce("reservation-expiry", cps, func(ctx context.Context, e es.Event) error {
-				return a.expiry.Handle(ctx, es.Message{ID: e.ID, Key: e.StreamID, Type: e.Type,
-					SchemaVersion: e.SchemaVersion, Data: e.Data, Metadata: e.Metadata})
-			}), es.SubscriptionConfig{Categories: []string{"inventory"}, Logger: a.cfg.Logger})
-		relay := es.NewRelay(a.outbox, a.bus, es.RelayConfig{Clock: a.cfg.Clock, PollInterval: a.cfg.RelayPollInterval, Logger: a.cfg.Logger})
-		runs = append(runs, feed.Run, relay.Run)
+	return runs, nil
+}
+
+func (a *App) processRuns() []func(context.Context) error {
+	if a.outbox == nil {
+		return nil
 	}
+	cps, _ := a.cfg.Events.(es.CheckpointStore)
+	if cps == nil {
+		cps = &memCheckpoints{}
+	}
+	// The expiry process is fed the inventory's events as messages: the
+	// event ID is the message ID, so a replay after a crash is recognised
+	// by the process handler and does nothing.
+	feed := es.NewSubscription("reservation-expiry", a.cfg.Events,
+		es.AtLeastOnce("reservation-expiry", cps, func(ctx context.Context, e es.Event) error {
+			return a.expiry.Handle(ctx, es.Message{ID: e.ID, Key: e.StreamID, Type: e.Type,
+				SchemaVersion: e.SchemaVersion, Data: e.Data, Metadata: e.Metadata})
+		}), es.SubscriptionConfig{Categories: []string{"inventory"}, Logger: a.cfg.Logger})
+	relay := es.NewRelay(a.outbox, a.bus, es.RelayConfig{Clock: a.cfg.Clock, PollInterval: a.cfg.RelayPollInterval,
+		Workers: a.cfg.RelayWorkers, Logger: a.cfg.Logger})
+	return []func(context.Context) error{feed.Run, relay.Run}
+}
+
+// runAll runs every run until ctx ends or one fails, which stops the rest.
+func runAll(ctx context.Context, runs []func(context.Context) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	var wg sync.WaitGroup
 	errs := make([]error, len(runs))
 	for i, run := range runs {

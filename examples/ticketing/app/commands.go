@@ -4,12 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
-	"slices"
 
 	"esgo.dev/es"
 	"esgo.dev/examples/ticketing/carts"
 	"esgo.dev/examples/ticketing/concerts"
+	"esgo.dev/examples/ticketing/orders"
 	"esgo.dev/examples/ticketing/reservations"
 	"esgo.dev/examples/ticketing/users"
 )
@@ -42,11 +41,26 @@ func (a *App) UpdateTicketTypes(ctx context.Context, commandID string, c concert
 	return a.decideConcertAndInventory(ctx, commandID, c.ConcertID, c, inv)
 }
 
-// CancelConcert cancels a concert and closes its sales in one append.
-// Seats already reserved stay reserved: refunding them is the orders
-// module's compensation.
+// CancelConcert cancels a concert and closes its sales in one append,
+// which also sends orders.ConcertCancelled: every order of the concert is
+// cancelled, paid ones refunded and their tickets voided (the orders
+// module's compensation). Without an outbox, only the concert and its
+// sales close.
 func (a *App) CancelConcert(ctx context.Context, commandID string, c concerts.CancelConcert) error {
-	return a.decideConcertAndInventory(ctx, commandID, c.ConcertID, c, reservations.CloseInventory{ConcertID: c.ConcertID})
+	_, err := a.multi.Handle(ctx, commandID, func(ctx context.Context, d *es.Decision) error {
+		if _, err := es.DecideOn(ctx, d, concerts.Decider(), concerts.Stream(c.ConcertID), concerts.Command(c)); err != nil {
+			return err
+		}
+		if _, err := es.DecideOn(ctx, d, reservations.Decider(), reservations.Stream(c.ConcertID),
+			reservations.Command(reservations.CloseInventory{ConcertID: c.ConcertID})); err != nil {
+			return err
+		}
+		if a.outbox == nil {
+			return nil
+		}
+		return d.Send(es.Send{Message: orders.ConcertCancelled{ConcertID: c.ConcertID, Reason: c.Reason}, Key: c.ConcertID})
+	})
+	return err
 }
 
 // decideConcertAndInventory decides cmd on a concert and inv (unless nil)
@@ -85,39 +99,6 @@ func (a *App) AddToCart(ctx context.Context, commandID, userID, concertID, ticke
 	return err
 }
 
-// Checkout confirms the user's cart and reserves its seats, one
-// reservation per concert, returned by concert ID. In the full system the
-// orders process does this on CartConfirmed (and cancels the order when a
-// reservation fails); here the caller sees the first failure.
-func (a *App) Checkout(ctx context.Context, commandID, userID string) (map[string]string, error) {
-	res, err := a.Carts.Handle(ctx, commandID, carts.Stream(userID), carts.ConfirmCart{UserID: userID})
-	if err != nil {
-		return nil, err
-	}
-	var confirmed carts.CartConfirmed
-	for _, e := range res.Events {
-		if c, ok := e.(carts.CartConfirmed); ok {
-			confirmed = c
-		}
-	}
-	seats := map[string]map[string]int{}
-	for _, l := range confirmed.Lines {
-		if seats[l.ConcertID] == nil {
-			seats[l.ConcertID] = map[string]int{}
-		}
-		seats[l.ConcertID][l.TicketType] += l.Quantity
-	}
-	out := map[string]string{}
-	for _, concertID := range slices.Sorted(maps.Keys(seats)) {
-		id := es.DeriveID(commandID+"/reserve/"+concertID, 0)
-		if err := a.Reserve(ctx, id, reservations.Reserve{ConcertID: concertID, ReservationID: id, UserID: userID, Seats: seats[concertID]}); err != nil {
-			return out, err
-		}
-		out[concertID] = id
-	}
-	return out, nil
-}
-
 // Reserve holds seats until the app's clock plus the hold. The reservation
 // ID doubles as the command ID, so a retried reservation holds seats once.
 func (a *App) Reserve(ctx context.Context, commandID string, r reservations.Reserve) error {
@@ -126,8 +107,8 @@ func (a *App) Reserve(ctx context.Context, commandID string, r reservations.Rese
 	return err
 }
 
-// ConfirmReservation keeps a reservation's seats (the orders module will
-// send it once paid); its expiry deadline is cancelled.
+// ConfirmReservation keeps a reservation's seats; its expiry deadline is
+// cancelled. (Orders confirm their seats through the order process.)
 func (a *App) ConfirmReservation(ctx context.Context, commandID, concertID, reservationID string) error {
 	_, err := a.Inventory.Handle(ctx, commandID, reservations.Stream(concertID), reservations.ConfirmReservation{ConcertID: concertID, ReservationID: reservationID})
 	return err

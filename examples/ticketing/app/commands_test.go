@@ -18,7 +18,7 @@ import (
 )
 
 // pausingStore is a memory store that runs a function before one append
-// passes through: a test puts another writer's command there, between a
+// (with or without messages) passes through: a test puts another writer's command there, between a
 // handler's load and its append, deterministically.
 type pausingStore struct {
 	*memory.Store
@@ -32,6 +32,13 @@ func (s *pausingStore) Append(ctx context.Context, a ...es.StreamAppend) ([]es.A
 		(*fn)()
 	}
 	return s.Store.Append(ctx, a...)
+}
+
+func (s *pausingStore) AppendEnqueue(ctx context.Context, enq es.Enqueue, a ...es.StreamAppend) ([]es.AppendResult, error) {
+	if fn := s.pause.Swap(nil); fn != nil {
+		(*fn)()
+	}
+	return s.Store.AppendEnqueue(ctx, enq, a...)
 }
 
 func newApp(t *testing.T) (*app.App, *pausingStore) {

@@ -3,16 +3,22 @@ package app_test
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"esgo.dev/es"
 	"esgo.dev/es/estest"
 	"esgo.dev/es/sqlite"
 	"esgo.dev/examples/ticketing/app"
+	"esgo.dev/examples/ticketing/carts"
 	"esgo.dev/examples/ticketing/concerts"
+	"esgo.dev/examples/ticketing/orders"
 )
 
 // A concert and its inventory are created in one append; a fan's cart
-// snapshots the price; the read models follow once Run is going.
+// snapshots the price; checkout places an order, whose process holds the
+// seats and asks finance for the payment (no finance module is attached
+// here, so the order waits for it); the read models follow once Run is
+// going.
 func ExampleApp() {
 	ctx := context.Background()
 	store, err := sqlite.OpenMemory(ctx, sqlite.Config{})
@@ -21,7 +27,7 @@ func ExampleApp() {
 		return
 	}
 	defer store.Close()
-	a, err := app.New(app.Config{Events: store, ReadModels: store, Clock: estest.NewFakeClock(start)})
+	a, err := app.New(app.Config{Events: store, ReadModels: store, Clock: estest.NewFakeClock(start), RelayPollInterval: 10 * time.Millisecond})
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -39,9 +45,22 @@ func ExampleApp() {
 		fmt.Println(err)
 		return
 	}
-	if _, err := a.Checkout(ctx, es.NewID(), "ala"); err != nil {
+	if err := a.ChooseDelivery(ctx, es.NewID(), "ala", carts.Delivery{Method: carts.ByEmail, Email: "ala@example.com"}); err != nil {
 		fmt.Println(err)
 		return
+	}
+	placed, err := a.Checkout(ctx, es.NewID(), "ala")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	for {
+		// The order process runs behind the relay.
+		if o, err := a.Order(ctx, placed["warsaw"]); err == nil && o.Status == orders.AwaitingPayment {
+			fmt.Println("order:", o.Status, o.Total)
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 	if err := a.WaitForReadModels(ctx); err != nil {
 		fmt.Println(err)
@@ -49,5 +68,7 @@ func ExampleApp() {
 	}
 	d, _ := concerts.DetailsOf(ctx, store.DB(), "warsaw")
 	fmt.Println(d.Venue, d.TicketTypes[0].Name, d.TicketTypes[0].Price, "left:", d.TicketTypes[0].Left)
-	// Output: PGE Narodowy, Warsaw GA 250.00 PLN left: 98
+	// Output:
+	// order: awaiting_payment 500.00 PLN
+	// PGE Narodowy, Warsaw GA 250.00 PLN left: 98
 }

@@ -19,7 +19,9 @@ import (
 	"esgo.dev/examples/ticketing/app"
 	"esgo.dev/examples/ticketing/carts"
 	"esgo.dev/examples/ticketing/concerts"
+	"esgo.dev/examples/ticketing/internal/standin"
 	"esgo.dev/examples/ticketing/money"
+	"esgo.dev/examples/ticketing/orders"
 	"esgo.dev/examples/ticketing/reservations"
 	"esgo.dev/examples/ticketing/users"
 )
@@ -34,10 +36,13 @@ func TestReadModelsArePortable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Closed after the app stops (cleanups run last-in first-out), not at
-	// return, when the app's subscriptions still use it.
-	t.Cleanup(func() { _ = store.Close() })
-	a, err := app.New(app.Config{Events: store, ReadModels: store, Clock: estest.NewFakeClock(start)})
+	t.Cleanup(func() { store.Close() }) // after the app stops: cleanups run last first
+	payments, err := standin.New(store, standin.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := app.New(app.Config{Events: store, ReadModels: store, Clock: estest.NewFakeClock(start),
+		RelayPollInterval: 10 * time.Millisecond, Attach: payments.Subscribe})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,13 +64,17 @@ func TestReadModelsArePortable(t *testing.T) {
 	must(a.RegisterUser(ctx, "ola", "ola@example.com", "Ola", "battery staple", users.Organizer))
 	must(a.AddToCart(ctx, es.NewID(), "ala", "warsaw", "GA", 2))
 	must(a.AddToCart(ctx, es.NewID(), "ala", "krakow", "GA", 1))
-	held, err := a.Checkout(ctx, es.NewID(), "ala")
+	must(a.ChooseDelivery(ctx, es.NewID(), "ala", carts.Delivery{Method: carts.ByEmail, Email: "ala@example.com"}))
+	placed, err := a.Checkout(ctx, es.NewID(), "ala")
 	must(err)
-	must(a.ConfirmReservation(ctx, es.NewID(), "warsaw", held["warsaw"]))
+	for _, id := range placed {
+		waitOrder(t, a, id, func(o orders.Order) bool { return o.Status == orders.Completed })
+	}
 	must(a.AddToCart(ctx, es.NewID(), "ola", "warsaw", "GA", 3)) // an open cart
 	rid := es.NewID()
 	must(a.Reserve(ctx, rid, reservations.Reserve{ConcertID: "krakow", ReservationID: rid, UserID: "ola", Seats: map[string]int{"GA": 4}}))
 	must(a.CancelConcert(ctx, es.NewID(), concerts.CancelConcert{ConcertID: "krakow", Reason: "illness"}))
+	waitOrder(t, a, placed["krakow"], func(o orders.Order) bool { return o.Status == orders.Cancelled && o.RefundsDone == 1 })
 	must(a.WaitForReadModels(ctx))
 
 	// The same events on PostgreSQL, projected by the same projections.
@@ -98,6 +107,7 @@ func TestReadModelsArePortable(t *testing.T) {
 		carts.ContentsProjection(reg), carts.SummaryProjection(reg),
 		reservations.UserReservationsProjection(reg), reservations.ConcertReservationsProjection(reg),
 		users.ByEmailProjection(reg),
+		orders.UserOrdersProjection(reg), orders.DetailsProjection(reg),
 	} {
 		c := pg.Consumer(postgres.FromPortable(p))
 		for batch := range slices.Chunk(pgEvents, 20) {
@@ -152,6 +162,15 @@ func TestReadModelsArePortable(t *testing.T) {
 			k, err := reservations.ConcertReservationsOf(ctx, db, "krakow")
 			return []reservations.ConcertReservations{w, k}, err
 		},
+		"user orders": func(db *sql.DB) (any, error) { return orders.UserOrders(ctx, db, "ala") },
+		"order details": func(db *sql.DB) (any, error) {
+			w, err := orders.DetailsOf(ctx, db, placed["warsaw"])
+			if err != nil {
+				return nil, err
+			}
+			k, err := orders.DetailsOf(ctx, db, placed["krakow"])
+			return []orders.Details{w, k}, err
+		},
 		"users by e-mail": func(db *sql.DB) (any, error) {
 			ala, err := users.ByEmail(ctx, db, "ala@example.com")
 			if err != nil {
@@ -186,6 +205,9 @@ func TestReadModelsArePortable(t *testing.T) {
 	}
 	if r, err := reservations.ConcertReservationsOf(ctx, pgDB, "warsaw"); err != nil || r.Confirmed["GA"] != 2 {
 		t.Errorf("warsaw's reservations on PostgreSQL: %+v, %v; want 2 GA confirmed", r, err)
+	}
+	if d, err := orders.DetailsOf(ctx, pgDB, placed["krakow"]); err != nil || d.Status != orders.Cancelled || d.Refunded.Amount != 25000 {
+		t.Errorf("ala's krakow order on PostgreSQL: %+v, %v; want cancelled and 250.00 PLN refunded", d, err)
 	}
 	if u, err := users.ByEmail(ctx, pgDB, "ola@example.com"); err != nil || u.Role != users.Organizer {
 		t.Errorf("ola on PostgreSQL: %+v, %v", u, err)

@@ -9,11 +9,23 @@
 // Quantities are 1 to 10 per line (adding to an existing line increases
 // it, within the limit), and removing a line that is not in the cart is an
 // error rather than silently ignored.
+//
+// The buyer chooses how the tickets are delivered (e-mail, or a courier to
+// a postal address) in the cart, before checkout; a cart without that
+// choice cannot be confirmed. The choice travels with the order into the
+// tickets module.
+//
+// Checkout confirms the cart and places its orders in one append (see
+// package app). When an order cannot get its seats, the orders process
+// sends RestoreItems, and the order's lines come back into the buyer's
+// cart: a sold-out checkout never loses the cart (a line the open cart has
+// already keeps the buyer's newer quantity).
 package carts
 
 import (
 	"errors"
 	"fmt"
+	"net/mail"
 	"slices"
 	"strings"
 
@@ -36,7 +48,63 @@ var (
 	ErrEmptyCart = errors.New("carts: the cart is empty")
 	// ErrInvalidItem: a missing user, concert, ticket type or price.
 	ErrInvalidItem = errors.New("carts: invalid item")
+	// ErrNoDelivery: a cart is confirmed only once the buyer chose how
+	// the tickets are delivered.
+	ErrNoDelivery = errors.New("carts: no delivery method chosen")
+	// ErrInvalidDelivery: an unknown delivery method, an e-mail delivery
+	// without a valid address, or a courier delivery without a complete
+	// postal address.
+	ErrInvalidDelivery = errors.New("carts: invalid delivery")
 )
+
+// Delivery methods.
+const (
+	ByEmail   = "email"
+	ByCourier = "courier"
+)
+
+// Delivery is how the buyer wants the tickets: by e-mail to Email, or by
+// courier to Address.
+type Delivery struct {
+	Method  string         `json:"method"`
+	Email   string         `json:"email,omitempty"`
+	Address *PostalAddress `json:"address,omitempty"`
+}
+
+// PostalAddress is where a courier delivers printed tickets.
+type PostalAddress struct {
+	Name       string `json:"name"`
+	Street     string `json:"street"`
+	City       string `json:"city"`
+	PostalCode string `json:"postal_code"`
+	Country    string `json:"country"` // ISO 3166-1 alpha-2
+}
+
+// Validate reports whether d is a complete choice, wrapping
+// ErrInvalidDelivery if not.
+func (d Delivery) Validate() error {
+	switch d.Method {
+	case ByEmail:
+		if d.Address != nil {
+			return fmt.Errorf("%w: an e-mail delivery has no postal address", ErrInvalidDelivery)
+		}
+		if a, err := mail.ParseAddress(d.Email); err != nil || a.Address != d.Email {
+			return fmt.Errorf("%w: %q is not an e-mail address", ErrInvalidDelivery, d.Email)
+		}
+	case ByCourier:
+		a := d.Address
+		if a == nil || strings.TrimSpace(a.Name) == "" || strings.TrimSpace(a.Street) == "" ||
+			strings.TrimSpace(a.City) == "" || strings.TrimSpace(a.PostalCode) == "" {
+			return fmt.Errorf("%w: a courier needs a name, street, city and postal code", ErrInvalidDelivery)
+		}
+		if len(a.Country) != 2 || strings.ToUpper(a.Country) != a.Country || strings.Trim(a.Country, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") != "" {
+			return fmt.Errorf("%w: country %q is not an ISO 3166-1 alpha-2 code", ErrInvalidDelivery, a.Country)
+		}
+	default:
+		return fmt.Errorf("%w: unknown method %q (want %q or %q)", ErrInvalidDelivery, d.Method, ByEmail, ByCourier)
+	}
+	return nil
+}
 
 // Stream returns the cart stream of a user.
 func Stream(userID string) string { return "cart-" + userID }
@@ -71,17 +139,38 @@ type RemoveItem struct {
 	TicketType string
 }
 
+// ChooseDelivery records how the tickets of the open cart are delivered.
+type ChooseDelivery struct {
+	UserID   string
+	Delivery Delivery
+}
+
 // ConfirmCart closes the cart for checkout.
 type ConfirmCart struct{ UserID string }
 
 // CancelCart throws the cart away.
 type CancelCart struct{ UserID string }
 
+// RestoreItems puts the lines of an order that could not be placed back
+// into the user's cart, opening one if none is open. Lines the open cart
+// already has are left as the buyer has them now. It is also a message:
+// the orders process sends it when an order is rejected, and its message
+// ID is the command ID, so a redelivery restores nothing twice.
+type RestoreItems struct {
+	UserID  string `json:"user_id"`
+	OrderID string `json:"order_id"`
+	Lines   []Line `json:"lines"`
+	// Delivery, when set, becomes the cart's choice if it has none.
+	Delivery *Delivery `json:"delivery,omitempty"`
+}
+
 func (AddItem) isCommand()        {}
 func (ChangeQuantity) isCommand() {}
 func (RemoveItem) isCommand()     {}
+func (ChooseDelivery) isCommand() {}
 func (ConfirmCart) isCommand()    {}
 func (CancelCart) isCommand()     {}
+func (RestoreItems) isCommand()   {}
 
 // Event is an event of a cart stream.
 type Event interface{ isEvent() }
@@ -120,6 +209,24 @@ type ItemRemoved struct {
 	TicketType string `json:"ticket_type"`
 }
 
+// DeliveryChosen: the tickets of cart CartNo go this way.
+type DeliveryChosen struct {
+	UserID   string   `json:"user_id"`
+	CartNo   int      `json:"cart_no"`
+	Delivery Delivery `json:"delivery"`
+}
+
+// ItemsRestored: the lines of an order that got no seats are back in cart
+// CartNo (only those the cart did not have), with the order's delivery if
+// the cart had no choice of its own.
+type ItemsRestored struct {
+	UserID   string    `json:"user_id"`
+	CartNo   int       `json:"cart_no"`
+	OrderID  string    `json:"order_id"`
+	Lines    []Line    `json:"lines"`
+	Delivery *Delivery `json:"delivery,omitempty"`
+}
+
 // CartConfirmed: the cart was checked out with these lines and total.
 type CartConfirmed struct {
 	UserID string      `json:"user_id"`
@@ -140,6 +247,8 @@ func (QuantityChanged) isEvent() {}
 func (ItemRemoved) isEvent()     {}
 func (CartConfirmed) isEvent()   {}
 func (CartCancelled) isEvent()   {}
+func (DeliveryChosen) isEvent()  {}
+func (ItemsRestored) isEvent()   {}
 
 // Line is a cart line.
 type Line struct {
@@ -156,6 +265,8 @@ type Cart struct {
 	CartNo int // the number of the current (or last) cart, 0 before the first
 	Open   bool
 	Lines  []Line // in the order they were added
+	// Delivery is the open cart's delivery choice, nil until one is made.
+	Delivery *Delivery
 }
 
 func (c Cart) line(concertID, ticketType string) int {
@@ -234,12 +345,25 @@ func decide(s Cart, c Command) ([]Event, error) {
 			return nil, err
 		}
 		return []Event{ItemRemoved{UserID: s.UserID, CartNo: s.CartNo, ConcertID: c.ConcertID, TicketType: c.TicketType}}, nil
+	case ChooseDelivery:
+		if !s.Open {
+			return nil, ErrNoOpenCart
+		}
+		if err := c.Delivery.Validate(); err != nil {
+			return nil, err
+		}
+		return []Event{DeliveryChosen{UserID: s.UserID, CartNo: s.CartNo, Delivery: cloneDelivery(c.Delivery)}}, nil
+	case RestoreItems:
+		return restore(s, c)
 	case ConfirmCart:
 		if !s.Open {
 			return nil, ErrNoOpenCart
 		}
 		if len(s.Lines) == 0 {
 			return nil, ErrEmptyCart
+		}
+		if s.Delivery == nil {
+			return nil, ErrNoDelivery
 		}
 		total, err := s.Total()
 		if err != nil {
@@ -253,6 +377,48 @@ func decide(s Cart, c Command) ([]Event, error) {
 		return []Event{CartCancelled{UserID: s.UserID, CartNo: s.CartNo}}, nil
 	}
 	return nil, fmt.Errorf("carts: unknown command %T", c)
+}
+
+func restore(s Cart, c RestoreItems) ([]Event, error) {
+	if strings.TrimSpace(c.UserID) == "" || c.OrderID == "" {
+		return nil, ErrInvalidItem
+	}
+	var out []Event
+	no := s.CartNo
+	if !s.Open {
+		no++
+		out = append(out, CartOpened{UserID: c.UserID, CartNo: no})
+		s = Cart{UserID: c.UserID, CartNo: no, Open: true}
+	}
+	var lines []Line
+	for _, l := range c.Lines {
+		if l.ConcertID == "" || l.TicketType == "" || l.Quantity < 1 || l.Quantity > MaxQuantity || l.UnitPrice.Validate() != nil {
+			return nil, fmt.Errorf("%w: restored line %+v", ErrInvalidItem, l)
+		}
+		if len(s.Lines) > 0 && s.Lines[0].UnitPrice.Currency != l.UnitPrice.Currency {
+			return nil, fmt.Errorf("carts: %w: the cart is in %s, the order in %s", money.ErrCurrencyMismatch, s.Lines[0].UnitPrice.Currency, l.UnitPrice.Currency)
+		}
+		if s.line(l.ConcertID, l.TicketType) < 0 {
+			lines = append(lines, l)
+		}
+	}
+	var d *Delivery
+	if c.Delivery != nil && s.Delivery == nil {
+		if err := c.Delivery.Validate(); err != nil {
+			return nil, err
+		}
+		dd := cloneDelivery(*c.Delivery)
+		d = &dd
+	}
+	return append(out, ItemsRestored{UserID: c.UserID, CartNo: no, OrderID: c.OrderID, Lines: lines, Delivery: d}), nil
+}
+
+func cloneDelivery(d Delivery) Delivery {
+	if d.Address != nil {
+		a := *d.Address
+		d.Address = &a
+	}
+	return d
 }
 
 func openLine(s Cart, concertID, ticketType string) (int, error) {
@@ -279,8 +445,17 @@ func evolve(s Cart, e Event) Cart {
 		}
 	case ItemRemoved:
 		s.Lines = slices.DeleteFunc(slices.Clone(s.Lines), func(l Line) bool { return l.ConcertID == e.ConcertID && l.TicketType == e.TicketType })
+	case DeliveryChosen:
+		d := e.Delivery
+		s.Delivery = &d
+	case ItemsRestored:
+		s.Lines = append(slices.Clone(s.Lines), e.Lines...)
+		if e.Delivery != nil {
+			d := *e.Delivery
+			s.Delivery = &d
+		}
 	case CartConfirmed, CartCancelled:
-		s.Open, s.Lines = false, nil
+		s.Open, s.Lines, s.Delivery = false, nil, nil
 	}
 	return s
 }
@@ -294,5 +469,9 @@ func Register(reg *es.Registry) error {
 		es.Register[ItemRemoved](reg, "carts.ItemRemoved"),
 		es.Register[CartConfirmed](reg, "carts.CartConfirmed"),
 		es.Register[CartCancelled](reg, "carts.CartCancelled"),
+		es.Register[DeliveryChosen](reg, "carts.DeliveryChosen"),
+		es.Register[ItemsRestored](reg, "carts.ItemsRestored"),
+		// The command the orders process sends when an order gets no seats.
+		es.Register[RestoreItems](reg, "carts.RestoreItems"),
 	)
 }

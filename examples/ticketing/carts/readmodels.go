@@ -33,6 +33,17 @@ func applyLines(ctx context.Context, tx sqlprojection.Tx, table string, v any) (
 			e.Quantity, e.UserID, e.ConcertID, e.TicketType)
 	case ItemRemoved:
 		return e.UserID, exec(`DELETE FROM `+table+` WHERE user_id = $1 AND concert_id = $2 AND ticket_type = $3`, e.UserID, e.ConcertID, e.TicketType)
+	case ItemsRestored:
+		for _, l := range e.Lines {
+			if err := exec(`INSERT INTO `+table+` (user_id, concert_id, ticket_type, concert_name, quantity, price, currency)
+				VALUES ($1, $2, $3, $4, $5, $6, $7)
+				ON CONFLICT (user_id, concert_id, ticket_type) DO UPDATE SET concert_name = excluded.concert_name,
+					quantity = excluded.quantity, price = excluded.price, currency = excluded.currency`,
+				e.UserID, l.ConcertID, l.TicketType, l.ConcertName, l.Quantity, l.UnitPrice.Amount, l.UnitPrice.Currency); err != nil {
+				return "", err
+			}
+		}
+		return e.UserID, nil
 	case CartConfirmed:
 		return e.UserID, exec(`DELETE FROM `+table+` WHERE user_id = $1`, e.UserID)
 	case CartCancelled:

@@ -148,6 +148,7 @@ type Concert struct {
 	StartsAt    time.Time
 	Venue       string
 	TicketTypes []TicketType
+	OrganizerID string
 	Cancelled   bool
 }
 
@@ -281,7 +282,8 @@ func ticketTypes(tts []TicketType, capacity map[string]int) error {
 func evolve(s Concert, e Event) Concert {
 	switch e := e.(type) {
 	case ConcertCreated:
-		s = Concert{ID: e.ConcertID, Name: e.Name, Artist: e.Artist, StartsAt: e.StartsAt, Venue: e.Venue, TicketTypes: e.TicketTypes}
+		s = Concert{ID: e.ConcertID, Name: e.Name, Artist: e.Artist, StartsAt: e.StartsAt, Venue: e.Venue, TicketTypes: e.TicketTypes,
+			OrganizerID: e.OrganizerID}
 	case ConcertUpdated:
 		s.Name, s.Artist, s.StartsAt, s.Venue = e.Name, e.Artist, e.StartsAt, e.Venue
 	case TicketTypesUpdated:

@@ -1,0 +1,257 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+
+	"esgo.dev/es"
+	"esgo.dev/examples/ticketing/carts"
+	"esgo.dev/examples/ticketing/concerts"
+	"esgo.dev/examples/ticketing/orders"
+	"esgo.dev/examples/ticketing/reservations"
+)
+
+// wireOrders makes the order and sales processes and subscribes them, the
+// seat adapter and the carts' RestoreItems to the bus.
+func (a *App) wireOrders(ob es.Outbox) {
+	pc := es.ProcessConfig{Clock: a.cfg.Clock, MaxAttempts: a.cfg.MaxAttempts}
+	a.orders = es.NewProcessHandler(ob, a.reg, orders.Process(orders.Config{PaymentGrace: a.cfg.PaymentGrace}), pc)
+	a.sales = es.NewProcessHandler(ob, a.reg, orders.SalesProcess(), pc)
+	// Every message the order process correlates.
+	for _, t := range []string{"orders.PlaceOrder", "orders.CancelOrder", "orders.SeatsHeld", "orders.SeatsUnavailable",
+		"orders.SeatsConfirmed", "orders.SeatsLapsed", "orders.PaymentDue",
+		"finance.PaymentSucceeded", "finance.PaymentFailed", "finance.PaymentRefunded",
+		"tickets.TicketsIssued", "tickets.DeliveryFailed"} {
+		a.bus.Subscribe(t, a.orders.Handle)
+	}
+	a.bus.Subscribe("orders.PlaceOrder", a.sales.Handle)
+	a.bus.Subscribe("orders.ConcertCancelled", a.sales.Handle)
+	a.bus.Subscribe("orders.ReserveSeats", a.reserveSeats)
+	a.bus.Subscribe("orders.ConfirmSeats", a.confirmSeats)
+	a.bus.Subscribe("orders.ReleaseSeats", a.releaseSeats)
+	a.bus.Subscribe("carts.RestoreItems", a.restoreItems)
+}
+
+// ChooseDelivery records how the tickets of the user's open cart are to
+// be delivered: by e-mail, or by courier to a postal address.
+func (a *App) ChooseDelivery(ctx context.Context, commandID, userID string, d carts.Delivery) error {
+	_, err := a.Carts.Handle(ctx, commandID, carts.Stream(userID), carts.ChooseDelivery{UserID: userID, Delivery: d})
+	return err
+}
+
+// OrderID returns the ID of the order that checkout commandID placed for a
+// concert.
+func OrderID(checkoutID, concertID string) string {
+	return es.DeriveID("checkout/"+checkoutID+"/"+concertID, 0)
+}
+
+// Checkout confirms the user's cart and places its orders, one per concert
+// in the cart (each concert has its own organizer and inventory), in one
+// append: the cart's CartConfirmed and a PlaceOrder message per order go
+// out together or not at all. It returns the order IDs by concert. The
+// orders then run through the order process: seats, payment, tickets. An
+// order that gets no seats is rejected and its lines come back into the
+// cart; nothing is charged.
+//
+// The workshop design (and this example before the orders module)
+// confirmed the cart and then reserved, so a sold-out concert left the
+// buyer with an emptied cart and nothing else. Checkout is idempotent by
+// command ID.
+func (a *App) Checkout(ctx context.Context, commandID, userID string) (map[string]string, error) {
+	if a.outbox == nil {
+		return nil, errors.New("app: checkout needs an event store with an outbox")
+	}
+	if commandID == "" {
+		commandID = es.NewID()
+	}
+	out := map[string]string{}
+	_, err := a.multi.Handle(ctx, commandID, func(ctx context.Context, d *es.Decision) error {
+		stream := carts.Stream(userID)
+		cart, err := es.Load(ctx, d, carts.Decider(), stream)
+		if err != nil {
+			return err
+		}
+		events, err := es.DecideOn(ctx, d, carts.Decider(), stream, carts.Command(carts.ConfirmCart{UserID: userID}))
+		if err != nil {
+			return err
+		}
+		var confirmed carts.CartConfirmed
+		for _, e := range events {
+			if c, ok := e.(carts.CartConfirmed); ok {
+				confirmed = c
+			}
+		}
+		byConcert := map[string][]orders.Line{}
+		for _, l := range confirmed.Lines {
+			byConcert[l.ConcertID] = append(byConcert[l.ConcertID], orders.Line{TicketType: l.TicketType, ConcertName: l.ConcertName,
+				Quantity: l.Quantity, UnitPrice: l.UnitPrice})
+		}
+		clear(out)
+		for _, concertID := range slices.Sorted(maps.Keys(byConcert)) {
+			id := OrderID(commandID, concertID)
+			out[concertID] = id
+			if cart.Delivery == nil {
+				continue // a repeat: the orders were placed the first time
+			}
+			c, _, err := a.Concerts.Load(ctx, concerts.Stream(concertID))
+			if err != nil {
+				return err
+			}
+			if !c.Exists() {
+				return fmt.Errorf("%w: %s", concerts.ErrNoConcert, concertID)
+			}
+			if err := d.Send(es.Send{Key: id, ID: es.DeriveID("checkout/"+commandID+"/place/"+concertID, 0),
+				Message: orders.PlaceOrder{OrderID: id, UserID: userID, CartNo: confirmed.CartNo, ConcertID: concertID,
+					OrganizerID: c.OrganizerID, Lines: byConcert[concertID], Delivery: orders.TicketDelivery(*cart.Delivery)}}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// Order returns the state of an order, as its process sees it. An order
+// is known once the relay delivered its PlaceOrder, a moment after
+// Checkout: until then Order returns orders.ErrNoOrder.
+func (a *App) Order(ctx context.Context, orderID string) (orders.Order, error) {
+	if a.orders == nil {
+		return orders.Order{}, fmt.Errorf("%w: %s", orders.ErrNoOrder, orderID)
+	}
+	o, err := a.orders.State(ctx, orderID)
+	if err == nil && o.Status == "" {
+		err = fmt.Errorf("%w: %s", orders.ErrNoOrder, orderID)
+	}
+	return o, err
+}
+
+// CancelOrder cancels the user's unpaid order: its held seats are
+// released. A paid order cannot be cancelled by the buyer
+// (orders.ErrTooLateToCancel). The command is handled by the order
+// process at once, with the command ID as the message ID, so a retry
+// cancels once.
+func (a *App) CancelOrder(ctx context.Context, commandID, userID, orderID, reason string) error {
+	o, err := a.Order(ctx, orderID)
+	if err != nil {
+		return err
+	}
+	if o.UserID != userID {
+		return fmt.Errorf("%w: %s", orders.ErrNoOrder, orderID) // not telling others' orders apart from none
+	}
+	m, err := es.NewMessage(a.reg, orderID, orders.CancelOrder{OrderID: orderID, Reason: reason})
+	if err != nil {
+		return err
+	}
+	if commandID != "" {
+		m.ID = commandID
+	}
+	m.Metadata = es.MetadataFrom(ctx)
+	return a.orders.Handle(ctx, m)
+}
+
+// reserveSeats answers the order process's ReserveSeats with the
+// inventory: SeatsHeld, written with the reservation in one append, or
+// SeatsUnavailable, written in an append that expects the inventory's
+// version it was decided on. The message ID is the command ID, so a
+// redelivered request holds seats once.
+func (a *App) reserveSeats(ctx context.Context, m es.Message) error {
+	v, err := es.DecodeMessage(a.reg, m)
+	if err != nil {
+		return err
+	}
+	r := v.(orders.ReserveSeats)
+	_, err = a.multi.Handle(ctx, m.ID, func(ctx context.Context, d *es.Decision) error {
+		cmd := reservations.Reserve{ConcertID: r.ConcertID, ReservationID: r.ReservationID, UserID: r.UserID, Seats: r.Seats,
+			ExpiresAt: a.cfg.Clock.Now().Add(a.cfg.Hold)}
+		events, err := es.DecideOn(ctx, d, reservations.Decider(), reservations.Stream(r.ConcertID), reservations.Command(cmd))
+		if reason, refused := refusal(err); refused {
+			return d.Send(es.Send{Key: r.OrderID, ID: es.DeriveID(m.ID+"/unavailable", 0),
+				Message: orders.SeatsUnavailable{OrderID: r.OrderID, ReservationID: r.ReservationID, Reason: reason}})
+		}
+		if err != nil {
+			return err
+		}
+		for _, e := range events {
+			if h, ok := e.(reservations.SeatsReserved); ok {
+				return d.Send(es.Send{Key: r.OrderID, ID: es.DeriveID(m.ID+"/held", 0),
+					Message: orders.SeatsHeld{OrderID: r.OrderID, ReservationID: r.ReservationID, ExpiresAt: h.ExpiresAt}})
+			}
+		}
+		return nil
+	})
+	return err
+}
+
+// refusal tells the inventory's reasons to turn a reservation down, in
+// words for the buyer, from other errors.
+func refusal(err error) (string, bool) {
+	switch {
+	case errors.Is(err, reservations.ErrSoldOut):
+		return "sold out", true
+	case errors.Is(err, reservations.ErrSalesClosed):
+		return "sales are closed", true
+	case errors.Is(err, reservations.ErrNoInventory), errors.Is(err, reservations.ErrUnknownTicketType),
+		errors.Is(err, reservations.ErrInvalidSeats), errors.Is(err, reservations.ErrUserRequired):
+		return err.Error(), true
+	}
+	return "", false
+}
+
+// confirmSeats answers ConfirmSeats: SeatsConfirmed, or SeatsLapsed when
+// the hold ran out and the seats were released first.
+func (a *App) confirmSeats(ctx context.Context, m es.Message) error {
+	v, err := es.DecodeMessage(a.reg, m)
+	if err != nil {
+		return err
+	}
+	c := v.(orders.ConfirmSeats)
+	_, err = a.multi.Handle(ctx, m.ID, func(ctx context.Context, d *es.Decision) error {
+		_, err := es.DecideOn(ctx, d, reservations.Decider(), reservations.Stream(c.ConcertID),
+			reservations.Command(reservations.ConfirmReservation{ConcertID: c.ConcertID, ReservationID: c.ReservationID}))
+		if errors.Is(err, reservations.ErrReservationReleased) {
+			return d.Send(es.Send{Key: c.OrderID, ID: es.DeriveID(m.ID+"/lapsed", 0),
+				Message: orders.SeatsLapsed{OrderID: c.OrderID, ReservationID: c.ReservationID}})
+		}
+		if err != nil {
+			return err
+		}
+		return d.Send(es.Send{Key: c.OrderID, ID: es.DeriveID(m.ID+"/confirmed", 0),
+			Message: orders.SeatsConfirmed{OrderID: c.OrderID, ReservationID: c.ReservationID}})
+	})
+	return err
+}
+
+// releaseSeats frees an order's held seats. Seats already free stay so;
+// confirmed seats are not released here (an order cancels confirmed seats
+// only with its concert, whose inventory is closed).
+func (a *App) releaseSeats(ctx context.Context, m es.Message) error {
+	v, err := es.DecodeMessage(a.reg, m)
+	if err != nil {
+		return err
+	}
+	r := v.(orders.ReleaseSeats)
+	_, err = a.Inventory.Handle(ctx, m.ID, reservations.Stream(r.ConcertID),
+		reservations.CancelReservation{ConcertID: r.ConcertID, ReservationID: r.ReservationID})
+	if errors.Is(err, reservations.ErrReservationConfirmed) || errors.Is(err, reservations.ErrUnknownReservation) {
+		a.cfg.Logger.InfoContext(ctx, "app: seats not released", "order", r.OrderID, "reservation", r.ReservationID, "why", err)
+		return nil
+	}
+	return err
+}
+
+// restoreItems puts a rejected order's lines back into the buyer's cart.
+func (a *App) restoreItems(ctx context.Context, m es.Message) error {
+	v, err := es.DecodeMessage(a.reg, m)
+	if err != nil {
+		return err
+	}
+	r := v.(carts.RestoreItems)
+	_, err = a.Carts.Handle(ctx, m.ID, carts.Stream(r.UserID), r)
+	return err
+}

@@ -1,0 +1,308 @@
+package orders_test
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"esgo.dev/es"
+	"esgo.dev/es/estest"
+	"esgo.dev/examples/ticketing/carts"
+	"esgo.dev/examples/ticketing/finance"
+	"esgo.dev/examples/ticketing/money"
+	"esgo.dev/examples/ticketing/orders"
+	"esgo.dev/examples/ticketing/tickets"
+)
+
+func newRegistry() (*es.Registry, error) {
+	reg := es.NewRegistry()
+	for _, r := range []func(*es.Registry) error{orders.Register, carts.Register, finance.RegisterMessages, tickets.RegisterMessages} {
+		if err := r(reg); err != nil {
+			return nil, err
+		}
+	}
+	return reg, nil
+}
+
+func mustRegistry() *es.Registry {
+	reg, err := newRegistry()
+	if err != nil {
+		panic(err)
+	}
+	return reg
+}
+
+// process and sales make the specs of the two process managers.
+var (
+	process = estest.ForProcess(mustRegistry(), orders.Process(orders.Config{}))
+	patient = estest.ForProcess(mustRegistry(), orders.Process(orders.Config{PaymentGrace: time.Minute}))
+	sales   = estest.ForProcess(mustRegistry(), orders.SalesProcess())
+)
+
+// The spec clock starts at 2026-01-01 09:00 UTC.
+var specStart = time.Date(2026, 1, 1, 9, 0, 0, 0, time.UTC)
+
+const hold = 15 * time.Minute
+
+var (
+	pln      = func(a int64) money.Money { return money.Money{Amount: a, Currency: "PLN"} }
+	delivery = tickets.Delivery{Method: tickets.ByEmail, Email: "ala@example.com"}
+	lines    = []orders.Line{
+		{TicketType: "VIP", ConcertName: "Summer Night", Quantity: 2, UnitPrice: pln(39900)},
+		{TicketType: "Standing", ConcertName: "Summer Night", Quantity: 1, UnitPrice: pln(14950)},
+	}
+	total     = pln(2*39900 + 14950)
+	paymentID = orders.PaymentID("o1")
+	res0      = orders.ReservationID("o1", 0)
+	res1      = orders.ReservationID("o1", 1)
+	refundID  = es.DeriveID("orders/refund/"+paymentID, 0)
+)
+
+func place() orders.PlaceOrder {
+	return orders.PlaceOrder{OrderID: "o1", UserID: "u1", CartNo: 1, ConcertID: "c1", OrganizerID: "org1", Lines: lines, Delivery: delivery}
+}
+
+func held() orders.SeatsHeld {
+	return orders.SeatsHeld{OrderID: "o1", ReservationID: res0, ExpiresAt: specStart.Add(hold)}
+}
+
+func paid() finance.PaymentSucceeded {
+	return finance.PaymentSucceeded{PaymentID: paymentID, OrderID: "o1", Amount: total}
+}
+
+func seats() map[string]int { return map[string]int{"VIP": 2, "Standing": 1} }
+
+func reserve(id string) orders.ReserveSeats {
+	return orders.ReserveSeats{OrderID: "o1", ConcertID: "c1", ReservationID: id, UserID: "u1", Seats: seats()}
+}
+
+func requestPayment() finance.RequestPayment {
+	return finance.RequestPayment{PaymentID: paymentID, OrderID: "o1", UserID: "u1", ConcertID: "c1", OrganizerID: "org1", Amount: total,
+		Lines: []finance.InvoiceLine{
+			{Description: "Summer Night, VIP", Quantity: 2, UnitPrice: pln(39900)},
+			{Description: "Summer Night, Standing", Quantity: 1, UnitPrice: pln(14950)},
+		}}
+}
+
+func issue() tickets.IssueTickets {
+	return tickets.IssueTickets{OrderID: "o1", UserID: "u1", ConcertID: "c1", Seats: seats(), Delivery: delivery}
+}
+
+func issued() tickets.TicketsIssued {
+	return tickets.TicketsIssued{OrderID: "o1", TicketIDs: []string{"t1", "t2", "t3"}}
+}
+
+func refund(reason string) finance.RefundPayment {
+	return finance.RefundPayment{PaymentID: paymentID, RefundID: refundID, OrderID: "o1", Amount: total, Reason: reason}
+}
+
+// state is the order as the steps so far leave it.
+func state(change func(*orders.Order)) orders.Order {
+	o := orders.Order{ID: "o1", UserID: "u1", ConcertID: "c1", OrganizerID: "org1", CartNo: 1, Lines: lines, Total: total,
+		Delivery: delivery, Status: orders.Placed, PaymentID: paymentID, ReservationID: res0, Holds: 1}
+	if change != nil {
+		change(&o)
+	}
+	return o
+}
+
+func TestACheckedOutCartPlacesAnOrderThatAsksForItsSeats(t *testing.T) {
+	process.Given(t).
+		When(place()).
+		Then(reserve(res0)).
+		ThenState("o1", state(nil))
+}
+
+func TestHeldSeatsRequestThePaymentDueWhenTheHoldEnds(t *testing.T) {
+	process.Given(t, place()).
+		When(held()).
+		Then(requestPayment()).
+		ThenScheduled(hold, orders.PaymentDue{OrderID: "o1", ReservationID: res0})
+}
+
+func TestAPaidOrderConfirmsItsSeatsThenAsksForTicketsThenCompletes(t *testing.T) {
+	spec := process.Given(t, place(), held())
+	spec.When(paid()).
+		Then(orders.ConfirmSeats{OrderID: "o1", ConcertID: "c1", ReservationID: res0}).
+		ThenNoDeadlines()
+	spec.When(orders.SeatsConfirmed{OrderID: "o1", ReservationID: res0}).
+		Then(issue())
+	spec.When(issued()).
+		ThenNothingSent().
+		ThenState("o1", state(func(o *orders.Order) {
+			o.Status, o.Held, o.HoldExpiresAt, o.Captured = orders.Completed, true, specStart.Add(hold), total
+			o.TicketsRequested, o.TicketIDs = true, []string{"t1", "t2", "t3"}
+		}))
+}
+
+func TestAnOrderWithoutSeatsIsRejectedChargesNothingAndGivesTheCartBack(t *testing.T) {
+	process.Given(t, place()).
+		When(orders.SeatsUnavailable{OrderID: "o1", ReservationID: res0, Reason: "sold out"}).
+		Then(carts.RestoreItems{UserID: "u1", OrderID: "o1", Delivery: &carts.Delivery{Method: carts.ByEmail, Email: "ala@example.com"},
+			Lines: []carts.Line{
+				{ConcertID: "c1", ConcertName: "Summer Night", TicketType: "VIP", Quantity: 2, UnitPrice: pln(39900)},
+				{ConcertID: "c1", ConcertName: "Summer Night", TicketType: "Standing", Quantity: 1, UnitPrice: pln(14950)},
+			}}).
+		ThenNoDeadlines().
+		ThenState("o1", state(func(o *orders.Order) { o.Status, o.Reason = orders.Rejected, "no seats: sold out" }))
+}
+
+func TestADeclinedPaymentReleasesTheSeatsAndTellsTheBuyerWhy(t *testing.T) {
+	process.Given(t, place(), held()).
+		When(finance.PaymentFailed{PaymentID: paymentID, OrderID: "o1", Reason: "card declined"}).
+		Then(orders.ReleaseSeats{OrderID: "o1", ConcertID: "c1", ReservationID: res0}).
+		ThenNoDeadlines().
+		ThenState("o1", state(func(o *orders.Order) {
+			o.Status, o.Reason, o.HoldExpiresAt = orders.Cancelled, "payment failed: card declined", specStart.Add(hold)
+		}))
+}
+
+func TestAPaymentNotCompletedWithinTheHoldCancelsTheOrder(t *testing.T) {
+	process.Given(t, place(), held()).
+		WhenTimeElapses(hold).
+		Then(orders.ReleaseSeats{OrderID: "o1", ConcertID: "c1", ReservationID: res0}).
+		ThenNoDeadlines().
+		ThenState("o1", state(func(o *orders.Order) {
+			o.Status, o.Reason, o.HoldExpiresAt = orders.Cancelled, "the payment was not completed before the seats' hold ran out", specStart.Add(hold)
+		}))
+}
+
+func TestWithAGraceTheOrderWaitsForThePaymentPastTheHold(t *testing.T) {
+	spec := patient.Given(t, place(), held())
+	spec.WhenTimeElapses(hold).ThenNothingSent()
+	spec.WhenTimeElapses(time.Minute).
+		Then(orders.ReleaseSeats{OrderID: "o1", ConcertID: "c1", ReservationID: res0}).
+		ThenNoDeadlines()
+}
+
+func TestNothingHappensBeforeTheHoldEnds(t *testing.T) {
+	process.Given(t, place(), held()).
+		WhenTimeElapses(hold-time.Second).
+		ThenNothingSent().
+		ThenScheduled(time.Second, orders.PaymentDue{OrderID: "o1", ReservationID: res0})
+}
+
+func TestAPaymentThatArrivesAfterTheOrderTimedOutIsRefunded(t *testing.T) {
+	spec := process.Given(t, place(), held())
+	spec.WhenTimeElapses(hold).Then(orders.ReleaseSeats{OrderID: "o1", ConcertID: "c1", ReservationID: res0})
+	spec.When(paid()).
+		Then(refund("the order had ended when the payment arrived: the payment was not completed before the seats' hold ran out"))
+	spec.When(paid()).ThenNothingSent() // told twice: refunded once
+}
+
+func TestSeatsReleasedBeforeThePaymentArrivedAreReservedAgain(t *testing.T) {
+	spec := process.Given(t, place(), held(), paid())
+	spec.When(orders.SeatsLapsed{OrderID: "o1", ReservationID: res0}).
+		Then(reserve(res1))
+	spec.When(orders.SeatsHeld{OrderID: "o1", ReservationID: res1, ExpiresAt: specStart.Add(hold)}).
+		Then(orders.ConfirmSeats{OrderID: "o1", ConcertID: "c1", ReservationID: res1}).
+		ThenNoDeadlines()
+	spec.When(orders.SeatsConfirmed{OrderID: "o1", ReservationID: res1}).
+		Then(issue())
+}
+
+func TestAPaidOrderWhoseSeatsAreGoneIsRefunded(t *testing.T) {
+	process.Given(t, place(), held(), paid(), orders.SeatsLapsed{OrderID: "o1", ReservationID: res0}).
+		When(orders.SeatsUnavailable{OrderID: "o1", ReservationID: res1, Reason: "sold out"}).
+		Then(refund("the seats were released before the payment arrived and are sold out: sold out")).
+		ThenState("o1", state(func(o *orders.Order) {
+			o.Status, o.Reason = orders.Cancelled, "the seats were released before the payment arrived and are sold out: sold out"
+			o.ReservationID, o.Holds, o.Captured, o.Refunded = res1, 2, total, total
+		}))
+}
+
+func TestACancelledConcertRefundsACompletedOrderAndVoidsItsTickets(t *testing.T) {
+	spec := process.Given(t, place(), held(), paid(), orders.SeatsConfirmed{OrderID: "o1", ReservationID: res0}, issued())
+	spec.When(orders.CancelOrder{OrderID: "o1", Reason: "the concert was cancelled: storm", ConcertCancelled: true}).
+		Then(refund("the concert was cancelled: storm"),
+			tickets.VoidTickets{OrderID: "o1", Reason: "the concert was cancelled: storm"})
+	spec.When(finance.PaymentRefunded{PaymentID: paymentID, RefundID: refundID, OrderID: "o1", Amount: total}).
+		ThenNothingSent().
+		ThenState("o1", state(func(o *orders.Order) {
+			o.Status, o.Reason, o.Held, o.HoldExpiresAt = orders.Cancelled, "the concert was cancelled: storm", true, specStart.Add(hold)
+			o.Captured, o.Refunded, o.RefundsDone, o.TicketsRequested, o.TicketIDs = total, total, 1, true, []string{"t1", "t2", "t3"}
+		}))
+}
+
+func TestACancelledConcertReleasesTheSeatsOfAnUnpaidOrder(t *testing.T) {
+	process.Given(t, place(), held()).
+		When(orders.CancelOrder{OrderID: "o1", Reason: "the concert was cancelled", ConcertCancelled: true}).
+		Then(orders.ReleaseSeats{OrderID: "o1", ConcertID: "c1", ReservationID: res0}).
+		ThenNoDeadlines()
+}
+
+func TestTheBuyerCancelsAnUnpaidOrder(t *testing.T) {
+	process.Given(t, place(), held()).
+		When(orders.CancelOrder{OrderID: "o1"}).
+		Then(orders.ReleaseSeats{OrderID: "o1", ConcertID: "c1", ReservationID: res0}).
+		ThenNoDeadlines()
+}
+
+func TestTheBuyerCannotCancelAPaidOrder(t *testing.T) {
+	process.Given(t, place(), held(), paid()).
+		When(orders.CancelOrder{OrderID: "o1"}).
+		ThenError(orders.ErrTooLateToCancel)
+}
+
+func TestCancellingAnUnknownOrderIsAnError(t *testing.T) {
+	process.Given(t).When(orders.CancelOrder{OrderID: "o1"}).ThenError(orders.ErrNoOrder)
+}
+
+func TestSeatsHeldForARejectedOrderAreReleased(t *testing.T) {
+	process.Given(t, place(), orders.SeatsUnavailable{OrderID: "o1", ReservationID: res0, Reason: "sold out"}).
+		When(held()).
+		Then(orders.ReleaseSeats{OrderID: "o1", ConcertID: "c1", ReservationID: res0}).
+		ThenNoDeadlines()
+}
+
+func TestSeatsHeldForAnOrderCancelledBeforeThemAreReleased(t *testing.T) {
+	process.Given(t, place(), orders.CancelOrder{OrderID: "o1"}).
+		When(held()).
+		Then(orders.ReleaseSeats{OrderID: "o1", ConcertID: "c1", ReservationID: res0}).
+		ThenNoDeadlines()
+}
+
+func TestEveryAnswerToldTwiceActsOnce(t *testing.T) {
+	steps := []any{place(), held(), paid(), orders.SeatsConfirmed{OrderID: "o1", ReservationID: res0}, issued()}
+	for i, step := range steps {
+		t.Run(fmt.Sprintf("%d %T", i, step), func(t *testing.T) {
+			process.Given(t, steps[:i+1]...).When(step).ThenNothingSent()
+		})
+	}
+}
+
+func TestAPaymentDeclinedAfterItSucceededChangesNothing(t *testing.T) {
+	process.Given(t, place(), held(), paid()).
+		When(finance.PaymentFailed{PaymentID: paymentID, OrderID: "o1", Reason: "late decline"}).
+		ThenNothingSent()
+}
+
+func TestAMalformedOrderIsRefused(t *testing.T) {
+	bad := place()
+	bad.Lines = []orders.Line{{TicketType: "VIP", Quantity: 0, UnitPrice: pln(100)}}
+	process.Given(t).When(bad).ThenError(orders.ErrInvalidOrder)
+}
+
+func TestACancelledConcertCancelsEveryOrderOfIt(t *testing.T) {
+	other := place()
+	other.OrderID = "o2"
+	sales.Given(t, place(), other).
+		When(orders.ConcertCancelled{ConcertID: "c1", Reason: "storm"}).
+		Then(orders.CancelOrder{OrderID: "o1", Reason: "the concert was cancelled: storm", ConcertCancelled: true},
+			orders.CancelOrder{OrderID: "o2", Reason: "the concert was cancelled: storm", ConcertCancelled: true})
+}
+
+func TestAnOrderPlacedAfterTheConcertWasCancelledIsCancelled(t *testing.T) {
+	spec := sales.Given(t, orders.ConcertCancelled{ConcertID: "c1", Reason: "storm"})
+	spec.When(place()).
+		Then(orders.CancelOrder{OrderID: "o1", Reason: "the concert was cancelled: storm", ConcertCancelled: true})
+	spec.When(orders.ConcertCancelled{ConcertID: "c1", Reason: "storm"}).ThenNothingSent()
+}
+
+func TestEventSchemas(t *testing.T) {
+	reg := es.NewRegistry()
+	if err := orders.Register(reg); err != nil {
+		t.Fatal(err)
+	}
+	estest.GoldenSchema(t, reg, "testdata/events")
+}
