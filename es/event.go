@@ -44,8 +44,10 @@ type EventData struct {
 	// SchemaVersion is the version of Data's shape, at least 1.
 	SchemaVersion int
 	// Data is a JSON object in valid UTF-8. Strings may not hold NUL
-	// (\u0000) or unpaired surrogates (\ud800), which not every database
-	// can store.
+	// (\u0000) or unpaired surrogates (\ud800), and numbers must fit
+	// PostgreSQL's numeric (at most 131072 digits before the decimal
+	// point and 16383 after it, exponents below 2^30), which is what
+	// every database can store.
 	Data json.RawMessage
 	// Metadata's strings must be valid UTF-8 without NUL.
 	Metadata Metadata

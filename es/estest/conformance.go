@@ -60,6 +60,7 @@ func TestStore(t *testing.T, newStore func(t *testing.T) es.Store) {
 		{"LongStream", testLongStream},
 		{"Notify", testNotify},
 		{"OddNames", testOddNames},
+		{"NumbersAtTheLimits", testNumbersAtTheLimits},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newStore(t)) })
@@ -987,5 +988,27 @@ func testOddNames(t *testing.T, s es.Store) {
 				t.Errorf("inbox message ID %q: %v (ran %v), want ErrInvalidConfig", name, err, ran)
 			}
 		}
+	}
+}
+
+// testNumbersAtTheLimits: numbers at the edge of what every store can keep
+// (PostgreSQL's numeric) are stored by every store, and those just past it
+// refused by every store.
+func testNumbersAtTheLimits(t *testing.T, s es.Store) {
+	ctx := context.Background()
+	for _, n := range []string{"1e131071", "-9.9e131071", "1e-16383", "0e-16383", "0e1000000000"} {
+		e := es.EventData{ID: es.NewID(), Type: "N", SchemaVersion: 1, Data: []byte(`{"n":` + n + `}`)}
+		if _, err := es.Append(ctx, s, "numbers-ok", es.AnyVersion, e); err != nil {
+			t.Errorf("%s refused: %v", n, err)
+		}
+	}
+	for _, n := range []string{"1e131072", "1e-16384", "0e-16384", "1e999999999", "0e2147483647"} {
+		e := es.EventData{ID: es.NewID(), Type: "N", SchemaVersion: 1, Data: []byte(`{"n":` + n + `}`)}
+		if _, err := es.Append(ctx, s, "numbers-bad", es.AnyVersion, e); !errors.Is(err, es.ErrInvalidAppend) {
+			t.Errorf("%s: %v, want ErrInvalidAppend", n, err)
+		}
+	}
+	if n := len(readStream(t, s, "numbers-bad", es.StreamQuery{})); n != 0 {
+		t.Errorf("refused numbers left %d events", n)
 	}
 }

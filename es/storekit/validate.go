@@ -169,11 +169,20 @@ func checkJSONObject(b []byte) error {
 	return checkEscapes(t)
 }
 
-// checkEscapes scans the \u escapes of valid JSON text b.
+// checkEscapes scans the \u escapes and the numbers of valid JSON text b.
 func checkEscapes(b []byte) error {
 	inString := false
 	for i := 0; i < len(b); i++ {
 		switch c := b[i]; {
+		case !inString && (c == '-' || c >= '0' && c <= '9'):
+			j := i + 1
+			for j < len(b) && strings.IndexByte("0123456789+-.eE", b[j]) >= 0 {
+				j++
+			}
+			if err := checkNumber(b[i:j]); err != nil {
+				return err
+			}
+			i = j - 1
 		case c == '"':
 			inString = !inString
 		case c == '\\' && inString:
@@ -198,6 +207,57 @@ func checkEscapes(b []byte) error {
 				i += 6
 			}
 		}
+	}
+	return nil
+}
+
+// The range of a number every store can keep: PostgreSQL's jsonb holds
+// numbers as numeric, with at most 131072 digits before the decimal point
+// and 16383 after it (trailing zeros written count), and an exponent
+// below 2^30.
+const (
+	maxIntegerDigits = 131072
+	maxScale         = 16383
+	maxExponent      = 1<<30 - 1
+)
+
+// checkNumber checks that a JSON number token, which json.Valid has
+// checked, is within the range every store can keep.
+func checkNumber(tok []byte) error {
+	if len(tok) <= maxScale && bytes.IndexAny(tok, "eE") < 0 {
+		return nil // too short to break either limit
+	}
+	mant, exp := bytes.TrimPrefix(tok, []byte("-")), int64(0)
+	if k := bytes.IndexAny(mant, "eE"); k >= 0 {
+		e := mant[k+1:]
+		mant = mant[:k]
+		neg := e[0] == '-'
+		if e[0] == '-' || e[0] == '+' {
+			e = e[1:]
+		}
+		for _, c := range e {
+			if exp = exp*10 + int64(c-'0'); exp >= maxExponent {
+				return errors.New("holds a number whose exponent is out of range")
+			}
+		}
+		if neg {
+			exp = -exp
+		}
+	}
+	intPart, frac := mant, []byte(nil)
+	if k := bytes.IndexByte(mant, '.'); k >= 0 {
+		intPart, frac = mant[:k], mant[k+1:]
+	}
+	if int64(len(frac))-exp > maxScale {
+		return fmt.Errorf("holds a number with more than %d digits after the decimal point", maxScale)
+	}
+	// The most significant digit's power of ten, for a number that is not 0.
+	if t := bytes.TrimLeft(intPart, "0"); len(t) > 0 {
+		if int64(len(t))+exp > maxIntegerDigits {
+			return fmt.Errorf("holds a number with more than %d digits before the decimal point", maxIntegerDigits)
+		}
+	} else if i := bytes.IndexFunc(frac, func(r rune) bool { return r != '0' }); i >= 0 && exp-int64(i) > maxIntegerDigits {
+		return fmt.Errorf("holds a number with more than %d digits before the decimal point", maxIntegerDigits)
 	}
 	return nil
 }

@@ -183,3 +183,26 @@ func TestPruneQueryDropsWhatNoEventCanHave(t *testing.T) {
 		}
 	}
 }
+
+// The numbers PostgreSQL's jsonb can keep are what every store accepts;
+// the limits were read off PostgreSQL 15 (SELECT '{"n":...}'::jsonb).
+func TestNumbersEveryStoreCanKeep(t *testing.T) {
+	for n, ok := range map[string]bool{
+		"1e131071": true, "1e131072": false, "9.9e131071": true, "10e131071": false,
+		"123.45e131069": true, "123.45e131070": false, "0.00001e131076": true,
+		"1e-16383": true, "1e-16384": false, "1.000e-16380": true, "1.0000e-16380": false,
+		"0e999999": true, "0e-16383": true, "0e-99999": false, "0.000e-16381": false,
+		"0.0e131072": true, "0e1000000000": true, "0e2147483647": false, "-1E+5": true,
+		"1e999999999": false, "1e-999999999": false,
+		"0." + strings.Repeat("1", 16383): true, "0." + strings.Repeat("1", 16384): false,
+	} {
+		err := storekit.CheckAppend([]es.StreamAppend{{StreamID: "s-1", Expected: es.AnyVersion,
+			Events: []es.EventData{{ID: es.NewID(), Type: "T", SchemaVersion: 1, Data: []byte(`{"n":` + n + `}`)}}}})
+		if ok != (err == nil) {
+			t.Errorf("%.40s: %v, want accepted %v", n, err, ok)
+		}
+		if err != nil && !errors.Is(err, es.ErrInvalidAppend) {
+			t.Errorf("%.40s: %v, want ErrInvalidAppend", n, err)
+		}
+	}
+}
