@@ -165,3 +165,55 @@ func BenchmarkCommitToHandled(b *testing.B) {
 // below what every store and transport here handles, so that the latency
 // is the path's, not a queue's.
 const pacedRate = 200
+
+// BenchmarkSubscriberDrain measures the subscriber alone: b.N messages
+// already in the stream, handled through a memory inbox by a handler that
+// does nothing, over one key (one bucket: the ceiling of a single key,
+// one message in flight) and over 256 keys (all 64 buckets). It reports
+// msgs/s from the first handling to the last.
+//
+//	go test -run '^$' -bench SubscriberDrain -benchtime 20000x ./es/natsjs/
+func BenchmarkSubscriberDrain(b *testing.B) {
+	srv := startServer(b)
+	js := connect(b, srv.URL())
+	run := 0
+	for _, keys := range []int{1, 256} {
+		b.Run("keys="+strconv.Itoa(keys), func(b *testing.B) {
+			run++
+			ctx, cancel := context.WithCancel(b.Context())
+			defer cancel()
+			stream, subject := "DRAIN"+strconv.Itoa(run), "drain"+strconv.Itoa(run)
+			pub, err := natsjs.NewPublisher(ctx, js, natsjs.PublisherConfig{Stream: stream, Subject: subject})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer func() { _ = js.DeleteStream(context.Background(), stream) }()
+			for i := range b.N {
+				if err := pub.Publish(ctx, note("key-"+strconv.Itoa(i%keys), i)); err != nil {
+					b.Fatal(err)
+				}
+			}
+			var (
+				left  atomic.Int64
+				first atomic.Pointer[time.Time]
+			)
+			left.Store(int64(b.N))
+			done := make(chan struct{})
+			b.ResetTimer()
+			sub := natsjs.NewSubscriber(js, "drain", memory.New(memory.Config{}).Inbox(), func(context.Context, es.Message) error {
+				now := time.Now()
+				first.CompareAndSwap(nil, &now)
+				if left.Add(-1) == 0 {
+					close(done)
+				}
+				return nil
+			}, natsjs.SubscriberConfig{Stream: stream, Subject: subject})
+			go func() { _ = sub.Run(ctx) }()
+			<-done
+			b.StopTimer()
+			if b.N > 1 {
+				b.ReportMetric(float64(b.N-1)/time.Since(*first.Load()).Seconds(), "msgs/s")
+			}
+		})
+	}
+}
