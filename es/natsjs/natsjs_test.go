@@ -227,6 +227,55 @@ func TestEachKeyKeepsItsOrderWhenHandlingsFail(t *testing.T) {
 	t.Logf("%d messages, %d failed handlings", len(msgs), failures.Load())
 }
 
+// TestTwoSubscribersOfOneNameShareTheWorkAndKeepTheOrder runs two
+// subscribers of the same name on the same inbox (two processes of one
+// module), with handlings that fail or take a while at random and an
+// AckWait short enough for some messages to be redelivered while still
+// being handled: every message takes effect once, in order per key.
+func TestTwoSubscribersOfOneNameShareTheWorkAndKeepTheOrder(t *testing.T) {
+	srv := startServer(t)
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
+	defer cancel()
+	store := memory.New(memory.Config{})
+	pub, err := natsjs.NewPublisher(ctx, connect(t, srv.URL()), natsjs.PublisherConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const keys, perKey = 8, 30
+	var msgs []es.Message
+	for n := range perKey {
+		for k := range keys {
+			msgs = append(msgs, note(fmt.Sprintf("key-%d", k), n))
+		}
+	}
+	if _, err := store.AppendEnqueue(ctx, es.Enqueue{Messages: msgs}); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		_ = es.NewRelay(store, pub, es.RelayConfig{Workers: 4, PollInterval: 10 * time.Millisecond}).Run(ctx)
+	}()
+	h := newHandled(len(msgs))
+	var by [2]atomic.Int64
+	for i := range 2 {
+		js := connect(t, srv.URL()) // a connection each, as two processes would have
+		sub := natsjs.NewSubscriber(js, "shared", store.Inbox(), func(ctx context.Context, m es.Message) error {
+			switch rand.IntN(10) {
+			case 0:
+				return errors.New("flaky handler")
+			case 1:
+				time.Sleep(1500 * time.Millisecond) // beyond AckWait: redelivered meanwhile
+			}
+			by[i].Add(1)
+			h.add(m)
+			return nil
+		}, natsjs.SubscriberConfig{AckWait: time.Second, MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond, Logger: quiet()})
+		go func() { _ = sub.Run(ctx) }()
+	}
+	h.wait(t, ctx)
+	h.checkOrder(t)
+	t.Logf("%d messages: %d handled by one subscriber, %d by the other", len(msgs), by[0].Load(), by[1].Load())
+}
+
 func TestASubscriberHandsOnlyItsTypesToTheHandler(t *testing.T) {
 	srv := startServer(t)
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)

@@ -241,6 +241,7 @@ func (w *bucket) receive(ctx context.Context, it jetstream.MessagesContext) {
 			if errors.Is(err, jetstream.ErrConsumerDeleted) || errors.Is(err, jetstream.ErrConsumerNotFound) {
 				return
 			}
+			sleep(ctx, w.cfg.MinBackoff) // no busy loop on an error that repeats
 			continue
 		}
 		w.handle(ctx, msg)
