@@ -75,6 +75,7 @@ func newServer(dir string) (*natsServer, error) {
 func (s *natsServer) start() error {
 	s.cmd = exec.Command(s.bin, "-js", "-a", "127.0.0.1", "-p", strconv.Itoa(s.port), "-sd", filepath.Join(s.dir, "js"))
 	s.cmd.Stdout, s.cmd.Stderr = nil, nil
+	dieWithParent(s.cmd)
 	if os.Getenv("ES_NATS_LOG") != "" {
 		s.cmd.Stderr = os.Stderr
 	}
