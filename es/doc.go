@@ -15,6 +15,8 @@
 //     passes, the golden-schema check and a fake clock;
 //   - esgo.dev/es/esprom reports what es does as Prometheus metrics, through
 //     the observer interfaces defined here;
+//   - esgo.dev/es/natsjs carries the outbox's messages over NATS JetStream,
+//     for modules that run as separate services;
 //   - esgo.dev/es/storekit is for authors of stores only, as
 //     database/sql/driver is for driver authors.
 //
