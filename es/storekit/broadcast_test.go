@@ -31,11 +31,20 @@ func TestBroadcasterCoalescesAndStopsTheWatchWithTheLastChannel(t *testing.T) {
 			t.Fatal("no signal")
 		}
 	}
-	// Three broadcasts before a read are one signal.
-	select {
-	case <-ch1:
-		t.Fatal("a second signal for three coalesced broadcasts")
-	case <-time.After(20 * time.Millisecond):
+	// Three broadcasts before a read coalesce: besides the signal read, at
+	// most one more can be pending (the forwarding goroutine may have taken
+	// the first before the other two came), never three.
+	extra := 0
+	for done := false; !done; {
+		select {
+		case <-ch1:
+			extra++
+		case <-time.After(20 * time.Millisecond):
+			done = true
+		}
+	}
+	if extra > 1 {
+		t.Fatalf("%d more signals for three broadcasts, want at most 1", extra)
 	}
 	cancel1()
 	waitClosed(t, ch1)
