@@ -507,3 +507,28 @@ func TestATicketThatCannotBeDeliveredIsToldToTheOrder(t *testing.T) {
 		t.Errorf("captured %d, refunded %d; want 50000 and 0", captured, refunded)
 	}
 }
+
+func TestWhenFinanceGivesUpOnTheBankFirstTheOrderIsCancelledAndALateCaptureReversed(t *testing.T) {
+	ctx := context.Background()
+	// A hold longer than finance's 15 minutes of waiting for the gateway.
+	s := newShop(t, func(c *app.Config) { c.Hold = time.Hour })
+	s.gateway.PendUser("ola")
+	if err := s.CreateConcert(ctx, es.NewID(), concert("c1", 10)); err != nil {
+		t.Fatal(err)
+	}
+	id := s.buy(t, "ola", "c1", 2, byEmail)
+	o := waitOrder(t, s.App, id, status(orders.AwaitingPayment))
+	waitFor(t, func() bool {
+		_, ok := first[finance.PaymentRequested](s.events(t, finance.PaymentStream(id)))
+		return ok
+	})
+	s.clock.Advance(15 * time.Minute)
+	o = waitOrder(t, s.App, id, status(orders.Cancelled))
+	if o.Reason != "payment failed: the payment provider did not answer in time; nothing was charged" {
+		t.Errorf("reason %q", o.Reason)
+	}
+	waitFor(t, func() bool { return s.inventory(t, "c1").Left("GA") == 10 })
+	// The bank answers at last: finance gives the money back itself.
+	s.complete(t, o)
+	waitFor(t, func() bool { captured, refunded := s.ledger(t, id); return captured == 50000 && refunded == 50000 })
+}
