@@ -74,11 +74,11 @@ type Config struct {
 	// RelayWorkers is how many relay workers deliver messages in parallel,
 	// each for its own keys (default 1).
 	RelayWorkers int
-	// RelayObserver, when set, is told of each delivery the relay makes,
-	// after the bus's handlers ran and before the relay records it: the
-	// place for metrics (esgo.dev/es/esprom), a trace of the messages, or
-	// a test that kills the process in the window where a message is
-	// delivered twice.
+	// RelayObserver, when set, is told of each delivery attempt and its
+	// outcome, after the bus's handlers ran and before the relay records
+	// the delivery: the place for metrics (esgo.dev/es/esprom), a trace
+	// of the messages, or a test that kills the process in the window
+	// where a message is delivered twice.
 	RelayObserver es.RelayObserver
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
