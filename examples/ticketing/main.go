@@ -2,21 +2,20 @@
 //
 //	go run ./examples/ticketing demo [-db path]
 //
-// demo plays the story of this slice on a SQLite file (in a temporary
-// directory unless -db says where): an organizer announces a concert in
-// Warsaw; fans fill carts, choose how their tickets are delivered and
-// check out; each checkout places an order that the order process takes
-// through seats, payment and tickets. One purchase completes; one card is
-// declined and its seats are released; one bank never answers and the
-// order is cancelled when the hold runs out; one order finds the seats
-// sold out, is rejected, and its lines come back into the cart, to be
-// changed and checked out again. It prints the events as they are stored,
-// the messages as they are delivered, and, at the end, the read models.
-//
-// The finance and tickets modules are not wired into the app yet: the
-// demo's payments and tickets come from stand-ins (package
-// internal/standin) that answer their messages as the contracts say, and
-// it says so when it starts.
+// demo plays the story on a SQLite file (in a temporary directory unless
+// -db says where), with every module running: an organizer announces a
+// concert in Warsaw; fans fill carts, choose how their tickets are
+// delivered and check out; each checkout places an order that the order
+// process takes through seats, a payment by the finance module (its fake
+// gateway) and tickets by the tickets module, mailed as .eml files into a
+// folder beside the database, or handed to the fake courier. One purchase
+// completes with its tickets sent by courier; one card is declined and its
+// seats are released; one order finds the seats sold out, is rejected, and
+// its lines come back into the cart, to be changed and checked out again,
+// its tickets e-mailed; one bank never answers and the order is cancelled
+// when the hold runs out. It prints the events as they are stored, the
+// messages as they are delivered, and, at the end, the read models and
+// the e-mails written.
 package main
 
 import (
@@ -39,11 +38,11 @@ import (
 	"esgo.dev/examples/ticketing/carts"
 	"esgo.dev/examples/ticketing/concerts"
 	"esgo.dev/examples/ticketing/finance"
-	"esgo.dev/examples/ticketing/internal/standin"
 	"esgo.dev/examples/ticketing/money"
 	"esgo.dev/examples/ticketing/orders"
 	"esgo.dev/examples/ticketing/reservations"
 	"esgo.dev/examples/ticketing/tickets"
+	"esgo.dev/examples/ticketing/tickets/mailer"
 	"esgo.dev/examples/ticketing/users"
 )
 
@@ -71,6 +70,12 @@ func demo(ctx context.Context, path string, hold time.Duration) error {
 		path = filepath.Join(dir, "ticketing.db")
 	}
 	fmt.Println("store:", path)
+	mailDir := filepath.Join(filepath.Dir(path), "mail")
+	fmt.Println("ticket e-mails:", mailDir)
+	folder, err := mailer.NewFolder(mailDir, "tickets@ticketing.example")
+	if err != nil {
+		return err
+	}
 	store, err := sqlite.Open(ctx, path, sqlite.Config{})
 	if err != nil {
 		return err
@@ -81,31 +86,16 @@ func demo(ctx context.Context, path string, hold time.Duration) error {
 	for _, name := range []string{"admin", "olga", "ala", "ela", "ula"} {
 		ids[name] = es.NewID()
 	}
-	fmt.Println("finance and tickets: stand-ins (package internal/standin) answer for them until those modules are wired in;")
-	fmt.Println("   they charge and issue nothing real. Ela's card is declined; Ula's bank never answers.")
-	payments, err := standin.New(store, standin.Config{
-		Decline: func(p finance.RequestPayment) (string, bool) {
-			return "card declined by the issuer", p.UserID == ids["ela"]
-		},
-		Pending: func(p finance.RequestPayment) bool { return p.UserID == ids["ula"] },
-	})
-	if err != nil {
-		return err
-	}
+	fmt.Println("payments: the finance module's fake gateway. Ela's card is declined; Ula's bank never answers.")
+	gateway := finance.NewFakeGateway()
+	gateway.DeclineUser(ids["ela"], "card_declined")
+	gateway.PendUser(ids["ula"])
 	reg, err := app.NewRegistry()
 	if err != nil {
 		return err
 	}
-	if err := standin.Register(reg); err != nil {
-		return err
-	}
 	a, err := app.New(app.Config{Events: store, ReadModels: store, Hold: hold, PaymentGrace: hold / 4, RelayPollInterval: 20 * time.Millisecond,
-		Logger: logger, Attach: func(bus *es.Bus) {
-			payments.Subscribe(bus)
-			for _, t := range shownMessages {
-				bus.Subscribe(t, printMessage(reg))
-			}
-		}})
+		Payments: gateway, Mailer: folder, RelayObserver: messagePrinter{reg}, Logger: logger})
 	if err != nil {
 		return err
 	}
@@ -176,7 +166,7 @@ func demo(ctx context.Context, path string, hold time.Duration) error {
 		}
 	}
 
-	step("Ala checks out: seats held, payment captured, seats confirmed, tickets issued to her courier")
+	step("Ala checks out: seats held, payment captured, seats confirmed, tickets issued and handed to the courier")
 	if err := checkout(ctx, a, ids, "ala", concertID, orders.Completed); err != nil {
 		return err
 	}
@@ -200,7 +190,7 @@ func demo(ctx context.Context, path string, hold time.Duration) error {
 	}); err != nil {
 		return err
 	}
-	step("the admin takes 2 instead and checks out again")
+	step("the admin takes 2 instead and checks out again: this time the tickets are e-mailed")
 	if _, err := a.Carts.Handle(ctx, es.NewID(), carts.Stream(ids["admin"]), carts.ChangeQuantity{UserID: ids["admin"],
 		ConcertID: concertID, TicketType: "VIP", Quantity: 2}); err != nil {
 		return err
@@ -216,13 +206,27 @@ func demo(ctx context.Context, path string, hold time.Duration) error {
 	if err := a.WaitForReadModels(ctx); err != nil {
 		return err
 	}
-	return printReadModels(ctx, store, concertID, ids)
+	if err := printReadModels(ctx, store, concertID, ids); err != nil {
+		return err
+	}
+	mails, err := filepath.Glob(filepath.Join(mailDir, "*.eml"))
+	if err != nil {
+		return err
+	}
+	fmt.Printf("ticket e-mails in %s:\n", mailDir)
+	for _, m := range mails {
+		fmt.Println("  ", filepath.Base(m))
+	}
+	return nil
 }
 
-// shownMessages are the messages the demo prints as they are delivered.
+// shownMessages are the messages the demo prints as they are delivered:
+// the modules' public messages; their own (a ticket's sending, an
+// invoice's issue) show as the events they cause.
 var shownMessages = []string{"orders.PlaceOrder", "orders.ReserveSeats", "orders.SeatsHeld", "orders.SeatsUnavailable",
 	"orders.ConfirmSeats", "orders.SeatsConfirmed", "orders.ReleaseSeats", "orders.PaymentDue", "finance.RequestPayment",
-	"finance.PaymentSucceeded", "finance.PaymentFailed", "tickets.IssueTickets", "tickets.TicketsIssued", "carts.RestoreItems"}
+	"finance.PaymentSucceeded", "finance.PaymentFailed", "finance.RefundPayment", "finance.PaymentRefunded",
+	"tickets.IssueTickets", "tickets.TicketsIssued", "tickets.VoidTickets", "tickets.DeliveryFailed", "carts.RestoreItems"}
 
 // checkout checks out who's cart and waits for the order of the concert
 // to reach want.
@@ -261,16 +265,24 @@ func waitUntil(ctx context.Context, cond func() (bool, error)) error {
 	}
 }
 
-func printMessage(reg *es.Registry) func(context.Context, es.Message) error {
-	return func(_ context.Context, m es.Message) error {
-		summary := string(m.Data)
-		if v, err := es.DecodeMessage(reg, m); err == nil {
-			summary = describe(v)
-		}
-		fmt.Printf("   ✉ %-32s %s\n", m.Type, summary)
-		return nil
+// messagePrinter prints the shown messages as the relay delivers them.
+type messagePrinter struct{ reg *es.Registry }
+
+func (p messagePrinter) ObserveDelivery(m es.Message, _ time.Duration, err error) {
+	if !slices.Contains(shownMessages, m.Type) {
+		return
 	}
+	summary := string(m.Data)
+	if v, err := es.DecodeMessage(p.reg, m); err == nil {
+		summary = describe(v)
+	}
+	if err != nil {
+		summary += " (failed, retried: " + err.Error() + ")"
+	}
+	fmt.Printf("   ✉ %-32s %s\n", m.Type, summary)
 }
+
+func (messagePrinter) ObserveBacklog(int64) {}
 
 func printEvent(reg *es.Registry) es.EventHandlerFunc {
 	return func(_ context.Context, e es.Event) error {
@@ -386,14 +398,39 @@ func describe(v any) string {
 		return fmt.Sprintf("order %s: %d tickets", e.OrderID[:8], len(e.TicketIDs))
 	case carts.RestoreItems:
 		return fmt.Sprintf("order %s: %d lines back to the cart", e.OrderID[:8], len(e.Lines))
-	case standin.Charged:
-		return "stand-in charged " + e.Amount.String()
-	case standin.Declined:
-		return "stand-in declined: " + e.Reason
-	case standin.Pending:
-		return "stand-in waits for a bank that never answers"
-	case standin.Issued:
-		return fmt.Sprintf("stand-in issued %d tickets", len(e.TicketIDs))
+	case finance.RefundPayment:
+		return fmt.Sprintf("order %s: %s, %s", e.OrderID[:8], e.Amount, e.Reason)
+	case finance.PaymentRefunded:
+		return fmt.Sprintf("order %s: %s", e.OrderID[:8], e.Amount)
+	case tickets.VoidTickets:
+		return fmt.Sprintf("order %s: %s", e.OrderID[:8], e.Reason)
+	case tickets.DeliveryFailed:
+		return fmt.Sprintf("order %s, ticket %s: %s", e.OrderID[:8], e.TicketID[:8], e.Reason)
+	case finance.PaymentRequested:
+		return fmt.Sprintf("%s for order %s, organizer %s", e.Amount, e.OrderID[:8], e.OrganizerID[:8])
+	case finance.PaymentCaptured:
+		return fmt.Sprintf("the gateway captured %s (%s)", e.Amount, e.GatewayID[:16])
+	case finance.PaymentDeclined:
+		return fmt.Sprintf("declined (%s): %s", e.Code, e.Reason)
+	case finance.RefundCompleted:
+		return "refunded " + e.Amount.String()
+	case finance.InvoiceIssued:
+		return fmt.Sprintf("invoice %s, total %s", e.Number, e.Total)
+	case finance.InvoiceNumbered:
+		return fmt.Sprintf("number %d taken", e.Seq)
+	case tickets.OrderTicketsIssued:
+		return fmt.Sprintf("%d tickets", len(e.TicketIDs))
+	case tickets.TicketIssued:
+		return fmt.Sprintf("%s seat %d, with a secret code", e.TicketType, e.Seat)
+	case tickets.DeliveryRequested:
+		if e.Delivery.Address != nil {
+			return fmt.Sprintf("by courier to %s, %s", e.Delivery.Address.Street, e.Delivery.Address.City)
+		}
+		return "by e-mail to " + e.Delivery.Email
+	case tickets.TicketEmailed:
+		return "e-mailed to " + e.Email + " (" + filepath.Base(e.Reference) + ")"
+	case tickets.ParcelShipped:
+		return "handed to the courier, tracking " + e.Tracking
 	}
 	return fmt.Sprintf("%+v", v)
 }
@@ -441,6 +478,20 @@ func printReadModels(ctx context.Context, store *sqlite.Store, concertID string,
 		fmt.Printf("%s <%s> (%s): open cart %d lines, %d tickets, %s\n", acct.Name, acct.Email, acct.Role, len(lines), sum.Items, sum.Total)
 		for _, r := range res {
 			fmt.Printf("   reservation %s: %v %s\n", r.ReservationID[:8], r.Seats, r.Status)
+		}
+		pays, err := finance.UserPayments(ctx, db, ids[who])
+		if err != nil {
+			return err
+		}
+		for _, p := range pays {
+			fmt.Printf("   payment %s: %s %s (refunded %s)\n", p.PaymentID[:8], p.Amount, p.Status, p.Refunded)
+		}
+		ts, err := tickets.UserTickets(ctx, db, ids[who])
+		if err != nil {
+			return err
+		}
+		for _, t := range ts {
+			fmt.Printf("   ticket %s: %s seat %d, %s, delivery %s\n", t.TicketID[:8], t.TicketType, t.Seat, t.Status, t.Delivery)
 		}
 		uo, err := orders.UserOrders(ctx, db, ids[who])
 		if err != nil {

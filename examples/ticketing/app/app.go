@@ -12,8 +12,10 @@
 // and deadlines are persisted in the outbox with their state; on a store
 // without one, reservations do not expire and checkout fails (New logs it).
 //
-// The finance and tickets modules are not wired here yet: Config.Attach
-// subscribes them, or stand-ins for them, to the bus.
+// The finance and tickets modules answer the order process through the
+// same bus: a purchase runs end to end, from checkout to a captured
+// payment (a fake gateway by default) and tickets mailed to a folder or
+// handed to a (fake) courier.
 package app
 
 import (
@@ -72,13 +74,12 @@ type Config struct {
 	// RelayWorkers is how many relay workers deliver messages in parallel,
 	// each for its own keys (default 1).
 	RelayWorkers int
-	// Attach, when set, subscribes other handlers to the bus the relay
-	// delivers to in place of the finance and tickets modules (which New
-	// then does not wire): stand-ins that answer the order process's
-	// RequestPayment, RefundPayment, IssueTickets and VoidTickets. It is
-	// called only when Events is an es.Outbox: without one there is no
-	// relay, and no bus.
-	Attach func(bus *es.Bus)
+	// RelayObserver, when set, is told of each delivery attempt and its
+	// outcome, after the bus's handlers ran and before the relay records
+	// the delivery: the place for metrics (esgo.dev/es/esprom), a trace
+	// of the messages, or a test that kills the process in the window
+	// where a message is delivered twice.
+	RelayObserver es.RelayObserver
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 }
@@ -173,15 +174,11 @@ func New(cfg Config) (*App, error) {
 		a.bus.Subscribe("reservations.ReservationTimedOut", a.expiry.Handle)
 		a.bus.Subscribe("reservations.ExpireReservation", a.expireReservation)
 		a.wireOrders(ob)
-		if cfg.Attach != nil {
-			cfg.Attach(a.bus)
-		} else {
-			if err := a.setupTickets(ob); err != nil {
-				return nil, err
-			}
-			if err := a.wireFinance(ob); err != nil {
-				return nil, err
-			}
+		if err := a.setupTickets(ob); err != nil {
+			return nil, err
+		}
+		if err := a.wireFinance(ob); err != nil {
+			return nil, err
 		}
 	} else {
 		cfg.Logger.Warn("app: the event store has no outbox; reservations will not expire, checkout fails and tickets are not issued")
@@ -252,7 +249,7 @@ func (a *App) processRuns() []func(context.Context) error {
 				SchemaVersion: e.SchemaVersion, Data: e.Data, Metadata: e.Metadata})
 		}), es.SubscriptionConfig{Categories: []string{"inventory"}, Logger: a.cfg.Logger})
 	relay := es.NewRelay(a.outbox, a.bus, es.RelayConfig{Clock: a.cfg.Clock, PollInterval: a.cfg.RelayPollInterval,
-		Workers: a.cfg.RelayWorkers, Logger: a.cfg.Logger})
+		Workers: a.cfg.RelayWorkers, Observer: a.cfg.RelayObserver, Logger: a.cfg.Logger})
 	return []func(context.Context) error{feed.Run, relay.Run}
 }
 

@@ -26,7 +26,7 @@ var start = time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
 
 func concert(id string, seats int) concerts.CreateConcert {
 	return concerts.CreateConcert{ConcertID: id, Name: "Flash Sale", Artist: "Dawid Podsiadło", StartsAt: start.AddDate(0, 3, 0),
-		Venue: "PGE Narodowy, Warsaw", TicketTypes: []concerts.TicketType{{Name: "GA", Price: money.Money{Amount: 25000, Currency: "PLN"}}},
+		Venue: "PGE Narodowy, Warsaw", OrganizerID: "organizer-1", TicketTypes: []concerts.TicketType{{Name: "GA", Price: money.Money{Amount: 25000, Currency: "PLN"}}},
 		Capacity: map[string]int{"GA": seats}}
 }
 
@@ -267,4 +267,17 @@ func TestAnEmailRegistersOnceUnderConcurrentRegistrations(t *testing.T) {
 	if _, err := a.LogIn(ctx, "ola@example.com", "correct horse"); !errors.Is(err, users.ErrInvalidCredentials) {
 		t.Fatalf("unknown address: %v", err)
 	}
+}
+
+// due counts the outbox's messages due at now and not delivered yet:
+// the work left. Deadlines further ahead (a payment's give-up time, a
+// hold's end) are not work left.
+func due(t *testing.T, store *sqlite.Store, now time.Time) int64 {
+	t.Helper()
+	var n int64
+	if err := store.DB().QueryRowContext(context.Background(), `SELECT count(*) FROM es_outbox
+		WHERE delivered_at IS NULL AND cancelled_at IS NULL AND coalesce(deliver_at, 0) <= ?`, now.UnixNano()).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
 }

@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -24,14 +25,16 @@ import (
 	"esgo.dev/examples/ticketing/app"
 	"esgo.dev/examples/ticketing/carts"
 	"esgo.dev/examples/ticketing/finance"
-	"esgo.dev/examples/ticketing/internal/standin"
 	"esgo.dev/examples/ticketing/orders"
 	"esgo.dev/examples/ticketing/reservations"
+	"esgo.dev/examples/ticketing/tickets"
+	"esgo.dev/examples/ticketing/tickets/mailer"
 )
 
 // The purchase crash test runs the app's background work (the relay, the
-// order, sales and expiry processes, the seat adapter and the stand-ins
-// for finance and tickets) in a child process, the test binary re-executed
+// order, sales and expiry processes, the seat adapter, and the finance and
+// tickets modules with the fake gateway and a mail folder) in a child
+// process, the test binary re-executed
 // as TestHelperPurchaseProcess, and kills it with SIGKILL again and again
 // while the test, standing for the web front, checks out 500 carts at
 // once. A child dies either by its own hand right after a delivery took
@@ -45,25 +48,49 @@ const purchaseChildEnv = "ES_TICKETING_PURCHASE_CHILD"
 
 type purchaseChild struct {
 	DB       string
+	Mail     string // the folder tickets are mailed to
 	Attempts string // every delivery attempt is logged here, one message ID a line
 	KillAt   int64  // the delivery after which the child kills itself (0: never)
+	Buyers   int
 }
 
-// crashMessageTypes are the message types the app's bus delivers.
-var crashMessageTypes = []string{
-	"orders.PlaceOrder", "orders.CancelOrder", "orders.ConcertCancelled", "orders.ReserveSeats", "orders.ConfirmSeats",
-	"orders.ReleaseSeats", "orders.SeatsHeld", "orders.SeatsUnavailable", "orders.SeatsConfirmed", "orders.SeatsLapsed",
-	"orders.PaymentDue", "finance.RequestPayment", "finance.RefundPayment", "finance.PaymentSucceeded",
-	"finance.PaymentFailed", "finance.PaymentRefunded", "tickets.IssueTickets", "tickets.VoidTickets",
-	"tickets.TicketsIssued", "tickets.DeliveryFailed", "carts.RestoreItems", "reservations.ReservationTimedOut",
-	"reservations.ExpireReservation",
+// crashBuyer returns the ID of the test's ith buyer: one in seven has a
+// card the gateway declines, and says so in its ID.
+func crashBuyer(i int) string {
+	if i%7 == 0 {
+		return fmt.Sprintf("fan-%03d-declined", i)
+	}
+	return fmt.Sprintf("fan-%03d", i)
 }
 
-// declines says which payments the stand-in declines: those of buyers
-// whose ID says so.
-func declines(p finance.RequestPayment) (string, bool) {
-	return "card declined", strings.HasSuffix(p.UserID, "-declined")
+// deliveryLog is the child's relay observer: it logs every delivery
+// attempt, and kills the process after the KillAt-th. It is told of a
+// delivery after the bus's handlers committed its effects and before the
+// relay records it: a kill there makes the relay deliver the message
+// again.
+type deliveryLog struct {
+	mu        sync.Mutex
+	log       *os.File
+	delivered atomic.Int64
+	killAt    int64
 }
+
+func (l *deliveryLog) ObserveDelivery(m es.Message, _ time.Duration, _ error) {
+	l.mu.Lock()
+	_, err := l.log.Write([]byte(m.ID + "\n"))
+	l.mu.Unlock()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "attempts log:", err)
+		os.Exit(2)
+	}
+	if n := l.delivered.Add(1); l.killAt > 0 && n == l.killAt {
+		p, _ := os.FindProcess(os.Getpid())
+		_ = p.Kill()
+		time.Sleep(time.Hour) // SIGKILL arrives; nothing else may happen meanwhile
+	}
+}
+
+func (*deliveryLog) ObserveBacklog(int64) {}
 
 // TestHelperPurchaseProcess is not a test: run in a child process with
 // purchaseChildEnv set, it runs the app until killed.
@@ -93,34 +120,19 @@ func TestHelperPurchaseProcess(t *testing.T) {
 		fmt.Fprintln(os.Stderr, "attempts log:", err)
 		os.Exit(2)
 	}
-	payments, err := standin.New(store, standin.Config{Decline: declines})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "stand-in:", err)
-		os.Exit(2)
-	}
-	var delivered atomic.Int64
-	var mu sync.Mutex
-	attach := func(bus *es.Bus) {
-		payments.Subscribe(bus)
-		// Subscribed last, this runs after the app's handlers of the
-		// message committed their effects, before the relay records the
-		// delivery: a kill here makes the relay deliver the message again.
-		for _, typ := range crashMessageTypes {
-			bus.Subscribe(typ, func(_ context.Context, m es.Message) error {
-				mu.Lock()
-				_, err := log.Write([]byte(m.ID + "\n"))
-				mu.Unlock()
-				if n := delivered.Add(1); cfg.KillAt > 0 && n == cfg.KillAt {
-					p, _ := os.FindProcess(os.Getpid())
-					_ = p.Kill()
-					time.Sleep(time.Hour) // SIGKILL arrives; nothing else may happen meanwhile
-				}
-				return err
-			})
+	gateway := finance.NewFakeGateway()
+	for i := range cfg.Buyers {
+		if u := crashBuyer(i); strings.HasSuffix(u, "-declined") {
+			gateway.DeclineUser(u, "card_declined")
 		}
 	}
+	folder, err := mailer.NewFolder(cfg.Mail, "tickets@ticketing.example")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "mailer:", err)
+		os.Exit(2)
+	}
 	a, err := app.New(app.Config{Events: store, ReadModels: store, Hold: time.Hour, RelayPollInterval: 5 * time.Millisecond,
-		RelayWorkers: 2, Attach: attach, Logger: logger})
+		RelayWorkers: 2, Payments: gateway, Mailer: folder, RelayObserver: &deliveryLog{log: log, killAt: cfg.KillAt}, Logger: logger})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "app:", err)
 		os.Exit(2)
@@ -220,12 +232,15 @@ func countLines(t *testing.T, path string) (total int64, distinct map[string]int
 
 // TestPurchasesSurviveCrashes: 500 buyers check out at once, asking for
 // 750 seats of 200 (so many are turned away, and one in seven has a card
-// that is declined, which frees seats for others) while the process that runs the relay and the processes is
-// killed again and again. At the end, from the event store: every order
-// ended in exactly one final state; no payment was captured twice; every
-// seat is either free or held by exactly one completed order; and the
-// money captured minus the money refunded equals the value of the
-// completed orders.
+// the fake gateway declines, which frees seats for others) while the
+// process that runs the relay, the processes and the finance and tickets
+// modules is killed again and again. At the end, from the event store:
+// every order ended in exactly one final state; no order was charged
+// twice (finance's payment streams); every seat is either free or held by
+// exactly one completed order; the money captured minus the money
+// refunded equals the value of the completed orders; and each completed
+// order has one ticket per seat, the ones it was told of, and no other
+// order has any (the tickets module's streams).
 func TestPurchasesSurviveCrashes(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts processes")
@@ -249,6 +264,7 @@ func TestPurchasesSurviveCrashes(t *testing.T) {
 		t.Fatal(err)
 	}
 	attempts := filepath.Join(t.TempDir(), "attempts.log")
+	mail := t.TempDir()
 
 	// The buyers check out while the children live and die; the first
 	// child starts with them.
@@ -261,10 +277,7 @@ func TestPurchasesSurviveCrashes(t *testing.T) {
 		errs := make(chan error, buyers)
 		sem := make(chan struct{}, 16)
 		for i := range buyers {
-			users[i] = fmt.Sprintf("fan-%03d", i)
-			if i%7 == 0 {
-				users[i] += "-declined"
-			}
+			users[i] = crashBuyer(i)
 			wg.Go(func() {
 				sem <- struct{}{}
 				defer func() { <-sem }()
@@ -309,13 +322,9 @@ func TestPurchasesSurviveCrashes(t *testing.T) {
 		}
 		return true
 	}
-	backlog := func() int64 {
-		n, err := store.Backlog(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return n
-	}
+	// The work left: the payments' deadlines, a quarter of an hour
+	// ahead, are not.
+	backlog := func() int64 { return due(t, store, time.Now()) }
 	kills, selfKills := 0, 0
 	for turn := 0; ; turn++ {
 		done := kills >= minKills && checkedOut.Load() == buyers && allFinal() && backlog() == 0
@@ -324,7 +333,7 @@ func TestPurchasesSurviveCrashes(t *testing.T) {
 		}
 		from, _ := countLines(t, attempts)
 		at := 40 + rand.Int64N(160) // about 2,600 deliveries in all: the kills spread over them
-		cfg := purchaseChild{DB: path, Attempts: attempts}
+		cfg := purchaseChild{DB: path, Mail: mail, Attempts: attempts, Buyers: buyers}
 		var ready func() bool
 		if turn%2 == 0 {
 			cfg.KillAt = at
@@ -356,20 +365,22 @@ func TestPurchasesSurviveCrashes(t *testing.T) {
 		t.Fatal("no message was delivered twice: the kills tested too little")
 	}
 	checkPurchases(t, store, front, orderIDs, users)
+	if mails, err := filepath.Glob(filepath.Join(mail, "*.eml")); err != nil || len(mails) == 0 {
+		t.Errorf("%d tickets mailed, %v", len(mails), err)
+	}
 }
 
 // checkPurchases checks the store after the crashes.
 func checkPurchases(t *testing.T, store *sqlite.Store, front *app.App, orderIDs, users []string) {
 	t.Helper()
 	ctx := context.Background()
-	reg := es.NewRegistry()
-	if err := standin.Register(reg); err != nil {
-		t.Fatal(err)
-	}
+	reg := front.Registry()
 	// Every order ended in exactly one final state.
 	byFinal := map[string]int{}
 	completedValue, completedSeats := int64(0), 0
 	reservationOf := map[string]string{} // completed order -> its reservation
+	seatsOf := map[string]int{}          // completed order -> its seats
+	ticketsOf := map[string][]string{}   // completed order -> the tickets it was told of
 	for i, id := range orderIDs {
 		var finals []string
 		for e, err := range store.ReadStream(ctx, orders.Stream(id), es.StreamQuery{}) {
@@ -397,22 +408,34 @@ func checkPurchases(t *testing.T, store *sqlite.Store, front *app.App, orderIDs,
 			completedValue += o.Total.Amount
 			completedSeats += o.Lines[0].Quantity
 			reservationOf[id] = o.ReservationID
+			seatsOf[id] = o.Lines[0].Quantity
+			ticketsOf[id] = o.TicketIDs
 		case o.Status == orders.Cancelled && !strings.HasPrefix(o.Reason, "payment failed"):
 			t.Errorf("order %s of %s cancelled: %s", id, users[i], o.Reason)
 		}
 	}
-	// No payment was captured twice, and the money adds up.
+	// No order was charged twice, and the money adds up, as the finance
+	// module's payment streams tell it.
 	charges := map[string]int{}
 	var captured, refunded int64
-	for e, err := range store.ReadAll(ctx, es.AllQuery{Categories: []string{"standinpay"}}) {
+	for e, err := range store.ReadAll(ctx, es.AllQuery{Categories: []string{"payment"}}) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		switch v, _ := reg.Decode(e); v := v.(type) {
-		case standin.Charged:
+		v, err := reg.Decode(e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch v := v.(type) {
+		case finance.PaymentCaptured:
 			charges[v.OrderID]++
 			captured += v.Amount.Amount
-		case standin.Refunded:
+		case finance.LateCaptureDetected:
+			charges[v.OrderID]++
+			captured += v.Amount.Amount
+		case finance.RefundCompleted:
+			refunded += v.Amount.Amount
+		case finance.CaptureReversed:
 			refunded += v.Amount.Amount
 		}
 	}
@@ -423,6 +446,35 @@ func checkPurchases(t *testing.T, store *sqlite.Store, front *app.App, orderIDs,
 	}
 	if captured-refunded != completedValue {
 		t.Errorf("captured %d minus refunded %d is %d; the completed orders are worth %d", captured, refunded, captured-refunded, completedValue)
+	}
+	// One ticket per seat of each completed order, and none for others,
+	// as the tickets module's streams tell it.
+	issued := map[string][]string{} // order -> its tickets' IDs
+	for e, err := range store.ReadAll(ctx, es.AllQuery{Categories: []string{"ticket"}}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		v, err := reg.Decode(e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ti, ok := v.(tickets.TicketIssued); ok {
+			issued[ti.OrderID] = append(issued[ti.OrderID], ti.TicketID)
+		}
+	}
+	ticketCount := 0
+	for id, ids := range issued {
+		ticketCount += len(ids)
+		if len(ids) != seatsOf[id] {
+			t.Errorf("order %s: %d tickets issued for %d seats", id, len(ids), seatsOf[id])
+		}
+	}
+	for id, ids := range ticketsOf {
+		slices.Sort(ids)
+		got := slices.Sorted(slices.Values(issued[id]))
+		if !slices.Equal(ids, got) {
+			t.Errorf("completed order %s was told of tickets %v; the tickets module issued %v", id, ids, got)
+		}
 	}
 	// Every seat is free or held by one completed order, and no more.
 	inv, _, err := front.Inventory.Load(ctx, reservations.Stream("c1"))
@@ -447,5 +499,5 @@ func checkPurchases(t *testing.T, store *sqlite.Store, front *app.App, orderIDs,
 		t.Errorf("%d seats confirmed, %d reserved, %d left of %d; the completed orders hold %d",
 			confirmed, inv.Reserved["GA"], inv.Left("GA"), inv.Capacity["GA"], completedSeats)
 	}
-	t.Logf("orders: %v; %d seats sold; captured %d, refunded %d", byFinal, completedSeats, captured, refunded)
+	t.Logf("orders: %v; %d seats sold, %d tickets issued; captured %d, refunded %d", byFinal, completedSeats, ticketCount, captured, refunded)
 }

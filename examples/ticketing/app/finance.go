@@ -14,6 +14,14 @@ import (
 // there (never inside a command), and their outcomes are recorded by
 // commands that enqueue PaymentSucceeded, PaymentFailed and
 // PaymentRefunded in the same transaction as the payment's events.
+//
+// Two clocks bound a payment that the bank does not answer: the order's
+// PaymentDue (the hold's end plus PaymentGrace) and finance's own
+// PaymentTimeout (15 minutes), each deciding for its own module. Either
+// may come first, and both ends are safe: if the order gives up first, a
+// capture that comes later reaches it as PaymentSucceeded and it asks for
+// a refund; if finance gives up first, the order hears PaymentFailed, and
+// finance itself reverses a capture that comes later.
 func (a *App) wireFinance(ob es.Outbox) error {
 	if a.cfg.Payments == nil {
 		a.cfg.Payments = finance.NewFakeGateway()

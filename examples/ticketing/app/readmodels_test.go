@@ -19,10 +19,12 @@ import (
 	"esgo.dev/examples/ticketing/app"
 	"esgo.dev/examples/ticketing/carts"
 	"esgo.dev/examples/ticketing/concerts"
-	"esgo.dev/examples/ticketing/internal/standin"
+	"esgo.dev/examples/ticketing/finance"
 	"esgo.dev/examples/ticketing/money"
 	"esgo.dev/examples/ticketing/orders"
 	"esgo.dev/examples/ticketing/reservations"
+	"esgo.dev/examples/ticketing/tickets"
+	"esgo.dev/examples/ticketing/tickets/mailer"
 	"esgo.dev/examples/ticketing/users"
 )
 
@@ -37,12 +39,12 @@ func TestReadModelsArePortable(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() }) // after the app stops: cleanups run last first
-	payments, err := standin.New(store, standin.Config{})
+	folder, err := mailer.NewFolder(t.TempDir(), "tickets@ticketing.example")
 	if err != nil {
 		t.Fatal(err)
 	}
 	a, err := app.New(app.Config{Events: store, ReadModels: store, Clock: estest.NewFakeClock(start),
-		RelayPollInterval: 10 * time.Millisecond, Attach: payments.Subscribe})
+		RelayPollInterval: 10 * time.Millisecond, Mailer: folder})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,6 +77,8 @@ func TestReadModelsArePortable(t *testing.T) {
 	must(a.Reserve(ctx, rid, reservations.Reserve{ConcertID: "krakow", ReservationID: rid, UserID: "ola", Seats: map[string]int{"GA": 4}}))
 	must(a.CancelConcert(ctx, es.NewID(), concerts.CancelConcert{ConcertID: "krakow", Reason: "illness"}))
 	waitOrder(t, a, placed["krakow"], func(o orders.Order) bool { return o.Status == orders.Cancelled && o.RefundsDone == 1 })
+	// The tickets' deliveries, invoices and credit notes follow on their own.
+	waitFor(t, func() bool { return due(t, store, start) == 0 })
 	must(a.WaitForReadModels(ctx))
 
 	// The same events on PostgreSQL, projected by the same projections.
@@ -102,13 +106,15 @@ func TestReadModelsArePortable(t *testing.T) {
 	pgEvents, err := es.Collect(pg.ReadAll(ctx, es.AllQuery{}))
 	must(err)
 	reg := a.Registry()
-	for _, p := range []sqlprojection.Projection{
+	for _, p := range append([]sqlprojection.Projection{
 		concerts.DetailsProjection(reg), concerts.AvailableProjection(reg),
 		carts.ContentsProjection(reg), carts.SummaryProjection(reg),
 		reservations.UserReservationsProjection(reg), reservations.ConcertReservationsProjection(reg),
 		users.ByEmailProjection(reg),
 		orders.UserOrdersProjection(reg), orders.DetailsProjection(reg),
-	} {
+		tickets.UserTicketsProjection(reg), tickets.TicketDetailsProjection(reg), tickets.ConcertTicketSummaryProjection(reg),
+		tickets.DeliveryStatusProjection(reg), tickets.ValidationStatusProjection(reg),
+	}, finance.Projections(reg)...) {
 		c := pg.Consumer(postgres.FromPortable(p))
 		for batch := range slices.Chunk(pgEvents, 20) {
 			must(c.Handle(ctx, batch))
@@ -171,6 +177,18 @@ func TestReadModelsArePortable(t *testing.T) {
 			k, err := orders.DetailsOf(ctx, db, placed["krakow"])
 			return []orders.Details{w, k}, err
 		},
+		"user tickets": func(db *sql.DB) (any, error) { return tickets.UserTickets(ctx, db, "ala") },
+		"concert ticket summaries": func(db *sql.DB) (any, error) {
+			w, err := tickets.ConcertTicketSummaryOf(ctx, db, "warsaw")
+			if err != nil {
+				return nil, err
+			}
+			k, err := tickets.ConcertTicketSummaryOf(ctx, db, "krakow")
+			return []tickets.ConcertTicketSummary{w, k}, err
+		},
+		"user payments":     func(db *sql.DB) (any, error) { return finance.UserPayments(ctx, db, "ala") },
+		"user invoices":     func(db *sql.DB) (any, error) { return finance.UserInvoices(ctx, db, "ala") },
+		"organizer revenue": func(db *sql.DB) (any, error) { return finance.OrganizerRevenue(ctx, db, "organizer-1") },
 		"users by e-mail": func(db *sql.DB) (any, error) {
 			ala, err := users.ByEmail(ctx, db, "ala@example.com")
 			if err != nil {
@@ -208,6 +226,12 @@ func TestReadModelsArePortable(t *testing.T) {
 	}
 	if d, err := orders.DetailsOf(ctx, pgDB, placed["krakow"]); err != nil || d.Status != orders.Cancelled || d.Refunded.Amount != 25000 {
 		t.Errorf("ala's krakow order on PostgreSQL: %+v, %v; want cancelled and 250.00 PLN refunded", d, err)
+	}
+	if ts, err := tickets.UserTickets(ctx, pgDB, "ala"); err != nil || len(ts) != 3 {
+		t.Errorf("ala's tickets on PostgreSQL: %+v, %v; want 3 (2 for warsaw, 1 voided for krakow)", ts, err)
+	}
+	if ps, err := finance.UserPayments(ctx, pgDB, "ala"); err != nil || len(ps) != 2 {
+		t.Errorf("ala's payments on PostgreSQL: %+v, %v; want 2", ps, err)
 	}
 	if u, err := users.ByEmail(ctx, pgDB, "ola@example.com"); err != nil || u.Role != users.Organizer {
 		t.Errorf("ola on PostgreSQL: %+v, %v", u, err)

@@ -102,7 +102,8 @@ func (e *DeclinedError) Error() string {
 // no Stripe key is configured, and a test double. Like Stripe, it
 // remembers idempotency keys: a repeated call returns the first outcome
 // and charges nothing more. It can be told to decline the charges of a
-// user, or to fail the next calls as if the gateway were down.
+// user, to leave them pending (a bank that never answers), or to fail the
+// next calls as if the gateway were down.
 //
 // A FakeGateway is safe for concurrent use.
 type FakeGateway struct {
@@ -110,13 +111,14 @@ type FakeGateway struct {
 	charges  map[string]fakeCharge // by idempotency key
 	refunds  map[string]RefundResult
 	declines map[string]string // user ID -> decline code
+	pending  map[string]bool   // user IDs whose charges stay pending
 	outages  int
 	calls    int
 }
 
 // NewFakeGateway returns a fake gateway that captures every charge.
 func NewFakeGateway() *FakeGateway {
-	return &FakeGateway{charges: map[string]fakeCharge{}, refunds: map[string]RefundResult{}, declines: map[string]string{}}
+	return &FakeGateway{charges: map[string]fakeCharge{}, refunds: map[string]RefundResult{}, declines: map[string]string{}, pending: map[string]bool{}}
 }
 
 // DeclineUser makes the gateway decline the charges of userID with code
@@ -127,6 +129,16 @@ func (g *FakeGateway) DeclineUser(userID, code string) {
 	g.declines[userID] = code
 }
 
+// PendUser makes the gateway accept the charges of userID without ever
+// telling their outcome, as when the buyer's bank never answers: the
+// payment stays pending until a webhook reports it ([Module.Record]) or
+// its deadline fails it.
+func (g *FakeGateway) PendUser(userID string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.pending[userID] = true
+}
+
 // FailNext makes the next n calls fail with [ErrGatewayUnavailable].
 func (g *FakeGateway) FailNext(n int) {
 	g.mu.Lock()
@@ -134,13 +146,18 @@ func (g *FakeGateway) FailNext(n int) {
 	g.outages = n
 }
 
-// Captured returns how many distinct charges were captured.
+// FakeGatewayID is the reference the fake gateway gives a payment's
+// charge, for a test's webhook to name it.
+func FakeGatewayID(paymentID string) string { return "fake_pi_" + paymentID }
+
+// Captured returns how many distinct charges were captured (pending ones
+// are not).
 func (g *FakeGateway) Captured() int {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	n := 0
 	for _, c := range g.charges {
-		if c.declined == "" {
+		if c.declined == "" && c.res.Status == ChargeCaptured {
 			n++
 		}
 	}
@@ -174,7 +191,11 @@ func (g *FakeGateway) Charge(ctx context.Context, c Charge) (ChargeResult, error
 	fc, ok := g.charges[c.IdempotencyKey]
 	if !ok {
 		// A declined attempt is remembered too, as Stripe does.
-		fc = fakeCharge{res: ChargeResult{GatewayID: "fake_pi_" + c.PaymentID, Status: ChargeCaptured, Amount: c.Amount},
+		status := ChargeCaptured
+		if g.pending[c.UserID] {
+			status = ChargePending
+		}
+		fc = fakeCharge{res: ChargeResult{GatewayID: FakeGatewayID(c.PaymentID), Status: status, Amount: c.Amount},
 			declined: g.declines[c.UserID]}
 		g.charges[c.IdempotencyKey] = fc
 	}
