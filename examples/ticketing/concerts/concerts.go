@@ -181,6 +181,11 @@ func decide(s Concert, c Command) ([]Event, error) {
 		if err := ticketTypes(c.TicketTypes, c.Capacity); err != nil {
 			return nil, err
 		}
+		if c.OrganizerID == "" {
+			// The organizer is paid and invoices in their name: a concert
+			// without one could sell seats that no payment can be taken for.
+			return nil, fmt.Errorf("%w: no organizer", ErrInvalidConcert)
+		}
 		return []Event{ConcertCreated{ConcertID: c.ConcertID, Name: c.Name, Artist: c.Artist, StartsAt: c.StartsAt.UTC(),
 			Venue: c.Venue, TicketTypes: slices.Clone(c.TicketTypes), OrganizerID: c.OrganizerID}}, nil
 	case UpdateConcert:

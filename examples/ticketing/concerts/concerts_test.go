@@ -50,6 +50,12 @@ func TestAConcertNeedsAnArtist(t *testing.T) {
 	spec.Given(t).When(c).ThenError(concerts.ErrInvalidConcert)
 }
 
+func TestAConcertNeedsAnOrganizer(t *testing.T) {
+	c := create()
+	c.OrganizerID = ""
+	spec.Given(t).When(c).ThenError(concerts.ErrInvalidConcert)
+}
+
 func TestAConcertNeedsTicketTypes(t *testing.T) {
 	c := create()
 	c.TicketTypes, c.Capacity = nil, nil

@@ -14,7 +14,7 @@ func ExampleDecider() {
 	d := concerts.Decider()
 	at := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
 	create := concerts.CreateConcert{ConcertID: "c1", Name: "Summer Night", Artist: "Kwiat Jabłoni",
-		StartsAt: at.AddDate(0, 4, 0), Venue: "Torwar, Warsaw", At: at,
+		StartsAt: at.AddDate(0, 4, 0), Venue: "Torwar, Warsaw", At: at, OrganizerID: "olga",
 		TicketTypes: []concerts.TicketType{{Name: "VIP", Price: money.Money{Amount: 19999, Currency: "PLN"}}},
 		Capacity:    map[string]int{"VIP": 50}}
 	events, _ := d.Decide(d.Initial(), create)
