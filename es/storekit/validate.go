@@ -224,7 +224,7 @@ const (
 // checkNumber checks that a JSON number token, which json.Valid has
 // checked, is within the range every store can keep.
 func checkNumber(tok []byte) error {
-	if len(tok) <= maxScale && bytes.IndexAny(tok, "eE") < 0 {
+	if len(tok) <= maxScale && !bytes.ContainsAny(tok, "eE") {
 		return nil // too short to break either limit
 	}
 	mant, exp := bytes.TrimPrefix(tok, []byte("-")), int64(0)
