@@ -20,6 +20,7 @@ func FuzzRegistryDecode(f *testing.F) {
 	f.Add("Nope", 1, []byte(`null`))
 	f.Add("PriceSet", 0, []byte(`[`))
 	f.Add("es.MessageHandled", 1, []byte(`{"message_id":"x"}`))
+	f.Add("es.DeadlinesCancelled", 1, []byte(`{"deadline_ids":["x"]}`))
 	f.Fuzz(func(t *testing.T, name string, version int, data []byte) {
 		reg := priceRegistry(t)
 		v, err := reg.Decode(es.Event{Type: name, SchemaVersion: version, Data: json.RawMessage(data)})
@@ -31,7 +32,7 @@ func FuzzRegistryDecode(f *testing.F) {
 			return
 		}
 		switch v.(type) {
-		case PriceSet, es.MessageHandled:
+		case PriceSet, es.MessageHandled, es.DeadlinesCancelled: // the last two are built in
 		default:
 			t.Fatalf("Decode(%q v%d) gave a %T", name, version, v)
 		}
