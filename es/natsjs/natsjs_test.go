@@ -198,19 +198,7 @@ func TestEachKeyKeepsItsOrderWhenHandlingsFail(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	const keys, perKey = 12, 40
-	var msgs []es.Message
-	for n := range perKey {
-		for k := range keys {
-			msgs = append(msgs, note(fmt.Sprintf("key-%d", k), n))
-		}
-	}
-	if _, err := store.AppendEnqueue(ctx, es.Enqueue{Messages: msgs}); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		_ = es.NewRelay(store, pub, es.RelayConfig{Workers: 4, PollInterval: 10 * time.Millisecond}).Run(ctx)
-	}()
+	msgs := relayNotes(ctx, t, store, pub, 12, 40)
 	h := newHandled(len(msgs))
 	var failures atomic.Int64
 	sub := natsjs.NewSubscriber(js, "flaky", store.Inbox(), func(ctx context.Context, m es.Message) error {
@@ -241,19 +229,7 @@ func TestTwoSubscribersOfOneNameShareTheWorkAndKeepTheOrder(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	const keys, perKey = 8, 30
-	var msgs []es.Message
-	for n := range perKey {
-		for k := range keys {
-			msgs = append(msgs, note(fmt.Sprintf("key-%d", k), n))
-		}
-	}
-	if _, err := store.AppendEnqueue(ctx, es.Enqueue{Messages: msgs}); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		_ = es.NewRelay(store, pub, es.RelayConfig{Workers: 4, PollInterval: 10 * time.Millisecond}).Run(ctx)
-	}()
+	msgs := relayNotes(ctx, t, store, pub, 8, 30)
 	h := newHandled(len(msgs))
 	var by [2]atomic.Int64
 	for i := range 2 {
@@ -356,4 +332,23 @@ func TestConfigurationsThatCannotWork(t *testing.T) {
 			t.Errorf("subscriber, %s: got %v, want ErrInvalidConfig", name, err)
 		}
 	}
+}
+
+// relayNotes enqueues perKey notes for each of keys keys, interleaved, and
+// runs a relay with 4 workers from store to pub until ctx ends.
+func relayNotes(ctx context.Context, t *testing.T, store *memory.Store, pub *natsjs.Publisher, keys, perKey int) []es.Message {
+	t.Helper()
+	var msgs []es.Message
+	for n := range perKey {
+		for k := range keys {
+			msgs = append(msgs, note(fmt.Sprintf("key-%d", k), n))
+		}
+	}
+	if _, err := store.AppendEnqueue(ctx, es.Enqueue{Messages: msgs}); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		_ = es.NewRelay(store, pub, es.RelayConfig{Workers: 4, PollInterval: 10 * time.Millisecond}).Run(ctx)
+	}()
+	return msgs
 }
