@@ -46,19 +46,31 @@ import (
 	"esgo.dev/examples/ticketing/users"
 )
 
+// commands returns the subcommands, each in its own file.
+func commands() map[string]func(ctx context.Context, args []string) error {
+	return map[string]func(ctx context.Context, args []string) error{
+		"demo": demoCommand,
+	}
+}
+
 func main() {
-	if len(os.Args) < 2 || os.Args[1] != "demo" {
-		fmt.Fprintln(os.Stderr, "usage: ticketing demo [-db path]")
+	cmds := commands()
+	if len(os.Args) < 2 || cmds[os.Args[1]] == nil {
+		fmt.Fprintln(os.Stderr, "usage: ticketing <command> [flags]; commands:", strings.Join(slices.Sorted(maps.Keys(cmds)), ", "))
 		os.Exit(2)
 	}
+	if err := cmds[os.Args[1]](context.Background(), os.Args[2:]); err != nil {
+		fmt.Fprintf(os.Stderr, "%s: %v\n", os.Args[1], err)
+		os.Exit(1)
+	}
+}
+
+func demoCommand(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("demo", flag.ExitOnError)
 	db := fs.String("db", "", "SQLite file (default: one in a new temporary directory)")
 	hold := fs.Duration("hold", 2*time.Second, "how long a reservation holds its seats (the order then waits a quarter more for its payment)")
-	_ = fs.Parse(os.Args[2:])
-	if err := demo(context.Background(), *db, *hold); err != nil {
-		fmt.Fprintln(os.Stderr, "demo:", err)
-		os.Exit(1)
-	}
+	_ = fs.Parse(args)
+	return demo(ctx, *db, *hold)
 }
 
 func demo(ctx context.Context, path string, hold time.Duration) error {
