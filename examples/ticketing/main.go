@@ -340,6 +340,10 @@ func describe(v any) string {
 		return fmt.Sprintf("%d lines, total %s", len(e.Lines), e.Total)
 	case reservations.SeatsReserved:
 		return fmt.Sprintf("%v until %s", e.Seats, e.ExpiresAt.Format("15:04:05.000"))
+	case reservations.SeatsTaken:
+		return fmt.Sprintf("%v taken by reservation %s", e.Seats, e.ReservationID[:8])
+	case reservations.SeatsFreed:
+		return fmt.Sprintf("%v free again (reservation %s)", e.Seats, e.ReservationID[:8])
 	case reservations.ReservationConfirmed:
 		return "reservation " + e.ReservationID[:8]
 	case reservations.ReservationExpired:

@@ -92,17 +92,21 @@ type App struct {
 	outbox   es.Outbox
 	bus      *es.Bus
 	Concerts *es.CommandHandler[concerts.Concert, concerts.Command, concerts.Event]
-	// Inventory handles the reservations module's inventory streams.
-	Inventory *es.CommandHandler[reservations.Inventory, reservations.Command, reservations.Event]
-	Carts     *es.CommandHandler[carts.Cart, carts.Command, carts.Event]
-	Users     *es.CommandHandler[users.User, users.Command, users.Event]
-	multi     *es.MultiStreamHandler // commands over a concert and its inventory, or a user and an address
-	expiry    *es.ProcessHandler[reservations.ExpiryState, reservations.ExpiryEvent]
-	tickets   *tickets.Service // nil without an outbox
-	orders    *es.ProcessHandler[orders.Order, orders.Event]
-	sales     *es.ProcessHandler[orders.Sales, orders.SalesEvent]
-	projs     []sqlite.Projection
-	subs      []*es.Subscription // one per read model, in the order of projs
+	Carts    *es.CommandHandler[carts.Cart, carts.Command, carts.Event]
+	Users    *es.CommandHandler[users.User, users.Command, users.Event]
+	// multi runs the commands over several streams: a concert and its
+	// inventory, a reservation and its concert's inventory, a user and an
+	// address. It keeps snapshots of the inventories where the store can.
+	multi        *es.MultiStreamHandler
+	inventory    *es.CommandHandler[reservations.Inventory, reservations.Command, reservations.Event] // loads only
+	reservation  *es.CommandHandler[reservations.Reservation, reservations.Command, reservations.ReservationEvent]
+	inventoryQue queue // the commands that change an inventory, one at a time per concert
+	expiry       *es.ProcessHandler[reservations.ExpiryState, reservations.ExpiryEvent]
+	tickets      *tickets.Service // nil without an outbox
+	orders       *es.ProcessHandler[orders.Order, orders.Event]
+	sales        *es.ProcessHandler[orders.Sales, orders.SalesEvent]
+	projs        []sqlite.Projection
+	subs         []*es.Subscription // one per read model, in the order of projs
 
 	// Finance is the financial module (nil without an outbox): see finance.go.
 	Finance *finance.Module
@@ -144,13 +148,21 @@ func New(cfg Config) (*App, error) {
 	// buyers queue for the inventory instead of retrying against each
 	// other. Other processes are still kept apart by expected versions.
 	hc := es.HandlerConfig{MaxAttempts: cfg.MaxAttempts, SerializePerStream: true}
+	// A concert's inventory takes an event per reservation made and
+	// released: its snapshot (a few counts) spares each command the fold
+	// of the whole sale.
+	mc := es.HandlerConfig{MaxAttempts: cfg.MaxAttempts}
+	if _, ok := cfg.Events.(es.SnapshotStore); ok {
+		mc.SnapshotEvery = InventorySnapshotEvery
+	}
 	a := &App{
 		cfg: cfg, reg: reg, bus: es.NewBus(),
-		Concerts:  es.NewCommandHandler(cfg.Events, reg, concerts.Decider(), hc),
-		Inventory: es.NewCommandHandler(cfg.Events, reg, reservations.Decider(), hc),
-		Carts:     es.NewCommandHandler(cfg.Events, reg, carts.Decider(), hc),
-		Users:     es.NewCommandHandler(cfg.Events, reg, users.Decider(), hc),
-		multi:     es.NewMultiStreamHandler(cfg.Events, reg, es.HandlerConfig{MaxAttempts: cfg.MaxAttempts}),
+		Concerts:    es.NewCommandHandler(cfg.Events, reg, concerts.Decider(), hc),
+		Carts:       es.NewCommandHandler(cfg.Events, reg, carts.Decider(), hc),
+		Users:       es.NewCommandHandler(cfg.Events, reg, users.Decider(), hc),
+		multi:       es.NewMultiStreamHandler(cfg.Events, reg, mc),
+		inventory:   es.NewCommandHandler(cfg.Events, reg, reservations.Decider(), mc),
+		reservation: es.NewCommandHandler(cfg.Events, reg, reservations.ReservationDecider(), hc),
 	}
 	// The read models are portable; this application keeps them on SQLite.
 	for _, p := range append([]sqlprojection.Projection{
@@ -186,6 +198,25 @@ func New(cfg Config) (*App, error) {
 	return a, nil
 }
 
+// InventorySnapshotEvery is how many inventory events a load folds, at
+// most, after the inventory's latest snapshot (es.HandlerConfig's
+// SnapshotEvery), on stores that keep snapshots.
+const InventorySnapshotEvery = 100
+
+// Inventory returns the state of a concert's inventory: its capacity and
+// the seats taken, per ticket type.
+func (a *App) Inventory(ctx context.Context, concertID string) (reservations.Inventory, error) {
+	s, _, err := a.inventory.Load(ctx, reservations.Stream(concertID))
+	return s, err
+}
+
+// Reservation returns the state of a reservation; its Status is empty if
+// there is none.
+func (a *App) Reservation(ctx context.Context, reservationID string) (reservations.Reservation, error) {
+	s, _, err := a.reservation.Load(ctx, reservations.ReservationStream(reservationID))
+	return s, err
+}
+
 // Registry returns the application's registry.
 func (a *App) Registry() *es.Registry { return a.reg }
 
@@ -215,7 +246,7 @@ func (a *App) RunReadModels(ctx context.Context) error {
 
 // RunProcesses runs only the processes: the relay that delivers the
 // outbox's messages and deadlines to the bus, and the feed of the
-// inventory's events to the expiry process. Without an outbox it has
+// reservations' events to the expiry process. Without an outbox it has
 // nothing to run and returns nil at once.
 func (a *App) RunProcesses(ctx context.Context) error {
 	return runAll(ctx, a.processRuns())
@@ -240,14 +271,15 @@ func (a *App) processRuns() []func(context.Context) error {
 	if cps == nil {
 		cps = &memCheckpoints{}
 	}
-	// The expiry process is fed the inventory's events as messages: the
-	// event ID is the message ID, so a replay after a crash is recognised
-	// by the process handler and does nothing.
+	// The expiry process is fed the reservations' events as messages
+	// (not the inventories', which it does not need): the event ID is the
+	// message ID, so a replay after a crash is recognised by the process
+	// handler and does nothing.
 	feed := es.NewSubscription("reservation-expiry", a.cfg.Events,
 		es.AtLeastOnce("reservation-expiry", cps, func(ctx context.Context, e es.Event) error {
 			return a.expiry.Handle(ctx, es.Message{ID: e.ID, Key: e.StreamID, Type: e.Type,
 				SchemaVersion: e.SchemaVersion, Data: e.Data, Metadata: e.Metadata})
-		}), es.SubscriptionConfig{Categories: []string{"inventory"}, Logger: a.cfg.Logger})
+		}), es.SubscriptionConfig{Categories: []string{reservations.ReservationCategory}, Logger: a.cfg.Logger})
 	relay := es.NewRelay(a.outbox, a.bus, es.RelayConfig{Clock: a.cfg.Clock, PollInterval: a.cfg.RelayPollInterval,
 		Workers: a.cfg.RelayWorkers, Observer: a.cfg.RelayObserver, Logger: a.cfg.Logger})
 	return []func(context.Context) error{feed.Run, relay.Run}
@@ -289,8 +321,26 @@ func (a *App) expireReservation(ctx context.Context, m es.Message) error {
 	cmd := v.(reservations.ExpireReservation)
 	// The message ID is the command ID: a redelivered deadline is applied
 	// once.
-	_, err = a.Inventory.Handle(ctx, m.ID, reservations.Stream(cmd.ConcertID), cmd)
+	_, err = a.decideReservations(ctx, m.ID, cmd.ConcertID, func(ctx context.Context, d *es.Decision) error {
+		_, err := reservations.Decide(ctx, d, cmd)
+		return err
+	})
 	return err
+}
+
+// decideReservations runs decide, a decision over reservations' and
+// inventories' streams, in the multi-stream handler; concertID, unless
+// empty, is the concert whose inventory it changes, and the decision
+// waits for the turn of that inventory in this process.
+func (a *App) decideReservations(ctx context.Context, commandID, concertID string, decide func(ctx context.Context, d *es.Decision) error) (es.MultiStreamResult, error) {
+	if concertID != "" {
+		unlock, err := a.inventoryQue.lock(ctx, concertID)
+		if err != nil {
+			return es.MultiStreamResult{}, err
+		}
+		defer unlock()
+	}
+	return a.multi.Handle(ctx, commandID, decide)
 }
 
 // memCheckpoints is a CheckpointStore for event stores without one.

@@ -51,8 +51,7 @@ func (a *App) CancelConcert(ctx context.Context, commandID string, c concerts.Ca
 		if _, err := es.DecideOn(ctx, d, concerts.Decider(), concerts.Stream(c.ConcertID), concerts.Command(c)); err != nil {
 			return err
 		}
-		if _, err := es.DecideOn(ctx, d, reservations.Decider(), reservations.Stream(c.ConcertID),
-			reservations.Command(reservations.CloseInventory{ConcertID: c.ConcertID})); err != nil {
+		if _, err := reservations.Decide(ctx, d, reservations.CloseInventory{ConcertID: c.ConcertID}); err != nil {
 			return err
 		}
 		if a.outbox == nil {
@@ -71,7 +70,7 @@ func (a *App) decideConcertAndInventory(ctx context.Context, commandID, concertI
 		if _, err := es.DecideOn(ctx, d, concerts.Decider(), concerts.Stream(concertID), cmd); err != nil || inv == nil {
 			return err
 		}
-		_, err := es.DecideOn(ctx, d, reservations.Decider(), reservations.Stream(concertID), inv)
+		_, err := reservations.Decide(ctx, d, inv)
 		return err
 	})
 	return err
@@ -99,18 +98,29 @@ func (a *App) AddToCart(ctx context.Context, commandID, userID, concertID, ticke
 	return err
 }
 
-// Reserve holds seats until the app's clock plus the hold. The reservation
-// ID doubles as the command ID, so a retried reservation holds seats once.
+// Reserve holds seats until the app's clock plus the hold: the
+// reservation's stream and the concert's inventory change in one append
+// (see reservations.Decide). A retry with the same command ID holds seats
+// once; a reservation ID is used once.
 func (a *App) Reserve(ctx context.Context, commandID string, r reservations.Reserve) error {
 	r.ExpiresAt = a.cfg.Clock.Now().Add(a.cfg.Hold)
-	_, err := a.Inventory.Handle(ctx, commandID, reservations.Stream(r.ConcertID), r)
-	return err
+	return a.decideReservation(ctx, commandID, r.ConcertID, r)
 }
 
 // ConfirmReservation keeps a reservation's seats; its expiry deadline is
-// cancelled. (Orders confirm their seats through the order process.)
+// cancelled. Only the reservation's stream changes. (Orders confirm their
+// seats through the order process.)
 func (a *App) ConfirmReservation(ctx context.Context, commandID, concertID, reservationID string) error {
-	_, err := a.Inventory.Handle(ctx, commandID, reservations.Stream(concertID), reservations.ConfirmReservation{ConcertID: concertID, ReservationID: reservationID})
+	return a.decideReservation(ctx, commandID, "", reservations.ConfirmReservation{ConcertID: concertID, ReservationID: reservationID})
+}
+
+// decideReservation decides cmd with reservations.Decide; queueFor is the
+// concert whose inventory cmd changes ("" if none).
+func (a *App) decideReservation(ctx context.Context, commandID, queueFor string, cmd reservations.Command) error {
+	_, err := a.decideReservations(ctx, commandID, queueFor, func(ctx context.Context, d *es.Decision) error {
+		_, err := reservations.Decide(ctx, d, cmd)
+		return err
+	})
 	return err
 }
 

@@ -159,7 +159,7 @@ func TestAConcertAndItsInventoryChangeTogether(t *testing.T) {
 		t.Fatal(err)
 	}
 	c, _, _ := a.Concerts.Load(ctx, concerts.Stream("c1"))
-	inv, _, _ := a.Inventory.Load(ctx, reservations.Stream("c1"))
+	inv, _ := a.Inventory(ctx, "c1")
 	if !c.Cancelled || !inv.Closed || inv.Reserved["GA"] != 5 {
 		t.Fatalf("concert cancelled %v, inventory closed %v with %d reserved; want true, true, 5", c.Cancelled, inv.Closed, inv.Reserved["GA"])
 	}

@@ -156,20 +156,20 @@ func (a *App) CancelOrder(ctx context.Context, commandID, userID, orderID, reaso
 }
 
 // reserveSeats answers the order process's ReserveSeats with the
-// inventory: SeatsHeld, written with the reservation in one append, or
-// SeatsUnavailable, written in an append that expects the inventory's
-// version it was decided on. The message ID is the command ID, so a
-// redelivered request holds seats once.
+// reservations module: SeatsHeld, written with the reservation and the
+// inventory's count in one append, or SeatsUnavailable, written in an
+// append that expects the inventory's version it was decided on. The
+// message ID is the command ID, so a redelivered request holds seats once.
 func (a *App) reserveSeats(ctx context.Context, m es.Message) error {
 	v, err := es.DecodeMessage(a.reg, m)
 	if err != nil {
 		return err
 	}
 	r := v.(orders.ReserveSeats)
-	_, err = a.multi.Handle(ctx, m.ID, func(ctx context.Context, d *es.Decision) error {
+	_, err = a.decideReservations(ctx, m.ID, r.ConcertID, func(ctx context.Context, d *es.Decision) error {
 		cmd := reservations.Reserve{ConcertID: r.ConcertID, ReservationID: r.ReservationID, UserID: r.UserID, Seats: r.Seats,
 			ExpiresAt: a.cfg.Clock.Now().Add(a.cfg.Hold)}
-		events, err := es.DecideOn(ctx, d, reservations.Decider(), reservations.Stream(r.ConcertID), reservations.Command(cmd))
+		events, err := reservations.Decide(ctx, d, cmd)
 		if reason, refused := refusal(err); refused {
 			return d.Send(es.Send{Key: r.OrderID, ID: es.DeriveID(m.ID+"/unavailable", 0),
 				Message: orders.SeatsUnavailable{OrderID: r.OrderID, ReservationID: r.ReservationID, Reason: reason}})
@@ -197,23 +197,24 @@ func refusal(err error) (string, bool) {
 	case errors.Is(err, reservations.ErrSalesClosed):
 		return "sales are closed", true
 	case errors.Is(err, reservations.ErrNoInventory), errors.Is(err, reservations.ErrUnknownTicketType),
-		errors.Is(err, reservations.ErrInvalidSeats), errors.Is(err, reservations.ErrUserRequired):
+		errors.Is(err, reservations.ErrInvalidSeats), errors.Is(err, reservations.ErrUserRequired),
+		errors.Is(err, reservations.ErrNoReservationID):
 		return err.Error(), true
 	}
 	return "", false
 }
 
 // confirmSeats answers ConfirmSeats: SeatsConfirmed, or SeatsLapsed when
-// the hold ran out and the seats were released first.
+// the hold ran out and the seats were released first. Only the
+// reservation's stream changes: the inventory counts its seats already.
 func (a *App) confirmSeats(ctx context.Context, m es.Message) error {
 	v, err := es.DecodeMessage(a.reg, m)
 	if err != nil {
 		return err
 	}
 	c := v.(orders.ConfirmSeats)
-	_, err = a.multi.Handle(ctx, m.ID, func(ctx context.Context, d *es.Decision) error {
-		_, err := es.DecideOn(ctx, d, reservations.Decider(), reservations.Stream(c.ConcertID),
-			reservations.Command(reservations.ConfirmReservation{ConcertID: c.ConcertID, ReservationID: c.ReservationID}))
+	_, err = a.decideReservations(ctx, m.ID, "", func(ctx context.Context, d *es.Decision) error {
+		_, err := reservations.Decide(ctx, d, reservations.ConfirmReservation{ConcertID: c.ConcertID, ReservationID: c.ReservationID})
 		if errors.Is(err, reservations.ErrReservationReleased) {
 			return d.Send(es.Send{Key: c.OrderID, ID: es.DeriveID(m.ID+"/lapsed", 0),
 				Message: orders.SeatsLapsed{OrderID: c.OrderID, ReservationID: c.ReservationID}})
@@ -227,17 +228,17 @@ func (a *App) confirmSeats(ctx context.Context, m es.Message) error {
 	return err
 }
 
-// releaseSeats frees an order's held seats. Seats already free stay so;
-// confirmed seats are not released here (an order cancels confirmed seats
-// only with its concert, whose inventory is closed).
+// releaseSeats frees an order's held seats: the reservation is cancelled
+// and its seats given back to the inventory in one append. Seats already
+// free stay so; confirmed seats are not released here (an order cancels
+// confirmed seats only with its concert, whose inventory is closed).
 func (a *App) releaseSeats(ctx context.Context, m es.Message) error {
 	v, err := es.DecodeMessage(a.reg, m)
 	if err != nil {
 		return err
 	}
 	r := v.(orders.ReleaseSeats)
-	_, err = a.Inventory.Handle(ctx, m.ID, reservations.Stream(r.ConcertID),
-		reservations.CancelReservation{ConcertID: r.ConcertID, ReservationID: r.ReservationID})
+	err = a.decideReservation(ctx, m.ID, r.ConcertID, reservations.CancelReservation{ConcertID: r.ConcertID, ReservationID: r.ReservationID})
 	if errors.Is(err, reservations.ErrReservationConfirmed) || errors.Is(err, reservations.ErrUnknownReservation) {
 		a.cfg.Logger.InfoContext(ctx, "app: seats not released", "order", r.OrderID, "reservation", r.ReservationID, "why", err)
 		return nil

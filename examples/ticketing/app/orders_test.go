@@ -112,11 +112,20 @@ func status(st orders.Status) func(orders.Order) bool {
 
 func (s *shop) inventory(t *testing.T, concertID string) reservations.Inventory {
 	t.Helper()
-	inv, _, err := s.Inventory.Load(context.Background(), reservations.Stream(concertID))
+	inv, err := s.Inventory(context.Background(), concertID)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return inv
+}
+
+func (s *shop) reservation(t *testing.T, reservationID string) reservations.Reservation {
+	t.Helper()
+	r, err := s.Reservation(context.Background(), reservationID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
 }
 
 // ledger returns what an order's payment captured and what was given
@@ -202,8 +211,7 @@ func TestAPurchaseRunsFromCheckoutToTicketsDeliveredTheWayTheBuyerChose(t *testi
 	if len(o.TicketIDs) != 3 {
 		t.Errorf("%d tickets, want 3", len(o.TicketIDs))
 	}
-	inv := s.inventory(t, "c1")
-	if r := inv.Reservations[o.ReservationID]; r.Status != reservations.Confirmed {
+	if r := s.reservation(t, o.ReservationID); r.Status != reservations.Confirmed {
 		t.Errorf("reservation %s, want confirmed", r.Status)
 	}
 	if captured, refunded := s.ledger(t, id); captured != 75000 || refunded != 0 {
@@ -314,7 +322,7 @@ func TestADeclinedPaymentReleasesTheSeatsAndTellsTheBuyerWhy(t *testing.T) {
 		t.Errorf("reason %q", o.Reason)
 	}
 	waitFor(t, func() bool { return s.inventory(t, "c1").Left("GA") == 10 })
-	if r := s.inventory(t, "c1").Reservations[o.ReservationID]; r.Status != reservations.Cancelled {
+	if r := s.reservation(t, o.ReservationID); r.Status != reservations.Cancelled {
 		t.Errorf("reservation %s, want cancelled", r.Status)
 	}
 	if captured, _ := s.ledger(t, id); captured != 0 {
@@ -375,7 +383,7 @@ func lapse(t *testing.T, s *shop, take func()) orders.Order {
 		return ok
 	})
 	s.clock.Advance(testHold + time.Second) // within the grace
-	waitFor(t, func() bool { return s.inventory(t, "c1").Reservations[o.ReservationID].Status == reservations.Expired })
+	waitFor(t, func() bool { return s.reservation(t, o.ReservationID).Status == reservations.Expired })
 	take()
 	s.complete(t, o)
 	return o
@@ -388,9 +396,9 @@ func TestAPaymentAfterTheHoldLapsedHoldsTheSeatsAgain(t *testing.T) {
 	if done.ReservationID == o.ReservationID {
 		t.Fatal("completed on the lapsed reservation")
 	}
-	inv := s.inventory(t, "c1")
-	if inv.Reservations[done.ReservationID].Status != reservations.Confirmed || inv.Left("GA") != 0 {
-		t.Errorf("second reservation %s, %d left; want confirmed and 0", inv.Reservations[done.ReservationID].Status, inv.Left("GA"))
+	inv, second := s.inventory(t, "c1"), s.reservation(t, done.ReservationID)
+	if second.Status != reservations.Confirmed || inv.Left("GA") != 0 {
+		t.Errorf("second reservation %s, %d left; want confirmed and 0", second.Status, inv.Left("GA"))
 	}
 	if captured, refunded := s.ledger(t, o.ID); captured != 50000 || refunded != 0 {
 		t.Errorf("captured %d, refunded %d", captured, refunded)
@@ -453,7 +461,7 @@ func TestACancelledConcertRefundsEveryPaidOrderAndVoidsItsTickets(t *testing.T) 
 	}
 	o := waitOrder(t, s.App, unpaid, status(orders.Cancelled))
 	waitFor(t, func() bool {
-		return s.inventory(t, "c1").Reservations[o.ReservationID].Status == reservations.Cancelled
+		return s.reservation(t, o.ReservationID).Status == reservations.Cancelled
 	})
 	if captured, _ := s.ledger(t, unpaid); captured != 0 {
 		t.Errorf("captured %d for the unpaid order", captured)

@@ -11,9 +11,10 @@ import (
 	"esgo.dev/examples/ticketing/reservations"
 )
 
-// The inventory stream decides every reservation with the exact version it
-// read, so the last seat goes to one buyer only.
-func ExampleDecider() {
+// A reservation is decided over its own stream and the concert's
+// inventory, each at the exact version it read, so the last seat goes to
+// one buyer only.
+func ExampleDecide() {
 	ctx := context.Background()
 	store := memory.New(memory.Config{})
 	reg := es.NewRegistry()
@@ -21,19 +22,34 @@ func ExampleDecider() {
 		fmt.Println(err)
 		return
 	}
-	h := es.NewCommandHandler(store, reg, reservations.Decider(), es.HandlerConfig{MaxAttempts: 50})
-	stream := reservations.Stream("c1")
-	if _, err := h.Handle(ctx, "", stream, reservations.OpenInventory{ConcertID: "c1", Capacity: map[string]int{"VIP": 1}}); err != nil {
+	h := es.NewMultiStreamHandler(store, reg, es.HandlerConfig{MaxAttempts: 50, SnapshotEvery: 100})
+	decide := func(cmd reservations.Command) error {
+		_, err := h.Handle(ctx, es.NewID(), func(ctx context.Context, d *es.Decision) error {
+			_, err := reservations.Decide(ctx, d, cmd)
+			return err
+		})
+		return err
+	}
+	if err := decide(reservations.OpenInventory{ConcertID: "c1", Capacity: map[string]int{"VIP": 1}}); err != nil {
 		fmt.Println(err)
 		return
 	}
 	expires := time.Date(2026, 5, 1, 20, 0, 0, 0, time.UTC)
 	for _, user := range []string{"ala", "ola"} {
-		_, err := h.Handle(ctx, "", stream, reservations.Reserve{ConcertID: "c1", ReservationID: "r-" + user, UserID: user,
+		err := decide(reservations.Reserve{ConcertID: "c1", ReservationID: "r-" + user, UserID: user,
 			Seats: map[string]int{"VIP": 1}, ExpiresAt: expires})
 		fmt.Println(user, errors.Is(err, reservations.ErrSoldOut))
 	}
+	// Ala's hold runs out: the seat is ola's to take.
+	if err := decide(reservations.ExpireReservation{ConcertID: "c1", ReservationID: "r-ala"}); err != nil {
+		fmt.Println(err)
+		return
+	}
+	err := decide(reservations.Reserve{ConcertID: "c1", ReservationID: "r-ola-2", UserID: "ola",
+		Seats: map[string]int{"VIP": 1}, ExpiresAt: expires})
+	fmt.Println("ola again", errors.Is(err, reservations.ErrSoldOut))
 	// Output:
 	// ala false
 	// ola true
+	// ola again false
 }

@@ -60,14 +60,16 @@ func TimeoutID(reservationID string) string {
 }
 
 // Expiry is the process manager that expires reservations. It learns of a
-// reservation from the inventory's SeatsReserved event (fed to it by a
-// subscription; see package app) and schedules a ReservationTimedOut
+// reservation from its SeatsReserved event (the events of the category
+// [ReservationCategory] are fed to it by a subscription; see package app)
+// and schedules a ReservationTimedOut
 // deadline at the reservation's expiry. The deadline is persisted in the
 // outbox with the process's state, so it fires after a restart. A
 // confirmation, cancellation or expiry cancels it; when it fires first,
-// the process sends ExpireReservation to the inventory, which releases the
-// seats (or does nothing, if the reservation was confirmed meanwhile: the
-// inventory, not the process, has the last word).
+// the process sends ExpireReservation, which releases the reservation and
+// frees its seats in the inventory (or does nothing, if the reservation
+// was confirmed meanwhile: the reservation's stream, not the process, has
+// the last word).
 //
 // The workshop design has an ExpireReservation command but nothing that
 // sends it.

@@ -11,14 +11,21 @@ import (
 	"esgo.dev/examples/ticketing/reservations"
 )
 
+// lifecycle is a sale as the module stores it: counts in the inventory's
+// stream, each reservation in its own.
 func lifecycle() []any {
-	return []any{estest.InStream("inventory-c1", opened(),
-		reserved("r1", "u1", map[string]int{"standing": 2}),
-		reserved("r2", "u1", map[string]int{"vip": 1, "standing": 1}),
-		reserved("r3", "u2", map[string]int{"standing": 4}),
-		reservations.ReservationConfirmed{ConcertID: "c1", ReservationID: "r2", UserID: "u1"},
-		reservations.ReservationExpired{ConcertID: "c1", ReservationID: "r1", UserID: "u1", Seats: map[string]int{"standing": 2}},
-	)}
+	return []any{
+		estest.InStream("inventory-c1", opened()),
+		estest.InStream("reservation-r1", reserved("r1", "u1", map[string]int{"standing": 2})),
+		estest.InStream("inventory-c1", taken("r1", map[string]int{"standing": 2})),
+		estest.InStream("reservation-r2", reserved("r2", "u1", map[string]int{"vip": 1, "standing": 1})),
+		estest.InStream("inventory-c1", taken("r2", map[string]int{"vip": 1, "standing": 1})),
+		estest.InStream("reservation-r3", reserved("r3", "u2", map[string]int{"standing": 4})),
+		estest.InStream("inventory-c1", taken("r3", map[string]int{"standing": 4})),
+		estest.InStream("reservation-r2", reservations.ReservationConfirmed{ConcertID: "c1", ReservationID: "r2", UserID: "u1"}),
+		estest.InStream("reservation-r1", reservations.ReservationExpired{ConcertID: "c1", ReservationID: "r1", UserID: "u1", Seats: map[string]int{"standing": 2}}),
+		estest.InStream("inventory-c1", freed("r1", map[string]int{"standing": 2})),
+	}
 }
 
 func TestUserReservationsShowEachReservationsStatus(t *testing.T) {

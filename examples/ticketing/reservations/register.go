@@ -7,12 +7,15 @@ import (
 )
 
 // Register registers the module's events and messages in reg under their
-// stored names ("reservations.SeatsReserved", ...).
+// stored names ("reservations.SeatsReserved", ...): the inventories' and
+// the reservations' events, then the expiry process's.
 func Register(reg *es.Registry) error {
 	return errors.Join(
 		es.Register[InventoryOpened](reg, "reservations.InventoryOpened"),
 		es.Register[CapacityChanged](reg, "reservations.CapacityChanged"),
 		es.Register[InventoryClosed](reg, "reservations.InventoryClosed"),
+		es.Register[SeatsTaken](reg, "reservations.SeatsTaken"),
+		es.Register[SeatsFreed](reg, "reservations.SeatsFreed"),
 		es.Register[SeatsReserved](reg, "reservations.SeatsReserved"),
 		es.Register[ReservationConfirmed](reg, "reservations.ReservationConfirmed"),
 		es.Register[ReservationCancelled](reg, "reservations.ReservationCancelled"),
