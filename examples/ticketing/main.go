@@ -49,7 +49,8 @@ import (
 // commands returns the subcommands, each in its own file.
 func commands() map[string]func(ctx context.Context, args []string) error {
 	return map[string]func(ctx context.Context, args []string) error{
-		"demo": demoCommand,
+		"demo":     demoCommand,
+		"loadtest": loadtestCommand,
 	}
 }
 

@@ -57,6 +57,10 @@ type Config struct {
 	// (default 1000: a flash sale has every buyer on one inventory stream,
 	// and a buyer may lose a race to each of the seats sold).
 	MaxAttempts int
+	// PasswordCost is the bcrypt cost of the passwords RegisterUser hashes
+	// (default 10, bcrypt's default). The load test registers its buyers
+	// at bcrypt's minimum, 4: it measures a sale, not password hashing.
+	PasswordCost int
 	// PaymentGrace is how long past a hold's end an order still waits for
 	// its payment (see orders.Config; default 0).
 	PaymentGrace time.Duration
@@ -133,6 +137,9 @@ func New(cfg Config) (*App, error) {
 	}
 	if cfg.MaxAttempts <= 0 {
 		cfg.MaxAttempts = 1000
+	}
+	if cfg.PasswordCost <= 0 {
+		cfg.PasswordCost = 10
 	}
 	if cfg.RelayPollInterval <= 0 {
 		cfg.RelayPollInterval = 100 * time.Millisecond

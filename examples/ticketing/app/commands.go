@@ -135,7 +135,7 @@ func (a *App) decideReservation(ctx context.Context, commandID, queueFor string,
 // nothing; registering the user ID with anything else fails with
 // users.ErrUserExists.
 func (a *App) RegisterUser(ctx context.Context, userID, email, name, password string, role users.Role) error {
-	hash, err := users.HashPassword(password)
+	hash, err := users.HashPasswordCost(password, a.cfg.PasswordCost)
 	if err != nil {
 		return err
 	}

@@ -48,14 +48,15 @@
 // process releases the seats when the hold ends, whoever holds them. The
 // order process does not replace it, and does not depend on it either:
 // whenever an order gives up on held seats it sends ReleaseSeats itself,
-// and the inventory makes every release idempotent, so whichever comes
+// and the reservations module makes every release idempotent (it is
+// decided on the reservation's own stream), so whichever comes
 // first frees the seats and the other changes nothing. The order's
 // PaymentDue deadline falls at the hold's end plus Config.PaymentGrace: a
 // payment captured in the grace finds the seats released (SeatsLapsed)
 // and the order tries to hold them again rather than turn away a buyer
 // whose bank answered a few seconds late. Confirmation is decided by the
-// inventory: a confirmation that comes after the expiry is refused there,
-// never silently accepted.
+// reservations module, on the reservation's stream: a confirmation that
+// comes after the expiry is refused there, never silently accepted.
 //
 // # One order per concert
 //

@@ -3,6 +3,8 @@ package reservations_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -246,7 +248,7 @@ type module struct {
 func newModule(t *testing.T, capacity map[string]int) *module {
 	reg := registry(t)
 	store := memory.New(memory.Config{})
-	cfg := es.HandlerConfig{SnapshotEvery: 3}
+	cfg := es.HandlerConfig{SnapshotEvery: 3, MaxAttempts: 200}
 	m := &module{t: t, store: store, h: es.NewMultiStreamHandler(store, reg, cfg),
 		inv: es.NewCommandHandler(store, reg, reservations.Decider(), cfg),
 		res: es.NewCommandHandler(store, reg, reservations.ReservationDecider(), cfg)}
@@ -379,5 +381,56 @@ func TestReleasingAnUnknownReservationFails(t *testing.T) {
 	m := newModule(t, map[string]int{"vip": 2})
 	if _, err := m.do("", reservations.CancelReservation{ConcertID: "c1", ReservationID: "r9"}); !errors.Is(err, reservations.ErrUnknownReservation) {
 		t.Fatalf("got %v, want ErrUnknownReservation", err)
+	}
+}
+
+// Buyers reserve while others cancel, expire and confirm the same
+// reservations, all at once, with nothing queueing them but the streams'
+// expected versions: the inventory's count stays the seats of the held
+// and confirmed reservations, never above the capacity.
+func TestRacingReservationsAndReleasesNeitherOversellNorFreeTwice(t *testing.T) {
+	m := newModule(t, map[string]int{"vip": 20})
+	ids := make([]string, 60)
+	for i := range ids {
+		ids[i] = fmt.Sprint("r", i)
+	}
+	var wg sync.WaitGroup
+	for i, id := range ids {
+		wg.Go(func() {
+			_, err := m.do("", reserve(id, "u", map[string]int{"vip": 1 + i%2}))
+			if err != nil && !errors.Is(err, reservations.ErrSoldOut) {
+				t.Error(err)
+			}
+		})
+		for j, cmd := range []reservations.Command{
+			reservations.CancelReservation{ConcertID: "c1", ReservationID: id},
+			reservations.ExpireReservation{ConcertID: "c1", ReservationID: id},
+			reservations.ConfirmReservation{ConcertID: "c1", ReservationID: id},
+		} {
+			if (i+j)%3 == 0 {
+				continue
+			}
+			wg.Go(func() {
+				_, err := m.do("", cmd)
+				if err != nil && !errors.Is(err, reservations.ErrUnknownReservation) && !errors.Is(err, reservations.ErrReservationReleased) &&
+					!errors.Is(err, reservations.ErrReservationConfirmed) {
+					t.Error(err)
+				}
+			})
+		}
+	}
+	wg.Wait()
+	taken := 0
+	for i, id := range ids {
+		r, _, err := m.res.Load(context.Background(), reservations.ReservationStream(id))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Status == reservations.Held || r.Status == reservations.Confirmed {
+			taken += 1 + i%2
+		}
+	}
+	if inv := m.inventory(); inv.Reserved["vip"] != taken || taken > 20 {
+		t.Fatalf("the inventory counts %d taken, the reservations hold %d, of 20", inv.Reserved["vip"], taken)
 	}
 }

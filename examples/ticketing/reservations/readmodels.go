@@ -23,7 +23,8 @@ type UserReservation struct {
 }
 
 // UserReservationsProjection keeps the reservations of each user in the
-// table user_reservations. Every event sets a row to what the event says
+// table user_reservations, from the reservations' own streams (the
+// inventory's counts are not needed here). Every event sets a row to what the event says
 // (rather than adding to it), so the model is idempotent by construction.
 // Its SQL is portable: the same projection runs on SQLite and PostgreSQL.
 func UserReservationsProjection(reg *es.Registry) sqlprojection.Projection {
@@ -112,7 +113,9 @@ type ConcertReservation struct {
 }
 
 // ConcertReservationsProjection keeps each concert's reservations, one row
-// per reservation and ticket type, in the table concert_reservations.
+// per reservation and ticket type, in the table concert_reservations, from
+// the reservations' own streams: held and confirmed seats are told apart
+// there, while the inventory counts only the seats taken.
 // Rows are upserted and their status set, so redelivery changes nothing.
 // Its SQL is portable: the same projection runs on SQLite and PostgreSQL.
 func ConcertReservationsProjection(reg *es.Registry) sqlprojection.Projection {

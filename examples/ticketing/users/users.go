@@ -74,12 +74,20 @@ func NormaliseEmail(email string) (string, error) {
 	return e, nil
 }
 
-// HashPassword hashes a password with bcrypt, refusing short ones.
+// HashPassword hashes a password with bcrypt at its default cost,
+// refusing short ones.
 func HashPassword(password string) (string, error) {
+	return HashPasswordCost(password, bcrypt.DefaultCost)
+}
+
+// HashPasswordCost is HashPassword at a bcrypt cost of its own (from
+// bcrypt.MinCost, 4, to bcrypt.MaxCost, 31; each step doubles the time).
+// CheckPassword reads the cost from the hash.
+func HashPasswordCost(password string, cost int) (string, error) {
 	if len(password) < 8 {
 		return "", ErrWeakPassword
 	}
-	h, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.DefaultCost)
+	h, err := bcrypt.GenerateFromPassword([]byte(password), cost)
 	if err != nil {
 		return "", fmt.Errorf("users: hash password: %w", err)
 	}
