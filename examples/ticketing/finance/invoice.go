@@ -239,8 +239,10 @@ type Book struct {
 // conflict on the book's version, and the loser decides again.
 func BookDecider() es.Decider[Book, struct{}, BookEvent] {
 	return es.Decider[Book, struct{}, BookEvent]{
-		Initial: func() Book { return Book{} },
-		Decide:  func(Book, struct{}) ([]BookEvent, error) { return nil, nil },
+		Initial:         func() Book { return Book{} },
+		SnapshotName:    "invoice-book",
+		SnapshotVersion: 1,
+		Decide:          func(Book, struct{}) ([]BookEvent, error) { return nil, nil },
 		Evolve: func(b Book, e BookEvent) Book {
 			switch e := e.(type) {
 			case InvoiceNumbered:

@@ -74,12 +74,19 @@ func New(cfg Config) (*Module, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	// An organizer's invoice book takes an event per invoice: a stadium's
+	// sale would fold the whole year's book for every invoice. Its state
+	// is two numbers, snapshotted where the store keeps snapshots.
+	ic := es.HandlerConfig{MaxAttempts: cfg.MaxAttempts}
+	if _, ok := cfg.Store.(es.SnapshotStore); ok {
+		ic.SnapshotEvery = 100
+	}
 	return &Module{
 		cfg: cfg,
 		payments: es.NewCommandHandler(cfg.Store, cfg.Registry, PaymentDecider(), es.HandlerConfig{
 			MaxAttempts: 20, SerializePerStream: true, Announce: es.Announce(announcePayment)}),
 		billing:  es.NewCommandHandler(cfg.Store, cfg.Registry, BillingDecider(), es.HandlerConfig{}),
-		invoices: es.NewMultiStreamHandler(cfg.Store, cfg.Registry, es.HandlerConfig{MaxAttempts: cfg.MaxAttempts}),
+		invoices: es.NewMultiStreamHandler(cfg.Store, cfg.Registry, ic),
 	}, nil
 }
 
