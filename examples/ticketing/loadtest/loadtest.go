@@ -461,8 +461,9 @@ func (s *sale) buyer(ctx context.Context, i int) {
 	}
 	checkedOut := time.Now()
 	// The answer comes by the hold's end plus the order's grace at the
-	// latest, once the order is placed; a minute more covers a backlog.
-	wait := s.cfg.Hold + s.cfg.Hold/4 + time.Minute
+	// latest, once the order is placed; two minutes more cover a backlog
+	// on a busy machine.
+	wait := s.cfg.Hold + s.cfg.Hold/4 + 2*time.Minute
 	a, err := s.answers.wait(ctx, placed[ConcertID], wait)
 	if err != nil {
 		fail("answer", err)

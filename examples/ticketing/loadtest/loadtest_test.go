@@ -14,7 +14,7 @@ import (
 // shows no seat sold twice. Its timings are not checked.
 func TestASmallFlashSaleOversellsNothingAndAnswersEveryBuyer(t *testing.T) {
 	res, err := loadtest.Run(context.Background(), loadtest.Config{
-		DB: filepath.Join(t.TempDir(), "sale.db"), Seats: 200, Buyers: 400, Concurrency: 32,
+		DB: filepath.Join(t.TempDir(), "sale.db"), Seats: 150, Buyers: 300, Concurrency: 32,
 		Hold: 2 * time.Second, Abandon: 0.2,
 	})
 	if err != nil {
@@ -26,7 +26,7 @@ func TestASmallFlashSaleOversellsNothingAndAnswersEveryBuyer(t *testing.T) {
 	if res.Audit.Oversold != 0 || res.Audit.Mismatch != 0 {
 		t.Errorf("oversold %d seats; the inventory and the reservations differ by %d", res.Audit.Oversold, res.Audit.Mismatch)
 	}
-	if res.Started != 400 || res.Unanswered != 0 || !res.OK() {
+	if res.Started != 300 || res.Unanswered != 0 || !res.OK() {
 		t.Errorf("%d buyers started, %d unanswered: %v", res.Started, res.Unanswered, res.Errors)
 	}
 	if res.SoldOut == 0 || res.Completed == 0 || res.Abandoned == 0 {
