@@ -198,6 +198,9 @@ func (a *App) Projections() []sqlite.Projection { return slices.Clone(a.projs) }
 func (a *App) Run(ctx context.Context) error {
 	runs, err := a.readModelRuns(ctx)
 	if err != nil {
+		if ctx.Err() != nil {
+			return nil // stopped while setting up: not a failure
+		}
 		return err
 	}
 	return runAll(ctx, append(runs, a.processRuns()...))
@@ -208,6 +211,9 @@ func (a *App) Run(ctx context.Context) error {
 func (a *App) RunReadModels(ctx context.Context) error {
 	runs, err := a.readModelRuns(ctx)
 	if err != nil {
+		if ctx.Err() != nil {
+			return nil // stopped while setting up: not a failure
+		}
 		return err
 	}
 	return runAll(ctx, runs)
