@@ -9,7 +9,6 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
@@ -81,11 +80,6 @@ type user struct {
 	ID     string
 	Email  string
 	header http.Header // sent with every request
-}
-
-var userSeq struct {
-	sync.Mutex
-	n int
 }
 
 // anonymous returns a client that is not logged in.
