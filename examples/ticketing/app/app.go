@@ -80,6 +80,9 @@ type Config struct {
 	// of the messages, or a test that kills the process in the window
 	// where a message is delivered twice.
 	RelayObserver es.RelayObserver
+	// PasswordCost is the bcrypt cost of new passwords (default bcrypt's,
+	// 10; tests use 4).
+	PasswordCost int
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 }

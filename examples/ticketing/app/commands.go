@@ -125,7 +125,7 @@ func (a *App) ConfirmReservation(ctx context.Context, commandID, concertID, rese
 // nothing; registering the user ID with anything else fails with
 // users.ErrUserExists.
 func (a *App) RegisterUser(ctx context.Context, userID, email, name, password string, role users.Role) error {
-	hash, err := users.HashPassword(password)
+	hash, err := users.HashPasswordCost(password, a.cfg.PasswordCost)
 	if err != nil {
 		return err
 	}

@@ -47,7 +47,7 @@ func newEnv(t *testing.T, with ...func(*web.Config)) *env {
 	}
 	gw := finance.NewFakeGateway()
 	a, err := app.New(app.Config{Events: store, ReadModels: store, Payments: gw, Mailer: folder,
-		RelayPollInterval: 10 * time.Millisecond})
+		RelayPollInterval: 10 * time.Millisecond, PasswordCost: 4})
 	if err != nil {
 		t.Fatal(err)
 	}
