@@ -106,7 +106,7 @@ func demo(ctx context.Context, path string, hold time.Duration) error {
 	if err != nil {
 		return err
 	}
-	a, err := app.New(app.Config{Events: store, ReadModels: store, Hold: hold, PaymentGrace: hold / 4, RelayPollInterval: 20 * time.Millisecond,
+	a, err := app.New(app.Config{Events: store, ReadModels: app.SQLiteReadModels(store), Hold: hold, PaymentGrace: hold / 4, RelayPollInterval: 20 * time.Millisecond,
 		Payments: gateway, Mailer: folder, RelayObserver: messagePrinter{reg}, Logger: logger})
 	if err != nil {
 		return err

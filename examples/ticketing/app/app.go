@@ -7,7 +7,8 @@
 // that keep the SQL read models.
 //
 // Events live in any es.Store (SQLite by default; memory and PostgreSQL
-// work too). Read models live in a SQLite store, usually the same file.
+// work too). Read models live in SQLite (usually the same file) or in
+// PostgreSQL (see ReadModelStore).
 // The processes need a store that is an es.Outbox, because their messages
 // and deadlines are persisted in the outbox with their state; on a store
 // without one, reservations do not expire and checkout fails (New logs it).
@@ -28,7 +29,6 @@ import (
 	"time"
 
 	"esgo.dev/es"
-	"esgo.dev/es/sqlite"
 	"esgo.dev/es/sqlprojection"
 	"esgo.dev/examples/ticketing/carts"
 	"esgo.dev/examples/ticketing/concerts"
@@ -45,8 +45,9 @@ type Config struct {
 	// expire; if es.CheckpointStore, the expiry feed remembers its place
 	// (otherwise it is replayed from the start, harmlessly).
 	Events es.Store
-	// ReadModels holds the read models' tables; it may be Events itself.
-	ReadModels *sqlite.Store
+	// ReadModels holds the read models' tables: SQLiteReadModels of the
+	// event store itself, or of another file, or OpenPostgresReadModels.
+	ReadModels ReadModelStore
 	// Clock stamps commands and decides when deadlines are due
 	// (default es.SystemClock).
 	Clock es.Clock
@@ -104,7 +105,7 @@ type App struct {
 	tickets   *tickets.Service // nil without an outbox
 	orders    *es.ProcessHandler[orders.Order, orders.Event]
 	sales     *es.ProcessHandler[orders.Sales, orders.SalesEvent]
-	projs     []sqlite.Projection
+	projs     []sqlprojection.Projection
 	subs      []*es.Subscription // one per read model, in the order of projs
 
 	// Finance is the financial module (nil without an outbox): see finance.go.
@@ -155,8 +156,8 @@ func New(cfg Config) (*App, error) {
 		Users:     es.NewCommandHandler(cfg.Events, reg, users.Decider(), hc),
 		multi:     es.NewMultiStreamHandler(cfg.Events, reg, es.HandlerConfig{MaxAttempts: cfg.MaxAttempts}),
 	}
-	// The read models are portable; this application keeps them on SQLite.
-	for _, p := range append([]sqlprojection.Projection{
+	// The read models are portable: SQLite or PostgreSQL keep them alike.
+	a.projs = append([]sqlprojection.Projection{
 		concerts.DetailsProjection(reg), concerts.AvailableProjection(reg),
 		carts.ContentsProjection(reg), carts.SummaryProjection(reg),
 		reservations.UserReservationsProjection(reg), reservations.ConcertReservationsProjection(reg),
@@ -164,9 +165,7 @@ func New(cfg Config) (*App, error) {
 		tickets.UserTicketsProjection(reg), tickets.TicketDetailsProjection(reg), tickets.ConcertTicketSummaryProjection(reg),
 		tickets.DeliveryStatusProjection(reg), tickets.ValidationStatusProjection(reg),
 		orders.UserOrdersProjection(reg), orders.DetailsProjection(reg),
-	}, finance.Projections(reg)...) {
-		a.projs = append(a.projs, sqlite.FromPortable(p))
-	}
+	}, finance.Projections(reg)...)
 	for _, p := range a.projs {
 		a.subs = append(a.subs, es.NewSubscription(p.Name, cfg.Events, cfg.ReadModels.Consumer(p),
 			es.SubscriptionConfig{Locker: cfg.ReadModels.Locker(), Logger: cfg.Logger}))
@@ -193,7 +192,7 @@ func New(cfg Config) (*App, error) {
 func (a *App) Registry() *es.Registry { return a.reg }
 
 // Projections returns the read models' projections.
-func (a *App) Projections() []sqlite.Projection { return slices.Clone(a.projs) }
+func (a *App) Projections() []sqlprojection.Projection { return slices.Clone(a.projs) }
 
 // Run runs the read models' subscriptions and, with an outbox, the
 // processes (RunProcesses), until ctx ends (then it returns nil) or one of

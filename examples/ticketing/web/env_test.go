@@ -46,7 +46,7 @@ func newEnv(t *testing.T, with ...func(*web.Config)) *env {
 		t.Fatal(err)
 	}
 	gw := finance.NewFakeGateway()
-	a, err := app.New(app.Config{Events: store, ReadModels: store, Payments: gw, Mailer: folder,
+	a, err := app.New(app.Config{Events: store, ReadModels: app.SQLiteReadModels(store), Payments: gw, Mailer: folder,
 		RelayPollInterval: 10 * time.Millisecond, PasswordCost: 4})
 	if err != nil {
 		t.Fatal(err)

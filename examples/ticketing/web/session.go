@@ -305,8 +305,8 @@ func (s *Server) logOut(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) whoAmI(w http.ResponseWriter, r *http.Request) {
 	v := viewerOf(r.Context())
-	if !v.LoggedIn() {
-		s.fail(w, r, errNotLoggedIn)
+	if err := require(v); err != nil {
+		s.fail(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, v)
