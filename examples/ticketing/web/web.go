@@ -26,6 +26,8 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"esgo.dev/es"
 	"esgo.dev/examples/ticketing/app"
 )
@@ -52,6 +54,10 @@ type Config struct {
 	LoginWindow   time.Duration
 	// Clock defaults to es.SystemClock.
 	Clock es.Clock
+	// Metrics is the registry /metrics serves and the HTTP collectors join
+	// (default NewMetricsRegistry()); register the library's collectors
+	// (package esprom) with it too.
+	Metrics *prometheus.Registry
 }
 
 // Database is where the read models are read and the sessions kept:
@@ -71,6 +77,7 @@ type Server struct {
 	handler  http.Handler
 	sessions *sessionStore
 	limiter  *loginLimiter
+	metrics  *httpMetrics
 }
 
 // New sets up the sessions table and returns the server. It does not start
@@ -97,17 +104,25 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.Clock == nil {
 		cfg.Clock = es.SystemClock{}
 	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = NewMetricsRegistry()
+	}
+	metrics, err := newHTTPMetrics(cfg.Metrics)
+	if err != nil {
+		return nil, fmt.Errorf("web: metrics: %w", err)
+	}
 	sessions, err := newSessionStore(ctx, cfg.DB, cfg.Clock, cfg.SessionTTL)
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, sessions: sessions, limiter: newLoginLimiter(cfg.Clock, cfg.LoginFailures, cfg.LoginWindow)}
+	s := &Server{cfg: cfg, sessions: sessions, limiter: newLoginLimiter(cfg.Clock, cfg.LoginFailures, cfg.LoginWindow), metrics: metrics}
 	mux := http.NewServeMux()
 	s.routes(mux)
 	// Cross-origin protection refuses state-changing requests a browser
 	// sends on behalf of another site (Sec-Fetch-Site / Origin checks);
-	// safe methods pass.
-	s.handler = http.NewCrossOriginProtection().Handler(s.authenticate(mux))
+	// safe methods pass. observe is outermost, so refusals are logged and
+	// counted too.
+	s.handler = s.observe(http.NewCrossOriginProtection().Handler(s.authenticate(recordRoute(mux))))
 	return s, nil
 }
 
