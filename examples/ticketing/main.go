@@ -1,6 +1,13 @@
 // Command ticketing runs the concert-ticketing example of es.
 //
+//	go run ./examples/ticketing [serve] [-addr localhost:8080] [-db ticketing.db | -postgres DSN]
 //	go run ./examples/ticketing demo [-db path]
+//
+// serve, the default, runs the web application (package web): the JSON
+// API, the pages and the event explorer, on a SQLite file or on
+// PostgreSQL, with demo accounts and concerts on first start. Ctrl-C
+// finishes the requests in flight, then stops the subscriptions and the
+// relay; a restart carries on where it stopped.
 //
 // demo plays the story on a SQLite file (in a temporary directory unless
 // -db says where), with every module running: an organizer announces a
@@ -49,18 +56,24 @@ import (
 // commands returns the subcommands, each in its own file.
 func commands() map[string]func(ctx context.Context, args []string) error {
 	return map[string]func(ctx context.Context, args []string) error{
-		"demo": demoCommand,
+		"demo":  demoCommand,
+		"serve": serveCommand,
 	}
 }
 
 func main() {
 	cmds := commands()
-	if len(os.Args) < 2 || cmds[os.Args[1]] == nil {
-		fmt.Fprintln(os.Stderr, "usage: ticketing <command> [flags]; commands:", strings.Join(slices.Sorted(maps.Keys(cmds)), ", "))
+	args := os.Args[1:]
+	if len(args) == 0 || len(args[0]) > 0 && args[0][0] == '-' {
+		args = append([]string{"serve"}, args...) // the web application is the default
+	}
+	if cmds[args[0]] == nil {
+		fmt.Fprintln(os.Stderr, "usage: ticketing [command] [flags]; commands:", strings.Join(slices.Sorted(maps.Keys(cmds)), ", "),
+			"(default serve); ticketing <command> -h lists its flags")
 		os.Exit(2)
 	}
-	if err := cmds[os.Args[1]](context.Background(), os.Args[2:]); err != nil {
-		fmt.Fprintf(os.Stderr, "%s: %v\n", os.Args[1], err)
+	if err := cmds[args[0]](context.Background(), args[1:]); err != nil {
+		fmt.Fprintf(os.Stderr, "%s: %v\n", args[0], err)
 		os.Exit(1)
 	}
 }

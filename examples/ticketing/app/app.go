@@ -81,6 +81,9 @@ type Config struct {
 	// of the messages, or a test that kills the process in the window
 	// where a message is delivered twice.
 	RelayObserver es.RelayObserver
+	// SubscriptionObserver, when set, is told of the read models'
+	// batches, positions and lag (esgo.dev/es/esprom has one).
+	SubscriptionObserver es.SubscriptionObserver
 	// PasswordCost is the bcrypt cost of new passwords (default bcrypt's,
 	// 10; tests use 4).
 	PasswordCost int
@@ -168,7 +171,7 @@ func New(cfg Config) (*App, error) {
 	}, finance.Projections(reg)...)
 	for _, p := range a.projs {
 		a.subs = append(a.subs, es.NewSubscription(p.Name, cfg.Events, cfg.ReadModels.Consumer(p),
-			es.SubscriptionConfig{Locker: cfg.ReadModels.Locker(), Logger: cfg.Logger}))
+			es.SubscriptionConfig{Locker: cfg.ReadModels.Locker(), Logger: cfg.Logger, Observer: cfg.SubscriptionObserver}))
 	}
 	if ob, ok := cfg.Events.(es.Outbox); ok {
 		a.outbox = ob
