@@ -111,6 +111,9 @@ func demo(ctx context.Context, path string, hold time.Duration) error {
 	for _, name := range []string{"admin", "olga", "ala", "ela", "ula"} {
 		ids[name] = es.NewID()
 	}
+	// Addresses are per run, so that a second run on the same file
+	// registers its own users rather than meeting the first run's.
+	domain := "@run-" + es.NewID()[28:] + ".example.com"
 	fmt.Println("payments: the finance module's fake gateway. Ela's card is declined; Ula's bank never answers.")
 	gateway := finance.NewFakeGateway()
 	gateway.DeclineUser(ids["ela"], "card_declined")
@@ -134,21 +137,21 @@ func demo(ctx context.Context, path string, hold time.Duration) error {
 	defer func() { stop(); <-done; <-done }()
 
 	step := func(s string) { time.Sleep(150 * time.Millisecond); fmt.Printf("\n== %s\n", s) }
-	concertID := "warsaw-" + es.NewID()[:8]
+	concertID := "warsaw-" + es.NewID()[28:]
 
 	step("users register; the admin makes Olga an organizer")
 	for _, u := range []struct {
 		name string
 		role users.Role
 	}{{"admin", users.Admin}, {"olga", users.Customer}, {"ala", users.Customer}, {"ela", users.Customer}, {"ula", users.Customer}} {
-		if err := a.RegisterUser(ctx, ids[u.name], u.name+"@example.com", u.name, "correct horse battery", u.role); err != nil {
+		if err := a.RegisterUser(ctx, ids[u.name], u.name+domain, u.name, "correct horse battery", u.role); err != nil {
 			return err
 		}
 	}
-	if err := a.RegisterUser(ctx, es.NewID(), "ALA@example.com", "Ala again", "correct horse battery", users.Customer); err != nil {
-		fmt.Println("   a second account for ALA@example.com:", err)
+	if err := a.RegisterUser(ctx, es.NewID(), "ALA"+strings.ToUpper(domain), "Ala again", "correct horse battery", users.Customer); err != nil {
+		fmt.Println("   a second account for ALA"+strings.ToUpper(domain)+":", err)
 	}
-	admin, err := a.LogIn(ctx, "admin@example.com", "correct horse battery")
+	admin, err := a.LogIn(ctx, "admin"+domain, "correct horse battery")
 	if err != nil {
 		return err
 	}
@@ -186,7 +189,7 @@ func demo(ctx context.Context, path string, hold time.Duration) error {
 		return err
 	}
 	for _, who := range []string{"ela", "ula"} {
-		if err := a.ChooseDelivery(ctx, es.NewID(), ids[who], carts.Delivery{Method: carts.ByEmail, Email: who + "@example.com"}); err != nil {
+		if err := a.ChooseDelivery(ctx, es.NewID(), ids[who], carts.Delivery{Method: carts.ByEmail, Email: who + domain}); err != nil {
 			return err
 		}
 	}
@@ -203,7 +206,7 @@ func demo(ctx context.Context, path string, hold time.Duration) error {
 	if err := a.AddToCart(ctx, es.NewID(), ids["admin"], concertID, "VIP", 3); err != nil {
 		return err
 	}
-	if err := a.ChooseDelivery(ctx, es.NewID(), ids["admin"], carts.Delivery{Method: carts.ByEmail, Email: "admin@example.com"}); err != nil {
+	if err := a.ChooseDelivery(ctx, es.NewID(), ids["admin"], carts.Delivery{Method: carts.ByEmail, Email: "admin" + domain}); err != nil {
 		return err
 	}
 	if err := checkout(ctx, a, ids, "admin", concertID, orders.Rejected); err != nil {
@@ -231,7 +234,7 @@ func demo(ctx context.Context, path string, hold time.Duration) error {
 	if err := a.WaitForReadModels(ctx); err != nil {
 		return err
 	}
-	if err := printReadModels(ctx, store, concertID, ids); err != nil {
+	if err := printReadModels(ctx, store, concertID, domain, ids); err != nil {
 		return err
 	}
 	mails, err := filepath.Glob(filepath.Join(mailDir, "*.eml"))
@@ -460,7 +463,7 @@ func describe(v any) string {
 	return fmt.Sprintf("%+v", v)
 }
 
-func printReadModels(ctx context.Context, store *sqlite.Store, concertID string, ids map[string]string) error {
+func printReadModels(ctx context.Context, store *sqlite.Store, concertID, domain string, ids map[string]string) error {
 	db := store.DB()
 	avail, err := concerts.AvailableConcerts(ctx, db, time.Now())
 	if err != nil {
@@ -484,7 +487,7 @@ func printReadModels(ctx context.Context, store *sqlite.Store, concertID string,
 	}
 	fmt.Printf("concert reservations: held %v, confirmed %v, %d active\n", cr.Held, cr.Confirmed, len(cr.Active))
 	for _, who := range slices.Sorted(maps.Keys(ids)) {
-		acct, err := users.ByEmail(ctx, db, who+"@example.com")
+		acct, err := users.ByEmail(ctx, db, who+domain)
 		if err != nil {
 			return err
 		}
