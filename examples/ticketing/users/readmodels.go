@@ -66,11 +66,12 @@ func ByEmail(ctx context.Context, db *sql.DB, email string) (Account, error) {
 	return a, err
 }
 
-// All lists every account by e-mail address, for an admin's users page.
-func All(ctx context.Context, db *sql.DB) ([]Account, error) {
+// Accounts lists every account, by e-mail address: what an admin sees to
+// manage roles.
+func Accounts(ctx context.Context, db *sql.DB) ([]Account, error) {
 	rows, err := db.QueryContext(ctx, `SELECT email, user_id, name, role FROM users_by_email ORDER BY email`)
 	if err != nil {
-		return nil, fmt.Errorf("users: list: %w", err)
+		return nil, fmt.Errorf("users: accounts: %w", err)
 	}
 	defer rows.Close()
 	var out []Account

@@ -109,9 +109,9 @@ func TestUsersByEmailFollowRegistrationsAndRoles(t *testing.T) {
 		Then(users.Account{Email: "ala@example.com", UserID: "u1", Name: "Ala", Role: users.Organizer})
 }
 
-func TestAllListsEveryAccountByEmail(t *testing.T) {
+func TestAccountsListsEveryAccountByEmail(t *testing.T) {
 	reg := registry(t)
-	rm := sqlitetest.ReadModel(t, sqlite.FromPortable(users.ByEmailProjection(reg)), users.All)
+	rm := sqlitetest.ReadModel(t, sqlite.FromPortable(users.ByEmailProjection(reg)), users.Accounts)
 	estest.Projection(t, reg, rm).
 		Given(estest.InStream("user-u2", users.UserRegistered{UserID: "u2", Email: "ola@example.com", Name: "Ola", PasswordHash: "h", Role: users.Customer}),
 			estest.InStream("user-u1", registered, users.RoleChanged{UserID: "u1", Role: users.Organizer, ChangedBy: "a"})).

@@ -102,7 +102,7 @@ func (p *pages) newConcert(*http.Request, Viewer) (page, error) {
 }
 
 func (p *pages) users(r *http.Request, _ Viewer) (page, error) {
-	list, err := users.All(r.Context(), p.s.cfg.DB.DB())
+	list, err := users.Accounts(r.Context(), p.s.cfg.DB.DB())
 	if err != nil {
 		return page{}, err
 	}
