@@ -238,8 +238,14 @@ func (e *env) settle() {
 // read model; it returns the order's details.
 func (e *env) buy(customer *user, concertID string, n int) orders.Details {
 	e.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
+	return e.waitOrder(e.checkout(customer, concertID, n), func(d orders.Details) bool { return d.Status.Final() })
+}
+
+// checkout puts n VIP tickets of the concert in the customer's cart and
+// checks out with e-mail delivery; it returns the order's ID.
+func (e *env) checkout(customer *user, concertID string, n int) string {
+	e.t.Helper()
+	ctx := context.Background()
 	if err := e.App.AddToCart(ctx, es.NewID(), customer.ID, concertID, "VIP", n); err != nil {
 		e.t.Fatal(err)
 	}
@@ -250,20 +256,29 @@ func (e *env) buy(customer *user, concertID string, n int) orders.Details {
 	if err != nil {
 		e.t.Fatal(err)
 	}
+	return placed[concertID]
+}
+
+// waitOrder waits until the order's details in the read model satisfy
+// done, and returns them.
+func (e *env) waitOrder(orderID string, done func(orders.Details) bool) orders.Details {
+	e.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
 	for {
 		if err := e.App.WaitForReadModels(ctx); err != nil {
-			e.t.Fatalf("order %s never became final: %v", placed[concertID], err)
+			e.t.Fatalf("order %s: %v", orderID, err)
 		}
-		d, err := orders.DetailsOf(ctx, e.Store.DB(), placed[concertID])
+		d, err := orders.DetailsOf(ctx, e.Store.DB(), orderID)
 		if err != nil && !errors.Is(err, sql.ErrNoRows) {
 			e.t.Fatal(err)
 		}
-		if err == nil && d.Status.Final() {
+		if err == nil && done(d) {
 			return d
 		}
 		select {
 		case <-ctx.Done():
-			e.t.Fatalf("order %s never became final: %+v", placed[concertID], d)
+			e.t.Fatalf("order %s: %+v, still not as wanted", orderID, d)
 		case <-time.After(10 * time.Millisecond):
 		}
 	}

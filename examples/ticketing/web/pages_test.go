@@ -8,6 +8,8 @@ import (
 
 	"golang.org/x/net/html"
 
+	"esgo.dev/examples/ticketing/concerts"
+	"esgo.dev/examples/ticketing/orders"
 	"esgo.dev/examples/ticketing/users"
 )
 
@@ -293,5 +295,55 @@ func TestTheScriptAndStyleSheetAreServed(t *testing.T) {
 	}
 	if p := e.anonymous().page("/static/nope.js"); p.Status != http.StatusNotFound {
 		t.Errorf("an unknown static file: %d, want 404", p.Status)
+	}
+}
+
+func TestAnOrderInProgressCanBeCancelledAndItsPageFollowsIt(t *testing.T) {
+	e := newEnv(t)
+	id := e.concert(e.newUser("org", users.Organizer), "Nocturnes")
+	fan := e.newUser("fan", users.Customer)
+	e.Gateway.PendUser(fan.ID) // the bank never answers: the order waits for its payment
+	orderID := e.checkout(fan, id, 1)
+	e.waitOrder(orderID, func(d orders.Details) bool { return d.Status == orders.AwaitingPayment })
+
+	p := fan.page("/orders/" + orderID)
+	if p.text("order-status") != "awaiting_payment" || attr(p.byID("order"), "data-final") != "false" {
+		t.Errorf("want an order awaiting payment, not final, in %s", p.Body)
+	}
+	if b := p.byID("cancel-order"); b == nil || attr(b, "data-order-id") != orderID {
+		t.Errorf("want #cancel-order for the order in %s", p.Body)
+	}
+}
+
+func TestARefusedPaymentShowsTheOrderCancelledWithItsReason(t *testing.T) {
+	e := newEnv(t)
+	id := e.concert(e.newUser("org", users.Organizer), "Nocturnes")
+	fan := e.newUser("fan", users.Customer)
+	e.Gateway.DeclineUser(fan.ID, "card_declined")
+	order := e.buy(fan, id, 1)
+
+	p := fan.page("/orders/" + order.OrderID)
+	if st := p.text("order-status"); st != string(order.Status) || !order.Status.Final() || order.Status == orders.Completed {
+		t.Errorf("status %q, want the order's final, not completed, status %q", st, order.Status)
+	}
+	if p.text("order-reason") == "" || p.byID("cancel-order") != nil {
+		t.Errorf("want the reason and no cancel in %s", p.Body)
+	}
+}
+
+func TestACancelledConcertSaysSoAndSellsNothing(t *testing.T) {
+	e := newEnv(t)
+	id := e.concert(e.newUser("org", users.Organizer), "Nocturnes")
+	if err := e.App.CancelConcert(t.Context(), "cancel", concerts.CancelConcert{ConcertID: id, Reason: "storm"}); err != nil {
+		t.Fatal(err)
+	}
+	e.settle()
+	fan := e.newUser("fan", users.Customer)
+	p := fan.page("/concerts/" + id)
+	if p.Status != http.StatusOK || p.byID("cancelled") == nil || p.byID("add-to-cart-vip") != nil {
+		t.Errorf("want #cancelled and no add-to-cart form in %s", p.Body)
+	}
+	if fan.page("/").byID("no-concerts") == nil {
+		t.Errorf("a cancelled concert is no longer on the list")
 	}
 }
