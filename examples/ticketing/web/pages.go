@@ -24,7 +24,16 @@ var ui embed.FS
 
 // pages renders the server-side pages: each is read from the read models
 // on the server, never through the JSON API; the script in ui/static only
-// sends the actions (add to cart, check out...) to the API.
+// sends the actions (add to cart, check out...) to the API and says how
+// they went in the aria-live region #status.
+//
+// Element IDs are stable, for browser tests: #register-form and
+// #login-form (#email, #name, #password); concert links carry
+// data-concert-id; #add-to-cart-<type> (#quantity-<type>, the type's name
+// as [slug] makes it); #cart-lines, #cart-total, #delivery-form
+// (#delivery-email, #delivery-courier, #delivery-address, #address-...),
+// #checkout; #order-status holds the order's status and #order its
+// data-final; #tickets lists #ticket-<ID>; #logout.
 type pages struct {
 	s    *Server
 	tmpl map[string]*template.Template
@@ -93,24 +102,13 @@ func parsePages() map[string]*template.Template {
 	return out
 }
 
-// slug makes a ticket type's name part of an element ID: lower-case
-// letters and digits, other runs as one '-' ("Early bird" is
-// "early-bird").
+// slug makes a ticket type's name part of an element ID: its letters and
+// digits in lower case, each run of anything else one '-' ("Early bird"
+// is "early-bird"), so the ID has no space and needs no escaping in a CSS
+// selector.
 func slug(s string) string {
-	var b strings.Builder
-	dash := false
-	for _, r := range strings.ToLower(s) {
-		if unicode.IsLetter(r) && r < unicode.MaxASCII || unicode.IsDigit(r) && r < unicode.MaxASCII {
-			if dash && b.Len() > 0 {
-				b.WriteByte('-')
-			}
-			b.WriteRune(r)
-			dash = false
-			continue
-		}
-		dash = true
-	}
-	return b.String()
+	words := strings.FieldsFunc(strings.ToLower(s), func(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsDigit(r) })
+	return strings.Join(words, "-")
 }
 
 // open serves a page anyone may see.
