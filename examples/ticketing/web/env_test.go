@@ -85,8 +85,8 @@ type user struct {
 // anonymous returns a client that is not logged in.
 func (e *env) anonymous() *user {
 	jar, _ := cookiejar.New(nil)
-	// Server.Client returns the same client each time: copy it, so each
-	// user keeps a jar of its own.
+	// A copy: the server's client is one value, and each user needs a
+	// jar of its own.
 	c := *e.Server.Client()
 	c.Jar = jar
 	return &user{env: e, c: &c, header: http.Header{}}

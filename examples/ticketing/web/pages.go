@@ -19,7 +19,7 @@ import (
 // ui holds the pages' templates (ui/templates: one layout, one file per
 // page) and their static files (ui/static: one style sheet, one script).
 //
-//go:embed ui
+//go:embed ui/templates ui/static
 var ui embed.FS
 
 // pages renders the server-side pages: each is read from the read models

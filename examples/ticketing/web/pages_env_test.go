@@ -221,12 +221,12 @@ func (e *env) concert(organizer *user, name string) string {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	e.settle()
+	e.readModelsCaughtUp()
 	return id
 }
 
-// settle waits until the read models have caught up.
-func (e *env) settle() {
+// readModelsCaughtUp waits until the read models have caught up.
+func (e *env) readModelsCaughtUp() {
 	e.t.Helper()
 	if err := e.App.WaitForReadModels(context.Background()); err != nil {
 		e.t.Fatal(err)

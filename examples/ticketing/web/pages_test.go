@@ -136,7 +136,7 @@ func TestTheCartPageShowsItsLinesTotalAndDeliveryChoice(t *testing.T) {
 	if err := e.App.AddToCart(ctx, "add-2", fan.ID, id, "Early bird", 1); err != nil {
 		t.Fatal(err)
 	}
-	e.settle()
+	e.readModelsCaughtUp()
 
 	p := fan.page("/cart")
 	rows := p.all(func(n *html.Node) bool { return n.Data == "tr" && attr(n, "data-concert-id") == id })
@@ -249,7 +249,7 @@ func TestTheAdminUsersPageListsAccountsWithTheirRoles(t *testing.T) {
 	e := newEnv(t)
 	admin := e.newUser("admin", users.Admin)
 	org := e.newUser("org", users.Organizer)
-	e.settle()
+	e.readModelsCaughtUp()
 
 	p := admin.page("/admin/users")
 	if p.Status != http.StatusOK {
@@ -337,7 +337,7 @@ func TestACancelledConcertSaysSoAndSellsNothing(t *testing.T) {
 	if err := e.App.CancelConcert(t.Context(), "cancel", concerts.CancelConcert{ConcertID: id, Reason: "storm"}); err != nil {
 		t.Fatal(err)
 	}
-	e.settle()
+	e.readModelsCaughtUp()
 	fan := e.newUser("fan", users.Customer)
 	p := fan.page("/concerts/" + id)
 	if p.Status != http.StatusOK || p.byID("cancelled") == nil || p.byID("add-to-cart-vip") != nil {
