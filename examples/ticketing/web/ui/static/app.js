@@ -52,6 +52,31 @@ async function goWhenReady(path) {
   location.assign(path);
 }
 
+// refreshCart shows the cart's new lines and total once the read model
+// has them: the table and the checkout button are replaced, the delivery
+// form (and what was typed in it) is kept. An emptied cart is replaced
+// whole.
+// before is the table's text before the change.
+async function refreshCart(before) {
+  for (let i = 0; i < 20; i++) {
+    const res = await fetch("/cart", { credentials: "same-origin" });
+    if (res.ok) {
+      const doc = new DOMParser().parseFromString(await res.text(), "text/html");
+      const lines = doc.getElementById("cart-lines");
+      if (!lines) {
+        document.getElementById("cart").replaceWith(doc.getElementById("cart"));
+        return;
+      }
+      if (lines.textContent !== before) {
+        document.getElementById("cart-lines").replaceWith(lines);
+        document.getElementById("checkout").replaceWith(doc.getElementById("checkout"));
+        return;
+      }
+    }
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+}
+
 // minorUnits reads "120.50" as 12050 without floating point.
 function minorUnits(text) {
   const m = /^(\d+)(?:\.(\d{1,2}))?$/.exec(text.trim());
@@ -99,8 +124,10 @@ const forms = {
     say(`Added ${quantity} × ${form.dataset.ticketType} to your cart.`);
   },
   "line-quantity": async (form) => {
+    const before = document.getElementById("cart-lines").textContent;
     await api("PUT", itemPath(form), { quantity: Number(form.elements.quantity.value) });
-    say("Quantity changed. Reload the page for the new total.");
+    say("Quantity changed.");
+    await refreshCart(before);
   },
   "delivery-form": async () => {
     await api("PUT", "/api/cart/delivery", delivery());
@@ -138,9 +165,10 @@ const buttons = {
     location.assign("/");
   },
   "remove-line": async (button) => {
+    const before = document.getElementById("cart-lines").textContent;
     await api("DELETE", itemPath(button));
-    button.closest("tr").remove();
-    say("Removed from your cart. Reload the page for the new total.");
+    say("Removed from your cart.");
+    await refreshCart(before);
   },
   checkout: async () => {
     await api("PUT", "/api/cart/delivery", delivery());
