@@ -108,3 +108,16 @@ func TestUsersByEmailFollowRegistrationsAndRoles(t *testing.T) {
 		Redelivered().AppliedTwice().
 		Then(users.Account{Email: "ala@example.com", UserID: "u1", Name: "Ala", Role: users.Organizer})
 }
+
+func TestAccountsListsEveryAccountByEmail(t *testing.T) {
+	reg := registry(t)
+	rm := sqlitetest.ReadModel(t, sqlite.FromPortable(users.ByEmailProjection(reg)), users.Accounts)
+	estest.Projection(t, reg, rm).
+		Given(estest.InStream("user-u2", users.UserRegistered{UserID: "u2", Email: "ola@example.com", Name: "Ola", PasswordHash: "h", Role: users.Customer}),
+			estest.InStream("user-u1", registered, users.RoleChanged{UserID: "u1", Role: users.Organizer, ChangedBy: "a"})).
+		Redelivered().AppliedTwice().
+		Then([]users.Account{
+			{Email: "ala@example.com", UserID: "u1", Name: "Ala", Role: users.Organizer},
+			{Email: "ola@example.com", UserID: "u2", Name: "Ola", Role: users.Customer},
+		})
+}
