@@ -85,9 +85,9 @@ type user struct {
 // anonymous returns a client that is not logged in.
 func (e *env) anonymous() *user {
 	jar, _ := cookiejar.New(nil)
-	c := e.Server.Client()
+	c := *e.Server.Client() // a copy: Client returns one shared client
 	c.Jar = jar
-	return &user{env: e, c: c, header: http.Header{}}
+	return &user{env: e, c: &c, header: http.Header{}}
 }
 
 // newUser registers a user with role (made by the app directly, as an

@@ -52,6 +52,10 @@ type Config struct {
 	LoginWindow   time.Duration
 	// Clock defaults to es.SystemClock.
 	Clock es.Clock
+	// StripeWebhookSecret, when set, mounts Stripe's webhook at POST
+	// /api/webhooks/stripe, verified with this signing secret (see
+	// app.App.StripeWebhook). Without it the route does not exist.
+	StripeWebhookSecret string
 }
 
 // Database is where the read models are read and the sessions kept:
@@ -71,6 +75,7 @@ type Server struct {
 	handler  http.Handler
 	sessions *sessionStore
 	limiter  *loginLimiter
+	webhook  http.Handler // nil without a StripeWebhookSecret
 }
 
 // New sets up the sessions table and returns the server. It does not start
@@ -102,6 +107,13 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{cfg: cfg, sessions: sessions, limiter: newLoginLimiter(cfg.Clock, cfg.LoginFailures, cfg.LoginWindow)}
+	if cfg.StripeWebhookSecret != "" {
+		wh, err := cfg.App.StripeWebhook(cfg.StripeWebhookSecret)
+		if err != nil {
+			return nil, fmt.Errorf("web: stripe webhook: %w", err)
+		}
+		s.webhook = wh
+	}
 	mux := http.NewServeMux()
 	s.routes(mux)
 	// Cross-origin protection refuses state-changing requests a browser
