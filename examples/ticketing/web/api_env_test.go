@@ -3,6 +3,7 @@ package web_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"time"
@@ -198,3 +199,27 @@ func (u *user) ticketCode(ticketID string) string {
 
 // withWebhook configures a Stripe webhook secret, so the route exists.
 func withWebhook(c *web.Config) { c.StripeWebhookSecret = "whsec_test_secret" }
+
+// send is do for any goroutine: it returns a failure instead of ending
+// the test.
+func (u *user) send(method, path string, body any, header ...string) (int, error) {
+	b, err := json.Marshal(body)
+	if err != nil {
+		return 0, err
+	}
+	req, err := http.NewRequest(method, u.env.Server.URL+path, bytes.NewReader(b))
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	resp, err := u.c.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, resp.Body)
+	return resp.StatusCode, nil
+}

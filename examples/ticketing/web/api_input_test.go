@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 
 	"esgo.dev/examples/ticketing/users"
@@ -224,4 +225,53 @@ func TestIfMatchDecidesOnTheVersionTheClientRead(t *testing.T) {
 	}](t, body).Lines[0].Quantity; q != 3 {
 		t.Fatalf("quantity %d, want 3", q)
 	}
+}
+
+// TestConcurrentEditsWithOneETagOneWins sends two edits made from the same
+// read at once, to a concert's ticket types and to a cart line: one is
+// applied, the other refused with 412, never both decided.
+func TestConcurrentEditsWithOneETagOneWins(t *testing.T) {
+	e := newEnv(t)
+	org := e.newUser("org", users.Organizer)
+	cust := e.newUser("cust", users.Customer)
+	concert := org.createConcert("Summer Night")
+	e.settle()
+	if st, body := cust.do("POST", "/api/cart/items", map[string]any{"concertId": concert, "ticketType": "Seat", "quantity": 1}); st != http.StatusNoContent {
+		t.Fatalf("add: %d %s", st, body)
+	}
+	etagOf := func(u *user, path string) string {
+		req, _ := http.NewRequest("GET", e.Server.URL+path, nil)
+		resp, err := u.c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.Header.Get("ETag")
+	}
+	race := func(u *user, path string, tag string, bodies ...any) {
+		t.Helper()
+		statuses := make(chan int, len(bodies))
+		var wg sync.WaitGroup
+		for _, b := range bodies {
+			wg.Go(func() {
+				st, _ := u.send("PUT", path, b, "If-Match", tag)
+				statuses <- st
+			})
+		}
+		wg.Wait()
+		close(statuses)
+		got := map[int]int{}
+		for st := range statuses {
+			got[st]++
+		}
+		if got[http.StatusNoContent] != 1 || got[http.StatusPreconditionFailed] != len(bodies)-1 {
+			t.Fatalf("PUT %s from one read: statuses %v, want one 204 and the rest 412", path, got)
+		}
+	}
+	price := func(n int) any {
+		return map[string]any{"ticketTypes": []map[string]any{{"name": "Seat", "price": map[string]any{"amount": n, "currency": "PLN"}}}}
+	}
+	race(org, "/api/concerts/"+concert+"/ticket-types", etagOf(org, "/api/concerts/"+concert), price(30000), price(40000), price(50000))
+	race(cust, "/api/cart/items/"+concert+"/Seat", etagOf(cust, "/api/cart"),
+		map[string]int{"quantity": 2}, map[string]int{"quantity": 3}, map[string]int{"quantity": 4})
 }
