@@ -68,6 +68,8 @@ func TestBadInputIsRefusedAndWritesNothing(t *testing.T) {
 		{"bad time", org, "POST", "/api/concerts", json, `{"name":"X","startsAt":"tomorrow"}`, nil, http.StatusBadRequest},
 		{"bad currency", org, "POST", "/api/concerts", json, `{"name":"X","artist":"Y","venue":"Z","startsAt":"2100-01-01T20:00:00Z",
 			"ticketTypes":[{"name":"A","price":{"amount":100,"currency":"zl"}}],"capacity":{"A":1}}`, nil, http.StatusBadRequest},
+		{"password over bcrypt's 72 bytes", cust, "POST", "/api/users", json,
+			`{"email":"long@example.com","name":"L","password":"` + strings.Repeat("p", 73) + `"}`, nil, http.StatusBadRequest},
 		{"checkout of no cart", cust, "POST", "/api/cart/checkout", "", "", nil, http.StatusUnprocessableEntity},
 	}
 	for _, c := range cases {

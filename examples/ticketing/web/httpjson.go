@@ -137,6 +137,7 @@ func errorStatuses() []errorStatus {
 		{users.ErrInvalidCredentials, http.StatusUnauthorized},
 		{users.ErrInvalidEmail, http.StatusBadRequest},
 		{users.ErrWeakPassword, http.StatusBadRequest},
+		{users.ErrPasswordTooLong, http.StatusBadRequest},
 		{users.ErrUnknownRole, http.StatusBadRequest},
 		{users.ErrInvalidUser, http.StatusBadRequest},
 		{users.ErrForbidden, http.StatusForbidden},
