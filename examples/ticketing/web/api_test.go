@@ -56,3 +56,50 @@ func TestACustomerBuysTicketsThroughTheAPI(t *testing.T) {
 		t.Fatalf("second scan: %d %s, want 409", st, body)
 	}
 }
+
+func TestACustomerCancelsAnUnpaidOrderAndGetsTheSeatBack(t *testing.T) {
+	e := newEnv(t)
+	org := e.newUser("olga", users.Organizer)
+	cust := e.newUser("ala", users.Customer)
+	concert := org.createConcert("Summer Night")
+	e.settle()
+	e.Gateway.PendUser(cust.ID) // the bank does not answer: the order waits for its payment
+	for _, s := range []struct {
+		method, path string
+		body         any
+	}{
+		{"POST", "/api/cart/items", map[string]any{"concertId": concert, "ticketType": "Seat", "quantity": 1}},
+		{"PUT", "/api/cart/delivery", map[string]string{"method": "email", "email": cust.Email}},
+	} {
+		if st, body := cust.do(s.method, s.path, s.body); st != http.StatusNoContent {
+			t.Fatalf("%s %s: %d %s", s.method, s.path, st, body)
+		}
+	}
+	st, body := cust.do("POST", "/api/cart/checkout", nil)
+	if st != http.StatusAccepted {
+		t.Fatalf("checkout: %d %s", st, body)
+	}
+	order := decodeJSON[map[string]map[string]string](t, body)["orders"][concert]
+	status := func() string {
+		st, body := cust.do("GET", "/api/orders/"+order, nil)
+		if st != http.StatusOK {
+			return ""
+		}
+		return decodeJSON[map[string]any](t, body)["status"].(string)
+	}
+	e.eventually("the order awaits its payment", func() bool { return status() == "awaiting_payment" })
+	if st, body := cust.do("POST", "/api/orders/"+order+"/cancel", map[string]string{"reason": "changed my mind"}); st != http.StatusNoContent {
+		t.Fatalf("cancel: %d %s", st, body)
+	}
+	e.eventually("the order is cancelled", func() bool { return status() == "cancelled" })
+	e.settle()
+	st, body = e.anonymous().do("GET", "/api/concerts/"+concert, nil)
+	if c := decodeJSON[struct {
+		TicketTypes []struct {
+			Name      string `json:"name"`
+			SeatsLeft int    `json:"seatsLeft"`
+		} `json:"ticketTypes"`
+	}](t, body); st != http.StatusOK || c.TicketTypes[0].Name != "Seat" || c.TicketTypes[0].SeatsLeft != 20 {
+		t.Fatalf("seats after the cancellation: %d %s, want the seat back", st, body)
+	}
+}
