@@ -125,6 +125,7 @@ func (s *Server) createConcert(w http.ResponseWriter, r *http.Request, v Viewer)
 	if err != nil {
 		return err
 	}
+	w.Header().Set("Location", "/api/concerts/"+id)
 	return created(w, id)
 }
 

@@ -3,6 +3,7 @@ package web_test
 import (
 	"bytes"
 	"net/http"
+	"slices"
 	"testing"
 
 	"esgo.dev/examples/ticketing/users"
@@ -101,5 +102,40 @@ func TestACustomerCancelsAnUnpaidOrderAndGetsTheSeatBack(t *testing.T) {
 		} `json:"ticketTypes"`
 	}](t, body); st != http.StatusOK || c.TicketTypes[0].Name != "Seat" || c.TicketTypes[0].SeatsLeft != 20 {
 		t.Fatalf("seats after the cancellation: %d %s, want the seat back", st, body)
+	}
+}
+
+func TestAnAdminGivesACustomerTheOrganizerRole(t *testing.T) {
+	e := newEnv(t)
+	admin := e.newUser("admin", users.Admin)
+	ola := e.newUser("ola", users.Customer)
+	if st, _ := ola.do("POST", "/api/concerts", concertBody("Summer Night")); st != http.StatusForbidden {
+		t.Fatalf("a customer creates a concert: %d, want 403", st)
+	}
+	e.settle()
+	st, body := admin.do("GET", "/api/users", nil)
+	var found bool
+	for _, a := range decodeJSON[[]map[string]string](t, body) {
+		found = found || a["id"] == ola.ID && a["email"] == ola.Email && a["role"] == "customer"
+	}
+	if st != http.StatusOK || !found {
+		t.Fatalf("users: %d %s, want ola, a customer", st, body)
+	}
+	if st, body := admin.do("PUT", "/api/users/"+ola.ID+"/role", map[string]string{"role": "organizer"}); st != http.StatusNoContent {
+		t.Fatalf("change role: %d %s", st, body)
+	}
+	// The session stays; the role is read at each request.
+	if st, body := ola.do("POST", "/api/concerts", concertBody("Summer Night")); st != http.StatusCreated {
+		t.Fatalf("the new organizer creates a concert: %d %s", st, body)
+	}
+}
+
+func TestTheStripeWebhookExistsOnlyWithASecret(t *testing.T) {
+	e := newEnv(t)
+	if st, _ := e.anonymous().do("POST", "/api/webhooks/stripe", map[string]string{}); st != http.StatusNotFound {
+		t.Fatalf("without a secret: %d, want 404", st)
+	}
+	if slices.Contains(e.Web.RoutePatterns(), "POST /api/webhooks/stripe") {
+		t.Fatal("the route is listed without a secret")
 	}
 }
