@@ -3,9 +3,11 @@ package es_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 
 	"esgo.dev/es"
+	"esgo.dev/es/memory"
 )
 
 func TestHandleExpectingDecidesOnlyOnTheVersionGiven(t *testing.T) {
@@ -76,4 +78,22 @@ func TestDecisionVersionIsTheLoadedVersion(t *testing.T) {
 	if !errors.Is(err, es.ErrConcurrency) || len(got) != 1 || got[0] != 2 {
 		t.Fatalf("got %v after versions %v; want one conflict at version 2", err, got)
 	}
+}
+
+// A client that read the cart at version 1 (its ETag) edits it: the edit
+// is decided on that version or refused, never applied to a cart it has
+// not seen.
+func ExampleCommandHandler_HandleExpecting() {
+	ctx := context.Background()
+	carts := es.NewCommandHandler(memory.New(memory.Config{}), cartRegistry(), cartDecider, es.HandlerConfig{})
+	res, _ := carts.Handle(ctx, "", "cart-1", AddItem{TicketType: "vip", Quantity: 1})
+	read := res.Version // the client's ETag
+
+	_, err := carts.HandleExpecting(ctx, "", "cart-1", read, AddItem{TicketType: "vip", Quantity: 1})
+	fmt.Println("first edit:", err)
+	_, err = carts.HandleExpecting(ctx, "", "cart-1", read, AddItem{TicketType: "vip", Quantity: 5})
+	fmt.Println("second edit from the same read:", errors.Is(err, es.ErrConcurrency))
+	// Output:
+	// first edit: <nil>
+	// second edit from the same read: true
 }
