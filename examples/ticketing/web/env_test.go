@@ -85,7 +85,9 @@ type user struct {
 // anonymous returns a client that is not logged in.
 func (e *env) anonymous() *user {
 	jar, _ := cookiejar.New(nil)
-	c := *e.Server.Client() // a copy: Client returns one shared client
+	// A copy: the server's client is one value, and each user needs a
+	// jar of its own.
+	c := *e.Server.Client()
 	c.Jar = jar
 	return &user{env: e, c: &c, header: http.Header{}}
 }

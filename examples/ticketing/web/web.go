@@ -45,6 +45,10 @@ type Config struct {
 	SessionTTL time.Duration
 	// MaxBodyBytes caps a request body (default 64 KiB).
 	MaxBodyBytes int64
+	// StripeWebhookSecret, when set, mounts Stripe's webhook at POST
+	// /api/webhooks/stripe, verified with this signing secret (see
+	// app.App.StripeWebhook). Without it the route does not exist.
+	StripeWebhookSecret string
 	// LoginFailures is how many failed log-ins an e-mail address or a
 	// client address may have in LoginWindow before further attempts are
 	// refused with 429 until the window passes (defaults 5 and 15 minutes).
@@ -52,10 +56,6 @@ type Config struct {
 	LoginWindow   time.Duration
 	// Clock defaults to es.SystemClock.
 	Clock es.Clock
-	// StripeWebhookSecret, when set, mounts Stripe's webhook at POST
-	// /api/webhooks/stripe, verified with this signing secret (see
-	// app.App.StripeWebhook). Without it the route does not exist.
-	StripeWebhookSecret string
 }
 
 // Database is where the read models are read and the sessions kept:
@@ -72,10 +72,10 @@ type Database interface {
 // Server is the web application, an http.Handler.
 type Server struct {
 	cfg      Config
+	webhook  http.Handler // nil without a StripeWebhookSecret
 	handler  http.Handler
 	sessions *sessionStore
 	limiter  *loginLimiter
-	webhook  http.Handler // nil without a StripeWebhookSecret
 }
 
 // New sets up the sessions table and returns the server. It does not start
@@ -107,6 +107,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{cfg: cfg, sessions: sessions, limiter: newLoginLimiter(cfg.Clock, cfg.LoginFailures, cfg.LoginWindow)}
+	mux := http.NewServeMux()
 	if cfg.StripeWebhookSecret != "" {
 		wh, err := cfg.App.StripeWebhook(cfg.StripeWebhookSecret)
 		if err != nil {
@@ -114,7 +115,6 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		}
 		s.webhook = wh
 	}
-	mux := http.NewServeMux()
 	s.routes(mux)
 	// Cross-origin protection refuses state-changing requests a browser
 	// sends on behalf of another site (Sec-Fetch-Site / Origin checks);
