@@ -43,6 +43,9 @@ var (
 	ErrForbidden = errors.New("users: only an admin may change roles")
 	// ErrWeakPassword: the password is too short.
 	ErrWeakPassword = errors.New("users: the password needs at least 8 characters")
+	// ErrPasswordTooLong: bcrypt reads at most 72 bytes of a password, and
+	// refuses longer ones rather than ignore the rest.
+	ErrPasswordTooLong = errors.New("users: the password may have at most 72 bytes")
 	// ErrInvalidCredentials: unknown e-mail or wrong password (one error
 	// for both, so that log-in does not reveal who has an account).
 	ErrInvalidCredentials = errors.New("users: invalid e-mail or password")
@@ -86,6 +89,9 @@ func HashPassword(password string) (string, error) {
 func HashPasswordCost(password string, cost int) (string, error) {
 	if len(password) < 8 {
 		return "", ErrWeakPassword
+	}
+	if len(password) > 72 {
+		return "", ErrPasswordTooLong
 	}
 	h, err := bcrypt.GenerateFromPassword([]byte(password), cost)
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"strings"
 	"testing"
 
 	"esgo.dev/es"
@@ -75,6 +76,9 @@ func TestGivingTheSameRoleChangesNothing(t *testing.T) {
 func TestPasswordsAreHashedAndCheckedWithBcrypt(t *testing.T) {
 	if _, err := users.HashPassword("short"); !errors.Is(err, users.ErrWeakPassword) {
 		t.Fatalf("short password: %v", err)
+	}
+	if _, err := users.HashPassword(strings.Repeat("long", 19)); !errors.Is(err, users.ErrPasswordTooLong) {
+		t.Fatalf("a password over bcrypt's 72 bytes: %v", err)
 	}
 	h, err := users.HashPassword("correct horse")
 	if err != nil {

@@ -11,6 +11,13 @@ import (
 	"strings"
 
 	"esgo.dev/es"
+	"esgo.dev/examples/ticketing/carts"
+	"esgo.dev/examples/ticketing/concerts"
+	"esgo.dev/examples/ticketing/finance"
+	"esgo.dev/examples/ticketing/money"
+	"esgo.dev/examples/ticketing/orders"
+	"esgo.dev/examples/ticketing/reservations"
+	"esgo.dev/examples/ticketing/tickets"
 	"esgo.dev/examples/ticketing/users"
 )
 
@@ -122,15 +129,91 @@ type errorStatus struct {
 // changed meanwhile), 422 for a business rule the request breaks.
 func errorStatuses() []errorStatus {
 	return []errorStatus{
+		// The API's preconditions, before es.ErrConcurrency, which a
+		// failed precondition wraps.
+		{errPreconditionRequired, http.StatusPreconditionRequired},
+		{errPreconditionFailed, http.StatusPreconditionFailed},
+
 		{users.ErrInvalidCredentials, http.StatusUnauthorized},
 		{users.ErrInvalidEmail, http.StatusBadRequest},
 		{users.ErrWeakPassword, http.StatusBadRequest},
+		{users.ErrPasswordTooLong, http.StatusBadRequest},
 		{users.ErrUnknownRole, http.StatusBadRequest},
 		{users.ErrInvalidUser, http.StatusBadRequest},
 		{users.ErrForbidden, http.StatusForbidden},
 		{users.ErrNoUser, http.StatusNotFound},
 		{users.ErrEmailTaken, http.StatusConflict},
 		{users.ErrUserExists, http.StatusConflict},
+		{users.ErrNotFound, http.StatusNotFound},
+
+		// Module validation errors come before money's, which they may
+		// wrap as the detail.
+		{concerts.ErrInvalidConcert, http.StatusBadRequest},
+		{concerts.ErrNoConcert, http.StatusNotFound},
+		{concerts.ErrNotFound, http.StatusNotFound},
+		{concerts.ErrConcertExists, http.StatusConflict},
+		{concerts.ErrConcertCancelled, http.StatusUnprocessableEntity},
+		{concerts.ErrInThePast, http.StatusUnprocessableEntity},
+		{concerts.ErrUnknownTicketType, http.StatusUnprocessableEntity},
+
+		{carts.ErrInvalidQuantity, http.StatusBadRequest},
+		{carts.ErrInvalidItem, http.StatusBadRequest},
+		{carts.ErrInvalidDelivery, http.StatusBadRequest},
+		{carts.ErrUnknownLine, http.StatusNotFound},
+		{carts.ErrNoOpenCart, http.StatusUnprocessableEntity},
+		{carts.ErrEmptyCart, http.StatusUnprocessableEntity},
+		{carts.ErrNoDelivery, http.StatusUnprocessableEntity},
+
+		{reservations.ErrInvalidSeats, http.StatusBadRequest},
+		{reservations.ErrUserRequired, http.StatusBadRequest},
+		{reservations.ErrNoExpiry, http.StatusBadRequest},
+		{reservations.ErrUnknownReservation, http.StatusNotFound},
+		{reservations.ErrInventoryExists, http.StatusConflict},
+		{reservations.ErrReservationExists, http.StatusConflict},
+		{reservations.ErrSoldOut, http.StatusUnprocessableEntity},
+		{reservations.ErrNoInventory, http.StatusUnprocessableEntity},
+		{reservations.ErrSalesClosed, http.StatusUnprocessableEntity},
+		{reservations.ErrUnknownTicketType, http.StatusUnprocessableEntity},
+		{reservations.ErrCapacityBelowReserved, http.StatusUnprocessableEntity},
+		{reservations.ErrReservationReleased, http.StatusUnprocessableEntity},
+		{reservations.ErrReservationConfirmed, http.StatusUnprocessableEntity},
+
+		{orders.ErrInvalidOrder, http.StatusBadRequest},
+		{orders.ErrNoOrder, http.StatusNotFound},
+		{orders.ErrTooLateToCancel, http.StatusUnprocessableEntity},
+
+		{tickets.ErrInvalidDelivery, http.StatusBadRequest},
+		{tickets.ErrInvalidDeliveryCommand, http.StatusBadRequest},
+		{tickets.ErrInvalidIssue, http.StatusBadRequest},
+		{tickets.ErrInvalidTicket, http.StatusBadRequest},
+		{tickets.ErrUnknownTicket, http.StatusNotFound},
+		{tickets.ErrAlreadyUsed, http.StatusConflict},
+		{tickets.ErrDeliveryInProgress, http.StatusConflict},
+		{tickets.ErrInvalidCode, http.StatusUnprocessableEntity}, // forged or replaced: it admits nobody
+		{tickets.ErrTicketVoided, http.StatusUnprocessableEntity},
+		{tickets.ErrWrongConcert, http.StatusUnprocessableEntity},
+
+		{finance.ErrInvalidBillingInfo, http.StatusBadRequest},
+		{finance.ErrInvalidInvoice, http.StatusBadRequest},
+		{finance.ErrInvalidPayment, http.StatusBadRequest},
+		{finance.ErrInvalidRefund, http.StatusBadRequest},
+		{finance.ErrLinesDoNotAddUp, http.StatusBadRequest},
+		{finance.ErrNoInvoice, http.StatusNotFound},
+		{finance.ErrUnknownPayment, http.StatusNotFound},
+		{finance.ErrUnknownRefund, http.StatusNotFound},
+		{finance.ErrInvoiceImmutable, http.StatusConflict},
+		{finance.ErrPaymentAlreadyRequested, http.StatusConflict},
+		{finance.ErrCaptureMismatch, http.StatusConflict},
+		{finance.ErrRefundIDReused, http.StatusConflict},
+		{finance.ErrCreditExceedsInvoice, http.StatusUnprocessableEntity},
+		{finance.ErrNotCaptured, http.StatusUnprocessableEntity},
+		{finance.ErrRefundExceedsCapture, http.StatusUnprocessableEntity},
+		{finance.ErrGatewayUnavailable, http.StatusServiceUnavailable},
+
+		{money.ErrInvalidCurrency, http.StatusBadRequest},
+		{money.ErrOverflow, http.StatusBadRequest},
+		{money.ErrCurrencyMismatch, http.StatusUnprocessableEntity}, // a cart holds one currency
+
 		{es.ErrConcurrency, http.StatusConflict},
 		{es.ErrInvalidAppend, http.StatusBadRequest},
 	}

@@ -224,10 +224,19 @@ func clientAddr(r *http.Request) string {
 
 // authRoutes: register, log in, log out, who am I.
 func (s *Server) authRoutes(mux *http.ServeMux) {
-	mux.HandleFunc("POST /api/users", s.register)
-	mux.HandleFunc("POST /api/session", s.logIn)
-	mux.HandleFunc("DELETE /api/session", s.logOut)
-	mux.HandleFunc("GET /api/session", s.whoAmI)
+	for _, rt := range s.authRouteList() {
+		mux.HandleFunc(rt.pattern, rt.handler)
+	}
+}
+
+// authRouteList lists the auth routes, for authRoutes and the tests.
+func (s *Server) authRouteList() []route {
+	return []route{
+		{"POST /api/users", s.register},
+		{"POST /api/session", s.logIn},
+		{"DELETE /api/session", s.logOut},
+		{"GET /api/session", s.whoAmI},
+	}
 }
 
 type registration struct {

@@ -47,6 +47,10 @@ type Config struct {
 	SessionTTL time.Duration
 	// MaxBodyBytes caps a request body (default 64 KiB).
 	MaxBodyBytes int64
+	// StripeWebhookSecret, when set, mounts Stripe's webhook at POST
+	// /api/webhooks/stripe, verified with this signing secret (see
+	// app.App.StripeWebhook). Without it the route does not exist.
+	StripeWebhookSecret string
 	// LoginFailures is how many failed log-ins an e-mail address or a
 	// client address may have in LoginWindow before further attempts are
 	// refused with 429 until the window passes (defaults 5 and 15 minutes).
@@ -74,6 +78,7 @@ type Database interface {
 // Server is the web application, an http.Handler.
 type Server struct {
 	cfg      Config
+	webhook  http.Handler // nil without a StripeWebhookSecret
 	handler  http.Handler
 	sessions *sessionStore
 	limiter  *loginLimiter
@@ -117,6 +122,13 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, sessions: sessions, limiter: newLoginLimiter(cfg.Clock, cfg.LoginFailures, cfg.LoginWindow), metrics: metrics}
 	mux := http.NewServeMux()
+	if cfg.StripeWebhookSecret != "" {
+		wh, err := cfg.App.StripeWebhook(cfg.StripeWebhookSecret)
+		if err != nil {
+			return nil, fmt.Errorf("web: stripe webhook: %w", err)
+		}
+		s.webhook = wh
+	}
 	s.routes(mux)
 	// Cross-origin protection refuses state-changing requests a browser
 	// sends on behalf of another site (Sec-Fetch-Site / Origin checks);
