@@ -44,7 +44,7 @@ func FuzzCommandJSON(f *testing.F) {
 		f.Fatal(err)
 	}
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	a, err := app.New(app.Config{Events: store, ReadModels: store, Payments: finance.NewFakeGateway(), Mailer: folder,
+	a, err := app.New(app.Config{Events: store, ReadModels: app.SQLiteReadModels(store), Payments: finance.NewFakeGateway(), Mailer: folder,
 		PasswordCost: 4, Logger: quiet})
 	if err != nil {
 		f.Fatal(err)
