@@ -32,6 +32,7 @@ import (
 	"esgo.dev/es/sqlprojection"
 	"esgo.dev/examples/ticketing/carts"
 	"esgo.dev/examples/ticketing/concerts"
+	"esgo.dev/examples/ticketing/explorer"
 	"esgo.dev/examples/ticketing/finance"
 	"esgo.dev/examples/ticketing/orders"
 	"esgo.dev/examples/ticketing/reservations"
@@ -164,6 +165,7 @@ func New(cfg Config) (*App, error) {
 		tickets.UserTicketsProjection(reg), tickets.TicketDetailsProjection(reg), tickets.ConcertTicketSummaryProjection(reg),
 		tickets.DeliveryStatusProjection(reg), tickets.ValidationStatusProjection(reg),
 		orders.UserOrdersProjection(reg), orders.DetailsProjection(reg),
+		explorer.Projection(),
 	}, finance.Projections(reg)...) {
 		a.projs = append(a.projs, sqlite.FromPortable(p))
 	}
@@ -194,6 +196,11 @@ func (a *App) Registry() *es.Registry { return a.reg }
 
 // Projections returns the read models' projections.
 func (a *App) Projections() []sqlite.Projection { return slices.Clone(a.projs) }
+
+// Checkpoints returns where the read models' subscriptions keep their
+// checkpoints (one per projection, by its name), so an operator's page can
+// show how far each has come.
+func (a *App) Checkpoints() es.CheckpointStore { return a.cfg.ReadModels }
 
 // Run runs the read models' subscriptions and, with an outbox, the
 // processes (RunProcesses), until ctx ends (then it returns nil) or one of
