@@ -84,9 +84,11 @@ type Stream struct {
 // explorer's list, the next one starting after the last ID of this one.
 func Streams(ctx context.Context, db *sql.DB, category, after string, limit int) ([]Stream, error) {
 	const cols = `SELECT stream_id, category, version, last_position, updated_at FROM explorer_streams`
+	// SQLite numbers $N parameters in the order they appear, so they
+	// appear in order.
 	q, args := cols+` WHERE stream_id > $1 ORDER BY stream_id LIMIT $2`, []any{after, limit}
 	if category != "" {
-		q, args = cols+` WHERE category = $3 AND stream_id > $1 ORDER BY stream_id LIMIT $2`, append(args, category)
+		q, args = cols+` WHERE category = $1 AND stream_id > $2 ORDER BY stream_id LIMIT $3`, []any{category, after, limit}
 	}
 	rows, err := db.QueryContext(ctx, q, args...)
 	if err != nil {

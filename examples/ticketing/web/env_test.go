@@ -85,9 +85,11 @@ type user struct {
 // anonymous returns a client that is not logged in.
 func (e *env) anonymous() *user {
 	jar, _ := cookiejar.New(nil)
-	c := e.Server.Client()
+	// A copy: the server's client is one value, and each user needs a
+	// jar of its own.
+	c := *e.Server.Client()
 	c.Jar = jar
-	return &user{env: e, c: c, header: http.Header{}}
+	return &user{env: e, c: &c, header: http.Header{}}
 }
 
 // newUser registers a user with role (made by the app directly, as an
