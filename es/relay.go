@@ -291,11 +291,9 @@ func (r *Relay) deliverDue(ctx context.Context, buckets []int) (int, error) {
 // Publish fails and the relay delivers the message again to every handler,
 // so handlers must deduplicate (an [Inbox]).
 //
-// Each handler's context carries the message's metadata ([WithMetadata]):
-// its correlation ID (the message's ID when it has none), its trace
-// parent and extra values, and the message's ID as the causation ID. A
-// command a handler runs with that context is thus correlated with the
-// message that caused it, so one purchase can be followed across modules.
+// Each handler's context carries the message's correlation
+// ([WithMessage]), so a command a handler runs is correlated with the
+// message that caused it.
 type Bus struct {
 	mu       sync.RWMutex
 	handlers map[string][]func(context.Context, Message) error
@@ -317,7 +315,7 @@ func (b *Bus) Publish(ctx context.Context, m Message) error {
 	b.mu.RLock()
 	hs := b.handlers[m.Type]
 	b.mu.RUnlock()
-	ctx = WithMetadata(ctx, causedBy(m))
+	ctx = WithMessage(ctx, m)
 	var errs []error
 	for _, h := range hs {
 		if err := h(ctx, m); err != nil {
@@ -325,15 +323,4 @@ func (b *Bus) Publish(ctx context.Context, m Message) error {
 		}
 	}
 	return errors.Join(errs...)
-}
-
-// causedBy is the metadata of what m causes: m's correlation (m's own ID
-// when it has none), trace parent and extra values, caused by m.
-func causedBy(m Message) Metadata {
-	md := Metadata{CorrelationID: m.Metadata.CorrelationID, CausationID: m.ID, TraceParent: m.Metadata.TraceParent,
-		Extra: m.Metadata.Extra}
-	if md.CorrelationID == "" {
-		md.CorrelationID = m.ID
-	}
-	return md
 }
