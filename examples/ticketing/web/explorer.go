@@ -46,6 +46,7 @@ func (s *Server) explorerRoutes(mux *http.ServeMux) {
 		}
 	}
 	mux.HandleFunc("GET /explorer", page("streams", s.explorerStreams))
+	mux.Handle("GET /explorer/{$}", http.RedirectHandler("/explorer", http.StatusMovedPermanently))
 	mux.HandleFunc("GET /explorer/streams/{id...}", page("stream", s.explorerStream))
 	mux.HandleFunc("GET /explorer/correlations/{id}", page("correlation", s.explorerCorrelation))
 	mux.HandleFunc("GET /explorer/status", page("status", s.explorerStatus))
@@ -73,6 +74,7 @@ func parseExplorerPages() (explorerPages, error) {
 		},
 		"time":   func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05.000 UTC") },
 		"indent": func(depth int) string { return fmt.Sprintf("padding-left: %.1fem", 1.5*float64(depth)) },
+		"json":   func(b []byte) string { return indentJSON(b) },
 		"query":  url.QueryEscape,
 		"path":   url.PathEscape,
 	}
