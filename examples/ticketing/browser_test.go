@@ -63,7 +63,7 @@ func artifacts(t *testing.T) string {
 // screenshot saves the page as <name>.png among the artifacts.
 func screenshot(t *testing.T, ctx context.Context, name string) {
 	t.Helper()
-	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100) // 100: PNG; below, JPEG)
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100)) // 100: PNG; below, JPEG
 	if err != nil {
 		t.Errorf("screenshot %s: %v", name, err)
 		return

@@ -32,6 +32,7 @@ import (
 	"esgo.dev/es/sqlprojection"
 	"esgo.dev/examples/ticketing/carts"
 	"esgo.dev/examples/ticketing/concerts"
+	"esgo.dev/examples/ticketing/explorer"
 	"esgo.dev/examples/ticketing/finance"
 	"esgo.dev/examples/ticketing/orders"
 	"esgo.dev/examples/ticketing/reservations"
@@ -168,6 +169,7 @@ func New(cfg Config) (*App, error) {
 		tickets.UserTicketsProjection(reg), tickets.TicketDetailsProjection(reg), tickets.ConcertTicketSummaryProjection(reg),
 		tickets.DeliveryStatusProjection(reg), tickets.ValidationStatusProjection(reg),
 		orders.UserOrdersProjection(reg), orders.DetailsProjection(reg),
+		explorer.Projection(),
 	}, finance.Projections(reg)...)
 	for _, p := range a.projs {
 		a.subs = append(a.subs, es.NewSubscription(p.Name, cfg.Events, cfg.ReadModels.Consumer(p),
@@ -196,6 +198,16 @@ func (a *App) Registry() *es.Registry { return a.reg }
 
 // Projections returns the read models' projections.
 func (a *App) Projections() []sqlprojection.Projection { return slices.Clone(a.projs) }
+
+// Checkpoints returns where the read models' subscriptions keep their
+// checkpoints (one per projection, by its name), so an operator's page can
+// show how far each has come.
+func (a *App) Checkpoints() CheckpointReader { return a.cfg.ReadModels }
+
+// CheckpointReader reads the read models' checkpoints.
+type CheckpointReader interface {
+	LoadCheckpoint(ctx context.Context, name string) (int64, error)
+}
 
 // Run runs the read models' subscriptions and, with an outbox, the
 // processes (RunProcesses), until ctx ends (then it returns nil) or one of
