@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -181,5 +182,28 @@ func TestBrowserBuysATicketAndFollowsItInTheExplorer(t *testing.T) {
 	step("tickets", chromedp.Navigate(r.url+"/tickets"))
 	until("two tickets", `document.querySelectorAll("#tickets > li img.qr").length === 2`)
 	screenshot(t, ctx, "5-tickets")
-	_ = orderURL
+
+	// The explorer is the admin's: the events hold password hashes.
+	step("log in as the admin",
+		chromedp.Click(chromedp.ID("logout")))
+	until("logged out again", `document.querySelector("#nav-login") !== null`)
+	step("admin log-in",
+		chromedp.Navigate(r.url+"/login"),
+		chromedp.WaitVisible(chromedp.ID("login-form")),
+		chromedp.SendKeys(chromedp.ID("email"), "admin@ticketing.example"),
+		chromedp.SendKeys(chromedp.ID("password"), demoPassword),
+		chromedp.Click(chromedp.CSS("#login-form button[type=submit]")))
+	until("admin logged in", `document.querySelector("#viewer-name") !== null`)
+	orderID := orderURL[strings.LastIndexByte(orderURL, '/')+1:]
+	step("explorer search",
+		chromedp.Navigate(r.url+"/explorer"),
+		chromedp.WaitVisible(chromedp.ID("explorer-q")),
+		chromedp.SendKeys(chromedp.ID("explorer-q"), orderID),
+		chromedp.Click(chromedp.ID("explorer-search-go")))
+	// The purchase's timeline reaches every module it went through.
+	until("timeline", `(() => {
+		const types = [...document.querySelectorAll("#timeline li[data-type]")].map(li => li.dataset.type);
+		return ["orders.", "reservations.", "finance.", "tickets."].every(m => types.some(t => t.startsWith(m)));
+	})()`)
+	screenshot(t, ctx, "6-explorer-timeline")
 }

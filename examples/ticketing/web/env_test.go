@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -34,6 +35,7 @@ type env struct {
 
 func newEnv(t *testing.T, with ...func(*web.Config)) *env {
 	t.Helper()
+	quiet := slog.New(slog.DiscardHandler) // a failing test says what failed; the logs would bury it
 	ctx := context.Background()
 	dir := t.TempDir()
 	store, err := sqlite.Open(ctx, filepath.Join(dir, "ticketing.db"), sqlite.Config{})
@@ -46,7 +48,7 @@ func newEnv(t *testing.T, with ...func(*web.Config)) *env {
 		t.Fatal(err)
 	}
 	gw := finance.NewFakeGateway()
-	a, err := app.New(app.Config{Events: store, ReadModels: app.SQLiteReadModels(store), Payments: gw, Mailer: folder,
+	a, err := app.New(app.Config{Logger: quiet, Events: store, ReadModels: app.SQLiteReadModels(store), Payments: gw, Mailer: folder,
 		RelayPollInterval: 10 * time.Millisecond, PasswordCost: 4})
 	if err != nil {
 		t.Fatal(err)
@@ -60,7 +62,7 @@ func newEnv(t *testing.T, with ...func(*web.Config)) *env {
 			t.Errorf("app run: %v", err)
 		}
 	})
-	cfg := web.Config{App: a, DB: store, Events: store}
+	cfg := web.Config{App: a, DB: store, Events: store, Logger: quiet}
 	for _, f := range with {
 		f(&cfg)
 	}

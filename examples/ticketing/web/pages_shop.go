@@ -72,12 +72,18 @@ type cartLine struct {
 }
 
 func (p *pages) cart(r *http.Request, v Viewer) (page, error) {
-	ctx, db := r.Context(), p.s.cfg.DB.DB()
-	lines, err := carts.Contents(ctx, db, v.ID)
+	// The cart is read from its own stream, not from the read models: the
+	// buyer comes here right after adding a line, and a read model may not
+	// have it yet. One user's cart is a short stream; the read models
+	// serve the lists.
+	c, _, err := p.s.cfg.App.Carts.Load(r.Context(), carts.Stream(v.ID))
 	if err != nil {
 		return page{}, err
 	}
-	sum, err := carts.SummaryOf(ctx, db, v.ID)
+	if !c.Open {
+		c.Lines = nil // a checked-out cart's lines are an order's now
+	}
+	total, err := c.Total()
 	if err != nil {
 		return page{}, err
 	}
@@ -85,8 +91,8 @@ func (p *pages) cart(r *http.Request, v Viewer) (page, error) {
 		Lines []cartLine
 		Total money.Money
 		Email string
-	}{Total: sum.Total, Email: v.Email}
-	for _, l := range lines {
+	}{Total: total, Email: v.Email}
+	for _, l := range c.Lines {
 		sub, err := l.UnitPrice.Times(l.Quantity)
 		if err != nil {
 			return page{}, err
