@@ -179,8 +179,23 @@ func TestBrowserBuysATicketAndFollowsItInTheExplorer(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	step("tickets", chromedp.Navigate(r.url+"/tickets"))
-	until("two tickets", `document.querySelectorAll("#tickets > li img.qr").length === 2`)
+	// The tickets' read model follows the order: reload until it has them,
+	// as a person would.
+	reloadUntil := func(name, url, js string) {
+		t.Helper()
+		for i := 0; ; i++ {
+			step(name, chromedp.Navigate(url))
+			if ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](js)); err == nil && ok {
+				return
+			}
+			if i == 300 {
+				screenshot(t, ctx, "failed-"+name)
+				t.Fatalf("%s: %s never held at %s", name, js, url)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	reloadUntil("tickets", r.url+"/tickets", `document.querySelectorAll("#tickets > li img.qr").length === 2`)
 	screenshot(t, ctx, "5-tickets")
 
 	// The explorer is the admin's: the events hold password hashes.
@@ -200,8 +215,14 @@ func TestBrowserBuysATicketAndFollowsItInTheExplorer(t *testing.T) {
 		chromedp.WaitVisible(chromedp.ID("explorer-q")),
 		chromedp.SendKeys(chromedp.ID("explorer-q"), orderID),
 		chromedp.Click(chromedp.ID("explorer-search-go")))
-	// The purchase's timeline reaches every module it went through.
-	until("timeline", `(() => {
+	until("timeline page", `document.querySelector("#timeline") !== null`)
+	timelineURL, err := chromedp.Run(ctx, chromedp.Location())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The purchase's timeline reaches every module it went through (the
+	// explorer's read model may be a moment behind: reload).
+	reloadUntil("timeline", timelineURL, `(() => {
 		const types = [...document.querySelectorAll("#timeline li[data-type]")].map(li => li.dataset.type);
 		return ["orders.", "reservations.", "finance.", "tickets."].every(m => types.some(t => t.startsWith(m)));
 	})()`)
