@@ -203,6 +203,26 @@ func (h *CommandHandler[S, C, E]) load(ctx context.Context, streamID, commandID 
 // Business rule violations come back as Decide returned them; a conflict
 // that outlasts the handler's attempts wraps [ErrConcurrency].
 func (h *CommandHandler[S, C, E]) Handle(ctx context.Context, commandID, streamID string, cmd C) (Result[S, E], error) {
+	return h.handle(ctx, commandID, streamID, -1, cmd)
+}
+
+// HandleExpecting is [CommandHandler.Handle] for a client that saw the
+// stream at version expected (an HTTP ETag, say) and wants cmd decided on
+// exactly that state: when the stream is at another version, or moves on
+// before the append, it returns a *[VersionConflictError] (errors.Is
+// [ErrConcurrency]) and appends nothing, instead of deciding again on the
+// newer state. A command already handled with commandID is a repeat, as
+// for Handle, whatever the stream's version now.
+func (h *CommandHandler[S, C, E]) HandleExpecting(ctx context.Context, commandID, streamID string, expected int64, cmd C) (Result[S, E], error) {
+	if expected < 0 {
+		return Result[S, E]{}, fmt.Errorf("%w: expected version %d is negative", ErrInvalidAppend, expected)
+	}
+	return h.handle(ctx, commandID, streamID, expected, cmd)
+}
+
+// handle runs cmd; expected, unless negative, is the only version of the
+// stream the command may be decided on.
+func (h *CommandHandler[S, C, E]) handle(ctx context.Context, commandID, streamID string, expected int64, cmd C) (Result[S, E], error) {
 	if h.cfgErr != nil {
 		return Result[S, E]{}, h.cfgErr
 	}
@@ -228,6 +248,9 @@ func (h *CommandHandler[S, C, E]) Handle(ctx context.Context, commandID, streamI
 			r := l.previous
 			r.State, r.Repeated = l.state, true
 			return r, nil
+		}
+		if expected >= 0 && l.version != expected {
+			return Result[S, E]{}, &VersionConflictError{StreamID: streamID, Expected: Exact(expected), Actual: l.version}
 		}
 		events, err := h.decider.Decide(l.state, cmd)
 		if err != nil {

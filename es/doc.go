@@ -41,10 +41,12 @@
 //   - [CheckpointStore]: keeps subscriptions' checkpoints ([AtLeastOnce]);
 //   - [Outbox]: enqueues integration messages in the transaction of the
 //     events that cause them, for a [Relay] to deliver;
+//   - [MessageReader]: looks the outbox's messages up by ID, delivered
+//     ones too, for tools that show what a message caused;
 //   - [SnapshotStore]: keeps snapshots of stream states, for command
 //     handlers whose streams grow long ([HandlerConfig].SnapshotEvery).
 //
-// The memory, SQLite and PostgreSQL stores implement all five, and offer an
+// The memory, SQLite and PostgreSQL stores implement all six, and offer an
 // [Inbox] and a [Locker].
 //
 // # Deciders and commands

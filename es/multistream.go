@@ -159,6 +159,20 @@ func load[S, C, E any](ctx context.Context, d *Decision, decider Decider[S, C, E
 	return state, previous, nil
 }
 
+// Version returns the version the decision loaded streamID at, which its
+// append expects; ok is false for a stream it has not loaded. A command
+// that must be decided on a version a client saw (an HTTP If-Match) loads
+// the stream, compares, and returns a conflict of its own when they
+// differ: a writer that moves the stream after the load makes the append
+// conflict, and the next attempt sees the new version.
+func (d *Decision) Version(streamID string) (version int64, ok bool) {
+	s := d.byID[streamID]
+	if s == nil {
+		return 0, false
+	}
+	return s.version, true
+}
+
 // DecideOn loads the stream streamID with decider ([Load]), decides cmd
 // against its state and records the events decided ([Record]). It returns
 // them, or the error Decide returned, unchanged. cmd must have the

@@ -97,6 +97,17 @@ type Outbox interface {
 	Backlog(ctx context.Context) (int64, error)
 }
 
+// MessageReader is implemented by outboxes that keep delivered messages
+// and can look messages up by ID, so that an operator's tool (an event
+// explorer) can show what a message said and, through its metadata, what
+// caused it. The memory, SQLite and PostgreSQL stores implement it.
+type MessageReader interface {
+	// Messages returns the outbox's messages with the given IDs, in
+	// outbox order (Seq), delivered and cancelled ones included; IDs the
+	// outbox does not hold are left out.
+	Messages(ctx context.Context, ids []string) ([]OutboxMessage, error)
+}
+
 // Inbox remembers which messages a consumer has handled, so that a
 // redelivered message has no second effect. SQL stores offer inboxes that
 // record the message inside the consumer's own transaction; this interface

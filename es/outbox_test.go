@@ -215,6 +215,28 @@ func TestBusDeliversToEverySubscriber(t *testing.T) {
 	}
 }
 
+func TestBusHandlersContinueTheMessagesCorrelation(t *testing.T) {
+	bus := es.NewBus()
+	var got es.Metadata
+	bus.Subscribe("Numbered", func(ctx context.Context, m es.Message) error { got = es.MetadataFrom(ctx); return nil })
+	m := message("k", 1)
+	m.Metadata = es.Metadata{CorrelationID: "purchase-1", CausationID: "checkout-1", TraceParent: "00-trace", Extra: map[string]string{"who": "me"}}
+	if err := bus.Publish(context.Background(), m); err != nil {
+		t.Fatal(err)
+	}
+	want := es.Metadata{CorrelationID: "purchase-1", CausationID: m.ID, TraceParent: "00-trace", Extra: map[string]string{"who": "me"}}
+	if got.CorrelationID != want.CorrelationID || got.CausationID != want.CausationID || got.TraceParent != want.TraceParent || got.Extra["who"] != "me" {
+		t.Fatalf("handler's metadata = %+v, want %+v", got, want)
+	}
+	m = message("k", 2) // without a correlation, the message starts one
+	if err := bus.Publish(context.Background(), m); err != nil {
+		t.Fatal(err)
+	}
+	if got.CorrelationID != m.ID || got.CausationID != m.ID {
+		t.Fatalf("handler's metadata = %+v, want correlation and causation %s", got, m.ID)
+	}
+}
+
 // brokenOutbox is an outbox whose Due keeps failing, as a database that is
 // down would.
 type brokenOutbox struct {

@@ -290,6 +290,10 @@ func (r *Relay) deliverDue(ctx context.Context, buckets []int) (int, error) {
 // binary whose modules talk through the outbox. If a handler fails,
 // Publish fails and the relay delivers the message again to every handler,
 // so handlers must deduplicate (an [Inbox]).
+//
+// Each handler's context carries the message's correlation
+// ([WithMessage]), so a command a handler runs is correlated with the
+// message that caused it.
 type Bus struct {
 	mu       sync.RWMutex
 	handlers map[string][]func(context.Context, Message) error
@@ -311,6 +315,7 @@ func (b *Bus) Publish(ctx context.Context, m Message) error {
 	b.mu.RLock()
 	hs := b.handlers[m.Type]
 	b.mu.RUnlock()
+	ctx = WithMessage(ctx, m)
 	var errs []error
 	for _, h := range hs {
 		if err := h(ctx, m); err != nil {

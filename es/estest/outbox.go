@@ -35,6 +35,7 @@ func TestOutbox(t *testing.T, newOutbox func(t *testing.T) es.Outbox) {
 		{"ParkedHoldsBackItsKey", testParkedHoldsBackItsKey},
 		{"ScheduledDoesNotHoldBack", testScheduledDoesNotHoldBack},
 		{"ConcurrentEnqueue", testConcurrentEnqueue},
+		{"MessagesByID", testMessagesByID},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newOutbox(t)) })
@@ -229,6 +230,34 @@ func testMessageRoundTrip(t *testing.T, o es.Outbox) {
 		g.Metadata.CausationID != m.Metadata.CausationID || g.Metadata.TraceParent != m.Metadata.TraceParent ||
 		g.Metadata.Extra["tenant"] != "t1" {
 		t.Fatalf("read back %+v, want %+v", g, m)
+	}
+}
+
+// testMessagesByID checks an outbox that is an [es.MessageReader]: its
+// messages are found by ID, delivered ones too, in outbox order, and
+// unknown IDs are left out.
+func testMessagesByID(t *testing.T, o es.Outbox) {
+	r, ok := o.(es.MessageReader)
+	if !ok {
+		t.Skip("the outbox is not an es.MessageReader")
+	}
+	a, b, c := msgOf("k", 1), msgOf("k", 2), msgOf("other", 3)
+	a.Metadata = es.Metadata{CorrelationID: "purchase", CausationID: "checkout"}
+	mustEnqueue(t, o, es.Enqueue{Messages: []es.Message{a, b, c}})
+	first := due(t, o, outboxNow())[0]
+	if err := o.MarkDelivered(context.Background(), first.Seq); err != nil {
+		t.Fatal(err)
+	}
+	got, err := r.Messages(context.Background(), []string{c.ID, es.NewID(), a.ID, a.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[0].ID != a.ID || got[1].ID != c.ID || got[0].Type != a.Type ||
+		got[0].Metadata.CorrelationID != "purchase" || got[0].Metadata.CausationID != "checkout" || !sameJSON(got[1].Data, c.Data) {
+		t.Fatalf("Messages = %+v, want %s (delivered) then %s", got, a.ID, c.ID)
+	}
+	if got, err := r.Messages(context.Background(), nil); err != nil || len(got) != 0 {
+		t.Fatalf("Messages(none) = %v, %v", got, err)
 	}
 }
 

@@ -1,6 +1,7 @@
 package memory
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -122,6 +123,20 @@ func (s *Store) Backlog(context.Context) (int64, error) {
 		}
 	}
 	return n, nil
+}
+
+// Messages implements [es.MessageReader].
+func (s *Store) Messages(_ context.Context, ids []string) ([]es.OutboxMessage, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	var out []es.OutboxMessage
+	for _, id := range ids {
+		if e := s.outboxIDs[id]; e != nil && !slices.ContainsFunc(out, func(m es.OutboxMessage) bool { return m.ID == id }) {
+			out = append(out, e.msg)
+		}
+	}
+	slices.SortFunc(out, func(a, b es.OutboxMessage) int { return cmp.Compare(a.Seq, b.Seq) })
+	return out, nil
 }
 
 // Inbox returns the store's [es.Inbox]: it remembers handled messages in

@@ -139,7 +139,9 @@ func TestARelayedMessageReachesTheHandlerWithAllItCarries(t *testing.T) {
 	}
 	go func() { _ = es.NewRelay(store, pub, es.RelayConfig{PollInterval: 10 * time.Millisecond}).Run(ctx) }()
 	h := newHandled(1)
+	var md es.Metadata // what the handler's commands would carry
 	sub := natsjs.NewSubscriber(js, "billing", store.Inbox(), func(ctx context.Context, m es.Message) error {
+		md = es.MetadataFrom(ctx)
 		h.add(m)
 		return nil
 	}, natsjs.SubscriberConfig{})
@@ -147,6 +149,10 @@ func TestARelayedMessageReachesTheHandlerWithAllItCarries(t *testing.T) {
 	h.wait(t, ctx)
 	if diff := cmp.Diff(sent, h.msgs[0]); diff != "" {
 		t.Fatalf("handled message (-sent +handled):\n%s", diff)
+	}
+	want := es.Metadata{CorrelationID: "c-1", CausationID: sent.ID, TraceParent: sent.Metadata.TraceParent, Extra: sent.Metadata.Extra}
+	if diff := cmp.Diff(want, md); diff != "" {
+		t.Errorf("the handler's context does not continue the message's correlation (-want +got):\n%s", diff)
 	}
 	if got, want := pub.Subject(sent), fmt.Sprintf("es.%d.orders.OrderPlaced", es.MessageBucket("order-7")); got != want {
 		t.Errorf("subject %s, want %s", got, want)

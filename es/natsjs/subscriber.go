@@ -22,7 +22,8 @@ import (
 // (sqlite.TxFrom, postgres.TxFrom), and an effect written through it
 // takes place exactly once. An error rolls the handling back, and the
 // message is delivered again after a backoff — before any later message
-// of its bucket.
+// of its bucket. ctx also carries the message's correlation
+// ([es.WithMessage]), so the commands the handler runs continue it.
 type Handler func(ctx context.Context, m es.Message) error
 
 // SubscriberConfig configures a [Subscriber]. The zero value is a working
@@ -264,7 +265,10 @@ func (w *bucket) handle(ctx context.Context, msg jetstream.Msg) {
 		_ = msg.Ack()
 		return
 	}
-	_, err = w.s.inbox.Handle(ctx, w.s.name, m.ID, func(ctx context.Context) error { return w.s.handler(ctx, m) })
+	_, err = w.s.inbox.Handle(ctx, w.s.name, m.ID, func(ctx context.Context) error {
+		// The handler's commands continue the message's correlation.
+		return w.s.handler(es.WithMessage(ctx, m), m)
+	})
 	if err != nil {
 		if ctx.Err() != nil {
 			// Stopping: let the next subscriber have it at once.

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -169,6 +170,47 @@ func (s *Store) Due(ctx context.Context, now time.Time, buckets []int, limit int
 	return out, nil
 }
 
+// Messages implements [es.MessageReader]: a lookup by the outbox's unique
+// message_id index, delivered messages included. IDs that are not UUIDs
+// are not message IDs, so they are left out.
+func (s *Store) Messages(ctx context.Context, ids []string) ([]es.OutboxMessage, error) {
+	ids = slices.DeleteFunc(slices.Clone(ids), func(id string) bool { return !es.ValidID(id) })
+	if len(ids) == 0 {
+		return nil, ctx.Err()
+	}
+	if err := s.checkSchema(ctx); err != nil {
+		return nil, err
+	}
+	rows, err := s.pool.Query(ctx, `SELECT seq, message_id::text, key, type, schema_version, data::text, metadata::text, deliver_at, attempts
+		FROM `+s.outbox+` WHERE message_id = ANY($1::text[]::uuid[]) ORDER BY seq`, ids)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: outbox messages: %w", withCtx(ctx, err))
+	}
+	var (
+		out       []es.OutboxMessage
+		m         es.OutboxMessage
+		data, md  string
+		deliverAt pgtype.Timestamptz
+	)
+	_, err = pgx.ForEachRow(rows, []any{&m.Seq, &m.ID, &m.Key, &m.Type, &m.SchemaVersion, &data, &md, &deliverAt, &m.Attempts},
+		func() error {
+			msg := m
+			msg.Data = json.RawMessage(data)
+			if err := json.Unmarshal([]byte(md), &msg.Metadata); err != nil {
+				return fmt.Errorf("message %s: metadata: %w", msg.ID, err)
+			}
+			if deliverAt.Valid {
+				msg.DeliverAt = deliverAt.Time.UTC()
+			}
+			out = append(out, msg)
+			return nil
+		})
+	if err != nil {
+		return nil, fmt.Errorf("postgres: outbox messages: %w", withCtx(ctx, err))
+	}
+	return out, nil
+}
+
 // MarkDelivered implements [es.Outbox]. Marking a message delivered twice
 // is not an error.
 func (s *Store) MarkDelivered(ctx context.Context, seq int64) error {
@@ -294,4 +336,7 @@ func (i inbox) Handle(ctx context.Context, consumer, messageID string, fn func(c
 }
 
 // The store keeps an outbox.
-var _ es.Outbox = (*Store)(nil)
+var (
+	_ es.Outbox        = (*Store)(nil)
+	_ es.MessageReader = (*Store)(nil)
+)

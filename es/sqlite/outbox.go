@@ -1,6 +1,7 @@
 package sqlite
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -232,5 +233,47 @@ func (s *Store) Backlog(ctx context.Context) (int64, error) {
 	return n, nil
 }
 
-// Compile-time check: the store keeps an outbox.
-var _ es.Outbox = (*Store)(nil)
+// maxMessageLookup bounds the IDs of one query of Messages (SQLite's
+// default limit of bound parameters is 32766).
+const maxMessageLookup = 500
+
+// Messages implements [es.MessageReader]: a lookup by the outbox's unique
+// message_id index, delivered messages included.
+func (s *Store) Messages(ctx context.Context, ids []string) ([]es.OutboxMessage, error) {
+	var out []es.OutboxMessage
+	for chunk := range slices.Chunk(ids, maxMessageLookup) {
+		args := make([]any, len(chunk))
+		for i, id := range chunk {
+			args[i] = id
+		}
+		query := `SELECT ` + messageColumns + ` FROM es_outbox WHERE message_id IN (?` +
+			strings.Repeat(", ?", len(chunk)-1) + `) ORDER BY seq`
+		err := s.retryBusy(ctx, func() error {
+			rows, err := s.readers.QueryContext(ctx, query, args...)
+			if err != nil {
+				return err
+			}
+			defer rows.Close()
+			for rows.Next() {
+				m, err := scanMessage(rows)
+				if err != nil {
+					return err
+				}
+				out = append(out, m)
+			}
+			return rows.Err()
+		})
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: outbox messages: %w", err)
+		}
+	}
+	slices.SortFunc(out, func(a, b es.OutboxMessage) int { return cmp.Compare(a.Seq, b.Seq) })
+	return slices.CompactFunc(out, func(a, b es.OutboxMessage) bool { return a.Seq == b.Seq }), nil
+}
+
+// Compile-time checks: the store keeps an outbox, and its messages can be
+// looked up.
+var (
+	_ es.Outbox        = (*Store)(nil)
+	_ es.MessageReader = (*Store)(nil)
+)

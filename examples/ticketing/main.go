@@ -1,6 +1,13 @@
 // Command ticketing runs the concert-ticketing example of es.
 //
+//	go run ./examples/ticketing [serve] [-addr localhost:8080] [-db ticketing.db | -postgres DSN]
 //	go run ./examples/ticketing demo [-db path]
+//
+// serve, the default, runs the web application (package web): the JSON
+// API, the pages and the event explorer, on a SQLite file or on
+// PostgreSQL, with demo accounts and concerts on first start. Ctrl-C
+// finishes the requests in flight, then stops the subscriptions and the
+// relay; a restart carries on where it stopped.
 //
 // demo plays the story on a SQLite file (in a temporary directory unless
 // -db says where), with every module running: an organizer announces a
@@ -51,17 +58,23 @@ func commands() map[string]func(ctx context.Context, args []string) error {
 	return map[string]func(ctx context.Context, args []string) error{
 		"demo":     demoCommand,
 		"loadtest": loadtestCommand,
+		"serve":    serveCommand,
 	}
 }
 
 func main() {
 	cmds := commands()
-	if len(os.Args) < 2 || cmds[os.Args[1]] == nil {
-		fmt.Fprintln(os.Stderr, "usage: ticketing <command> [flags]; commands:", strings.Join(slices.Sorted(maps.Keys(cmds)), ", "))
+	args := os.Args[1:]
+	if len(args) == 0 || len(args[0]) > 0 && args[0][0] == '-' {
+		args = append([]string{"serve"}, args...) // the web application is the default
+	}
+	if cmds[args[0]] == nil {
+		fmt.Fprintln(os.Stderr, "usage: ticketing [command] [flags]; commands:", strings.Join(slices.Sorted(maps.Keys(cmds)), ", "),
+			"(default serve); ticketing <command> -h lists its flags")
 		os.Exit(2)
 	}
-	if err := cmds[os.Args[1]](context.Background(), os.Args[2:]); err != nil {
-		fmt.Fprintf(os.Stderr, "%s: %v\n", os.Args[1], err)
+	if err := cmds[args[0]](context.Background(), args[1:]); err != nil {
+		fmt.Fprintf(os.Stderr, "%s: %v\n", args[0], err)
 		os.Exit(1)
 	}
 }
@@ -99,6 +112,9 @@ func demo(ctx context.Context, path string, hold time.Duration) error {
 	for _, name := range []string{"admin", "olga", "ala", "ela", "ula"} {
 		ids[name] = es.NewID()
 	}
+	// Addresses are per run, so that a second run on the same file
+	// registers its own users rather than meeting the first run's.
+	domain := "@run-" + es.NewID()[28:] + ".example.com"
 	fmt.Println("payments: the finance module's fake gateway. Ela's card is declined; Ula's bank never answers.")
 	gateway := finance.NewFakeGateway()
 	gateway.DeclineUser(ids["ela"], "card_declined")
@@ -107,7 +123,7 @@ func demo(ctx context.Context, path string, hold time.Duration) error {
 	if err != nil {
 		return err
 	}
-	a, err := app.New(app.Config{Events: store, ReadModels: store, Hold: hold, PaymentGrace: hold / 4, RelayPollInterval: 20 * time.Millisecond,
+	a, err := app.New(app.Config{Events: store, ReadModels: app.SQLiteReadModels(store), Hold: hold, PaymentGrace: hold / 4, RelayPollInterval: 20 * time.Millisecond,
 		Payments: gateway, Mailer: folder, RelayObserver: messagePrinter{reg}, Logger: logger})
 	if err != nil {
 		return err
@@ -122,21 +138,21 @@ func demo(ctx context.Context, path string, hold time.Duration) error {
 	defer func() { stop(); <-done; <-done }()
 
 	step := func(s string) { time.Sleep(150 * time.Millisecond); fmt.Printf("\n== %s\n", s) }
-	concertID := "warsaw-" + es.NewID()[:8]
+	concertID := "warsaw-" + es.NewID()[28:]
 
 	step("users register; the admin makes Olga an organizer")
 	for _, u := range []struct {
 		name string
 		role users.Role
 	}{{"admin", users.Admin}, {"olga", users.Customer}, {"ala", users.Customer}, {"ela", users.Customer}, {"ula", users.Customer}} {
-		if err := a.RegisterUser(ctx, ids[u.name], u.name+"@example.com", u.name, "correct horse battery", u.role); err != nil {
+		if err := a.RegisterUser(ctx, ids[u.name], u.name+domain, u.name, "correct horse battery", u.role); err != nil {
 			return err
 		}
 	}
-	if err := a.RegisterUser(ctx, es.NewID(), "ALA@example.com", "Ala again", "correct horse battery", users.Customer); err != nil {
-		fmt.Println("   a second account for ALA@example.com:", err)
+	if err := a.RegisterUser(ctx, es.NewID(), "ALA"+strings.ToUpper(domain), "Ala again", "correct horse battery", users.Customer); err != nil {
+		fmt.Println("   a second account for ALA"+strings.ToUpper(domain)+":", err)
 	}
-	admin, err := a.LogIn(ctx, "admin@example.com", "correct horse battery")
+	admin, err := a.LogIn(ctx, "admin"+domain, "correct horse battery")
 	if err != nil {
 		return err
 	}
@@ -174,7 +190,7 @@ func demo(ctx context.Context, path string, hold time.Duration) error {
 		return err
 	}
 	for _, who := range []string{"ela", "ula"} {
-		if err := a.ChooseDelivery(ctx, es.NewID(), ids[who], carts.Delivery{Method: carts.ByEmail, Email: who + "@example.com"}); err != nil {
+		if err := a.ChooseDelivery(ctx, es.NewID(), ids[who], carts.Delivery{Method: carts.ByEmail, Email: who + domain}); err != nil {
 			return err
 		}
 	}
@@ -191,7 +207,7 @@ func demo(ctx context.Context, path string, hold time.Duration) error {
 	if err := a.AddToCart(ctx, es.NewID(), ids["admin"], concertID, "VIP", 3); err != nil {
 		return err
 	}
-	if err := a.ChooseDelivery(ctx, es.NewID(), ids["admin"], carts.Delivery{Method: carts.ByEmail, Email: "admin@example.com"}); err != nil {
+	if err := a.ChooseDelivery(ctx, es.NewID(), ids["admin"], carts.Delivery{Method: carts.ByEmail, Email: "admin" + domain}); err != nil {
 		return err
 	}
 	if err := checkout(ctx, a, ids, "admin", concertID, orders.Rejected); err != nil {
@@ -219,7 +235,7 @@ func demo(ctx context.Context, path string, hold time.Duration) error {
 	if err := a.WaitForReadModels(ctx); err != nil {
 		return err
 	}
-	if err := printReadModels(ctx, store, concertID, ids); err != nil {
+	if err := printReadModels(ctx, store, concertID, domain, ids); err != nil {
 		return err
 	}
 	mails, err := filepath.Glob(filepath.Join(mailDir, "*.eml"))
@@ -452,7 +468,7 @@ func describe(v any) string {
 	return fmt.Sprintf("%+v", v)
 }
 
-func printReadModels(ctx context.Context, store *sqlite.Store, concertID string, ids map[string]string) error {
+func printReadModels(ctx context.Context, store *sqlite.Store, concertID, domain string, ids map[string]string) error {
 	db := store.DB()
 	avail, err := concerts.AvailableConcerts(ctx, db, time.Now())
 	if err != nil {
@@ -476,7 +492,7 @@ func printReadModels(ctx context.Context, store *sqlite.Store, concertID string,
 	}
 	fmt.Printf("concert reservations: held %v, confirmed %v, %d active\n", cr.Held, cr.Confirmed, len(cr.Active))
 	for _, who := range slices.Sorted(maps.Keys(ids)) {
-		acct, err := users.ByEmail(ctx, db, who+"@example.com")
+		acct, err := users.ByEmail(ctx, db, who+domain)
 		if err != nil {
 			return err
 		}

@@ -7,7 +7,8 @@
 // that keep the SQL read models.
 //
 // Events live in any es.Store (SQLite by default; memory and PostgreSQL
-// work too). Read models live in a SQLite store, usually the same file.
+// work too). Read models live in SQLite (usually the same file) or in
+// PostgreSQL (see ReadModelStore).
 // The processes need a store that is an es.Outbox, because their messages
 // and deadlines are persisted in the outbox with their state; on a store
 // without one, reservations do not expire and checkout fails (New logs it).
@@ -28,10 +29,10 @@ import (
 	"time"
 
 	"esgo.dev/es"
-	"esgo.dev/es/sqlite"
 	"esgo.dev/es/sqlprojection"
 	"esgo.dev/examples/ticketing/carts"
 	"esgo.dev/examples/ticketing/concerts"
+	"esgo.dev/examples/ticketing/explorer"
 	"esgo.dev/examples/ticketing/finance"
 	"esgo.dev/examples/ticketing/orders"
 	"esgo.dev/examples/ticketing/reservations"
@@ -45,8 +46,9 @@ type Config struct {
 	// expire; if es.CheckpointStore, the expiry feed remembers its place
 	// (otherwise it is replayed from the start, harmlessly).
 	Events es.Store
-	// ReadModels holds the read models' tables; it may be Events itself.
-	ReadModels *sqlite.Store
+	// ReadModels holds the read models' tables: SQLiteReadModels of the
+	// event store itself, or of another file, or OpenPostgresReadModels.
+	ReadModels ReadModelStore
 	// Clock stamps commands and decides when deadlines are due
 	// (default es.SystemClock).
 	Clock es.Clock
@@ -57,10 +59,6 @@ type Config struct {
 	// (default 1000: a flash sale has every buyer on one inventory stream,
 	// and a buyer may lose a race to each of the seats sold).
 	MaxAttempts int
-	// PasswordCost is the bcrypt cost of the passwords RegisterUser hashes
-	// (default 10, bcrypt's default). The load test registers its buyers
-	// at bcrypt's minimum, 4: it measures a sale, not password hashing.
-	PasswordCost int
 	// PaymentGrace is how long past a hold's end an order still waits for
 	// its payment (see orders.Config; default 0).
 	PaymentGrace time.Duration
@@ -84,6 +82,12 @@ type Config struct {
 	// of the messages, or a test that kills the process in the window
 	// where a message is delivered twice.
 	RelayObserver es.RelayObserver
+	// SubscriptionObserver, when set, is told of the read models'
+	// batches, positions and lag (esgo.dev/es/esprom has one).
+	SubscriptionObserver es.SubscriptionObserver
+	// PasswordCost is the bcrypt cost of new passwords (default bcrypt's,
+	// 10; tests use 4).
+	PasswordCost int
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 }
@@ -109,7 +113,7 @@ type App struct {
 	tickets      *tickets.Service // nil without an outbox
 	orders       *es.ProcessHandler[orders.Order, orders.Event]
 	sales        *es.ProcessHandler[orders.Sales, orders.SalesEvent]
-	projs        []sqlite.Projection
+	projs        []sqlprojection.Projection
 	subs         []*es.Subscription // one per read model, in the order of projs
 
 	// Finance is the financial module (nil without an outbox): see finance.go.
@@ -137,9 +141,6 @@ func New(cfg Config) (*App, error) {
 	}
 	if cfg.MaxAttempts <= 0 {
 		cfg.MaxAttempts = 1000
-	}
-	if cfg.PasswordCost <= 0 {
-		cfg.PasswordCost = 10
 	}
 	if cfg.RelayPollInterval <= 0 {
 		cfg.RelayPollInterval = 100 * time.Millisecond
@@ -171,8 +172,8 @@ func New(cfg Config) (*App, error) {
 		inventory:   es.NewCommandHandler(cfg.Events, reg, reservations.Decider(), mc),
 		reservation: es.NewCommandHandler(cfg.Events, reg, reservations.ReservationDecider(), hc),
 	}
-	// The read models are portable; this application keeps them on SQLite.
-	for _, p := range append([]sqlprojection.Projection{
+	// The read models are portable: SQLite or PostgreSQL keep them alike.
+	a.projs = append([]sqlprojection.Projection{
 		concerts.DetailsProjection(reg), concerts.AvailableProjection(reg),
 		carts.ContentsProjection(reg), carts.SummaryProjection(reg),
 		reservations.UserReservationsProjection(reg), reservations.ConcertReservationsProjection(reg),
@@ -180,12 +181,11 @@ func New(cfg Config) (*App, error) {
 		tickets.UserTicketsProjection(reg), tickets.TicketDetailsProjection(reg), tickets.ConcertTicketSummaryProjection(reg),
 		tickets.DeliveryStatusProjection(reg), tickets.ValidationStatusProjection(reg),
 		orders.UserOrdersProjection(reg), orders.DetailsProjection(reg),
-	}, finance.Projections(reg)...) {
-		a.projs = append(a.projs, sqlite.FromPortable(p))
-	}
+		explorer.Projection(),
+	}, finance.Projections(reg)...)
 	for _, p := range a.projs {
 		a.subs = append(a.subs, es.NewSubscription(p.Name, cfg.Events, cfg.ReadModels.Consumer(p),
-			es.SubscriptionConfig{Locker: cfg.ReadModels.Locker(), Logger: cfg.Logger}))
+			es.SubscriptionConfig{Locker: cfg.ReadModels.Locker(), Logger: cfg.Logger, Observer: cfg.SubscriptionObserver}))
 	}
 	if ob, ok := cfg.Events.(es.Outbox); ok {
 		a.outbox = ob
@@ -228,7 +228,17 @@ func (a *App) Reservation(ctx context.Context, reservationID string) (reservatio
 func (a *App) Registry() *es.Registry { return a.reg }
 
 // Projections returns the read models' projections.
-func (a *App) Projections() []sqlite.Projection { return slices.Clone(a.projs) }
+func (a *App) Projections() []sqlprojection.Projection { return slices.Clone(a.projs) }
+
+// Checkpoints returns where the read models' subscriptions keep their
+// checkpoints (one per projection, by its name), so an operator's page can
+// show how far each has come.
+func (a *App) Checkpoints() CheckpointReader { return a.cfg.ReadModels }
+
+// CheckpointReader reads the read models' checkpoints.
+type CheckpointReader interface {
+	LoadCheckpoint(ctx context.Context, name string) (int64, error)
+}
 
 // Run runs the read models' subscriptions and, with an outbox, the
 // processes (RunProcesses), until ctx ends (then it returns nil) or one of
@@ -236,6 +246,9 @@ func (a *App) Projections() []sqlite.Projection { return slices.Clone(a.projs) }
 func (a *App) Run(ctx context.Context) error {
 	runs, err := a.readModelRuns(ctx)
 	if err != nil {
+		if ctx.Err() != nil {
+			return nil // stopped while setting up: not a failure
+		}
 		return err
 	}
 	return runAll(ctx, append(runs, a.processRuns()...))
@@ -246,6 +259,9 @@ func (a *App) Run(ctx context.Context) error {
 func (a *App) RunReadModels(ctx context.Context) error {
 	runs, err := a.readModelRuns(ctx)
 	if err != nil {
+		if ctx.Err() != nil {
+			return nil // stopped while setting up: not a failure
+		}
 		return err
 	}
 	return runAll(ctx, runs)

@@ -49,7 +49,7 @@ func run(t *testing.T, a *app.App) func() {
 	return stop
 }
 
-func noOversell(t *testing.T, events es.Store, readModels *sqlite.Store) {
+func noOversell(t *testing.T, events es.Store, readModels app.ReadModelStore) {
 	ctx := context.Background()
 	a, err := app.New(app.Config{Events: events, ReadModels: readModels, Clock: estest.NewFakeClock(start)})
 	if err != nil {
@@ -136,12 +136,13 @@ func TestNoOversellOnSQLite(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
-	noOversell(t, store, store)
+	noOversell(t, store, app.SQLiteReadModels(store))
 }
 
+// On PostgreSQL, read models included.
 func TestNoOversellOnPostgres(t *testing.T) {
 	events := pgtest.NewStore(t, postgres.Config{})
-	readModels, err := sqlite.OpenMemory(context.Background(), sqlite.Config{})
+	readModels, err := app.OpenPostgresReadModels(events)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,7 +159,7 @@ func TestExpiredReservationsReleaseTheirSeatsAcrossARestart(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		a, err := app.New(app.Config{Events: store, ReadModels: store, Clock: clock, Hold: 10 * time.Minute, RelayPollInterval: 10 * time.Millisecond})
+		a, err := app.New(app.Config{Events: store, ReadModels: app.SQLiteReadModels(store), Clock: clock, Hold: 10 * time.Minute, RelayPollInterval: 10 * time.Millisecond})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -242,7 +243,7 @@ func TestAnEmailRegistersOnceUnderConcurrentRegistrations(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer store.Close()
-	a, err := app.New(app.Config{Events: store, ReadModels: store})
+	a, err := app.New(app.Config{Events: store, ReadModels: app.SQLiteReadModels(store)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -49,7 +49,7 @@ func newApp(t *testing.T) (*app.App, *pausingStore) {
 	}
 	t.Cleanup(func() { readModels.Close() })
 	store := &pausingStore{Store: memory.New(memory.Config{})}
-	a, err := app.New(app.Config{Events: store, ReadModels: readModels, Clock: estest.NewFakeClock(start)})
+	a, err := app.New(app.Config{Events: store, ReadModels: app.SQLiteReadModels(readModels), Clock: estest.NewFakeClock(start)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -131,7 +131,7 @@ func TestHelperPurchaseProcess(t *testing.T) {
 		fmt.Fprintln(os.Stderr, "mailer:", err)
 		os.Exit(2)
 	}
-	a, err := app.New(app.Config{Events: store, ReadModels: store, Hold: time.Hour, RelayPollInterval: 5 * time.Millisecond,
+	a, err := app.New(app.Config{Events: store, ReadModels: app.SQLiteReadModels(store), Hold: time.Hour, RelayPollInterval: 5 * time.Millisecond,
 		RelayWorkers: 2, Payments: gateway, Mailer: folder, RelayObserver: &deliveryLog{log: log, killAt: cfg.KillAt}, Logger: logger})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "app:", err)
@@ -254,7 +254,7 @@ func TestPurchasesSurviveCrashes(t *testing.T) {
 	}
 	t.Cleanup(func() { store.Close() })
 	// The front: commands only (it does not Run), as a web server would.
-	front, err := app.New(app.Config{Events: store, ReadModels: store, Hold: time.Hour})
+	front, err := app.New(app.Config{Events: store, ReadModels: app.SQLiteReadModels(store), Hold: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}

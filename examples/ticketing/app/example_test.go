@@ -27,7 +27,7 @@ func ExampleApp() {
 		return
 	}
 	defer store.Close()
-	a, err := app.New(app.Config{Events: store, ReadModels: store, Clock: estest.NewFakeClock(start), RelayPollInterval: 10 * time.Millisecond})
+	a, err := app.New(app.Config{Events: store, ReadModels: app.SQLiteReadModels(store), Clock: estest.NewFakeClock(start), RelayPollInterval: 10 * time.Millisecond})
 	if err != nil {
 		fmt.Println(err)
 		return

@@ -54,7 +54,7 @@ func paymentsRunThroughTheOutbox(t *testing.T, pg *postgres.Store) {
 	}
 	gw := finance.NewFakeGateway()
 	gw.DeclineUser("ala", "card_declined")
-	a, err := app.New(app.Config{Events: events, ReadModels: store, Payments: gw, RelayPollInterval: 5 * time.Millisecond})
+	a, err := app.New(app.Config{Events: events, ReadModels: app.SQLiteReadModels(store), Payments: gw, RelayPollInterval: 5 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}

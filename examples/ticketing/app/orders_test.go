@@ -59,7 +59,7 @@ func newShop(t *testing.T, with ...func(*app.Config)) *shop {
 	}
 	gateway := finance.NewFakeGateway()
 	clock := estest.NewFakeClock(start)
-	cfg := app.Config{Events: store, ReadModels: store, Clock: clock, Hold: testHold, PaymentGrace: testGrace,
+	cfg := app.Config{Events: store, ReadModels: app.SQLiteReadModels(store), Clock: clock, Hold: testHold, PaymentGrace: testGrace,
 		RelayPollInterval: 5 * time.Millisecond, Payments: gateway, Mailer: folder}
 	for _, w := range with {
 		w(&cfg)

@@ -43,7 +43,7 @@ func TestReadModelsArePortable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := app.New(app.Config{Events: store, ReadModels: store, Clock: estest.NewFakeClock(start),
+	a, err := app.New(app.Config{Events: store, ReadModels: app.SQLiteReadModels(store), Clock: estest.NewFakeClock(start),
 		RelayPollInterval: 10 * time.Millisecond, Mailer: folder})
 	if err != nil {
 		t.Fatal(err)

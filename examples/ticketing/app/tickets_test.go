@@ -40,7 +40,7 @@ func TestTicketsFromIssueToGate(t *testing.T) {
 	}
 	defer fake.Close()
 	clock := estest.NewFakeClock(start)
-	a, err := app.New(app.Config{Events: store, ReadModels: store, Clock: clock, RelayPollInterval: 5 * time.Millisecond,
+	a, err := app.New(app.Config{Events: store, ReadModels: app.SQLiteReadModels(store), Clock: clock, RelayPollInterval: 5 * time.Millisecond,
 		Mailer: folder, Courier: courier.NewClient(fake.URL(), nil)})
 	if err != nil {
 		t.Fatal(err)
@@ -178,7 +178,7 @@ func TestWithoutAnOutboxThereAreNoTickets(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer rm.Close()
-	a, err := app.New(app.Config{Events: noOutbox{rm}, ReadModels: rm})
+	a, err := app.New(app.Config{Events: noOutbox{rm}, ReadModels: app.SQLiteReadModels(rm)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -219,7 +219,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 
 	gateway := finance.NewFakeGateway()
 	deliveries := &deliveryLog{}
-	a, err := app.New(app.Config{Events: events, ReadModels: readModels, Hold: cfg.Hold, PaymentGrace: cfg.Hold / 4,
+	a, err := app.New(app.Config{Events: events, ReadModels: app.SQLiteReadModels(readModels), Hold: cfg.Hold, PaymentGrace: cfg.Hold / 4,
 		RelayPollInterval: 20 * time.Millisecond, RelayWorkers: cfg.RelayWorkers, Payments: gateway,
 		Mailer:       tickets.MailerFunc(func(context.Context, tickets.Mail) (string, error) { return "discarded", nil }),
 		PasswordCost: 4, RelayObserver: deliveries, Logger: cfg.Logger})

@@ -65,3 +65,22 @@ func ByEmail(ctx context.Context, db *sql.DB, email string) (Account, error) {
 	}
 	return a, err
 }
+
+// Accounts lists every account, by e-mail address: what an admin sees to
+// manage roles.
+func Accounts(ctx context.Context, db *sql.DB) ([]Account, error) {
+	rows, err := db.QueryContext(ctx, `SELECT email, user_id, name, role FROM users_by_email ORDER BY email`)
+	if err != nil {
+		return nil, fmt.Errorf("users: accounts: %w", err)
+	}
+	defer rows.Close()
+	var out []Account
+	for rows.Next() {
+		var a Account
+		if err := rows.Scan(&a.Email, &a.UserID, &a.Name, &a.Role); err != nil {
+			return nil, err
+		}
+		out = append(out, a)
+	}
+	return out, rows.Err()
+}

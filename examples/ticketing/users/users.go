@@ -43,6 +43,9 @@ var (
 	ErrForbidden = errors.New("users: only an admin may change roles")
 	// ErrWeakPassword: the password is too short.
 	ErrWeakPassword = errors.New("users: the password needs at least 8 characters")
+	// ErrPasswordTooLong: bcrypt reads at most 72 bytes of a password, and
+	// refuses longer ones rather than ignore the rest.
+	ErrPasswordTooLong = errors.New("users: the password may have at most 72 bytes")
 	// ErrInvalidCredentials: unknown e-mail or wrong password (one error
 	// for both, so that log-in does not reveal who has an account).
 	ErrInvalidCredentials = errors.New("users: invalid e-mail or password")
@@ -74,18 +77,21 @@ func NormaliseEmail(email string) (string, error) {
 	return e, nil
 }
 
-// HashPassword hashes a password with bcrypt at its default cost,
-// refusing short ones.
+// HashPassword hashes a password with bcrypt at its default cost, refusing
+// short ones.
 func HashPassword(password string) (string, error) {
 	return HashPasswordCost(password, bcrypt.DefaultCost)
 }
 
-// HashPasswordCost is HashPassword at a bcrypt cost of its own (from
-// bcrypt.MinCost, 4, to bcrypt.MaxCost, 31; each step doubles the time).
-// CheckPassword reads the cost from the hash.
+// HashPasswordCost is HashPassword at a given bcrypt cost (4 to 31): tests
+// use the lowest, as bcrypt's default takes about a second under the race
+// detector. A cost out of range is bcrypt's default.
 func HashPasswordCost(password string, cost int) (string, error) {
 	if len(password) < 8 {
 		return "", ErrWeakPassword
+	}
+	if len(password) > 72 {
+		return "", ErrPasswordTooLong
 	}
 	h, err := bcrypt.GenerateFromPassword([]byte(password), cost)
 	if err != nil {

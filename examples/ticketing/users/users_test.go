@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"strings"
 	"testing"
 
 	"esgo.dev/es"
@@ -76,6 +77,9 @@ func TestPasswordsAreHashedAndCheckedWithBcrypt(t *testing.T) {
 	if _, err := users.HashPassword("short"); !errors.Is(err, users.ErrWeakPassword) {
 		t.Fatalf("short password: %v", err)
 	}
+	if _, err := users.HashPassword(strings.Repeat("long", 19)); !errors.Is(err, users.ErrPasswordTooLong) {
+		t.Fatalf("a password over bcrypt's 72 bytes: %v", err)
+	}
 	h, err := users.HashPassword("correct horse")
 	if err != nil {
 		t.Fatal(err)
@@ -107,4 +111,17 @@ func TestUsersByEmailFollowRegistrationsAndRoles(t *testing.T) {
 			estest.InStream("user-u2", users.UserRegistered{UserID: "u2", Email: "ola@example.com", Name: "Ola", PasswordHash: "h", Role: users.Customer})).
 		Redelivered().AppliedTwice().
 		Then(users.Account{Email: "ala@example.com", UserID: "u1", Name: "Ala", Role: users.Organizer})
+}
+
+func TestAccountsListsEveryAccountByEmail(t *testing.T) {
+	reg := registry(t)
+	rm := sqlitetest.ReadModel(t, sqlite.FromPortable(users.ByEmailProjection(reg)), users.Accounts)
+	estest.Projection(t, reg, rm).
+		Given(estest.InStream("user-u2", users.UserRegistered{UserID: "u2", Email: "ola@example.com", Name: "Ola", PasswordHash: "h", Role: users.Customer}),
+			estest.InStream("user-u1", registered, users.RoleChanged{UserID: "u1", Role: users.Organizer, ChangedBy: "a"})).
+		Redelivered().AppliedTwice().
+		Then([]users.Account{
+			{Email: "ala@example.com", UserID: "u1", Name: "Ala", Role: users.Organizer},
+			{Email: "ola@example.com", UserID: "u2", Name: "Ola", Role: users.Customer},
+		})
 }
