@@ -16,8 +16,11 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"log/slog"
 	"testing"
 	"time"
+
+	"esgo.dev/examples/ticketing/web"
 
 	"esgo.dev/examples/ticketing/users"
 )
@@ -634,5 +637,373 @@ func TestAdvLoginLimitPerEmailAcrossAddresses(t *testing.T) {
 	}
 	if n > 5 {
 		t.Errorf("%d password guesses for one account from many addresses (limit 5)", n)
+	}
+}
+
+// A concert that has started is no longer on sale: it leaves the list, so
+// it must not be bought through the API either.
+func TestAdvAConcertThatHasStartedCannotBeBought(t *testing.T) {
+	e := newEnv(t)
+	org := e.newUser("org", users.Organizer)
+	cust := e.newUser("cust", users.Customer)
+	body := advBody("Soon", map[string]int64{"Standing": 100}, map[string]int{"Standing": 5}, "PLN")
+	body["startsAt"] = time.Now().UTC().Add(3 * time.Second).Format(time.RFC3339Nano)
+	concert := advConcert(t, org, body)
+	time.Sleep(4 * time.Second)
+	e.settle()
+	_, list := cust.do("GET", "/api/concerts", nil)
+	if strings.Contains(string(list), concert) {
+		t.Fatalf("the started concert is still listed")
+	}
+	st, b := cust.do("POST", "/api/cart/items", map[string]any{"concertId": concert, "ticketType": "Standing", "quantity": 1})
+	if st == 204 {
+		cust.do("PUT", "/api/billing", map[string]string{"name": "Ala", "address": "Długa 1", "email": cust.Email})
+		cust.do("PUT", "/api/cart/delivery", map[string]string{"method": "email", "email": cust.Email})
+		st2, b2 := cust.do("POST", "/api/cart/checkout", nil)
+		if st2 == 202 {
+			id := decodeJSON[map[string]map[string]string](t, b2)["orders"][concert]
+			e.eventually("order final", func() bool {
+				_, o := cust.do("GET", "/api/orders/"+id, nil)
+				s := decodeJSON[map[string]any](t, o)["status"]
+				return s == "completed" || s == "rejected" || s == "cancelled"
+			})
+			_, o := cust.do("GET", "/api/orders/"+id, nil)
+			t.Errorf("a concert that started 1s ago: add to cart 204, checkout 202, order %s", o)
+		}
+	} else {
+		t.Logf("add refused: %d %s", st, b)
+	}
+}
+
+// Seats: many buyers at once for the last seats never oversell.
+func TestAdvNoOversellUnderConcurrentPurchases(t *testing.T) {
+	e := newEnv(t)
+	org := e.newUser("org", users.Organizer)
+	concert := advConcert(t, org, advBody("Tiny", map[string]int64{"Standing": 100}, map[string]int{"Standing": 3}, "PLN"))
+	var buyers []*user
+	for i := range 8 {
+		u := e.newUser(fmt.Sprintf("b%d", i), users.Customer)
+		for _, s := range []struct {
+			m, p string
+			b    any
+		}{
+			{"PUT", "/api/billing", map[string]string{"name": "Ala", "address": "Długa 1", "email": u.Email}},
+			{"POST", "/api/cart/items", map[string]any{"concertId": concert, "ticketType": "Standing", "quantity": 1}},
+			{"PUT", "/api/cart/delivery", map[string]string{"method": "email", "email": u.Email}},
+		} {
+			if st, b := u.do(s.m, s.p, s.b); st != 204 {
+				t.Fatalf("%s %s: %d %s", s.m, s.p, st, b)
+			}
+		}
+		buyers = append(buyers, u)
+	}
+	var wg sync.WaitGroup
+	for _, u := range buyers {
+		wg.Add(1)
+		go func() { defer wg.Done(); u.send("POST", "/api/cart/checkout", nil) }()
+	}
+	wg.Wait()
+	e.settle()
+	time.Sleep(500 * time.Millisecond)
+	e.settle()
+	tickets := 0
+	for _, u := range buyers {
+		_, b := u.do("GET", "/api/tickets", nil)
+		tickets += len(decodeJSON[[]map[string]any](t, b))
+	}
+	st, b := org.do("GET", "/api/concerts/"+concert, nil)
+	if tickets > 3 {
+		t.Errorf("capacity 3, %d tickets issued; concert %d %s", tickets, st, b)
+	}
+}
+
+// A weak ETag never matches in If-Match (RFC 9110 13.1.1: strong comparison).
+func TestAdvIfMatchRefusesWeakETags(t *testing.T) {
+	e := newEnv(t)
+	org := e.newUser("org", users.Organizer)
+	cust := e.newUser("cust", users.Customer)
+	concert := org.createConcert("Weak")
+	cust.do("POST", "/api/cart/items", map[string]any{"concertId": concert, "ticketType": "Standing", "quantity": 1})
+	req, _ := http.NewRequest("GET", e.Server.URL+"/api/concerts/"+concert, nil)
+	resp, _ := org.c.Do(req)
+	resp.Body.Close()
+	tag := resp.Header.Get("ETag")
+	st, b := org.do("PUT", "/api/concerts/"+concert+"/ticket-types",
+		map[string]any{"ticketTypes": []map[string]any{{"name": "Seat", "price": map[string]any{"amount": 1, "currency": "PLN"}}}}, "If-Match", "W/"+tag)
+	if st != 412 {
+		t.Errorf("If-Match W/%s (weak) on ticket types: %d %s, want 412", tag, st, b)
+	}
+}
+
+// A demoted admin loses the explorer at once, on the session it has.
+func TestAdvRoleChangeTakesEffectOnLiveSessions(t *testing.T) {
+	e := newEnv(t)
+	a1 := e.newUser("a1", users.Admin)
+	a2 := e.newUser("a2", users.Admin)
+	if st, _ := a2.do("GET", "/api/explorer/streams", nil); st != 200 {
+		t.Fatalf("admin explorer: %d", st)
+	}
+	if st, b := a1.do("PUT", "/api/users/"+a2.ID+"/role", map[string]string{"role": "customer"}); st != 204 {
+		t.Fatalf("demote: %d %s", st, b)
+	}
+	for _, p := range []string{"/api/explorer/streams", "/api/users", "/explorer"} {
+		if st, _ := a2.raw("GET", p, "", nil); st != 403 {
+			t.Errorf("demoted admin GET %s: %d", p, st)
+		}
+	}
+	// and an organizer demoted to customer cannot manage its concert
+	org := e.newUser("org", users.Organizer)
+	concert := org.createConcert("Demoted")
+	a1.do("PUT", "/api/users/"+org.ID+"/role", map[string]string{"role": "customer"})
+	before := e.mark()
+	if st, _ := org.do("POST", "/api/concerts/"+concert+"/cancel", map[string]string{"reason": "x"}); st != 403 {
+		t.Errorf("demoted organizer cancels: %d", st)
+	}
+	if e.mark() != before {
+		t.Errorf("wrote")
+	}
+}
+
+// Cancelling one unpaid order many times at once refunds/cancels once and
+// never 5xx.
+func TestAdvConcurrentCancelsOfOneOrder(t *testing.T) {
+	e := newEnv(t)
+	org := e.newUser("org", users.Organizer)
+	cust := e.newUser("cust", users.Customer)
+	concert := org.createConcert("Cancel")
+	order := cust.purchase(concert, "Standing", 1)
+	var mu sync.Mutex
+	counts := map[int]int{}
+	var wg sync.WaitGroup
+	for range 6 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			st, _ := cust.send("POST", "/api/orders/"+order+"/cancel", map[string]string{"reason": "x"})
+			mu.Lock()
+			counts[st]++
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	if counts[500] > 0 || counts[204] > 0 {
+		t.Errorf("cancels of a completed order: %v", counts)
+	}
+}
+
+// Passwords never reach the log; a path cannot forge a log line.
+func TestAdvLogsHoldNoPasswordsAndNoInjectedLines(t *testing.T) {
+	var buf syncBuffer
+	e := newEnv(t, func(c *web.Config) {
+		c.Logger = slog.New(web.LogHandler(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	})
+	anon := e.anonymous()
+	anon.do("POST", "/api/users", map[string]string{"email": "pw@example.com", "name": "P", "password": "Sekret-Pass-One"}, "Idempotency-Key", "r1")
+	anon.do("POST", "/api/users", map[string]string{"email": "pw@example.com", "name": "P", "password": "Sekret-Pass-Two"}, "Idempotency-Key", "r1")
+	anon.do("POST", "/api/session", map[string]string{"email": "pw@example.com", "password": "Sekret-Pass-Three"})
+	anon.raw("POST", "/api/session", "application/json", []byte(`{"email":"pw@example.com","password":"Sekret-Pass-Four"`))
+	anon.raw("POST", "/api/session?password=Sekret-Pass-Five", "application/json", []byte(`{}`))
+	anon.do("POST", "/api/session", map[string]string{"email": "pw@example.com", "password": "Sekret-Pass-One"})
+	anon.raw("GET", "/x%0Atime=2026-01-01T00:00:00Z%20level=ERROR%20msg=injected", "", nil)
+	anon.raw("GET", "/x%0D%0Alevel=ERROR", "", nil)
+	out := buf.String()
+	if strings.Contains(out, "Sekret-Pass") {
+		t.Errorf("a password is in the log:\n%s", out)
+	}
+	for _, l := range strings.Split(out, "\n") {
+		if strings.HasPrefix(l, "time=2026-01-01") || strings.HasPrefix(l, "level=ERROR") {
+			t.Errorf("injected log line: %q", l)
+		}
+	}
+}
+
+// Cancelling a concert refunds every paid order exactly: the money back
+// is the money taken, in its currency.
+func TestAdvConcertCancellationRefundsExactly(t *testing.T) {
+	e := newEnv(t)
+	org := e.newUser("org", users.Organizer)
+	cust := e.newUser("cust", users.Customer)
+	concert := advConcert(t, org, advBody("Refund", map[string]int64{"A": 12345, "B": 99999}, map[string]int{"A": 5, "B": 5}, "EUR"))
+	order := cust.purchase(concert, "A", 3)
+	if st, b := org.do("POST", "/api/concerts/"+concert+"/cancel", map[string]string{"reason": "rain"}); st != 204 {
+		t.Fatalf("cancel: %d %s", st, b)
+	}
+	var pay map[string]any
+	e.eventually("refund", func() bool {
+		_, b := cust.do("GET", "/api/payments", nil)
+		ps := decodeJSON[[]map[string]any](t, b)
+		if len(ps) != 1 {
+			return false
+		}
+		pay = ps[0]
+		r := pay["refunded"].(map[string]any)
+		return r["amount"].(float64) > 0
+	})
+	e.settle()
+	_, b := cust.do("GET", "/api/payments", nil)
+	pay = decodeJSON[[]map[string]any](t, b)[0]
+	amt, ref := pay["amount"].(map[string]any), pay["refunded"].(map[string]any)
+	if amt["amount"].(float64) != 3*12345 || ref["amount"] != amt["amount"] || ref["currency"] != "EUR" {
+		t.Errorf("payment %v", pay)
+	}
+	_, inv := cust.do("GET", "/api/invoices/"+order, nil)
+	if !strings.Contains(string(inv), `"creditNotes"`) {
+		t.Errorf("invoice after refund has no credit note: %s", inv)
+	}
+	_, rev := org.do("GET", "/api/organizer/revenue", nil)
+	if !strings.Contains(string(rev), `"net":{"amount":0`) {
+		t.Errorf("revenue after a full refund: %s", rev)
+	}
+	// the cancelled concert cannot be put in a cart again
+	if st, _ := cust.do("POST", "/api/cart/items", map[string]any{"concertId": concert, "ticketType": "A", "quantity": 1}); st != 422 {
+		t.Errorf("add of a cancelled concert: %d", st)
+	}
+}
+
+// A line of a concert cancelled while it sat in the cart: checkout is
+// rejected, and the buyer is not stuck with the line.
+func TestAdvCartLineOfACancelledConcert(t *testing.T) {
+	e := newEnv(t)
+	org := e.newUser("org", users.Organizer)
+	cust := e.newUser("cust", users.Customer)
+	concert := org.createConcert("Gone")
+	cust.do("PUT", "/api/billing", map[string]string{"name": "Ala", "address": "Długa 1", "email": cust.Email})
+	cust.do("POST", "/api/cart/items", map[string]any{"concertId": concert, "ticketType": "Standing", "quantity": 1})
+	cust.do("PUT", "/api/cart/delivery", map[string]string{"method": "email", "email": cust.Email})
+	if st, b := org.do("POST", "/api/concerts/"+concert+"/cancel", map[string]string{"reason": "rain"}); st != 204 {
+		t.Fatalf("cancel: %d %s", st, b)
+	}
+	e.settle()
+	st, b := cust.do("POST", "/api/cart/checkout", nil)
+	t.Logf("checkout of a cancelled concert's line: %d %s", st, b)
+	e.settle()
+	time.Sleep(300 * time.Millisecond)
+	e.settle()
+	_, pays := cust.do("GET", "/api/payments", nil)
+	if strings.Contains(string(pays), "captured") {
+		t.Errorf("a cancelled concert was charged: %s", pays)
+	}
+	_, cart := cust.do("GET", "/api/cart", nil)
+	if strings.Contains(string(cart), concert) {
+		if st, b := cust.do("DELETE", "/api/cart/items/"+concert+"/Standing", nil); st != 204 {
+			t.Errorf("the cancelled concert's line is back in the cart and cannot be removed: %d %s", st, b)
+		}
+	}
+}
+
+// cancel-order: one key reused for a second order must not answer 204
+// while leaving the second order as it was.
+func TestAdvCancelOrderKeyReusedOnAnotherOrder(t *testing.T) {
+	e := newEnv(t)
+	org := e.newUser("org", users.Organizer)
+	cust := e.newUser("cust", users.Customer)
+	c1, c2 := org.createConcert("One"), org.createConcert("Two")
+	e.settle()
+	e.Gateway.PendUser(cust.ID)
+	cust.do("POST", "/api/cart/items", map[string]any{"concertId": c1, "ticketType": "Seat", "quantity": 1})
+	cust.do("POST", "/api/cart/items", map[string]any{"concertId": c2, "ticketType": "Seat", "quantity": 1})
+	cust.do("PUT", "/api/cart/delivery", map[string]string{"method": "email", "email": cust.Email})
+	st, body := cust.do("POST", "/api/cart/checkout", nil)
+	if st != 202 {
+		t.Fatalf("checkout %d %s", st, body)
+	}
+	ids := decodeJSON[map[string]map[string]string](t, body)["orders"]
+	status := func(id string) string {
+		_, b := cust.do("GET", "/api/orders/"+id, nil)
+		s, _ := decodeJSON[map[string]any](t, b)["status"].(string)
+		return s
+	}
+	e.eventually("awaiting payment", func() bool {
+		return status(ids[c1]) == "awaiting_payment" && status(ids[c2]) == "awaiting_payment"
+	})
+	if st, b := cust.do("POST", "/api/orders/"+ids[c1]+"/cancel", map[string]string{"reason": "x"}, "Idempotency-Key", "cancel"); st != 204 {
+		t.Fatalf("cancel 1: %d %s", st, b)
+	}
+	st, b := cust.do("POST", "/api/orders/"+ids[c2]+"/cancel", map[string]string{"reason": "x"}, "Idempotency-Key", "cancel")
+	e.settle()
+	time.Sleep(300 * time.Millisecond)
+	e.settle()
+	if s := status(ids[c2]); st == 204 && s != "cancelled" {
+		t.Errorf("cancel of order 2 with the key of order 1's cancel: 204 %s, but order 2 is %s", b, s)
+	}
+}
+
+// Ticket types: every bad change is a 4xx and writes nothing (a type named
+// twice with two prices is ambiguous: today the first silently wins).
+func TestAdvTicketTypeUpdatesValidate(t *testing.T) {
+	e := newEnv(t)
+	org := e.newUser("org", users.Organizer)
+	concert := org.createConcert("Types")
+	e.settle()
+	tag := func() string {
+		req, _ := http.NewRequest("GET", e.Server.URL+"/api/concerts/"+concert, nil)
+		resp, _ := org.c.Do(req)
+		resp.Body.Close()
+		return resp.Header.Get("ETag")
+	}
+	price := func(a int64, c string) map[string]any { return map[string]any{"amount": a, "currency": c} }
+	cases := []map[string]any{
+		{"ticketTypes": []map[string]any{{"name": "Seat", "price": price(-1, "PLN")}}},
+		{"ticketTypes": []map[string]any{{"name": "Seat", "price": price(0, "PLN")}}},
+		{"ticketTypes": []map[string]any{{"name": "Seat", "price": price(100, "EUR")}}},
+		{"ticketTypes": []map[string]any{{"name": "Nope", "price": price(100, "PLN")}}},
+		{"ticketTypes": []map[string]any{{"name": "Seat", "price": price(100, "PLN")}, {"name": "Seat", "price": price(200, "PLN")}}},
+		{"capacity": map[string]int{"Seat": -5}},
+		{"capacity": map[string]int{"Nope": 5}},
+	}
+	for i, c := range cases {
+		before := e.mark()
+		st, b := org.do("PUT", "/api/concerts/"+concert+"/ticket-types", c, "If-Match", tag())
+		e.settle()
+		if st < 400 || st >= 500 || e.mark() != before {
+			t.Errorf("case %d %v: %d %s, wrote %v", i, c, st, b, e.mark() != before)
+		}
+	}
+}
+
+// The webhook and the explorer's query parameters: garbage in, 4xx out.
+func TestAdvWebhookAndExplorerQueriesNever5xx(t *testing.T) {
+	e := newEnv(t, withWebhook)
+	admin := e.newUser("admin", users.Admin)
+	anon := e.anonymous()
+	before := e.mark()
+	for _, c := range []struct{ ctype, body, sig string }{
+		{"application/json", `{}`, ""},
+		{"application/json", `{"type":"payment_intent.succeeded"}`, "t=1,v1=deadbeef"},
+		{"application/json", strings.Repeat("x", 70<<10), "t=1,v1=00"},
+		{"text/plain", `garbage`, "t=99999999999999999999,v1=zz"},
+		{"application/json", `{"id":"evt_1"}`, "v1=" + strings.Repeat("a", 64)},
+	} {
+		st, b := anon.raw("POST", "/api/webhooks/stripe", c.ctype, []byte(c.body), "Stripe-Signature", c.sig)
+		if st < 400 || st >= 500 {
+			t.Errorf("webhook %.30q sig %q: %d %.200s", c.body, c.sig, st, b)
+		}
+	}
+	if e.mark() != before {
+		t.Errorf("unsigned webhooks wrote")
+	}
+	for _, q := range []string{"category=%27%20OR%201%3D1%20--", "after=%27%3B%20DROP%20TABLE%20es_events%3B--", "category=" + strings.Repeat("c", 4000),
+		"after=" + strings.Repeat("%ff", 1000)} {
+		for _, p := range []string{"/explorer?", "/api/explorer/streams?"} {
+			if st, b := admin.raw("GET", p+q, "", nil); st >= 500 {
+				t.Errorf("GET %s%.60s: %d %.200s", p, q, st, b)
+			}
+		}
+	}
+	for _, q := range []string{"%27%20OR%201%3D1", "%25", "_", strings.Repeat("q", 5000), "%00"} {
+		if st, b := admin.raw("GET", "/explorer/search?q="+q, "", nil); st >= 500 {
+			t.Errorf("search %.40s: %d %.200s", q, st, b)
+		}
+	}
+}
+
+// Registration keys are one space for all anonymous clients: two people
+// whose clients pick the same Idempotency-Key.
+func TestAdvRegistrationKeysOfTwoStrangers(t *testing.T) {
+	e := newEnv(t)
+	st1, b1 := e.anonymous().do("POST", "/api/users", map[string]string{"email": "one@example.com", "name": "One", "password": "password one"}, "Idempotency-Key", "1")
+	st2, b2 := e.anonymous().do("POST", "/api/users", map[string]string{"email": "two@example.com", "name": "Two", "password": "password two"}, "Idempotency-Key", "1")
+	if st1 != 201 || st2 != 201 {
+		t.Errorf("two strangers registering with key \"1\": %d %s / %d %s", st1, b1, st2, b2)
 	}
 }
