@@ -1007,3 +1007,76 @@ func TestAdvRegistrationKeysOfTwoStrangers(t *testing.T) {
 		t.Errorf("two strangers registering with key \"1\": %d %s / %d %s", st1, b1, st2, b2)
 	}
 }
+
+// A client picks its X-Correlation-ID; it must not be able to take over
+// what the explorer's search finds for a stream ID an admin looks up.
+func TestAdvCorrelationIDCannotShadowAStreamInTheExplorerSearch(t *testing.T) {
+	e := newEnv(t)
+	admin := e.newUser("admin", users.Admin)
+	org := e.newUser("org", users.Organizer)
+	cust := e.newUser("cust", users.Customer)
+	concert := org.createConcert("Shadow")
+	stream := "concert-" + concert
+	if st, b := cust.do("POST", "/api/cart/items", map[string]any{"concertId": concert, "ticketType": "Standing", "quantity": 1},
+		"X-Correlation-ID", stream); st != 204 {
+		t.Fatalf("%d %s", st, b)
+	}
+	e.settle()
+	c := *admin.c
+	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	resp, err := c.Get(e.Server.URL + "/explorer/search?q=" + stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if loc := resp.Header.Get("Location"); !strings.HasPrefix(loc, "/explorer/streams/") {
+		t.Errorf("admin searches for stream %s and is sent to %q: the customer's request, which chose that string as its correlation ID", stream, loc)
+	}
+}
+
+// Log-in takes as long for an unknown address as for a known one
+// (the app compares against a dummy hash for that reason).
+func TestAdvLogInTimingDoesNotTellAccountsApart(t *testing.T) {
+	e := newEnv(t)
+	u := e.newUser("known", users.Customer)
+	measure := func(email string) time.Duration {
+		var total time.Duration
+		for i := range 4 {
+			c := e.anonymous()
+			start := time.Now()
+			c.do("POST", "/api/session", map[string]string{"email": email, "password": fmt.Sprintf("wrong password %d", i)})
+			total += time.Since(start)
+		}
+		return total / 4
+	}
+	known, unknown := measure(u.Email), measure("nobody-at-all@example.com")
+	if unknown > 3*known || known > 3*unknown {
+		t.Errorf("failed log-in takes %v for a known address, %v for an unknown one: the dummy hash has cost 10 whatever PasswordCost is", known, unknown)
+	}
+}
+
+// RFC 9110 13.1.1: a server must not perform a method whose If-Match is
+// false. Checkout and add-to-cart take no notice of it: a checkout sent
+// with the ETag of the cart the buyer saw buys a cart changed since.
+func TestAdvCheckoutHonoursIfMatch(t *testing.T) {
+	e := newEnv(t)
+	org := e.newUser("org", users.Organizer)
+	cust := e.newUser("cust", users.Customer)
+	concert := org.createConcert("Tabs")
+	cust.do("PUT", "/api/billing", map[string]string{"name": "Ala", "address": "Długa 1", "email": cust.Email})
+	cust.do("POST", "/api/cart/items", map[string]any{"concertId": concert, "ticketType": "Standing", "quantity": 1})
+	cust.do("PUT", "/api/cart/delivery", map[string]string{"method": "email", "email": cust.Email})
+	req, _ := http.NewRequest("GET", e.Server.URL+"/api/cart", nil)
+	resp, _ := cust.c.Do(req)
+	resp.Body.Close()
+	seen := resp.Header.Get("ETag")
+	// another tab adds 9 seats
+	cust.do("POST", "/api/cart/items", map[string]any{"concertId": concert, "ticketType": "Seat", "quantity": 9})
+	if st, b := cust.do("POST", "/api/cart/items", map[string]any{"concertId": concert, "ticketType": "Standing", "quantity": 1}, "If-Match", seen); st != 412 {
+		t.Errorf("add to cart with a stale If-Match %s: %d %s", seen, st, b)
+	}
+	st, b := cust.do("POST", "/api/cart/checkout", nil, "If-Match", seen)
+	if st != 412 {
+		t.Errorf("checkout with the stale If-Match %s of a 1-ticket cart: %d %s (bought the 9 seats added since)", seen, st, b)
+	}
+}
