@@ -1080,3 +1080,53 @@ func TestAdvCheckoutHonoursIfMatch(t *testing.T) {
 		t.Errorf("checkout with the stale If-Match %s of a 1-ticket cart: %d %s (bought the 9 seats added since)", seen, st, b)
 	}
 }
+
+// The log-in page's next never leaves the site.
+func TestAdvLogInNextStaysOnTheSite(t *testing.T) {
+	e := newEnv(t)
+	re := regexp.MustCompile(`data-next="([^"]*)"`)
+	for _, n := range []string{"//evil.example", "/\\evil.example", "https://evil.example", "javascript:alert(1)", "/%09/evil.example",
+		"%2F%2Fevil.example", "/\u3000/evil.example", "\\/evil.example", "/.//evil.example", " //evil.example", "http:evil.example"} {
+		for _, page := range []string{"/login", "/register"} {
+			r, _ := http.NewRequest("GET", e.Server.URL+page, nil)
+			q := r.URL.Query()
+			q.Set("next", n)
+			r.URL.RawQuery = q.Encode()
+			resp, err := e.Server.Client().Do(r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			m := re.FindStringSubmatch(string(b))
+			if m == nil {
+				continue
+			}
+			v := strings.ReplaceAll(m[1], "&#43;", "+")
+			if strings.HasPrefix(v, "//") || strings.Contains(v, ":") || strings.HasPrefix(v, "/\\") || !strings.HasPrefix(v, "/") {
+				t.Errorf("%s?next=%q renders data-next=%q", page, n, v)
+			}
+		}
+	}
+}
+
+// Resending a ticket: to any address, as often as asked?
+func TestAdvTicketResendIsBounded(t *testing.T) {
+	e := newEnv(t)
+	org := e.newUser("org", users.Organizer)
+	cust := e.newUser("cust", users.Customer)
+	concert := org.createConcert("Resend")
+	order := cust.purchase(concert, "Standing", 1)
+	ticket := cust.ticketIDs(order)[0]
+	accepted := 0
+	for i := range 15 {
+		st, _ := cust.do("POST", "/api/tickets/"+ticket+"/resend", map[string]any{"delivery": map[string]string{"method": "email", "email": fmt.Sprintf("stranger%d@example.org", i)}})
+		if st == 202 {
+			accepted++
+		}
+		e.settle()
+	}
+	if accepted > 5 {
+		t.Errorf("%d of 15 resends of one ticket to 15 strangers' addresses were accepted: no limit (mail relay for spam)", accepted)
+	}
+}
