@@ -723,11 +723,15 @@ func TestAdvIfMatchRefusesWeakETags(t *testing.T) {
 	org := e.newUser("org", users.Organizer)
 	cust := e.newUser("cust", users.Customer)
 	concert := org.createConcert("Weak")
+	e.settle()
 	cust.do("POST", "/api/cart/items", map[string]any{"concertId": concert, "ticketType": "Standing", "quantity": 1})
 	req, _ := http.NewRequest("GET", e.Server.URL+"/api/concerts/"+concert, nil)
 	resp, _ := org.c.Do(req)
 	resp.Body.Close()
 	tag := resp.Header.Get("ETag")
+	if tag == "" {
+		t.Fatalf("no ETag: %d", resp.StatusCode)
+	}
 	st, b := org.do("PUT", "/api/concerts/"+concert+"/ticket-types",
 		map[string]any{"ticketTypes": []map[string]any{{"name": "Seat", "price": map[string]any{"amount": 1, "currency": "PLN"}}}}, "If-Match", "W/"+tag)
 	if st != 412 {
