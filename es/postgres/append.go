@@ -84,7 +84,35 @@ func (s *Store) appendOnce(ctx context.Context, enq es.Enqueue, appends []es.Str
 	if err := ctx.Err(); err != nil {
 		return nil, 0, fmt.Errorf("postgres: append: %w", err)
 	}
-	tx, err := s.pool.Begin(ctx)
+	if len(s.inline) > 0 {
+		return s.appendInline(ctx, enq, appends)
+	}
+	c, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return nil, 0, fmt.Errorf("postgres: append: %w", withCtx(ctx, err))
+	}
+	// The transaction opens in appendTx's first batch (BEGIN travels with
+	// the locks) and commits in its second (COMMIT travels with the
+	// inserts): two round trips where BEGIN, two batches and COMMIT took
+	// four. Whatever is left open on the way out (a failed, repeated or
+	// refused append) is rolled back before the connection goes back to
+	// the pool, which would otherwise close it; WithoutCancel, since after
+	// a cancellation it must still reach the server.
+	defer func() {
+		if pc := c.Conn().PgConn(); !pc.IsClosed() && pc.TxStatus() != 'I' {
+			_, _ = c.Exec(context.WithoutCancel(ctx), "ROLLBACK")
+		}
+		c.Release()
+	}()
+	res, written, _, err := s.appendTx(ctx, ownTx{c.Conn()}, enq, appends, true)
+	return res, written, err
+}
+
+// appendInline is appendOnce for a store with inline projections: their
+// Apply runs between the inserts and COMMIT and gets a [pgx.Tx] of the
+// pool, so BEGIN and COMMIT take a round trip each.
+func (s *Store) appendInline(ctx context.Context, enq es.Enqueue, appends []es.StreamAppend) ([]es.AppendResult, int, error) {
+	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted})
 	if err != nil {
 		return nil, 0, fmt.Errorf("postgres: append: begin: %w", withCtx(ctx, err))
 	}
@@ -92,7 +120,7 @@ func (s *Store) appendOnce(ctx context.Context, enq es.Enqueue, appends []es.Str
 	// still reach the server, hence WithoutCancel.
 	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // the append's own error is what matters
 
-	res, written, dirty, err := s.appendTx(ctx, tx, enq, appends)
+	res, written, dirty, err := s.appendTx(ctx, tx, enq, appends, false)
 	if err != nil || !dirty {
 		// A failed append, a repeated one or a guard-only one: nothing to keep.
 		return res, 0, err
@@ -107,6 +135,55 @@ func (s *Store) appendOnce(ctx context.Context, enq es.Enqueue, appends []es.Str
 	}
 	return res, written, nil
 }
+
+// ownTx is the transaction that appendOnce opens and commits itself, in
+// appendTx's batches, on a connection of the pool: the [pgx.Tx] that
+// appendTx and the test hooks see. It is never handed to user code (a
+// store with inline projections appends in a [pgx.Tx] of the pool), and
+// it has no nested transactions or large objects.
+type ownTx struct{ c *pgx.Conn }
+
+var errOwnTx = errors.New("postgres: not available in an append's own transaction")
+
+func (t ownTx) Begin(context.Context) (pgx.Tx, error) { return nil, errOwnTx }
+
+func (t ownTx) Commit(ctx context.Context) error {
+	_, err := t.c.Exec(ctx, "COMMIT")
+	return err
+}
+
+func (t ownTx) Rollback(ctx context.Context) error {
+	_, err := t.c.Exec(ctx, "ROLLBACK")
+	return err
+}
+
+func (t ownTx) CopyFrom(ctx context.Context, table pgx.Identifier, columns []string, src pgx.CopyFromSource) (int64, error) {
+	return t.c.CopyFrom(ctx, table, columns, src)
+}
+
+func (t ownTx) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
+	return t.c.SendBatch(ctx, b)
+}
+
+func (t ownTx) LargeObjects() pgx.LargeObjects { return pgx.LargeObjects{} }
+
+func (t ownTx) Prepare(ctx context.Context, name, sql string) (*pgconn.StatementDescription, error) {
+	return t.c.Prepare(ctx, name, sql)
+}
+
+func (t ownTx) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
+	return t.c.Exec(ctx, sql, args...)
+}
+
+func (t ownTx) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
+	return t.c.Query(ctx, sql, args...)
+}
+
+func (t ownTx) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
+	return t.c.QueryRow(ctx, sql, args...)
+}
+
+func (t ownTx) Conn() *pgx.Conn { return t.c }
 
 // AppendTx appends inside tx, which the caller commits or rolls back, so
 // that other writes (inline projections, outbox rows) can commit atomically
@@ -169,7 +246,7 @@ func (s *Store) appendEnqueueTx(ctx context.Context, tx pgx.Tx, enq es.Enqueue, 
 	if err := checkCallerTx(ctx, tx, len(enq.Messages) > 0 || hasEvents(appends)); err != nil {
 		return nil, err
 	}
-	res, written, _, err = s.appendTx(ctx, tx, enq, appends)
+	res, written, _, err = s.appendTx(ctx, tx, enq, appends, false)
 	return res, err
 }
 
@@ -204,20 +281,27 @@ func hasEvents(appends []es.StreamAppend) bool {
 	return false
 }
 
-// appendTx is the body of every append: everything happens in tx, which
-// the caller commits. It returns the results, the number of events
-// written (0 for a repeated append or one without events) and whether it
-// wrote anything at all (events, messages or cancellations). appends and
-// enq have been validated.
+// appendTx is the body of every append: everything happens in tx. It
+// returns the results, the number of events written (0 for a repeated
+// append or one without events) and whether it wrote anything at all
+// (events, messages or cancellations). appends and enq have been
+// validated.
+//
+// When own is false, tx is open and the caller commits it. When own is
+// true, tx is a connection outside any transaction (appendOnce): the first
+// batch opens the transaction and the second commits it, and the
+// notification is sent after COMMIT, in a transaction of its own. A
+// failure, a repeat or a refusal leaves the transaction open for the
+// caller to roll back.
 //
 // It costs two round trips:
 //
-//  1. reserve positions and outbox sequence numbers (when there are
-//     events or messages), lock the streams, and look up the request's
-//     event IDs;
-//  2. insert the events, update the streams, notify, insert the messages
-//     and cancel the deadlines.
-func (s *Store) appendTx(ctx context.Context, tx pgx.Tx, enq es.Enqueue, appends []es.StreamAppend) ([]es.AppendResult, int, bool, error) {
+//  1. (BEGIN,) reserve positions and outbox sequence numbers (when there
+//     are events or messages), lock the streams, read their versions and
+//     look up the request's event IDs;
+//  2. insert the events, update the streams, insert the messages, cancel
+//     the deadlines (, COMMIT) and notify.
+func (s *Store) appendTx(ctx context.Context, tx pgx.Tx, enq es.Enqueue, appends []es.StreamAppend, own bool) ([]es.AppendResult, int, bool, error) {
 	total := 0
 	streamIDs := make([]string, len(appends))
 	for i, a := range appends {
@@ -234,6 +318,9 @@ func (s *Store) appendTx(ctx context.Context, tx pgx.Tx, enq es.Enqueue, appends
 	reserve := total > 0 || msgs > 0
 
 	b := &pgx.Batch{}
+	if own {
+		b.Queue("BEGIN ISOLATION LEVEL READ COMMITTED")
+	}
 	if reserve {
 		// Reserve total positions and msgs outbox sequence numbers while
 		// holding a short advisory lock, and make sure the transaction gets
@@ -275,13 +362,17 @@ func (s *Store) appendTx(ctx context.Context, tx pgx.Tx, enq es.Enqueue, appends
 		b.Queue("ROLLBACK TO SAVEPOINT es_reserve")
 		b.Queue("RELEASE SAVEPOINT es_reserve")
 	}
-	// Lock the streams in one order (the database's sort of stream IDs) so
-	// that multi-stream appends cannot deadlock one another. A missing
-	// stream gets a row at version 0 first, so that its absence can be
-	// locked too; the INSERT waits for a concurrent creator to finish.
-	b.Queue(`INSERT INTO `+s.streams+` (stream_id) SELECT id FROM unnest($1::text[]) AS u(id) ORDER BY id
-		ON CONFLICT (stream_id) DO NOTHING`, streamIDs)
-	b.Queue(`SELECT stream_id, version FROM `+s.streams+` WHERE stream_id = ANY($1::text[]) ORDER BY stream_id FOR UPDATE`, streamIDs)
+	// The streams are locked by their advisory locks (above, or below when
+	// nothing is reserved), taken in key order so that multi-stream
+	// appends cannot deadlock one another. Read committed: the versions
+	// are read with a snapshot taken after the locks are granted, so they
+	// are those of the last append that held them. A stream without a row
+	// is at version 0; its row is written with its first events.
+	if !reserve {
+		b.Queue(`SELECT count(pg_advisory_xact_lock(k)) FROM (SELECT k FROM unnest($1::bigint[]) AS u(k) ORDER BY k) AS l`,
+			s.streamKeys(streamIDs))
+	}
+	b.Queue(`SELECT stream_id, version FROM `+s.streams+` WHERE stream_id = ANY($1::text[])`, streamIDs)
 	if total > 0 {
 		// Read committed: this statement's snapshot is taken after the
 		// locks are granted, so it sees every event committed by an
@@ -291,7 +382,7 @@ func (s *Store) appendTx(ctx context.Context, tx pgx.Tx, enq es.Enqueue, appends
 	}
 
 	br := tx.SendBatch(ctx, b)
-	lb, err := s.readLockBatch(br, reserve, total > 0)
+	lb, err := s.readLockBatch(br, own, reserve, total > 0)
 	if cerr := br.Close(); err == nil && cerr != nil {
 		err = cerr
 	}
@@ -338,12 +429,18 @@ func (s *Store) appendTx(ctx context.Context, tx pgx.Tx, enq es.Enqueue, appends
 	if err := s.queueEnqueue(b, enq, lb.lastSeq); err != nil {
 		return nil, 0, false, err
 	}
-	if err := tx.SendBatch(ctx, b).Close(); err != nil {
-		var pgErr *pgconn.PgError
-		if errors.As(err, &pgErr) && pgErr.Code == "23505" && pgErr.ConstraintName == "events_event_id_key" {
-			return nil, 0, false, fmt.Errorf("%w: stored by a concurrent append: %w", es.ErrDuplicateEventID, err)
+	if total > 0 && !own {
+		// Delivered at commit, to every listener of the schema's channel.
+		b.Queue(`SELECT pg_notify($1, '')`, s.schema)
+	}
+	if own {
+		if err := s.sendCommit(ctx, tx, b, total > 0); err != nil {
+			return nil, 0, false, err
 		}
-		return nil, 0, false, fmt.Errorf("postgres: append: insert: %w", withCtx(ctx, err))
+		return res, total, true, nil
+	}
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return nil, 0, false, insertError(ctx, err)
 	}
 	if len(projected) > 0 {
 		if err := s.applyInline(ctx, tx, projected); err != nil {
@@ -351,6 +448,73 @@ func (s *Store) appendTx(ctx context.Context, tx pgx.Tx, enq es.Enqueue, appends
 		}
 	}
 	return res, total, true, nil
+}
+
+// insertError describes a failed second batch of appendTx, before
+// COMMIT.
+func insertError(ctx context.Context, err error) error {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "23505" && pgErr.ConstraintName == "events_event_id_key" {
+		return fmt.Errorf("%w: stored by a concurrent append: %w", es.ErrDuplicateEventID, err)
+	}
+	return fmt.Errorf("postgres: append: insert: %w", withCtx(ctx, err))
+}
+
+// sendCommit sends b, the writes of an append in its own transaction,
+// followed by COMMIT, and then, when notify is set, the notification, in
+// one round trip. (With a test hook before COMMIT, COMMIT goes in a
+// round trip of its own, after the hook.)
+//
+// The notification is sent after COMMIT, in a transaction of its own, so
+// that it costs the append nothing: a transaction that notifies holds
+// PostgreSQL's lock on the notification queue from its pre-commit to the
+// end of its commit, including the WAL flush, so appends that notify
+// inside their transactions commit one at a time, each waiting for its
+// own flush. The notifying transaction asks for no flush
+// (synchronous_commit off, for itself only): a lost notification after
+// a crash costs nothing, as listeners read again when they reconnect. If
+// the append's process dies between COMMIT and the notification, the
+// wake-up is lost; followers poll on a timer as well (see
+// [Store.Notify]).
+func (s *Store) sendCommit(ctx context.Context, tx pgx.Tx, b *pgx.Batch, notify bool) error {
+	writes := b.Len()
+	if h := s.hooks; h != nil && h.beforeCommit != nil {
+		if err := tx.SendBatch(ctx, b).Close(); err != nil {
+			return insertError(ctx, err)
+		}
+		if err := h.beforeCommit(ctx, tx); err != nil {
+			return err
+		}
+		b, writes = &pgx.Batch{}, 0
+	}
+	b.Queue("COMMIT")
+	if notify {
+		b.Queue(`SELECT set_config('synchronous_commit', 'off', true), pg_notify($1, '')`, s.schema)
+	}
+	br := tx.SendBatch(ctx, b)
+	defer br.Close() //nolint:errcheck // every result is read below
+	for i := range writes + 1 {
+		if _, err := br.Exec(); err != nil {
+			if i < writes {
+				var pgErr *pgconn.PgError
+				if errors.As(err, &pgErr) {
+					// The server refused a write: it skips the rest of
+					// the batch, COMMIT too, and the transaction is
+					// rolled back.
+					return insertError(ctx, err)
+				}
+			}
+			// A refused COMMIT, or one whose fate is unknown.
+			return commitError(ctx, err)
+		}
+	}
+	if notify {
+		if _, err := br.Exec(); err != nil {
+			// Committed: only the wake-up of the listeners is lost.
+			s.logger.WarnContext(ctx, "postgres: append: notify after commit", "err", err)
+		}
+	}
+	return nil
 }
 
 // queueEvents queues the writes of the events (total of them, ending at
@@ -416,10 +580,11 @@ func (s *Store) queueEvents(b *pgx.Batch, appends []es.StreamAppend, eventIDs []
 		FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::int[], $7::text[], $8::text[])
 			AS u(p, s, v, id, t, sv, d, m)`,
 		positions, streams, versions, eventIDs, types, schemas, data, metadata, now)
-	b.Queue(`UPDATE `+s.streams+` AS st SET version = u.v
-		FROM unnest($1::text[], $2::bigint[]) AS u(id, v) WHERE st.stream_id = u.id`, updated, updatedVersion)
-	// Delivered at commit, to every listener of the schema's channel.
-	b.Queue(`SELECT pg_notify($1, '')`, s.schema)
+	// A new stream gets its row here; the advisory stream locks keep
+	// every other append of these streams waiting until we end.
+	b.Queue(`INSERT INTO `+s.streams+` (stream_id, version)
+		SELECT id, v FROM unnest($1::text[], $2::bigint[]) AS u(id, v) ORDER BY id
+		ON CONFLICT (stream_id) DO UPDATE SET version = excluded.version`, updated, updatedVersion)
 	return projected, nil
 }
 
@@ -431,11 +596,17 @@ type lockBatch struct {
 	lastSeq      int64               // the last reserved outbox sequence number
 }
 
-// readLockBatch reads the results of the first batch of appendTx: the
-// reservation (when reserved), the locked stream versions, and the stored
+// readLockBatch reads the results of the first batch of appendTx: BEGIN
+// (when begun), the reservation (when reserved), the locked stream
+// versions, and the stored
 // events among the request's IDs (when looked up).
-func (s *Store) readLockBatch(br pgx.BatchResults, reserved, lookup bool) (lockBatch, error) {
+func (s *Store) readLockBatch(br pgx.BatchResults, begun, reserved, lookup bool) (lockBatch, error) {
 	var lb lockBatch
+	if begun {
+		if _, err := br.Exec(); err != nil { // BEGIN
+			return lb, err
+		}
+	}
 	if reserved {
 		if _, err := br.Exec(); err != nil { // stream locks
 			return lb, err
@@ -459,8 +630,10 @@ func (s *Store) readLockBatch(br pgx.BatchResults, reserved, lookup bool) (lockB
 			}
 		}
 	}
-	if _, err := br.Exec(); err != nil { // INSERT streams
-		return lb, err
+	if !reserved {
+		if _, err := br.Exec(); err != nil { // stream locks
+			return lb, err
+		}
 	}
 	rows, err := br.Query()
 	if err != nil {

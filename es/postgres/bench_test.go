@@ -4,7 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"runtime"
+	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -94,7 +97,8 @@ func (env *benchEnv) baselineInsert(ctx context.Context, stream string, evs []es
 	})
 }
 
-// baselineRead reads with one plain query into the same Go values.
+// baselineRead reads with one plain query into the same Go values, and
+// decodes each event's data into its Go type.
 func (env *benchEnv) baselineRead(ctx context.Context, where string, args ...any) (int, error) {
 	rows, err := env.pool.Query(ctx, `SELECT event_id::text, stream_id, version, position, type, schema_version,
 		data::text, metadata::text, recorded_at FROM `+env.baseline+` `+where, args...)
@@ -111,7 +115,11 @@ func (env *benchEnv) baselineRead(ctx context.Context, where string, args ...any
 			e.Data = json.RawMessage(data)
 			e.Metadata = es.Metadata{}
 			n++
-			return json.Unmarshal([]byte(md), &e.Metadata)
+			if err := json.Unmarshal([]byte(md), &e.Metadata); err != nil {
+				return err
+			}
+			var v ticketReserved // what a registry's Decode does
+			return json.Unmarshal(e.Data, &v)
 		})
 	return n, err
 }
@@ -195,16 +203,33 @@ func (env *benchEnv) fill(b *testing.B, stream string, n int) {
 	}
 }
 
-// BenchmarkLoadStream reads a 1,000-event stream.
+// ticketReserved is the Go type of the benchmarks' events.
+type ticketReserved struct {
+	Concert string `json:"concert"`
+	Seat    int    `json:"seat"`
+	Price   struct {
+		Amount   int64  `json:"amount"`
+		Currency string `json:"currency"`
+	} `json:"price"`
+}
+
+// BenchmarkLoadStream loads a 1,000-event stream, as a command handler
+// does: every event is read and decoded into its Go type through a
+// registry. The baseline decodes the same rows with encoding/json.
 func BenchmarkLoadStream(b *testing.B) {
 	env := newBenchEnv(b)
 	env.fill(b, "long-1", 1000)
 	ctx := context.Background()
+	reg := es.NewRegistry()
+	es.MustRegister[ticketReserved](reg, "TicketReserved")
 	b.Run("store", func(b *testing.B) {
 		for b.Loop() {
 			n := 0
-			for _, err := range env.store.ReadStream(ctx, "long-1", es.StreamQuery{}) {
+			for e, err := range env.store.ReadStream(ctx, "long-1", es.StreamQuery{}) {
 				if err != nil {
+					b.Fatal(err)
+				}
+				if _, err := reg.Decode(e); err != nil {
 					b.Fatal(err)
 				}
 				n++
@@ -213,6 +238,7 @@ func BenchmarkLoadStream(b *testing.B) {
 				b.Fatalf("read %d events", n)
 			}
 		}
+		b.ReportMetric(float64(b.N*1000)/b.Elapsed().Seconds(), "events/s")
 	})
 	b.Run("baseline", func(b *testing.B) {
 		for b.Loop() {
@@ -220,20 +246,27 @@ func BenchmarkLoadStream(b *testing.B) {
 				b.Fatalf("read %d events: %v", n, err)
 			}
 		}
+		b.ReportMetric(float64(b.N*1000)/b.Elapsed().Seconds(), "events/s")
 	})
 }
 
-// BenchmarkReadAll reads all of a 10,000-event store.
+// BenchmarkReadAll reads all of a 10,000-event store and decodes every
+// event, as BenchmarkLoadStream does.
 func BenchmarkReadAll(b *testing.B) {
 	const total = 10_000
 	env := newBenchEnv(b)
 	env.fill(b, "all-1", total)
 	ctx := context.Background()
+	reg := es.NewRegistry()
+	es.MustRegister[ticketReserved](reg, "TicketReserved")
 	b.Run("store", func(b *testing.B) {
 		for b.Loop() {
 			n := 0
-			for _, err := range env.store.ReadAll(ctx, es.AllQuery{}) {
+			for e, err := range env.store.ReadAll(ctx, es.AllQuery{}) {
 				if err != nil {
+					b.Fatal(err)
+				}
+				if _, err := reg.Decode(e); err != nil {
 					b.Fatal(err)
 				}
 				n++
@@ -252,4 +285,50 @@ func BenchmarkReadAll(b *testing.B) {
 		}
 		b.ReportMetric(float64(b.N*total)/b.Elapsed().Seconds(), "events/s")
 	})
+}
+
+// BenchmarkAppendGrowth appends one event to a new stream in a store that
+// already holds size events (1,000-event appends to 1,000 streams, made
+// before the timer starts), to show how an append's cost grows with the
+// store. The sizes come from ES_BENCH_GROWTH (comma-separated; default
+// 10000), since filling a large store takes a while:
+//
+//	ES_BENCH_GROWTH=10000,1000000 go test -run '^$' -bench AppendGrowth -benchtime 2000x -timeout 30m ./es/postgres/
+func BenchmarkAppendGrowth(b *testing.B) {
+	for _, size := range growthSizes(b) {
+		b.Run(fmt.Sprintf("stored=%d", size), func(b *testing.B) {
+			env := newBenchEnv(b)
+			ctx := context.Background()
+			for i := 0; i < size; i += 1000 {
+				n := min(1000, size-i)
+				if _, err := es.Append(ctx, env.store, fmt.Sprintf("fill-%d", (i/1000)%1000), es.AnyVersion, benchEvents(n)...); err != nil {
+					b.Fatal(err)
+				}
+			}
+			if _, err := env.pool.Exec(ctx, "VACUUM ANALYZE "+postgres.EventsTable(env.store)); err != nil {
+				b.Fatal(err)
+			}
+			runWriters(b, 1, func(ctx context.Context) error {
+				_, err := es.Append(ctx, env.store, fmt.Sprintf("grow-%d", env.seq.Add(1)), es.NoStream, benchEvents(1)...)
+				return err
+			})
+		})
+	}
+}
+
+// growthSizes reads ES_BENCH_GROWTH.
+func growthSizes(b *testing.B) []int {
+	v := os.Getenv("ES_BENCH_GROWTH")
+	if v == "" {
+		return []int{10_000}
+	}
+	var sizes []int
+	for f := range strings.SplitSeq(v, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 0 {
+			b.Fatalf("ES_BENCH_GROWTH: %q is not a size", f)
+		}
+		sizes = append(sizes, n)
+	}
+	return sizes
 }

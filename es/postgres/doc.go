@@ -10,15 +10,17 @@
 //
 // # Appends
 //
-// An append is one READ COMMITTED transaction. It reserves positions for
-// its events, locks the streams' rows in one global order (so multi-stream
-// appends cannot deadlock), looks up the request's event IDs for
-// idempotency ([storekit.MatchStored]), checks the expectations, inserts all
-// events with one INSERT ... SELECT FROM unnest(...), updates the streams'
-// versions, and sends a NOTIFY that is delivered at commit. It takes four
-// round trips: BEGIN, two pipelined batches, COMMIT. [Store.AppendTx] runs
-// the same body inside a transaction of the caller's, so that other writes
-// can commit atomically with the events.
+// An append is one READ COMMITTED transaction. It takes its streams'
+// advisory locks in one global order (so multi-stream appends cannot
+// deadlock), reserves positions for its events, reads the streams'
+// versions, looks up the request's event IDs for idempotency
+// ([storekit.MatchStored]), checks the expectations, inserts all events
+// with one INSERT ... SELECT FROM unnest(...) and upserts the streams'
+// versions. It takes two round trips: BEGIN travels in the first pipelined
+// batch, COMMIT in the second, followed by a NOTIFY in a transaction of its
+// own (a NOTIFY inside the append's transaction would make commits wait for
+// one another). [Store.AppendTx] runs the same body inside a transaction of
+// the caller's, so that other writes can commit atomically with the events.
 //
 // # No skipped events
 //

@@ -188,8 +188,7 @@ func queryEvents(ctx context.Context, q querier, sql string, args ...any) ([]es.
 	_, err = pgx.ForEachRow(rows, []any{&e.ID, &e.StreamID, &e.Version, &e.Position, &e.Type, &e.SchemaVersion, &data, &md, &recorded},
 		func() error {
 			e.Data = json.RawMessage(data)
-			e.Metadata = es.Metadata{}
-			if err := json.Unmarshal([]byte(md), &e.Metadata); err != nil {
+			if err := storekit.DecodeMetadata([]byte(md), &e.Metadata); err != nil {
 				return fmt.Errorf("%w: position %d, ID %s: metadata: %v", es.ErrUnreadableEvent, e.Position, e.ID, err)
 			}
 			if !recorded.Valid || recorded.InfinityModifier != pgtype.Finite {

@@ -300,14 +300,45 @@ func scanEvent(row scanner) (es.Event, error) {
 	}
 	e.Data = data
 	if md != nil {
-		if err := json.Unmarshal(md, &e.Metadata); err != nil {
+		if err := storekit.DecodeMetadata(md, &e.Metadata); err != nil {
 			return es.Event{}, fmt.Errorf("%w: position %d, ID %s: metadata: %v", es.ErrUnreadableEvent, e.Position, e.ID, err)
 		}
 	}
-	t, err := time.Parse(timeLayout, recorded)
+	t, err := parseTime(recorded)
 	if err != nil {
 		return es.Event{}, fmt.Errorf("%w: position %d, ID %s: recorded_at: %v", es.ErrUnreadableEvent, e.Position, e.ID, err)
 	}
 	e.RecordedAt = t.UTC()
 	return e, nil
+}
+
+// parseTime is time.Parse(timeLayout, v), without its generality in the
+// common case: v exactly as the store writes it (fixed width, UTC), with
+// every field in range. Anything else goes to time.Parse.
+func parseTime(v string) (time.Time, error) {
+	if len(v) != len(timeLayout) || v[4] != '-' || v[7] != '-' || v[10] != 'T' || v[13] != ':' || v[16] != ':' || v[19] != '.' || v[29] != 'Z' {
+		return time.Parse(timeLayout, v)
+	}
+	num := func(from, to int) int {
+		n := 0
+		for i := from; i < to; i++ {
+			c := v[i]
+			if c < '0' || c > '9' {
+				return -1
+			}
+			n = n*10 + int(c-'0')
+		}
+		return n
+	}
+	year, month, day := num(0, 4), num(5, 7), num(8, 10)
+	hour, minute, sec, nsec := num(11, 13), num(14, 16), num(17, 19), num(20, 29)
+	if year < 0 || month < 1 || month > 12 || day < 1 || hour < 0 || hour > 23 || minute < 0 || minute > 59 ||
+		sec < 0 || sec > 59 || nsec < 0 || day > daysIn(time.Month(month), year) {
+		return time.Parse(timeLayout, v)
+	}
+	return time.Date(year, time.Month(month), day, hour, minute, sec, nsec, time.UTC), nil
+}
+
+func daysIn(m time.Month, year int) int {
+	return time.Date(year, m+1, 0, 0, 0, 0, 0, time.UTC).Day()
 }

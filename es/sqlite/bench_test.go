@@ -5,7 +5,10 @@ import (
 	"database/sql"
 	"fmt"
 	"net/url"
+	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -75,6 +78,20 @@ func openBaseline(b *testing.B, sync string) *baseline {
 	return &baseline{db: db, insert: insert}
 }
 
+// openIndexedBaseline is openBaseline with as many indexes as es_events
+// has (a unique event ID, stream, type, and an expression standing in for
+// the category), to tell the cost of the indexes from the rest.
+func openIndexedBaseline(b *testing.B, sync string) *baseline {
+	p := openBaseline(b, sync)
+	if _, err := p.db.Exec(`CREATE UNIQUE INDEX plain_event_id ON plain (event_id);
+		CREATE INDEX plain_stream ON plain (stream_id, position);
+		CREATE INDEX plain_type ON plain (type, position);
+		CREATE INDEX plain_category ON plain (substr(stream_id, 1, 4), position)`); err != nil {
+		b.Fatal(err)
+	}
+	return p
+}
+
 // insertTx inserts n rows in one transaction.
 func (p *baseline) insertTx(ctx context.Context, stream string, n int) error {
 	tx, err := p.db.BeginTx(ctx, nil)
@@ -116,7 +133,8 @@ func parallel(b *testing.B, goroutines int, op func(i int64) error) {
 	wg.Wait()
 }
 
-// BenchmarkAppend: one-event appends, each to a new stream.
+// BenchmarkAppend: one-event appends, each to a new stream; "indexed" is
+// the baseline with as many indexes as the store.
 func BenchmarkAppend(b *testing.B) {
 	ctx := context.Background()
 	for _, sc := range []struct {
@@ -135,11 +153,18 @@ func BenchmarkAppend(b *testing.B) {
 				p := openBaseline(b, sc.name)
 				parallel(b, g, func(i int64) error { return p.insertTx(ctx, fmt.Sprintf("cart-%d", i), 1) })
 			})
+			if g == 1 {
+				b.Run(fmt.Sprintf("sync=%s/indexed/goroutines=%d", sc.name, g), func(b *testing.B) {
+					p := openIndexedBaseline(b, sc.name)
+					parallel(b, g, func(i int64) error { return p.insertTx(ctx, fmt.Sprintf("cart-%d", i), 1) })
+				})
+			}
 		}
 	}
 }
 
-// BenchmarkAppend100: 100 events appended to one stream in one call.
+// BenchmarkAppend100: 100 events appended to one stream in one call;
+// "indexed" is the baseline with as many indexes as the store.
 func BenchmarkAppend100(b *testing.B) {
 	ctx := context.Background()
 	b.Run("store", func(b *testing.B) {
@@ -157,15 +182,21 @@ func BenchmarkAppend100(b *testing.B) {
 		}
 		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*100), "ns/event")
 	})
-	b.Run("baseline", func(b *testing.B) {
-		p := openBaseline(b, "full")
-		for b.Loop() {
-			if err := p.insertTx(ctx, "cart-1", 100); err != nil {
-				b.Fatal(err)
+	for _, name := range []string{"baseline", "indexed"} {
+		b.Run(name, func(b *testing.B) {
+			open := openBaseline
+			if name == "indexed" {
+				open = openIndexedBaseline
 			}
-		}
-		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*100), "ns/event")
-	})
+			p := open(b, "full")
+			for b.Loop() {
+				if err := p.insertTx(ctx, "cart-1", 100); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*100), "ns/event")
+		})
+	}
 }
 
 // BenchmarkReadStream1000 loads a 1,000-event stream.
@@ -275,4 +306,50 @@ func (p *baseline) selectAll(b *testing.B, ctx context.Context) int {
 		b.Fatal(err)
 	}
 	return n
+}
+
+// BenchmarkAppendGrowth appends one event to a new stream in a store that
+// already holds size events (1,000-event appends to 1,000 streams, made
+// before the timer starts), to show how an append's cost grows with the
+// file. The sizes come from ES_BENCH_GROWTH (comma-separated; default
+// 10000), since filling a large store takes a while:
+//
+//	ES_BENCH_GROWTH=10000,1000000 go test -run '^$' -bench AppendGrowth -benchtime 2000x -timeout 30m ./es/sqlite
+func BenchmarkAppendGrowth(b *testing.B) {
+	ctx := context.Background()
+	for _, size := range growthSizes(b) {
+		b.Run(fmt.Sprintf("stored=%d", size), func(b *testing.B) {
+			s := benchStore(b, sqlite.SyncFull)
+			for i := 0; i < size; i += 1000 {
+				evs := make([]es.EventData, min(1000, size-i))
+				for j := range evs {
+					evs[j] = benchEvent()
+				}
+				if _, err := es.Append(ctx, s, fmt.Sprintf("fill-%d", (i/1000)%1000), es.AnyVersion, evs...); err != nil {
+					b.Fatal(err)
+				}
+			}
+			parallel(b, 1, func(i int64) error {
+				_, err := es.Append(ctx, s, fmt.Sprintf("grow-%d", i), es.NoStream, benchEvent())
+				return err
+			})
+		})
+	}
+}
+
+// growthSizes reads ES_BENCH_GROWTH.
+func growthSizes(b *testing.B) []int {
+	v := os.Getenv("ES_BENCH_GROWTH")
+	if v == "" {
+		return []int{10_000}
+	}
+	var sizes []int
+	for f := range strings.SplitSeq(v, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 0 {
+			b.Fatalf("ES_BENCH_GROWTH: %q is not a size", f)
+		}
+		sizes = append(sizes, n)
+	}
+	return sizes
 }

@@ -18,7 +18,9 @@
 //   - [Broadcaster] fans one "events were appended" signal out to every
 //     channel handed out by a store's Notify ([es.Notifier]);
 //   - [LocalLocker] grants named leases within one process ([es.Locker]);
-//   - [ObserveAppend] reports an append to a store's [es.StoreObserver].
+//   - [ObserveAppend] reports an append to a store's [es.StoreObserver];
+//   - [DecodeMetadata] decodes an event's metadata as encoding/json would,
+//     without its cost in the common case, for stores' read loops.
 //
 // A new store proves itself with the conformance suites in
 // esgo.dev/es/estest (TestStore, TestOutbox, TestStoreObserver); see

@@ -61,10 +61,23 @@ func artifacts(t *testing.T) string {
 	return dir
 }
 
-// screenshot saves the page as <name>.png among the artifacts.
+// screenshot saves the page as <name>.png among the artifacts. A page
+// still loading has no size yet: it waits for the load and tries again.
 func screenshot(t *testing.T, ctx context.Context, name string) {
 	t.Helper()
-	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100)) // 100: PNG; below, JPEG
+	var (
+		png []byte
+		err error
+	)
+	for range 50 {
+		var ready bool
+		if ready, err = chromedp.Run(ctx, chromedp.Evaluate[bool](`document.readyState === "complete"`)); err == nil && ready {
+			if png, err = chromedp.Run(ctx, chromedp.FullScreenshot(100)); err == nil { // 100: PNG; below, JPEG
+				break
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 	if err != nil {
 		t.Errorf("screenshot %s: %v", name, err)
 		return

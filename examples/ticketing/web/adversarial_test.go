@@ -1,0 +1,1136 @@
+//go:build adversarial
+
+package web_test
+
+// Adversarial tests: attacks through HTTP on the web application. Each
+// test states what the application promises; a failing test is a finding.
+// Run: go test -race -run 'Adv' -tags adversarial ./examples/ticketing/web/
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"net/http/httptest"
+	"regexp"
+	"strings"
+	"sync"
+	"log/slog"
+	"testing"
+	"time"
+
+	"esgo.dev/examples/ticketing/web"
+
+	"esgo.dev/examples/ticketing/users"
+)
+
+// advConcert creates a concert of the organizer u from a custom body.
+func advConcert(t *testing.T, u *user, body map[string]any) string {
+	t.Helper()
+	st, b := u.do("POST", "/api/concerts", body)
+	if st != http.StatusCreated {
+		t.Fatalf("create concert: %d %s", st, b)
+	}
+	return decodeJSON[map[string]string](t, b)["id"]
+}
+
+func advBody(name string, types map[string]int64, capacity map[string]int, currency string) map[string]any {
+	var tts []map[string]any
+	for n, p := range types {
+		tts = append(tts, map[string]any{"name": n, "price": map[string]any{"amount": p, "currency": currency}})
+	}
+	return map[string]any{
+		"name": name, "artist": "A", "venue": "V",
+		"startsAt":    time.Now().UTC().AddDate(0, 1, 0).Truncate(time.Hour).Format(time.RFC3339),
+		"ticketTypes": tts, "capacity": capacity,
+	}
+}
+
+// An Idempotency-Key names one command; reusing it for a change of ANOTHER
+// user's role must not answer 204 while changing nothing.
+func TestAdvIdempotencyKeyReusedOnAnotherTargetIsNotASilentNoop(t *testing.T) {
+	e := newEnv(t)
+	admin := e.newUser("admin", users.Admin)
+	a := e.newUser("alice", users.Customer)
+	b := e.newUser("bob", users.Customer)
+	if st, body := admin.do("PUT", "/api/users/"+a.ID+"/role", map[string]string{"role": "organizer"}, "Idempotency-Key", "k1"); st != 204 {
+		t.Fatalf("first: %d %s", st, body)
+	}
+	before := e.mark()
+	st, body := admin.do("PUT", "/api/users/"+b.ID+"/role", map[string]string{"role": "organizer"}, "Idempotency-Key", "k1")
+	after := e.mark()
+	// bob's session: is bob an organizer now?
+	_, who := b.do("GET", "/api/session", nil)
+	role := decodeJSON[map[string]any](t, who)["role"]
+	if st == 204 && role != "organizer" {
+		t.Errorf("PUT /api/users/%s/role with a reused key answered 204 %s, but bob is still %v (events %d->%d)", b.ID[:8], body, role, before.head, after.head)
+	}
+}
+
+// The same key with a different body: the second request is answered as
+// if it succeeded, yet nothing of it is done.
+func TestAdvIdempotencyKeyReusedWithADifferentBodyIsRefused(t *testing.T) {
+	e := newEnv(t)
+	org := e.newUser("org", users.Organizer)
+	cust := e.newUser("cust", users.Customer)
+	concert := org.createConcert("Key Night")
+	if st, b := cust.do("POST", "/api/cart/items", map[string]any{"concertId": concert, "ticketType": "Standing", "quantity": 1},
+		"Idempotency-Key", "same"); st != 204 {
+		t.Fatalf("%d %s", st, b)
+	}
+	st, b := cust.do("POST", "/api/cart/items", map[string]any{"concertId": concert, "ticketType": "Seat", "quantity": 3},
+		"Idempotency-Key", "same")
+	_, cart := cust.do("GET", "/api/cart", nil)
+	if st < 400 && !strings.Contains(string(cart), `"Seat"`) {
+		t.Errorf("a reused key with another body answered %d %s, but the cart has no Seat line: %s", st, b, cart)
+	}
+	// The concert create is the worse case: the organizer is told 201 for a
+	// concert that is the old one.
+	st1, b1 := org.do("POST", "/api/concerts", concertBody("First"), "Idempotency-Key", "c")
+	st2, b2 := org.do("POST", "/api/concerts", concertBody("Second, different"), "Idempotency-Key", "c")
+	if st1 == 201 && st2 == 201 && bytes.Equal(b1, b2) {
+		t.Errorf("create concert \"Second\" with a reused key answered 201 with the first concert's ID %s", b2)
+	}
+}
+
+// The gate: two different tickets scanned with one Idempotency-Key. The
+// second must not be "admitted" by replaying the first one's admission.
+func TestAdvScanKeyReuseDoesNotAdmitASecondTicket(t *testing.T) {
+	e := newEnv(t)
+	org := e.newUser("org", users.Organizer)
+	cust := e.newUser("cust", users.Customer)
+	concert := org.createConcert("Gate Night")
+	order := cust.purchase(concert, "Standing", 2)
+	ids := cust.ticketIDs(order)
+	if len(ids) != 2 {
+		t.Fatalf("tickets %v", ids)
+	}
+	c1, c2 := cust.ticketCode(ids[0]), cust.ticketCode(ids[1])
+	if st, b := org.do("POST", "/api/concerts/"+concert+"/scans", map[string]string{"code": c1, "gate": "A"}, "Idempotency-Key", "scan"); st != 200 {
+		t.Fatalf("scan 1: %d %s", st, b)
+	}
+	st, b := org.do("POST", "/api/concerts/"+concert+"/scans", map[string]string{"code": c2, "gate": "A"}, "Idempotency-Key", "scan")
+	if st == 200 && !strings.Contains(string(b), ids[1]) {
+		t.Errorf("ticket 2 scanned with a reused key: 200 %s (the first ticket's admission; ticket 2 not marked used)", b)
+	}
+}
+
+// Failed log-ins sent at once must still be limited to LoginFailures.
+func TestAdvLoginRateLimitHoldsUnderConcurrency(t *testing.T) {
+	e := newEnv(t)
+	victim := e.newUser("victim", users.Customer)
+	var mu sync.Mutex
+	counts := map[int]int{}
+	var wg sync.WaitGroup
+	for i := range 40 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c := e.anonymous()
+			st, err := c.send("POST", "/api/session", map[string]string{"email": victim.Email, "password": fmt.Sprintf("wrong-%d-xxxx", i)})
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			mu.Lock()
+			counts[st]++
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	if counts[401] > 5 {
+		t.Errorf("40 concurrent wrong passwords: %d were checked (401), limit is 5; statuses %v", counts[401], counts)
+	}
+}
+
+// A successful log-in (the attacker's own account) must not reset the
+// failures counted against the client address: else one address sprays
+// passwords over many accounts without end.
+func TestAdvLoginRateLimitPerAddressIsNotResetByOwnLogIn(t *testing.T) {
+	e := newEnv(t)
+	own := e.newUser("attacker", users.Customer)
+	var victims []*user
+	for i := range 5 {
+		victims = append(victims, e.newUser(fmt.Sprintf("v%d", i), users.Customer))
+	}
+	failures := 0
+	for round := range 5 {
+		for _, v := range victims[:4] {
+			st, body := e.anonymous().do("POST", "/api/session", map[string]string{"email": v.Email, "password": fmt.Sprintf("guess-%d-xxxx", round)})
+			if st == 429 {
+				return // held
+			}
+			if st != 401 {
+				t.Fatalf("%d %s", st, body)
+			}
+			failures++
+		}
+		// the attacker logs in with their own account from the same address
+		if st, body := e.anonymous().do("POST", "/api/session", map[string]string{"email": own.Email, "password": "correct horse battery"}); st != 200 {
+			t.Fatalf("own log-in: %d %s", st, body)
+		}
+	}
+	t.Errorf("one client address made %d failed log-ins over 4 accounts without a 429 (limit 5), by logging into its own account in between", failures)
+}
+
+var methodLabel = regexp.MustCompile(`http_requests_total\{code="[0-9]+",method="([^"]*)"`)
+
+// /metrics labels must stay few whatever clients send.
+func TestAdvMetricsCardinalityByArbitraryMethods(t *testing.T) {
+	e := newEnv(t)
+	anon := e.anonymous()
+	for i := range 30 {
+		anon.raw(fmt.Sprintf("BOGUS%d", i), "/", "", nil)
+	}
+	_, body := anon.do("GET", "/metrics", nil)
+	seen := map[string]bool{}
+	for _, m := range methodLabel.FindAllStringSubmatch(string(body), -1) {
+		seen[m[1]] = true
+	}
+	if len(seen) > 12 {
+		t.Errorf("30 requests with made-up methods made %d method label values in /metrics", len(seen))
+	}
+}
+
+// A cart whose total does not fit in int64 minor units: the add must be
+// refused, and the cart must stay viewable (no 4xx on GET, no 500 page).
+func TestAdvCartTotalOverflow(t *testing.T) {
+	e := newEnv(t)
+	org := e.newUser("org", users.Organizer)
+	cust := e.newUser("cust", users.Customer)
+	concert := advConcert(t, org, advBody("Pricey", map[string]int64{"Gold": math.MaxInt64 / 2}, map[string]int{"Gold": 10}, "PLN"))
+	st, b := cust.do("POST", "/api/cart/items", map[string]any{"concertId": concert, "ticketType": "Gold", "quantity": 3})
+	stCart, cart := cust.do("GET", "/api/cart", nil)
+	p := cust.page("/cart")
+	t.Logf("add %d %s; GET cart %d %s; page %d", st, b, stCart, cart, p.Status)
+	if st == 204 && stCart != 200 {
+		t.Errorf("an add whose total overflows was accepted (204), then GET /api/cart answers %d %s", stCart, cart)
+	}
+	if p.Status >= 500 {
+		t.Errorf("GET /cart answers %d after the add", p.Status)
+	}
+}
+
+// Revenue is summed in SQL: two captured payments whose sum overflows
+// int64 must not turn the organizer's revenue into a 500.
+func TestAdvOrganizerRevenueOverflow(t *testing.T) {
+	e := newEnv(t)
+	org := e.newUser("org", users.Organizer)
+	cust := e.newUser("cust", users.Customer)
+	concert := advConcert(t, org, advBody("Pricey", map[string]int64{"Gold": 1 << 62}, map[string]int{"Gold": 10}, "PLN"))
+	cust.purchase(concert, "Gold", 1)
+	cust.purchase(concert, "Gold", 1)
+	for _, path := range []string{"/api/organizer/revenue", "/api/concerts/" + concert + "/sales"} {
+		if st, b := org.do("GET", path, nil); st >= 500 {
+			t.Errorf("GET %s: %d %s", path, st, b)
+		}
+	}
+	if p := org.page("/organizer"); p.Status >= 500 {
+		t.Errorf("GET /organizer: %d", p.Status)
+	}
+}
+
+// Seats left never go negative by summing huge capacities.
+func TestAdvSeatsLeftOverflow(t *testing.T) {
+	e := newEnv(t)
+	org := e.newUser("org", users.Organizer)
+	concert := advConcert(t, org, advBody("Huge", map[string]int64{"A": 100, "B": 100}, map[string]int{"A": math.MaxInt64, "B": math.MaxInt64}, "PLN"))
+	e.settle()
+	st, b := org.do("GET", "/api/concerts/"+concert, nil)
+	c := decodeJSON[struct {
+		SeatsLeft int `json:"seatsLeft"`
+	}](t, b)
+	if st != 200 || c.SeatsLeft < 0 {
+		t.Errorf("GET concert: %d seatsLeft %d (capacities MaxInt64 each were accepted)", st, c.SeatsLeft)
+	}
+}
+
+// ISO 4217: a made-up code is not a currency.
+func TestAdvUnknownCurrencyIsRefused(t *testing.T) {
+	e := newEnv(t)
+	org := e.newUser("org", users.Organizer)
+	st, b := org.do("POST", "/api/concerts", advBody("Zorkmids", map[string]int64{"A": 100}, map[string]int{"A": 5}, "ZZZ"))
+	if st == 201 {
+		t.Errorf("a concert priced in ZZZ was created: %s", b)
+	}
+}
+
+// A ticket type the organizer may name must be one a buyer can change and
+// remove from the cart.
+func TestAdvLongTicketTypeNameCanBeRemovedFromTheCart(t *testing.T) {
+	e := newEnv(t)
+	org := e.newUser("org", users.Organizer)
+	cust := e.newUser("cust", users.Customer)
+	name := strings.Repeat("VIP ", 30) // 120 bytes
+	concert := advConcert(t, org, advBody("Long", map[string]int64{name: 100}, map[string]int{name: 5}, "PLN"))
+	if st, b := cust.do("POST", "/api/cart/items", map[string]any{"concertId": concert, "ticketType": name, "quantity": 1}); st != 204 {
+		t.Fatalf("add: %d %s", st, b)
+	}
+	path := "/api/cart/items/" + concert + "/" + strings.ReplaceAll(name, " ", "%20")
+	if st, b := cust.do("DELETE", path, nil); st != 204 {
+		t.Errorf("a line added with a 120-byte ticket type cannot be removed: DELETE %d %s", st, b)
+	}
+	// and a name with a slash
+	slash := "Front/Back"
+	concert2 := advConcert(t, org, advBody("Slash", map[string]int64{slash: 100}, map[string]int{slash: 5}, "PLN"))
+	if st, b := cust.do("POST", "/api/cart/items", map[string]any{"concertId": concert2, "ticketType": slash, "quantity": 1}); st != 204 {
+		t.Fatalf("add: %d %s", st, b)
+	}
+	if st, b := cust.do("PUT", "/api/cart/items/"+concert2+"/Front%2FBack", map[string]int{"quantity": 2}); st != 204 {
+		t.Errorf("change quantity of a ticket type with a slash: %d %s", st, b)
+	}
+}
+
+// If-Match: RFC 9110 uses the strong comparison for If-Match, so a weak
+// ETag never matches; a stale ETag is 412 even when the change would be a
+// no-op on the newer state.
+func TestAdvIfMatchEdgeCases(t *testing.T) {
+	e := newEnv(t)
+	org := e.newUser("org", users.Organizer)
+	cust := e.newUser("cust", users.Customer)
+	concert := org.createConcert("ETag Night")
+	cust.do("POST", "/api/cart/items", map[string]any{"concertId": concert, "ticketType": "Standing", "quantity": 1})
+	req, _ := http.NewRequest("GET", e.Server.URL+"/api/cart", nil)
+	resp, err := cust.c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	tag := resp.Header.Get("ETag")
+	line := "/api/cart/items/" + concert + "/Standing"
+	// another tab changes the quantity to 2
+	if st, b := cust.do("PUT", line, map[string]int{"quantity": 2}); st != 204 {
+		t.Fatalf("%d %s", st, b)
+	}
+	// the stale tab sets 2 as well: the state it saw was 1
+	before := e.mark()
+	if st, b := cust.do("PUT", line, map[string]int{"quantity": 2}, "If-Match", tag); st != 412 {
+		t.Errorf("stale If-Match %s with a change that is a no-op on the newer state: %d %s (want 412)", tag, st, b)
+	}
+	_ = before
+	// Weak ETag of the current version
+	req, _ = http.NewRequest("GET", e.Server.URL+"/api/cart", nil)
+	resp, _ = cust.c.Do(req)
+	resp.Body.Close()
+	cur := resp.Header.Get("ETag")
+	if st, _ := cust.do("PUT", line, map[string]int{"quantity": 3}, "If-Match", "W/"+cur); st != 412 {
+		t.Logf("weak ETag W/%s in If-Match was accepted (%d): RFC 9110 says If-Match uses the strong comparison", cur, st)
+	}
+	for _, h := range []string{"*", `"99999"`, `"-1"`, `"1", "2"`, `""`, `"9223372036854775807"`, `"1e3"`, "garbage"} {
+		if st, b := cust.do("PUT", line, map[string]int{"quantity": 4}, "If-Match", h); st >= 500 || st == 204 && h != "*" {
+			t.Errorf("If-Match %s: %d %s", h, st, b)
+		}
+	}
+}
+
+// Concurrent checkouts of one cart with different keys: one order.
+func TestAdvConcurrentCheckoutsPlaceOneOrder(t *testing.T) {
+	e := newEnv(t)
+	org := e.newUser("org", users.Organizer)
+	cust := e.newUser("cust", users.Customer)
+	concert := org.createConcert("Rush")
+	cust.do("POST", "/api/cart/items", map[string]any{"concertId": concert, "ticketType": "Standing", "quantity": 2})
+	cust.do("PUT", "/api/cart/delivery", map[string]string{"method": "email", "email": cust.Email})
+	var mu sync.Mutex
+	counts := map[int]int{}
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			req, _ := http.NewRequest("POST", e.Server.URL+"/api/cart/checkout", nil)
+			req.Header.Set("Idempotency-Key", fmt.Sprintf("co-%d", i))
+			resp, err := cust.c.Do(req)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			resp.Body.Close()
+			mu.Lock()
+			counts[resp.StatusCode]++
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	e.settle()
+	_, b := cust.do("GET", "/api/orders", nil)
+	if n := len(decodeJSON[[]map[string]any](t, b)); n != 1 || counts[202] != 1 || counts[500] > 0 {
+		t.Errorf("8 concurrent checkouts: statuses %v, %d orders", counts, n)
+	}
+}
+
+// Cross-origin state changes are refused and write nothing.
+func TestAdvCrossOriginRequestsAreRefused(t *testing.T) {
+	e := newEnv(t)
+	org := e.newUser("org", users.Organizer)
+	cust := e.newUser("cust", users.Customer)
+	concert := org.createConcert("CSRF")
+	cust.do("POST", "/api/cart/items", map[string]any{"concertId": concert, "ticketType": "Standing", "quantity": 1})
+	cust.do("PUT", "/api/cart/delivery", map[string]string{"method": "email", "email": cust.Email})
+	e.settle()
+	item := []byte(`{"concertId":"` + concert + `","ticketType":"Standing","quantity":1}`)
+	cases := []struct {
+		name, method, path, ctype string
+		body                      []byte
+		h                         []string
+	}{
+		{"checkout cross-site", "POST", "/api/cart/checkout", "", nil, []string{"Sec-Fetch-Site", "cross-site"}},
+		{"checkout same-site", "POST", "/api/cart/checkout", "", nil, []string{"Sec-Fetch-Site", "same-site"}},
+		{"checkout foreign origin", "POST", "/api/cart/checkout", "", nil, []string{"Origin", "https://evil.example"}},
+		{"checkout null origin", "POST", "/api/cart/checkout", "", nil, []string{"Origin", "null"}},
+		{"add text/plain cross-site", "POST", "/api/cart/items", "text/plain", item, []string{"Sec-Fetch-Site", "cross-site"}},
+		{"logout cross-site", "DELETE", "/api/session", "", nil, []string{"Sec-Fetch-Site", "cross-site"}},
+		{"method override", "GET", "/api/cart/checkout", "", nil, []string{"X-HTTP-Method-Override", "POST"}},
+		{"form post", "POST", "/api/cart/checkout", "application/x-www-form-urlencoded", []byte("_method=POST"), []string{"Origin", "https://evil.example"}},
+	}
+	for _, c := range cases {
+		before := e.mark()
+		st, b := cust.raw(c.method, c.path, c.ctype, c.body, c.h...)
+		e.settle()
+		if st < 400 || e.mark() != before {
+			t.Errorf("%s: %d %s, wrote %v -> %v", c.name, st, b, before, e.mark())
+		}
+	}
+	if st, _ := cust.do("GET", "/api/session", nil); st != 200 {
+		t.Errorf("the cross-site log-out logged out: %d", st)
+	}
+}
+
+// Sessions: the cookie's flags; a token is useless after log-out; a token
+// chosen by an attacker before log-in is not adopted.
+func TestAdvSessionLifecycle(t *testing.T) {
+	e := newEnv(t)
+	u := e.newUser("u", users.Customer)
+	anon := e.anonymous()
+	raw := anon.c
+	req, _ := http.NewRequest("POST", e.Server.URL+"/api/session", strings.NewReader(`{"email":"`+u.Email+`","password":"correct horse battery"}`))
+	req.Header.Set("Content-Type", "application/json")
+	req.AddCookie(&http.Cookie{Name: "__Host-session", Value: "attacker-chosen"})
+	resp, err := raw.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	sc := resp.Header.Get("Set-Cookie")
+	for _, f := range []string{"__Host-session=", "Path=/", "HttpOnly", "Secure", "SameSite=Lax"} {
+		if !strings.Contains(sc, f) {
+			t.Errorf("Set-Cookie %q lacks %s", sc, f)
+		}
+	}
+	if strings.Contains(sc, "attacker-chosen") || strings.Contains(sc, "Domain=") {
+		t.Errorf("Set-Cookie %q", sc)
+	}
+	token := strings.TrimPrefix(strings.SplitN(sc, ";", 2)[0], "__Host-session=")
+	withToken := func(tok string) int {
+		r, _ := http.NewRequest("GET", e.Server.URL+"/api/session", nil)
+		r.Header.Set("Cookie", "__Host-session="+tok)
+		resp, err := e.Server.Client().Do(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if st := withToken(token); st != 200 {
+		t.Fatalf("token: %d", st)
+	}
+	if st := withToken("attacker-chosen"); st != 401 {
+		t.Errorf("attacker's token: %d", st)
+	}
+	r, _ := http.NewRequest("DELETE", e.Server.URL+"/api/session", nil)
+	r.Header.Set("Cookie", "__Host-session="+token)
+	resp, _ = e.Server.Client().Do(r)
+	resp.Body.Close()
+	if st := withToken(token); st != 401 {
+		t.Errorf("token after log-out: %d", st)
+	}
+	// weird cookies
+	for _, tok := range []string{strings.Repeat("A", 5000), "%00", "a\"b", "' OR 1=1 --"} {
+		if st := withToken(tok); st != 401 {
+			t.Errorf("token %.20q: %d", tok, st)
+		}
+	}
+}
+
+// User-controlled strings are escaped on every page.
+func TestAdvPagesEscapeUserStrings(t *testing.T) {
+	e := newEnv(t)
+	payload := `<script>alert(1)</script>"'><img src=x onerror=alert(2)>`
+	org := e.newUser("org", users.Organizer)
+	admin := e.newUser("admin", users.Admin)
+	st, b := e.anonymous().do("POST", "/api/users", map[string]string{"email": "xss@example.com", "name": payload, "password": "correct horse battery"})
+	if st != 201 {
+		t.Fatalf("register: %d %s", st, b)
+	}
+	cust := e.anonymous()
+	cust.do("POST", "/api/session", map[string]string{"email": "xss@example.com", "password": "correct horse battery"})
+	body := advBody(payload, map[string]int64{payload: 100}, map[string]int{payload: 5}, "PLN")
+	body["artist"], body["venue"] = payload, payload
+	concert := advConcert(t, org, body)
+	cust.do("POST", "/api/cart/items", map[string]any{"concertId": concert, "ticketType": payload, "quantity": 1})
+	cust.do("PUT", "/api/cart/delivery", map[string]any{"method": "courier", "address": map[string]string{"name": payload, "street": payload, "city": payload, "postalCode": "00-001", "country": "PL"}})
+	e.settle()
+	for _, c := range []struct {
+		u    *user
+		path string
+	}{{cust, "/"}, {cust, "/concerts/" + concert}, {cust, "/cart"}, {org, "/organizer"}, {admin, "/admin/users"},
+		{admin, "/explorer/streams/concert-" + concert}, {admin, "/explorer/streams/cart-" + concert}, {e.anonymous(), "/login?next=" + payload},
+		{admin, "/explorer?category=" + payload}, {admin, "/explorer/search?q=" + payload}, {admin, "/explorer/streams/" + payload}} {
+		r, _ := http.NewRequest("GET", e.Server.URL+strings.ReplaceAll(c.path, " ", "%20"), nil)
+		r.URL.RawQuery = r.URL.Query().Encode()
+		resp, err := c.u.c.Do(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		page, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode >= 500 {
+			t.Errorf("%s: %d", c.path, resp.StatusCode)
+		}
+		if strings.Contains(string(page), "<script>alert") || strings.Contains(string(page), "<img src=x") {
+			t.Errorf("%s renders the payload unescaped", c.path)
+		}
+	}
+}
+
+// Hunting 5xx with odd paths and IDs.
+func TestAdvOddPathsNever5xx(t *testing.T) {
+	e := newEnv(t)
+	cust := e.newUser("cust", users.Customer)
+	org := e.newUser("org", users.Organizer)
+	admin := e.newUser("admin", users.Admin)
+	long := strings.Repeat("a", 5000)
+	paths := []string{"/api/orders/..%2F..%2Fetc", "/api/orders/%00", "/api/concerts/" + long, "/concerts/" + long, "/concerts/%ff%fe",
+		"/api/concerts/%E2%80%AE", "/orders/" + long, "/tickets/%00", "/api/tickets/00000000-0000-0000-0000-000000000000/qr.png",
+		"/explorer/streams/" + long, "/explorer/correlations/" + long, "/explorer/streams/x?from=99999999999999999999", "/explorer?after=%ff",
+		"/explorer/streams/cart-x?from=9223372036854775807", "/static/../web.go", "/static/%2e%2e/web.go", "/api/invoices/" + long}
+	for _, u := range []*user{cust, org, admin} {
+		for _, p := range paths {
+			if st, b := u.raw("GET", p, "", nil); st >= 500 {
+				t.Errorf("GET %.80s: %d %.200s", p, st, b)
+			}
+		}
+	}
+}
+
+// Bodies: deep nesting, duplicate keys, chunked without length, gzip.
+func TestAdvBodiesOddButBounded(t *testing.T) {
+	e := newEnv(t)
+	org := e.newUser("org", users.Organizer)
+	cust := e.newUser("cust", users.Customer)
+	concert := org.createConcert("Bodies")
+	e.settle()
+	before := e.mark()
+	deep := strings.Repeat("[", 20000) + strings.Repeat("]", 20000)
+	st, _ := cust.raw("POST", "/api/cart/items", "application/json", []byte(deep))
+	if st != 400 && st != 413 {
+		t.Errorf("deep nesting: %d", st)
+	}
+	// duplicate keys: the last wins in encoding/json; quantity 1 then 10
+	dup := `{"concertId":"` + concert + `","ticketType":"Standing","quantity":1,"quantity":999}`
+	if st, b := cust.raw("POST", "/api/cart/items", "application/json", []byte(dup)); st < 400 {
+		t.Logf("duplicate keys accepted: %d %s", st, b)
+	}
+	// chunked, huge, no Content-Length
+	pr, pw := io.Pipe()
+	go func() {
+		pw.Write([]byte(`{"concertId":"`))
+		for range 200 {
+			pw.Write(bytes.Repeat([]byte("a"), 1024))
+		}
+		pw.Write([]byte(`"}`))
+		pw.Close()
+	}()
+	req, _ := http.NewRequest("POST", e.Server.URL+"/api/cart/items", pr)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := cust.c.Do(req)
+	if err == nil {
+		resp.Body.Close()
+		if resp.StatusCode != 413 {
+			t.Errorf("chunked 200 KiB: %d", resp.StatusCode)
+		}
+	}
+	if st, _ := cust.raw("POST", "/api/cart/items", "application/json", []byte{0x1f, 0x8b, 0, 0}, "Content-Encoding", "gzip"); st != 400 {
+		t.Errorf("gzip: %d", st)
+	}
+	for _, q := range []string{"1e9", "-1", "0", "1.5", `"2"`, "9223372036854775808", "null", "true"} {
+		if st, b := cust.raw("POST", "/api/cart/items", "application/json",
+			[]byte(`{"concertId":"`+concert+`","ticketType":"Standing","quantity":`+q+`}`)); st != 400 {
+			t.Errorf("quantity %s: %d %s", q, st, b)
+		}
+	}
+	e.settle()
+	if e.mark() != before {
+		t.Errorf("refused bodies wrote: %v -> %v", before, e.mark())
+	}
+}
+
+// The explorer is admins' only; its responses hold other people's data and
+// must not be cached; its JSON holds no password hash.
+func TestAdvExplorerAndTicketResponsesAreNotCacheable(t *testing.T) {
+	e := newEnv(t)
+	admin := e.newUser("admin", users.Admin)
+	org := e.newUser("org", users.Organizer)
+	cust := e.newUser("cust", users.Customer)
+	concert := org.createConcert("Cache")
+	order := cust.purchase(concert, "Standing", 1)
+	ticket := cust.ticketIDs(order)[0]
+	check := func(u *user, path string) {
+		r, _ := http.NewRequest("GET", e.Server.URL+path, nil)
+		resp, err := u.c.Do(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if strings.Contains(string(b), "$2a$") {
+			t.Errorf("%s shows a bcrypt hash", path)
+		}
+		if !strings.Contains(resp.Header.Get("Cache-Control"), "no-store") && !strings.Contains(resp.Header.Get("Cache-Control"), "private") {
+			t.Errorf("%s (%d) holds private data (ticket codes, billing) but has Cache-Control %q", path, resp.StatusCode, resp.Header.Get("Cache-Control"))
+		}
+	}
+	check(admin, "/explorer/streams/user-"+cust.ID)
+	check(admin, "/api/explorer/streams/user-"+cust.ID)
+	check(cust, "/api/tickets/"+ticket)
+	for _, u := range []*user{cust, org, e.anonymous()} {
+		if st, _ := u.do("GET", "/api/explorer/streams/user-"+cust.ID, nil); st != 401 && st != 403 {
+			t.Errorf("non-admin reads the explorer: %d", st)
+		}
+	}
+}
+
+// Registration tells whether an e-mail address has an account.
+func TestAdvRegistrationDoesNotEnumerateEmails(t *testing.T) {
+	e := newEnv(t)
+	u := e.newUser("known", users.Customer)
+	st, b := e.anonymous().do("POST", "/api/users", map[string]string{"email": strings.ToUpper(u.Email), "name": "x", "password": "another password"})
+	if st == http.StatusConflict {
+		t.Logf("registration of a taken address answers 409 %s: it tells who has an account (log-in does not)", b)
+	}
+	// log-in: same message and status for unknown address and wrong password
+	st1, b1 := e.anonymous().do("POST", "/api/session", map[string]string{"email": u.Email, "password": "wrong password"})
+	st2, b2 := e.anonymous().do("POST", "/api/session", map[string]string{"email": "nobody@example.com", "password": "wrong password"})
+	if st1 != st2 || !bytes.Equal(b1, b2) {
+		t.Errorf("log-in tells accounts apart: %d %s vs %d %s", st1, b1, st2, b2)
+	}
+}
+
+// Limits of login input: the per-e-mail limit is keyed as the app
+// normalises, so variants of one address share it.
+func TestAdvLoginLimitPerEmailAcrossAddresses(t *testing.T) {
+	e := newEnv(t)
+	victim := e.newUser("victim", users.Customer)
+	variants := []string{victim.Email, strings.ToUpper(victim.Email), " " + victim.Email + " ", "\t" + victim.Email, victim.Email + "\n"}
+	n := 0
+	for i := range 12 {
+		body := fmt.Sprintf(`{"email":%q,"password":"wrong-pass-%d"}`, variants[i%len(variants)], i)
+		r := httptest.NewRequest("POST", "https://example.com/api/session", strings.NewReader(body))
+		r.Header.Set("Content-Type", "application/json")
+		r.RemoteAddr = fmt.Sprintf("10.0.0.%d:1234", i+1) // a new client address each time
+		w := httptest.NewRecorder()
+		e.Web.ServeHTTP(w, r)
+		if w.Code == 401 {
+			n++
+		}
+	}
+	if n > 5 {
+		t.Errorf("%d password guesses for one account from many addresses (limit 5)", n)
+	}
+}
+
+// A concert that has started is no longer on sale: it leaves the list, so
+// it must not be bought through the API either.
+func TestAdvAConcertThatHasStartedCannotBeBought(t *testing.T) {
+	e := newEnv(t)
+	org := e.newUser("org", users.Organizer)
+	cust := e.newUser("cust", users.Customer)
+	body := advBody("Soon", map[string]int64{"Standing": 100}, map[string]int{"Standing": 5}, "PLN")
+	body["startsAt"] = time.Now().UTC().Add(3 * time.Second).Format(time.RFC3339Nano)
+	concert := advConcert(t, org, body)
+	time.Sleep(4 * time.Second)
+	e.settle()
+	_, list := cust.do("GET", "/api/concerts", nil)
+	if strings.Contains(string(list), concert) {
+		t.Fatalf("the started concert is still listed")
+	}
+	st, b := cust.do("POST", "/api/cart/items", map[string]any{"concertId": concert, "ticketType": "Standing", "quantity": 1})
+	if st == 204 {
+		cust.do("PUT", "/api/billing", map[string]string{"name": "Ala", "address": "Długa 1", "email": cust.Email})
+		cust.do("PUT", "/api/cart/delivery", map[string]string{"method": "email", "email": cust.Email})
+		st2, b2 := cust.do("POST", "/api/cart/checkout", nil)
+		if st2 == 202 {
+			id := decodeJSON[map[string]map[string]string](t, b2)["orders"][concert]
+			e.eventually("order final", func() bool {
+				_, o := cust.do("GET", "/api/orders/"+id, nil)
+				s := decodeJSON[map[string]any](t, o)["status"]
+				return s == "completed" || s == "rejected" || s == "cancelled"
+			})
+			_, o := cust.do("GET", "/api/orders/"+id, nil)
+			t.Errorf("a concert that started 1s ago: add to cart 204, checkout 202, order %s", o)
+		}
+	} else {
+		t.Logf("add refused: %d %s", st, b)
+	}
+}
+
+// Seats: many buyers at once for the last seats never oversell.
+func TestAdvNoOversellUnderConcurrentPurchases(t *testing.T) {
+	e := newEnv(t)
+	org := e.newUser("org", users.Organizer)
+	concert := advConcert(t, org, advBody("Tiny", map[string]int64{"Standing": 100}, map[string]int{"Standing": 3}, "PLN"))
+	var buyers []*user
+	for i := range 8 {
+		u := e.newUser(fmt.Sprintf("b%d", i), users.Customer)
+		for _, s := range []struct {
+			m, p string
+			b    any
+		}{
+			{"PUT", "/api/billing", map[string]string{"name": "Ala", "address": "Długa 1", "email": u.Email}},
+			{"POST", "/api/cart/items", map[string]any{"concertId": concert, "ticketType": "Standing", "quantity": 1}},
+			{"PUT", "/api/cart/delivery", map[string]string{"method": "email", "email": u.Email}},
+		} {
+			if st, b := u.do(s.m, s.p, s.b); st != 204 {
+				t.Fatalf("%s %s: %d %s", s.m, s.p, st, b)
+			}
+		}
+		buyers = append(buyers, u)
+	}
+	var wg sync.WaitGroup
+	for _, u := range buyers {
+		wg.Add(1)
+		go func() { defer wg.Done(); u.send("POST", "/api/cart/checkout", nil) }()
+	}
+	wg.Wait()
+	e.settle()
+	time.Sleep(500 * time.Millisecond)
+	e.settle()
+	tickets := 0
+	for _, u := range buyers {
+		_, b := u.do("GET", "/api/tickets", nil)
+		tickets += len(decodeJSON[[]map[string]any](t, b))
+	}
+	st, b := org.do("GET", "/api/concerts/"+concert, nil)
+	if tickets > 3 {
+		t.Errorf("capacity 3, %d tickets issued; concert %d %s", tickets, st, b)
+	}
+}
+
+// A weak ETag never matches in If-Match (RFC 9110 13.1.1: strong comparison).
+func TestAdvIfMatchRefusesWeakETags(t *testing.T) {
+	e := newEnv(t)
+	org := e.newUser("org", users.Organizer)
+	cust := e.newUser("cust", users.Customer)
+	concert := org.createConcert("Weak")
+	e.settle()
+	cust.do("POST", "/api/cart/items", map[string]any{"concertId": concert, "ticketType": "Standing", "quantity": 1})
+	req, _ := http.NewRequest("GET", e.Server.URL+"/api/concerts/"+concert, nil)
+	resp, _ := org.c.Do(req)
+	resp.Body.Close()
+	tag := resp.Header.Get("ETag")
+	if tag == "" {
+		t.Fatalf("no ETag: %d", resp.StatusCode)
+	}
+	st, b := org.do("PUT", "/api/concerts/"+concert+"/ticket-types",
+		map[string]any{"ticketTypes": []map[string]any{{"name": "Seat", "price": map[string]any{"amount": 1, "currency": "PLN"}}}}, "If-Match", "W/"+tag)
+	if st != 412 {
+		t.Errorf("If-Match W/%s (weak) on ticket types: %d %s, want 412", tag, st, b)
+	}
+}
+
+// A demoted admin loses the explorer at once, on the session it has.
+func TestAdvRoleChangeTakesEffectOnLiveSessions(t *testing.T) {
+	e := newEnv(t)
+	a1 := e.newUser("a1", users.Admin)
+	a2 := e.newUser("a2", users.Admin)
+	if st, _ := a2.do("GET", "/api/explorer/streams", nil); st != 200 {
+		t.Fatalf("admin explorer: %d", st)
+	}
+	if st, b := a1.do("PUT", "/api/users/"+a2.ID+"/role", map[string]string{"role": "customer"}); st != 204 {
+		t.Fatalf("demote: %d %s", st, b)
+	}
+	for _, p := range []string{"/api/explorer/streams", "/api/users", "/explorer"} {
+		if st, _ := a2.raw("GET", p, "", nil); st != 403 {
+			t.Errorf("demoted admin GET %s: %d", p, st)
+		}
+	}
+	// and an organizer demoted to customer cannot manage its concert
+	org := e.newUser("org", users.Organizer)
+	concert := org.createConcert("Demoted")
+	a1.do("PUT", "/api/users/"+org.ID+"/role", map[string]string{"role": "customer"})
+	before := e.mark()
+	if st, _ := org.do("POST", "/api/concerts/"+concert+"/cancel", map[string]string{"reason": "x"}); st != 403 {
+		t.Errorf("demoted organizer cancels: %d", st)
+	}
+	if e.mark() != before {
+		t.Errorf("wrote")
+	}
+}
+
+// Cancelling one unpaid order many times at once refunds/cancels once and
+// never 5xx.
+func TestAdvConcurrentCancelsOfOneOrder(t *testing.T) {
+	e := newEnv(t)
+	org := e.newUser("org", users.Organizer)
+	cust := e.newUser("cust", users.Customer)
+	concert := org.createConcert("Cancel")
+	order := cust.purchase(concert, "Standing", 1)
+	var mu sync.Mutex
+	counts := map[int]int{}
+	var wg sync.WaitGroup
+	for range 6 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			st, _ := cust.send("POST", "/api/orders/"+order+"/cancel", map[string]string{"reason": "x"})
+			mu.Lock()
+			counts[st]++
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	if counts[500] > 0 || counts[204] > 0 {
+		t.Errorf("cancels of a completed order: %v", counts)
+	}
+}
+
+// Passwords never reach the log; a path cannot forge a log line.
+func TestAdvLogsHoldNoPasswordsAndNoInjectedLines(t *testing.T) {
+	var buf syncBuffer
+	e := newEnv(t, func(c *web.Config) {
+		c.Logger = slog.New(web.LogHandler(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	})
+	anon := e.anonymous()
+	anon.do("POST", "/api/users", map[string]string{"email": "pw@example.com", "name": "P", "password": "Sekret-Pass-One"}, "Idempotency-Key", "r1")
+	anon.do("POST", "/api/users", map[string]string{"email": "pw@example.com", "name": "P", "password": "Sekret-Pass-Two"}, "Idempotency-Key", "r1")
+	anon.do("POST", "/api/session", map[string]string{"email": "pw@example.com", "password": "Sekret-Pass-Three"})
+	anon.raw("POST", "/api/session", "application/json", []byte(`{"email":"pw@example.com","password":"Sekret-Pass-Four"`))
+	anon.raw("POST", "/api/session?password=Sekret-Pass-Five", "application/json", []byte(`{}`))
+	anon.do("POST", "/api/session", map[string]string{"email": "pw@example.com", "password": "Sekret-Pass-One"})
+	anon.raw("GET", "/x%0Atime=2026-01-01T00:00:00Z%20level=ERROR%20msg=injected", "", nil)
+	anon.raw("GET", "/x%0D%0Alevel=ERROR", "", nil)
+	out := buf.String()
+	if strings.Contains(out, "Sekret-Pass") {
+		t.Errorf("a password is in the log:\n%s", out)
+	}
+	for _, l := range strings.Split(out, "\n") {
+		if strings.HasPrefix(l, "time=2026-01-01") || strings.HasPrefix(l, "level=ERROR") {
+			t.Errorf("injected log line: %q", l)
+		}
+	}
+}
+
+// Cancelling a concert refunds every paid order exactly: the money back
+// is the money taken, in its currency.
+func TestAdvConcertCancellationRefundsExactly(t *testing.T) {
+	e := newEnv(t)
+	org := e.newUser("org", users.Organizer)
+	cust := e.newUser("cust", users.Customer)
+	concert := advConcert(t, org, advBody("Refund", map[string]int64{"A": 12345, "B": 99999}, map[string]int{"A": 5, "B": 5}, "EUR"))
+	order := cust.purchase(concert, "A", 3)
+	if st, b := org.do("POST", "/api/concerts/"+concert+"/cancel", map[string]string{"reason": "rain"}); st != 204 {
+		t.Fatalf("cancel: %d %s", st, b)
+	}
+	var pay map[string]any
+	e.eventually("refund", func() bool {
+		_, b := cust.do("GET", "/api/payments", nil)
+		ps := decodeJSON[[]map[string]any](t, b)
+		if len(ps) != 1 {
+			return false
+		}
+		pay = ps[0]
+		r := pay["refunded"].(map[string]any)
+		return r["amount"].(float64) > 0
+	})
+	e.settle()
+	_, b := cust.do("GET", "/api/payments", nil)
+	pay = decodeJSON[[]map[string]any](t, b)[0]
+	amt, ref := pay["amount"].(map[string]any), pay["refunded"].(map[string]any)
+	if amt["amount"].(float64) != 3*12345 || ref["amount"] != amt["amount"] || ref["currency"] != "EUR" {
+		t.Errorf("payment %v", pay)
+	}
+	_, inv := cust.do("GET", "/api/invoices/"+order, nil)
+	if !strings.Contains(string(inv), `"creditNotes"`) {
+		t.Errorf("invoice after refund has no credit note: %s", inv)
+	}
+	_, rev := org.do("GET", "/api/organizer/revenue", nil)
+	if !strings.Contains(string(rev), `"net":{"amount":0`) {
+		t.Errorf("revenue after a full refund: %s", rev)
+	}
+	// the cancelled concert cannot be put in a cart again
+	if st, _ := cust.do("POST", "/api/cart/items", map[string]any{"concertId": concert, "ticketType": "A", "quantity": 1}); st != 422 {
+		t.Errorf("add of a cancelled concert: %d", st)
+	}
+}
+
+// A line of a concert cancelled while it sat in the cart: checkout is
+// rejected, and the buyer is not stuck with the line.
+func TestAdvCartLineOfACancelledConcert(t *testing.T) {
+	e := newEnv(t)
+	org := e.newUser("org", users.Organizer)
+	cust := e.newUser("cust", users.Customer)
+	concert := org.createConcert("Gone")
+	cust.do("PUT", "/api/billing", map[string]string{"name": "Ala", "address": "Długa 1", "email": cust.Email})
+	cust.do("POST", "/api/cart/items", map[string]any{"concertId": concert, "ticketType": "Standing", "quantity": 1})
+	cust.do("PUT", "/api/cart/delivery", map[string]string{"method": "email", "email": cust.Email})
+	if st, b := org.do("POST", "/api/concerts/"+concert+"/cancel", map[string]string{"reason": "rain"}); st != 204 {
+		t.Fatalf("cancel: %d %s", st, b)
+	}
+	e.settle()
+	st, b := cust.do("POST", "/api/cart/checkout", nil)
+	t.Logf("checkout of a cancelled concert's line: %d %s", st, b)
+	e.settle()
+	time.Sleep(300 * time.Millisecond)
+	e.settle()
+	_, pays := cust.do("GET", "/api/payments", nil)
+	if strings.Contains(string(pays), "captured") {
+		t.Errorf("a cancelled concert was charged: %s", pays)
+	}
+	_, cart := cust.do("GET", "/api/cart", nil)
+	if strings.Contains(string(cart), concert) {
+		if st, b := cust.do("DELETE", "/api/cart/items/"+concert+"/Standing", nil); st != 204 {
+			t.Errorf("the cancelled concert's line is back in the cart and cannot be removed: %d %s", st, b)
+		}
+	}
+}
+
+// cancel-order: one key reused for a second order must not answer 204
+// while leaving the second order as it was.
+func TestAdvCancelOrderKeyReusedOnAnotherOrder(t *testing.T) {
+	e := newEnv(t)
+	org := e.newUser("org", users.Organizer)
+	cust := e.newUser("cust", users.Customer)
+	c1, c2 := org.createConcert("One"), org.createConcert("Two")
+	e.settle()
+	e.Gateway.PendUser(cust.ID)
+	cust.do("POST", "/api/cart/items", map[string]any{"concertId": c1, "ticketType": "Seat", "quantity": 1})
+	cust.do("POST", "/api/cart/items", map[string]any{"concertId": c2, "ticketType": "Seat", "quantity": 1})
+	cust.do("PUT", "/api/cart/delivery", map[string]string{"method": "email", "email": cust.Email})
+	st, body := cust.do("POST", "/api/cart/checkout", nil)
+	if st != 202 {
+		t.Fatalf("checkout %d %s", st, body)
+	}
+	ids := decodeJSON[map[string]map[string]string](t, body)["orders"]
+	status := func(id string) string {
+		_, b := cust.do("GET", "/api/orders/"+id, nil)
+		s, _ := decodeJSON[map[string]any](t, b)["status"].(string)
+		return s
+	}
+	e.eventually("awaiting payment", func() bool {
+		return status(ids[c1]) == "awaiting_payment" && status(ids[c2]) == "awaiting_payment"
+	})
+	if st, b := cust.do("POST", "/api/orders/"+ids[c1]+"/cancel", map[string]string{"reason": "x"}, "Idempotency-Key", "cancel"); st != 204 {
+		t.Fatalf("cancel 1: %d %s", st, b)
+	}
+	st, b := cust.do("POST", "/api/orders/"+ids[c2]+"/cancel", map[string]string{"reason": "x"}, "Idempotency-Key", "cancel")
+	e.settle()
+	time.Sleep(300 * time.Millisecond)
+	e.settle()
+	if s := status(ids[c2]); st == 204 && s != "cancelled" {
+		t.Errorf("cancel of order 2 with the key of order 1's cancel: 204 %s, but order 2 is %s", b, s)
+	}
+}
+
+// Ticket types: every bad change is a 4xx and writes nothing (a type named
+// twice with two prices is ambiguous: today the first silently wins).
+func TestAdvTicketTypeUpdatesValidate(t *testing.T) {
+	e := newEnv(t)
+	org := e.newUser("org", users.Organizer)
+	concert := org.createConcert("Types")
+	e.settle()
+	tag := func() string {
+		req, _ := http.NewRequest("GET", e.Server.URL+"/api/concerts/"+concert, nil)
+		resp, _ := org.c.Do(req)
+		resp.Body.Close()
+		return resp.Header.Get("ETag")
+	}
+	price := func(a int64, c string) map[string]any { return map[string]any{"amount": a, "currency": c} }
+	cases := []map[string]any{
+		{"ticketTypes": []map[string]any{{"name": "Seat", "price": price(-1, "PLN")}}},
+		{"ticketTypes": []map[string]any{{"name": "Seat", "price": price(0, "PLN")}}},
+		{"ticketTypes": []map[string]any{{"name": "Seat", "price": price(100, "EUR")}}},
+		{"ticketTypes": []map[string]any{{"name": "Nope", "price": price(100, "PLN")}}},
+		{"ticketTypes": []map[string]any{{"name": "Seat", "price": price(100, "PLN")}, {"name": "Seat", "price": price(200, "PLN")}}},
+		{"capacity": map[string]int{"Seat": -5}},
+		{"capacity": map[string]int{"Nope": 5}},
+	}
+	for i, c := range cases {
+		before := e.mark()
+		st, b := org.do("PUT", "/api/concerts/"+concert+"/ticket-types", c, "If-Match", tag())
+		e.settle()
+		if st < 400 || st >= 500 || e.mark() != before {
+			t.Errorf("case %d %v: %d %s, wrote %v", i, c, st, b, e.mark() != before)
+		}
+	}
+}
+
+// The webhook and the explorer's query parameters: garbage in, 4xx out.
+func TestAdvWebhookAndExplorerQueriesNever5xx(t *testing.T) {
+	e := newEnv(t, withWebhook)
+	admin := e.newUser("admin", users.Admin)
+	anon := e.anonymous()
+	before := e.mark()
+	for _, c := range []struct{ ctype, body, sig string }{
+		{"application/json", `{}`, ""},
+		{"application/json", `{"type":"payment_intent.succeeded"}`, "t=1,v1=deadbeef"},
+		{"application/json", strings.Repeat("x", 70<<10), "t=1,v1=00"},
+		{"text/plain", `garbage`, "t=99999999999999999999,v1=zz"},
+		{"application/json", `{"id":"evt_1"}`, "v1=" + strings.Repeat("a", 64)},
+	} {
+		st, b := anon.raw("POST", "/api/webhooks/stripe", c.ctype, []byte(c.body), "Stripe-Signature", c.sig)
+		if st < 400 || st >= 500 {
+			t.Errorf("webhook %.30q sig %q: %d %.200s", c.body, c.sig, st, b)
+		}
+	}
+	if e.mark() != before {
+		t.Errorf("unsigned webhooks wrote")
+	}
+	for _, q := range []string{"category=%27%20OR%201%3D1%20--", "after=%27%3B%20DROP%20TABLE%20es_events%3B--", "category=" + strings.Repeat("c", 4000),
+		"after=" + strings.Repeat("%ff", 1000)} {
+		for _, p := range []string{"/explorer?", "/api/explorer/streams?"} {
+			if st, b := admin.raw("GET", p+q, "", nil); st >= 500 {
+				t.Errorf("GET %s%.60s: %d %.200s", p, q, st, b)
+			}
+		}
+	}
+	for _, q := range []string{"%27%20OR%201%3D1", "%25", "_", strings.Repeat("q", 5000), "%00"} {
+		if st, b := admin.raw("GET", "/explorer/search?q="+q, "", nil); st >= 500 {
+			t.Errorf("search %.40s: %d %.200s", q, st, b)
+		}
+	}
+}
+
+// Registration keys are one space for all anonymous clients: two people
+// whose clients pick the same Idempotency-Key.
+func TestAdvRegistrationKeysOfTwoStrangers(t *testing.T) {
+	e := newEnv(t)
+	st1, b1 := e.anonymous().do("POST", "/api/users", map[string]string{"email": "one@example.com", "name": "One", "password": "password one"}, "Idempotency-Key", "1")
+	st2, b2 := e.anonymous().do("POST", "/api/users", map[string]string{"email": "two@example.com", "name": "Two", "password": "password two"}, "Idempotency-Key", "1")
+	if st1 != 201 || st2 != 201 {
+		t.Errorf("two strangers registering with key \"1\": %d %s / %d %s", st1, b1, st2, b2)
+	}
+}
+
+// A client picks its X-Correlation-ID; it must not be able to take over
+// what the explorer's search finds for a stream ID an admin looks up.
+func TestAdvCorrelationIDCannotShadowAStreamInTheExplorerSearch(t *testing.T) {
+	e := newEnv(t)
+	admin := e.newUser("admin", users.Admin)
+	org := e.newUser("org", users.Organizer)
+	cust := e.newUser("cust", users.Customer)
+	concert := org.createConcert("Shadow")
+	stream := "concert-" + concert
+	if st, b := cust.do("POST", "/api/cart/items", map[string]any{"concertId": concert, "ticketType": "Standing", "quantity": 1},
+		"X-Correlation-ID", stream); st != 204 {
+		t.Fatalf("%d %s", st, b)
+	}
+	e.settle()
+	c := *admin.c
+	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	resp, err := c.Get(e.Server.URL + "/explorer/search?q=" + stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if loc := resp.Header.Get("Location"); !strings.HasPrefix(loc, "/explorer/streams/") {
+		t.Errorf("admin searches for stream %s and is sent to %q: the customer's request, which chose that string as its correlation ID", stream, loc)
+	}
+}
+
+// Log-in takes as long for an unknown address as for a known one
+// (the app compares against a dummy hash for that reason).
+func TestAdvLogInTimingDoesNotTellAccountsApart(t *testing.T) {
+	e := newEnv(t)
+	u := e.newUser("known", users.Customer)
+	measure := func(email string) time.Duration {
+		var total time.Duration
+		for i := range 4 {
+			c := e.anonymous()
+			start := time.Now()
+			c.do("POST", "/api/session", map[string]string{"email": email, "password": fmt.Sprintf("wrong password %d", i)})
+			total += time.Since(start)
+		}
+		return total / 4
+	}
+	known, unknown := measure(u.Email), measure("nobody-at-all@example.com")
+	if unknown > 3*known || known > 3*unknown {
+		t.Errorf("failed log-in takes %v for a known address, %v for an unknown one: the dummy hash has cost 10 whatever PasswordCost is", known, unknown)
+	}
+}
+
+// RFC 9110 13.1.1: a server must not perform a method whose If-Match is
+// false. Checkout and add-to-cart take no notice of it: a checkout sent
+// with the ETag of the cart the buyer saw buys a cart changed since.
+func TestAdvCheckoutHonoursIfMatch(t *testing.T) {
+	e := newEnv(t)
+	org := e.newUser("org", users.Organizer)
+	cust := e.newUser("cust", users.Customer)
+	concert := org.createConcert("Tabs")
+	cust.do("PUT", "/api/billing", map[string]string{"name": "Ala", "address": "Długa 1", "email": cust.Email})
+	cust.do("POST", "/api/cart/items", map[string]any{"concertId": concert, "ticketType": "Standing", "quantity": 1})
+	cust.do("PUT", "/api/cart/delivery", map[string]string{"method": "email", "email": cust.Email})
+	req, _ := http.NewRequest("GET", e.Server.URL+"/api/cart", nil)
+	resp, _ := cust.c.Do(req)
+	resp.Body.Close()
+	seen := resp.Header.Get("ETag")
+	// another tab adds 9 seats
+	cust.do("POST", "/api/cart/items", map[string]any{"concertId": concert, "ticketType": "Seat", "quantity": 9})
+	if st, b := cust.do("POST", "/api/cart/items", map[string]any{"concertId": concert, "ticketType": "Standing", "quantity": 1}, "If-Match", seen); st != 412 {
+		t.Errorf("add to cart with a stale If-Match %s: %d %s", seen, st, b)
+	}
+	st, b := cust.do("POST", "/api/cart/checkout", nil, "If-Match", seen)
+	if st != 412 {
+		t.Errorf("checkout with the stale If-Match %s of a 1-ticket cart: %d %s (bought the 9 seats added since)", seen, st, b)
+	}
+}
+
+// The log-in page's next never leaves the site.
+func TestAdvLogInNextStaysOnTheSite(t *testing.T) {
+	e := newEnv(t)
+	re := regexp.MustCompile(`data-next="([^"]*)"`)
+	for _, n := range []string{"//evil.example", "/\\evil.example", "https://evil.example", "javascript:alert(1)", "/%09/evil.example",
+		"%2F%2Fevil.example", "/\u3000/evil.example", "\\/evil.example", "/.//evil.example", " //evil.example", "http:evil.example"} {
+		for _, page := range []string{"/login", "/register"} {
+			r, _ := http.NewRequest("GET", e.Server.URL+page, nil)
+			q := r.URL.Query()
+			q.Set("next", n)
+			r.URL.RawQuery = q.Encode()
+			resp, err := e.Server.Client().Do(r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			m := re.FindStringSubmatch(string(b))
+			if m == nil {
+				continue
+			}
+			v := strings.ReplaceAll(m[1], "&#43;", "+")
+			if strings.HasPrefix(v, "//") || strings.Contains(v, ":") || strings.HasPrefix(v, "/\\") || !strings.HasPrefix(v, "/") {
+				t.Errorf("%s?next=%q renders data-next=%q", page, n, v)
+			}
+		}
+	}
+}
+
+// Resending a ticket: to any address, as often as asked?
+func TestAdvTicketResendIsBounded(t *testing.T) {
+	e := newEnv(t)
+	org := e.newUser("org", users.Organizer)
+	cust := e.newUser("cust", users.Customer)
+	concert := org.createConcert("Resend")
+	order := cust.purchase(concert, "Standing", 1)
+	ticket := cust.ticketIDs(order)[0]
+	accepted := 0
+	for i := range 15 {
+		st, _ := cust.do("POST", "/api/tickets/"+ticket+"/resend", map[string]any{"delivery": map[string]string{"method": "email", "email": fmt.Sprintf("stranger%d@example.org", i)}})
+		if st == 202 {
+			accepted++
+		}
+		e.settle()
+	}
+	if accepted > 5 {
+		t.Errorf("%d of 15 resends of one ticket to 15 strangers' addresses were accepted: no limit (mail relay for spam)", accepted)
+	}
+}
