@@ -206,7 +206,7 @@ func (a *App) LogIn(ctx context.Context, email, password string) (users.User, er
 			userID = c.UserID
 		}
 	}
-	u := users.User{PasswordHash: noSuchUserHash}
+	u := users.User{PasswordHash: a.noSuchUserHash}
 	if userID != "" {
 		if u, _, err = a.Users.Load(ctx, users.Stream(userID)); err != nil {
 			return users.User{}, err
@@ -219,7 +219,3 @@ func (a *App) LogIn(ctx context.Context, email, password string) (users.User, er
 	}
 	return u, nil
 }
-
-// noSuchUserHash is a bcrypt hash of a random password, compared against
-// when the address is unknown.
-const noSuchUserHash = "$2a$10$CwTycUXWue0Thq9StjUM0uJ8.j8u1rZ3WmYBLxZ1/jB8vWwNX0nVa"
