@@ -1,6 +1,7 @@
 package web
 
 import (
+	"fmt"
 	"net/http"
 
 	"esgo.dev/examples/ticketing/carts"
@@ -158,7 +159,7 @@ func (s *Server) cartCommand(w http.ResponseWriter, r *http.Request, kind string
 	if err != nil {
 		return err
 	}
-	version, found, err := ifMatch(r)
+	version, found, err := s.cartIfMatch(r, v.ID)
 	if err != nil {
 		return err
 	}
@@ -172,6 +173,24 @@ func (s *Server) cartCommand(w http.ResponseWriter, r *http.Request, kind string
 		return err
 	}
 	return noContent(w)
+}
+
+// cartIfMatch is ifMatch for the viewer's cart: "*" matches when the cart
+// exists and then pins no version (found is false), for the client asked
+// only that there be a cart.
+func (s *Server) cartIfMatch(r *http.Request, userID string) (int64, bool, error) {
+	version, found, err := ifMatch(r)
+	if err != nil || version != anyVersion {
+		return version, found, err
+	}
+	_, current, err := s.cfg.App.Carts.Load(r.Context(), carts.Stream(userID))
+	if err != nil {
+		return 0, false, err
+	}
+	if current == 0 {
+		return 0, false, fmt.Errorf("%w: If-Match * but there is no cart", errPreconditionFailed)
+	}
+	return 0, false, nil
 }
 
 func (s *Server) chooseDelivery(w http.ResponseWriter, r *http.Request, v Viewer) error {

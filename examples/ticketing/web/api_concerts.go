@@ -178,8 +178,13 @@ func (s *Server) updateTicketTypes(w http.ResponseWriter, r *http.Request, v Vie
 	if err != nil {
 		return err
 	}
-	err = s.cfg.App.UpdateTicketTypesAt(r.Context(), cmdID, version, concerts.UpdateTicketTypes{ConcertID: c.ID,
-		TicketTypes: ticketTypesOf(in.TicketTypes), Capacity: in.Capacity})
+	cmd := concerts.UpdateTicketTypes{ConcertID: c.ID, TicketTypes: ticketTypesOf(in.TicketTypes), Capacity: in.Capacity}
+	if version == anyVersion {
+		// "*": the concert exists (ownConcert found it), so it matches.
+		err = s.cfg.App.UpdateTicketTypes(r.Context(), cmdID, cmd)
+	} else {
+		err = s.cfg.App.UpdateTicketTypesAt(r.Context(), cmdID, version, cmd)
+	}
 	if err != nil {
 		return precondition(err)
 	}

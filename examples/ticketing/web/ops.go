@@ -115,6 +115,12 @@ func (s *Server) observe(next http.Handler) http.Handler {
 		ctx := context.WithValue(r.Context(), requestInfoKey{}, info)
 		ctx = es.WithMetadata(ctx, es.Metadata{CorrelationID: id})
 		w.Header().Set("X-Correlation-ID", id)
+		if !strings.HasPrefix(r.URL.Path, "/static/") {
+			// Responses hold people's data (tickets, billing, the
+			// explorer's events): no cache may keep them. The static files
+			// are the same for all and keep the file server's caching.
+			w.Header().Set("Cache-Control", "no-store")
+		}
 		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
 		next.ServeHTTP(sw, r.WithContext(ctx))
 		took := time.Since(start)
@@ -122,14 +128,27 @@ func (s *Server) observe(next http.Handler) http.Handler {
 		if route == "" {
 			route = "unmatched" // refused before routing, or no route: keep label values few
 		}
-		s.metrics.requests.WithLabelValues(r.Method, route, strconv.Itoa(sw.status)).Inc()
-		s.metrics.duration.WithLabelValues(r.Method, route).Observe(took.Seconds())
+		method := methodLabel(r.Method)
+		s.metrics.requests.WithLabelValues(method, route, strconv.Itoa(sw.status)).Inc()
+		s.metrics.duration.WithLabelValues(method, route).Observe(took.Seconds())
 		// The path, never the body or the query: no password or token is
 		// logged.
 		s.cfg.Logger.LogAttrs(ctx, slog.LevelInfo, "http request", slog.String("method", r.Method),
 			slog.String("path", r.URL.Path), slog.String("route", route), slog.Int("status", sw.status),
 			slog.Duration("took", took))
 	})
+}
+
+// methodLabel is the metric label of a request method: a client may send
+// any token as its method, so those outside the standard set are "OTHER",
+// which keeps the label values few.
+func methodLabel(method string) string {
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete,
+		http.MethodOptions, http.MethodConnect, http.MethodTrace:
+		return method
+	}
+	return "OTHER"
 }
 
 // statusWriter remembers the status written.

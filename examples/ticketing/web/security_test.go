@@ -4,6 +4,10 @@ package web_test
 
 import (
 	"fmt"
+	"io"
+	"net/http"
+	"regexp"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -91,3 +95,121 @@ func TestAdvLogInTimingDoesNotTellAccountsApart(t *testing.T) {
 		t.Errorf("failed log-in takes %v for a known address, %v for an unknown one: is the dummy hash at PasswordCost?", known, unknown)
 	}
 }
+
+// A weak ETag never matches in If-Match (RFC 9110 13.1.1: strong comparison).
+func TestAdvIfMatchRefusesWeakETags(t *testing.T) {
+	e := newEnv(t)
+	org := e.newUser("org", users.Organizer)
+	cust := e.newUser("cust", users.Customer)
+	concert := org.createConcert("Weak")
+	e.settle()
+	cust.do("POST", "/api/cart/items", map[string]any{"concertId": concert, "ticketType": "Standing", "quantity": 1})
+	req, _ := http.NewRequest("GET", e.Server.URL+"/api/concerts/"+concert, nil)
+	resp, _ := org.c.Do(req)
+	resp.Body.Close()
+	tag := resp.Header.Get("ETag")
+	if tag == "" {
+		t.Fatalf("no ETag: %d", resp.StatusCode)
+	}
+	st, b := org.do("PUT", "/api/concerts/"+concert+"/ticket-types",
+		map[string]any{"ticketTypes": []map[string]any{{"name": "Seat", "price": map[string]any{"amount": 1, "currency": "PLN"}}}}, "If-Match", "W/"+tag)
+	if st != 412 {
+		t.Errorf("If-Match W/%s (weak) on ticket types: %d %s, want 412", tag, st, b)
+	}
+}
+
+// If-Match: RFC 9110 uses the strong comparison for If-Match, so a weak
+// ETag never matches; a stale ETag is 412 even when the change would be a
+// no-op on the newer state.
+func TestAdvIfMatchEdgeCases(t *testing.T) {
+	e := newEnv(t)
+	org := e.newUser("org", users.Organizer)
+	cust := e.newUser("cust", users.Customer)
+	concert := org.createConcert("ETag Night")
+	cust.do("POST", "/api/cart/items", map[string]any{"concertId": concert, "ticketType": "Standing", "quantity": 1})
+	req, _ := http.NewRequest("GET", e.Server.URL+"/api/cart", nil)
+	resp, err := cust.c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	tag := resp.Header.Get("ETag")
+	line := "/api/cart/items/" + concert + "/Standing"
+	// another tab changes the quantity to 2
+	if st, b := cust.do("PUT", line, map[string]int{"quantity": 2}); st != 204 {
+		t.Fatalf("%d %s", st, b)
+	}
+	// the stale tab sets 2 as well: the state it saw was 1
+	before := e.mark()
+	if st, b := cust.do("PUT", line, map[string]int{"quantity": 2}, "If-Match", tag); st != 412 {
+		t.Errorf("stale If-Match %s with a change that is a no-op on the newer state: %d %s (want 412)", tag, st, b)
+	}
+	_ = before
+	// Weak ETag of the current version
+	req, _ = http.NewRequest("GET", e.Server.URL+"/api/cart", nil)
+	resp, _ = cust.c.Do(req)
+	resp.Body.Close()
+	cur := resp.Header.Get("ETag")
+	if st, _ := cust.do("PUT", line, map[string]int{"quantity": 3}, "If-Match", "W/"+cur); st != 412 {
+		t.Errorf("weak ETag W/%s in If-Match was accepted (%d): RFC 9110 says If-Match uses the strong comparison", cur, st)
+	}
+	for _, h := range []string{"*", `"99999"`, `"-1"`, `"1", "2"`, `""`, `"9223372036854775807"`, `"1e3"`, "garbage"} {
+		if st, b := cust.do("PUT", line, map[string]int{"quantity": 4}, "If-Match", h); st >= 500 || st == 204 && h != "*" || st != 204 && h == "*" {
+			t.Errorf("If-Match %s: %d %s (\"*\" matches the cart that exists; nothing else does)", h, st, b)
+		}
+	}
+}
+
+// The explorer is admins' only; its responses hold other people's data and
+// must not be cached; its JSON holds no password hash.
+func TestAdvExplorerAndTicketResponsesAreNotCacheable(t *testing.T) {
+	e := newEnv(t)
+	admin := e.newUser("admin", users.Admin)
+	org := e.newUser("org", users.Organizer)
+	cust := e.newUser("cust", users.Customer)
+	concert := org.createConcert("Cache")
+	order := cust.purchase(concert, "Standing", 1)
+	ticket := cust.ticketIDs(order)[0]
+	check := func(u *user, path string) {
+		r, _ := http.NewRequest("GET", e.Server.URL+path, nil)
+		resp, err := u.c.Do(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if strings.Contains(string(b), "$2a$") {
+			t.Errorf("%s shows a bcrypt hash", path)
+		}
+		if !strings.Contains(resp.Header.Get("Cache-Control"), "no-store") && !strings.Contains(resp.Header.Get("Cache-Control"), "private") {
+			t.Errorf("%s (%d) holds private data (ticket codes, billing) but has Cache-Control %q", path, resp.StatusCode, resp.Header.Get("Cache-Control"))
+		}
+	}
+	check(admin, "/explorer/streams/user-"+cust.ID)
+	check(admin, "/api/explorer/streams/user-"+cust.ID)
+	check(cust, "/api/tickets/"+ticket)
+	for _, u := range []*user{cust, org, e.anonymous()} {
+		if st, _ := u.do("GET", "/api/explorer/streams/user-"+cust.ID, nil); st != 401 && st != 403 {
+			t.Errorf("non-admin reads the explorer: %d", st)
+		}
+	}
+}
+
+// /metrics labels must stay few whatever clients send.
+func TestAdvMetricsCardinalityByArbitraryMethods(t *testing.T) {
+	e := newEnv(t)
+	anon := e.anonymous()
+	for i := range 30 {
+		anon.raw(fmt.Sprintf("BOGUS%d", i), "/", "", nil)
+	}
+	_, body := anon.do("GET", "/metrics", nil)
+	seen := map[string]bool{}
+	for _, m := range methodLabel.FindAllStringSubmatch(string(body), -1) {
+		seen[m[1]] = true
+	}
+	if len(seen) > 12 {
+		t.Errorf("30 requests with made-up methods made %d method label values in /metrics", len(seen))
+	}
+}
+
+var methodLabel = regexp.MustCompile(`http_requests_total\{code="[0-9]+",method="([^"]*)"`)
