@@ -825,17 +825,6 @@ func TestAdvWebhookAndExplorerQueriesNever5xx(t *testing.T) {
 	}
 }
 
-// Registration keys are one space for all anonymous clients: two people
-// whose clients pick the same Idempotency-Key.
-func TestAdvRegistrationKeysOfTwoStrangers(t *testing.T) {
-	e := newEnv(t)
-	st1, b1 := e.anonymous().do("POST", "/api/users", map[string]string{"email": "one@example.com", "name": "One", "password": "password one"}, "Idempotency-Key", "1")
-	st2, b2 := e.anonymous().do("POST", "/api/users", map[string]string{"email": "two@example.com", "name": "Two", "password": "password two"}, "Idempotency-Key", "1")
-	if st1 != 201 || st2 != 201 {
-		t.Errorf("two strangers registering with key \"1\": %d %s / %d %s", st1, b1, st2, b2)
-	}
-}
-
 // A client picks its X-Correlation-ID; it must not be able to take over
 // what the explorer's search finds for a stream ID an admin looks up.
 func TestAdvCorrelationIDCannotShadowAStreamInTheExplorerSearch(t *testing.T) {

@@ -213,3 +213,21 @@ func TestAdvMetricsCardinalityByArbitraryMethods(t *testing.T) {
 }
 
 var methodLabel = regexp.MustCompile(`http_requests_total\{code="[0-9]+",method="([^"]*)"`)
+
+// Registration keys are one space for all anonymous clients: two people
+// whose clients pick the same Idempotency-Key.
+func TestAdvRegistrationKeysOfTwoStrangers(t *testing.T) {
+	e := newEnv(t)
+	st1, b1 := e.anonymous().do("POST", "/api/users", map[string]string{"email": "one@example.com", "name": "One", "password": "password one"}, "Idempotency-Key", "1")
+	st2, b2 := e.anonymous().do("POST", "/api/users", map[string]string{"email": "two@example.com", "name": "Two", "password": "password two"}, "Idempotency-Key", "1")
+	if st1 != 201 || st2 != 201 {
+		t.Errorf("two strangers registering with key \"1\": %d %s / %d %s", st1, b1, st2, b2)
+	}
+	// The same key and address with another password: refused, without
+	// the ID of the account made first.
+	st3, b3 := e.anonymous().do("POST", "/api/users", map[string]string{"email": "one@example.com", "name": "One", "password": "another password"}, "Idempotency-Key", "1")
+	id := decodeJSON[map[string]string](t, b1)["id"]
+	if st3 != 409 || id == "" || strings.Contains(string(b3), id) {
+		t.Errorf("a third registration with key \"1\" and the first address: %d %s (first ID %s)", st3, b3, id)
+	}
+}

@@ -275,12 +275,26 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	userID, err := commandID(r, "register")
+	// Anonymous clients share one space of keys, so the e-mail address is
+	// part of the ID too: two strangers who pick the same key register
+	// two accounts, while a retry (same key, same address) is recognised.
+	email := strings.TrimSpace(req.Email)
+	if e, err := users.NormaliseEmail(req.Email); err == nil {
+		email = e
+	}
+	h := sha256.Sum256([]byte(email))
+	userID, err := commandID(r, "register/"+hex.EncodeToString(h[:]))
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	if err := s.cfg.App.RegisterUser(r.Context(), userID, req.Email, req.Name, req.Password, users.Customer); err != nil {
+	err = s.cfg.App.RegisterUser(r.Context(), userID, req.Email, req.Name, req.Password, users.Customer)
+	if errors.Is(err, users.ErrUserExists) {
+		// The app's error names the user ID, which belongs to whoever
+		// registered first with this key and address.
+		err = fmt.Errorf("%w: this Idempotency-Key was used for another registration", users.ErrUserExists)
+	}
+	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
