@@ -825,32 +825,6 @@ func TestAdvWebhookAndExplorerQueriesNever5xx(t *testing.T) {
 	}
 }
 
-// A client picks its X-Correlation-ID; it must not be able to take over
-// what the explorer's search finds for a stream ID an admin looks up.
-func TestAdvCorrelationIDCannotShadowAStreamInTheExplorerSearch(t *testing.T) {
-	e := newEnv(t)
-	admin := e.newUser("admin", users.Admin)
-	org := e.newUser("org", users.Organizer)
-	cust := e.newUser("cust", users.Customer)
-	concert := org.createConcert("Shadow")
-	stream := "concert-" + concert
-	if st, b := cust.do("POST", "/api/cart/items", map[string]any{"concertId": concert, "ticketType": "Standing", "quantity": 1},
-		"X-Correlation-ID", stream); st != 204 {
-		t.Fatalf("%d %s", st, b)
-	}
-	e.settle()
-	c := *admin.c
-	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	resp, err := c.Get(e.Server.URL + "/explorer/search?q=" + stream)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if loc := resp.Header.Get("Location"); !strings.HasPrefix(loc, "/explorer/streams/") {
-		t.Errorf("admin searches for stream %s and is sent to %q: the customer's request, which chose that string as its correlation ID", stream, loc)
-	}
-}
-
 // RFC 9110 13.1.1: a server must not perform a method whose If-Match is
 // false. Checkout and add-to-cart take no notice of it: a checkout sent
 // with the ETag of the cart the buyer saw buys a cart changed since.

@@ -97,18 +97,17 @@ func recordRoute(mux *http.ServeMux) http.Handler {
 	})
 }
 
-// maxCorrelationIDLen bounds an X-Correlation-ID taken from a client.
-const maxCorrelationIDLen = 100
-
 // observe gives each request a correlation ID (the client's
-// X-Correlation-ID if it sends a sane one), puts it into the context's
+// X-Correlation-ID if it is a UUID), puts it into the context's
 // es.Metadata so that the events the request causes carry it, returns it
 // in the response header, logs the request, and counts it.
 func (s *Server) observe(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
+		// Only a UUID is taken from a client: free text could be made to
+		// look like a stream or an order ID in the explorer, or fill logs.
 		id := r.Header.Get("X-Correlation-ID")
-		if id == "" || len(id) > maxCorrelationIDLen || strings.ContainsFunc(id, func(c rune) bool { return c < 0x21 || c > 0x7e }) {
+		if !es.ValidID(id) {
 			id = es.NewID()
 		}
 		info := &requestInfo{}

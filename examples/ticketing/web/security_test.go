@@ -231,3 +231,45 @@ func TestAdvRegistrationKeysOfTwoStrangers(t *testing.T) {
 		t.Errorf("a third registration with key \"1\" and the first address: %d %s (first ID %s)", st3, b3, id)
 	}
 }
+
+// A client picks its X-Correlation-ID; it must not be able to take over
+// what the explorer's search finds for a stream ID an admin looks up.
+func TestAdvCorrelationIDCannotShadowAStreamInTheExplorerSearch(t *testing.T) {
+	e := newEnv(t)
+	admin := e.newUser("admin", users.Admin)
+	org := e.newUser("org", users.Organizer)
+	cust := e.newUser("cust", users.Customer)
+	concert := org.createConcert("Shadow")
+	stream := "concert-" + concert
+	if st, b := cust.do("POST", "/api/cart/items", map[string]any{"concertId": concert, "ticketType": "Standing", "quantity": 1},
+		"X-Correlation-ID", stream); st != 204 {
+		t.Fatalf("%d %s", st, b)
+	}
+	e.settle()
+	c := *admin.c
+	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	resp, err := c.Get(e.Server.URL + "/explorer/search?q=" + stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if loc := resp.Header.Get("Location"); !strings.HasPrefix(loc, "/explorer/streams/") {
+		t.Errorf("admin searches for stream %s and is sent to %q: the customer's request, which chose that string as its correlation ID", stream, loc)
+	}
+	// An order ID is a UUID, which a client may send as its correlation
+	// ID: the search still finds the order's purchase.
+	order := cust.purchase(concert, "Standing", 1)
+	if st, b := cust.do("POST", "/api/cart/items", map[string]any{"concertId": concert, "ticketType": "Standing", "quantity": 1},
+		"X-Correlation-ID", order); st != 204 {
+		t.Fatalf("%d %s", st, b)
+	}
+	e.settle()
+	resp, err = c.Get(e.Server.URL + "/explorer/search?q=" + order)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if loc := resp.Header.Get("Location"); loc == "/explorer/correlations/"+order || !strings.HasPrefix(loc, "/explorer/correlations/") {
+		t.Errorf("admin searches for order %s and is sent to %q, not to the purchase that placed it", order, loc)
+	}
+}
