@@ -90,6 +90,8 @@ type addItemIn struct {
 	Quantity   int    `json:"quantity"`
 }
 
+// addToCart adds tickets to the cart; with If-Match, only to the cart the
+// client read.
 func (s *Server) addToCart(w http.ResponseWriter, r *http.Request, v Viewer) error {
 	if err := customer(v); err != nil {
 		return err
@@ -105,7 +107,16 @@ func (s *Server) addToCart(w http.ResponseWriter, r *http.Request, v Viewer) err
 	if err != nil {
 		return err
 	}
-	if err := s.cfg.App.AddToCart(r.Context(), cmdID, v.ID, in.ConcertID, in.TicketType, in.Quantity); err != nil {
+	version, found, err := s.cartIfMatch(r, v.ID)
+	if err != nil {
+		return err
+	}
+	if found {
+		err = precondition(s.cfg.App.AddToCartAt(r.Context(), cmdID, version, v.ID, in.ConcertID, in.TicketType, in.Quantity))
+	} else {
+		err = s.cfg.App.AddToCart(r.Context(), cmdID, v.ID, in.ConcertID, in.TicketType, in.Quantity)
+	}
+	if err != nil {
 		return err
 	}
 	return noContent(w)
@@ -208,7 +219,8 @@ func (s *Server) chooseDelivery(w http.ResponseWriter, r *http.Request, v Viewer
 	return s.cartCommand(w, r, "choose-delivery", carts.ChooseDelivery{UserID: v.ID, Delivery: d})
 }
 
-// checkout confirms the cart and places its orders, one per concert. The
+// checkout confirms the cart and places its orders, one per concert; with
+// If-Match, only the cart the client read (412 if it changed since). The
 // orders complete asynchronously (seats, payment, tickets), hence 202:
 // GET /api/orders/{id} tells how each goes.
 func (s *Server) checkout(w http.ResponseWriter, r *http.Request, v Viewer) error {
@@ -219,7 +231,17 @@ func (s *Server) checkout(w http.ResponseWriter, r *http.Request, v Viewer) erro
 	if err != nil {
 		return err
 	}
-	orders, err := s.cfg.App.Checkout(r.Context(), cmdID, v.ID)
+	version, found, err := s.cartIfMatch(r, v.ID)
+	if err != nil {
+		return err
+	}
+	var orders map[string]string
+	if found {
+		orders, err = s.cfg.App.CheckoutAt(r.Context(), cmdID, version, v.ID)
+		err = precondition(err)
+	} else {
+		orders, err = s.cfg.App.Checkout(r.Context(), cmdID, v.ID)
+	}
 	if err != nil {
 		return err
 	}

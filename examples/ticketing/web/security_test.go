@@ -3,6 +3,7 @@ package web_test
 // Security tests: attacks through HTTP that the application withstands.
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"net/http"
@@ -271,5 +272,42 @@ func TestAdvCorrelationIDCannotShadowAStreamInTheExplorerSearch(t *testing.T) {
 	resp.Body.Close()
 	if loc := resp.Header.Get("Location"); loc == "/explorer/correlations/"+order || !strings.HasPrefix(loc, "/explorer/correlations/") {
 		t.Errorf("admin searches for order %s and is sent to %q, not to the purchase that placed it", order, loc)
+	}
+}
+
+// RFC 9110 13.1.1: a server must not perform a method whose If-Match is
+// false. Checkout and add-to-cart take no notice of it: a checkout sent
+// with the ETag of the cart the buyer saw buys a cart changed since.
+func TestAdvCheckoutHonoursIfMatch(t *testing.T) {
+	e := newEnv(t)
+	org := e.newUser("org", users.Organizer)
+	cust := e.newUser("cust", users.Customer)
+	concert := org.createConcert("Tabs")
+	cust.do("PUT", "/api/billing", map[string]string{"name": "Ala", "address": "Długa 1", "email": cust.Email})
+	cust.do("POST", "/api/cart/items", map[string]any{"concertId": concert, "ticketType": "Standing", "quantity": 1})
+	cust.do("PUT", "/api/cart/delivery", map[string]string{"method": "email", "email": cust.Email})
+	req, _ := http.NewRequest("GET", e.Server.URL+"/api/cart", nil)
+	resp, _ := cust.c.Do(req)
+	resp.Body.Close()
+	seen := resp.Header.Get("ETag")
+	// another tab adds 9 seats
+	cust.do("POST", "/api/cart/items", map[string]any{"concertId": concert, "ticketType": "Seat", "quantity": 9})
+	if st, b := cust.do("POST", "/api/cart/items", map[string]any{"concertId": concert, "ticketType": "Standing", "quantity": 1}, "If-Match", seen); st != 412 {
+		t.Errorf("add to cart with a stale If-Match %s: %d %s", seen, st, b)
+	}
+	st, b := cust.do("POST", "/api/cart/checkout", nil, "If-Match", seen)
+	if st != 412 {
+		t.Errorf("checkout with the stale If-Match %s of a 1-ticket cart: %d %s (bought the 9 seats added since)", seen, st, b)
+	}
+	// With the ETag of the cart as it is, the checkout goes through, and
+	// its retry answers the same orders.
+	req, _ = http.NewRequest("GET", e.Server.URL+"/api/cart", nil)
+	resp, _ = cust.c.Do(req)
+	resp.Body.Close()
+	cur := resp.Header.Get("ETag")
+	st1, b1 := cust.do("POST", "/api/cart/checkout", nil, "If-Match", cur, "Idempotency-Key", "buy")
+	st2, b2 := cust.do("POST", "/api/cart/checkout", nil, "If-Match", cur, "Idempotency-Key", "buy")
+	if st1 != 202 || st2 != 202 || !bytes.Equal(b1, b2) {
+		t.Errorf("checkout with the current If-Match %s, twice: %d %s / %d %s", cur, st1, b1, st2, b2)
 	}
 }
