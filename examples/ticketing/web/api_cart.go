@@ -103,7 +103,7 @@ func (s *Server) addToCart(w http.ResponseWriter, r *http.Request, v Viewer) err
 	if !validConcertID(in.ConcertID) {
 		return errBadRequestf("concertId %q is not a concert ID", in.ConcertID)
 	}
-	cmdID, err := commandID(r, "add-to-cart")
+	cmdID, err := s.commandID(r, "add-to-cart")
 	if err != nil {
 		return err
 	}
@@ -166,7 +166,7 @@ func (s *Server) cartLine(r *http.Request, v Viewer) (concertID, ticketType stri
 // otherwise.
 func (s *Server) cartCommand(w http.ResponseWriter, r *http.Request, kind string, cmd carts.Command) error {
 	v := viewerOf(r.Context())
-	cmdID, err := commandID(r, kind)
+	cmdID, err := s.commandID(r, kind)
 	if err != nil {
 		return err
 	}
@@ -227,7 +227,7 @@ func (s *Server) checkout(w http.ResponseWriter, r *http.Request, v Viewer) erro
 	if err := customer(v); err != nil {
 		return err
 	}
-	cmdID, err := commandID(r, "checkout")
+	cmdID, err := s.commandID(r, "checkout")
 	if err != nil {
 		return err
 	}

@@ -116,7 +116,7 @@ func (s *Server) createConcert(w http.ResponseWriter, r *http.Request, v Viewer)
 	if err != nil {
 		return err
 	}
-	id, err := commandID(r, "create-concert")
+	id, err := s.commandID(r, "create-concert")
 	if err != nil {
 		return err
 	}
@@ -174,7 +174,7 @@ func (s *Server) updateTicketTypes(w http.ResponseWriter, r *http.Request, v Vie
 	if !found {
 		return errPreconditionRequired
 	}
-	cmdID, err := commandID(r, "ticket-types")
+	cmdID, err := s.commandID(r, "ticket-types")
 	if err != nil {
 		return err
 	}
@@ -204,7 +204,7 @@ func (s *Server) cancelConcert(w http.ResponseWriter, r *http.Request, v Viewer)
 	if err != nil {
 		return err
 	}
-	cmdID, err := commandID(r, "cancel-concert")
+	cmdID, err := s.commandID(r, "cancel-concert")
 	if err != nil {
 		return err
 	}
@@ -298,7 +298,7 @@ func (s *Server) scanTicket(w http.ResponseWriter, r *http.Request, v Viewer) er
 	if err != nil {
 		return err
 	}
-	cmdID, err := commandID(r, "scan")
+	cmdID, err := s.commandID(r, "scan")
 	if err != nil {
 		return err
 	}

@@ -82,6 +82,12 @@ func NewMetricsRegistry() *prometheus.Registry {
 // route pattern is only known once the mux has matched.
 type requestInfo struct {
 	route string
+	// request is the decoded body encoded again (see decode), for the
+	// Idempotency-Key's fingerprint.
+	request []byte
+	// claimedKey is the command ID whose Idempotency-Key this request
+	// recorded first (see Server.commandID): given back if it fails.
+	claimedKey string
 }
 
 type requestInfoKey struct{}

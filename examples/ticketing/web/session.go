@@ -283,7 +283,7 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request) {
 		email = e
 	}
 	h := sha256.Sum256([]byte(email))
-	userID, err := commandID(r, "register/"+hex.EncodeToString(h[:]))
+	userID, err := s.commandID(r, "register/"+hex.EncodeToString(h[:]))
 	if err != nil {
 		s.fail(w, r, err)
 		return
