@@ -156,7 +156,10 @@ func serve(ctx context.Context, o serveOptions, out io.Writer, ready func(url st
 		return errors.Join(err, <-runDone)
 	}
 	url := "http://" + ln.Addr().String()
-	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
+	// Every phase of a connection is bounded, so slow or idle clients
+	// cannot hold connections open without end; no response streams.
+	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second,
+		ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
 	serveDone := make(chan error, 1)
 	go func() { serveDone <- hs.Serve(ln) }()
 	fmt.Fprintf(out, "ticketing is at %s (Ctrl-C stops it)\n", url)

@@ -21,6 +21,7 @@ package app
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -116,6 +117,12 @@ type App struct {
 	projs        []sqlprojection.Projection
 	subs         []*es.Subscription // one per read model, in the order of projs
 
+	// noSuchUserHash is a bcrypt hash of a random password at
+	// PasswordCost, which LogIn compares against when the address is
+	// unknown: at the same cost as real hashes, so the time taken does
+	// not tell who has an account.
+	noSuchUserHash string
+
 	// Finance is the financial module (nil without an outbox): see finance.go.
 	Finance *finance.Module
 }
@@ -152,6 +159,10 @@ func New(cfg Config) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
+	noSuchUserHash, err := users.HashPasswordCost(rand.Text(), cfg.PasswordCost)
+	if err != nil {
+		return nil, err
+	}
 	// One command at a time per stream in this process: a flash sale's
 	// buyers queue for the inventory instead of retrying against each
 	// other. Other processes are still kept apart by expected versions.
@@ -164,7 +175,7 @@ func New(cfg Config) (*App, error) {
 		mc.SnapshotEvery = InventorySnapshotEvery
 	}
 	a := &App{
-		cfg: cfg, reg: reg, bus: es.NewBus(),
+		cfg: cfg, reg: reg, bus: es.NewBus(), noSuchUserHash: noSuchUserHash,
 		Concerts:    es.NewCommandHandler(cfg.Events, reg, concerts.Decider(), hc),
 		Carts:       es.NewCommandHandler(cfg.Events, reg, carts.Decider(), hc),
 		Users:       es.NewCommandHandler(cfg.Events, reg, users.Decider(), hc),

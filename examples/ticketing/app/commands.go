@@ -79,6 +79,12 @@ func (a *App) decideConcertAndInventory(ctx context.Context, commandID, concertI
 // AddToCart adds tickets to the user's cart with a snapshot of the
 // concert's name and the ticket type's current price.
 func (a *App) AddToCart(ctx context.Context, commandID, userID, concertID, ticketType string, quantity int) error {
+	return a.addToCart(ctx, commandID, -1, userID, concertID, ticketType, quantity)
+}
+
+// addToCart is AddToCart on the cart's version expected, or on the newest
+// if expected is negative.
+func (a *App) addToCart(ctx context.Context, commandID string, expected int64, userID, concertID, ticketType string, quantity int) error {
 	c, _, err := a.Concerts.Load(ctx, concerts.Stream(concertID))
 	if err != nil {
 		return err
@@ -93,8 +99,12 @@ func (a *App) AddToCart(ctx context.Context, commandID, userID, concertID, ticke
 	if !ok {
 		return fmt.Errorf("%w: %q", concerts.ErrUnknownTicketType, ticketType)
 	}
-	_, err = a.Carts.Handle(ctx, commandID, carts.Stream(userID), carts.AddItem{UserID: userID, ConcertID: concertID, ConcertName: c.Name,
-		TicketType: ticketType, Quantity: quantity, UnitPrice: tt.Price})
+	cmd := carts.AddItem{UserID: userID, ConcertID: concertID, ConcertName: c.Name, TicketType: ticketType, Quantity: quantity, UnitPrice: tt.Price}
+	if expected < 0 {
+		_, err = a.Carts.Handle(ctx, commandID, carts.Stream(userID), cmd)
+	} else {
+		_, err = a.Carts.HandleExpecting(ctx, commandID, carts.Stream(userID), expected, cmd)
+	}
 	return err
 }
 
@@ -216,7 +226,7 @@ func (a *App) LogIn(ctx context.Context, email, password string) (users.User, er
 			userID = c.UserID
 		}
 	}
-	u := users.User{PasswordHash: noSuchUserHash}
+	u := users.User{PasswordHash: a.noSuchUserHash}
 	if userID != "" {
 		if u, _, err = a.Users.Load(ctx, users.Stream(userID)); err != nil {
 			return users.User{}, err
@@ -229,7 +239,3 @@ func (a *App) LogIn(ctx context.Context, email, password string) (users.User, er
 	}
 	return u, nil
 }
-
-// noSuchUserHash is a bcrypt hash of a random password, compared against
-// when the address is unknown.
-const noSuchUserHash = "$2a$10$CwTycUXWue0Thq9StjUM0uJ8.j8u1rZ3WmYBLxZ1/jB8vWwNX0nVa"

@@ -38,3 +38,28 @@ func (a *App) UpdateTicketTypesAt(ctx context.Context, commandID string, expecte
 	})
 	return err
 }
+
+// AddToCartAt is AddToCart decided only on version expected of the user's
+// cart, the version a client saw (an HTTP If-Match): when the cart is at
+// another version it returns a *es.VersionConflictError and changes
+// nothing. A retry of the same command is a repeat, whatever the version
+// now.
+func (a *App) AddToCartAt(ctx context.Context, commandID string, expected int64, userID, concertID, ticketType string, quantity int) error {
+	if expected < 0 {
+		return errors.New("app: a negative expected version")
+	}
+	return a.addToCart(ctx, commandID, expected, userID, concertID, ticketType, quantity)
+}
+
+// CheckoutAt is Checkout decided only on version expected of the user's
+// cart, the version a client saw (an HTTP If-Match): when the cart is at
+// another version, or moves on before the append, it returns a
+// *es.VersionConflictError and places no order, rather than buying a cart
+// the client has not seen. A retry of the same command is a repeat,
+// whatever the version now.
+func (a *App) CheckoutAt(ctx context.Context, commandID string, expected int64, userID string) (map[string]string, error) {
+	if expected < 0 {
+		return nil, errors.New("app: a negative expected version")
+	}
+	return a.checkout(ctx, commandID, userID, expected)
+}

@@ -61,6 +61,12 @@ func OrderID(checkoutID, concertID string) string {
 // buyer with an emptied cart and nothing else. Checkout is idempotent by
 // command ID.
 func (a *App) Checkout(ctx context.Context, commandID, userID string) (map[string]string, error) {
+	return a.checkout(ctx, commandID, userID, -1)
+}
+
+// checkout is Checkout decided on the cart's version expected, or on the
+// newest if expected is negative.
+func (a *App) checkout(ctx context.Context, commandID, userID string, expected int64) (map[string]string, error) {
 	if a.outbox == nil {
 		return nil, errors.New("app: checkout needs an event store with an outbox")
 	}
@@ -74,6 +80,7 @@ func (a *App) Checkout(ctx context.Context, commandID, userID string) (map[strin
 		if err != nil {
 			return err
 		}
+		version, _ := d.Version(stream) // as loaded, before this decision's events
 		events, err := es.DecideOn(ctx, d, carts.Decider(), stream, carts.Command(carts.ConfirmCart{UserID: userID}))
 		if err != nil {
 			return err
@@ -108,6 +115,14 @@ func (a *App) Checkout(ctx context.Context, commandID, userID string) (map[strin
 					OrganizerID: c.OrganizerID, Lines: byConcert[concertID], Delivery: orders.TicketDelivery(*cart.Delivery)}}); err != nil {
 				return err
 			}
+		}
+		// Decided on the version the client saw, or not at all. The append
+		// expects the version loaded above, so a writer after that load
+		// makes the next attempt find another version. Checked last, so
+		// that a repeat still fills out its orders (a repeat is answered
+		// as handled whatever this returns).
+		if expected >= 0 && version != expected {
+			return &es.VersionConflictError{StreamID: stream, Expected: es.Exact(expected), Actual: version}
 		}
 		return nil
 	})

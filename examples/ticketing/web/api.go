@@ -144,16 +144,25 @@ func textParam(r *http.Request, name string) (string, error) {
 // etag is the ETag of a stream at version: the version, quoted.
 func etag(version int64) string { return `"` + strconv.FormatInt(version, 10) + `"` }
 
-// ifMatch returns the version named by If-Match, and whether there is
-// one. Only this API's own ETags are understood.
+// anyVersion is ifMatch's version for "If-Match: *", which matches any
+// version of a resource that exists (RFC 9110 13.1.1).
+const anyVersion = -1
+
+// ifMatch returns the version named by If-Match (anyVersion for "*"), and
+// whether there is one. Only this API's own strong ETags are understood: a
+// weak ETag never matches in If-Match, which compares strongly (RFC 9110
+// 13.1.1), so it is refused with 412 like any ETag that does not match.
 func ifMatch(r *http.Request) (int64, bool, error) {
 	h := strings.TrimSpace(r.Header.Get("If-Match"))
 	if h == "" {
 		return 0, false, nil
 	}
-	q, err := strconv.Unquote(strings.TrimPrefix(h, "W/"))
-	if err != nil || !strings.HasPrefix(h, `"`) && !strings.HasPrefix(h, `W/"`) {
-		return 0, false, fmt.Errorf("%w: If-Match %q is not an ETag of this API", errPreconditionFailed, h)
+	if h == "*" {
+		return anyVersion, true, nil
+	}
+	q, err := strconv.Unquote(h)
+	if err != nil || !strings.HasPrefix(h, `"`) {
+		return 0, false, fmt.Errorf("%w: If-Match %q is not a strong ETag of this API", errPreconditionFailed, h)
 	}
 	v, err := strconv.ParseInt(q, 10, 64)
 	if err != nil || v < 0 {

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"fmt"
 	"net/http"
 
 	"esgo.dev/examples/ticketing/carts"
@@ -89,6 +90,8 @@ type addItemIn struct {
 	Quantity   int    `json:"quantity"`
 }
 
+// addToCart adds tickets to the cart; with If-Match, only to the cart the
+// client read.
 func (s *Server) addToCart(w http.ResponseWriter, r *http.Request, v Viewer) error {
 	if err := customer(v); err != nil {
 		return err
@@ -100,11 +103,20 @@ func (s *Server) addToCart(w http.ResponseWriter, r *http.Request, v Viewer) err
 	if !validConcertID(in.ConcertID) {
 		return errBadRequestf("concertId %q is not a concert ID", in.ConcertID)
 	}
-	cmdID, err := commandID(r, "add-to-cart")
+	cmdID, err := s.commandID(r, "add-to-cart")
 	if err != nil {
 		return err
 	}
-	if err := s.cfg.App.AddToCart(r.Context(), cmdID, v.ID, in.ConcertID, in.TicketType, in.Quantity); err != nil {
+	version, found, err := s.cartIfMatch(r, v.ID)
+	if err != nil {
+		return err
+	}
+	if found {
+		err = precondition(s.cfg.App.AddToCartAt(r.Context(), cmdID, version, v.ID, in.ConcertID, in.TicketType, in.Quantity))
+	} else {
+		err = s.cfg.App.AddToCart(r.Context(), cmdID, v.ID, in.ConcertID, in.TicketType, in.Quantity)
+	}
+	if err != nil {
 		return err
 	}
 	return noContent(w)
@@ -154,11 +166,11 @@ func (s *Server) cartLine(r *http.Request, v Viewer) (concertID, ticketType stri
 // otherwise.
 func (s *Server) cartCommand(w http.ResponseWriter, r *http.Request, kind string, cmd carts.Command) error {
 	v := viewerOf(r.Context())
-	cmdID, err := commandID(r, kind)
+	cmdID, err := s.commandID(r, kind)
 	if err != nil {
 		return err
 	}
-	version, found, err := ifMatch(r)
+	version, found, err := s.cartIfMatch(r, v.ID)
 	if err != nil {
 		return err
 	}
@@ -172,6 +184,24 @@ func (s *Server) cartCommand(w http.ResponseWriter, r *http.Request, kind string
 		return err
 	}
 	return noContent(w)
+}
+
+// cartIfMatch is ifMatch for the viewer's cart: "*" matches when the cart
+// exists and then pins no version (found is false), for the client asked
+// only that there be a cart.
+func (s *Server) cartIfMatch(r *http.Request, userID string) (int64, bool, error) {
+	version, found, err := ifMatch(r)
+	if err != nil || version != anyVersion {
+		return version, found, err
+	}
+	_, current, err := s.cfg.App.Carts.Load(r.Context(), carts.Stream(userID))
+	if err != nil {
+		return 0, false, err
+	}
+	if current == 0 {
+		return 0, false, fmt.Errorf("%w: If-Match * but there is no cart", errPreconditionFailed)
+	}
+	return 0, false, nil
 }
 
 func (s *Server) chooseDelivery(w http.ResponseWriter, r *http.Request, v Viewer) error {
@@ -189,18 +219,29 @@ func (s *Server) chooseDelivery(w http.ResponseWriter, r *http.Request, v Viewer
 	return s.cartCommand(w, r, "choose-delivery", carts.ChooseDelivery{UserID: v.ID, Delivery: d})
 }
 
-// checkout confirms the cart and places its orders, one per concert. The
+// checkout confirms the cart and places its orders, one per concert; with
+// If-Match, only the cart the client read (412 if it changed since). The
 // orders complete asynchronously (seats, payment, tickets), hence 202:
 // GET /api/orders/{id} tells how each goes.
 func (s *Server) checkout(w http.ResponseWriter, r *http.Request, v Viewer) error {
 	if err := customer(v); err != nil {
 		return err
 	}
-	cmdID, err := commandID(r, "checkout")
+	cmdID, err := s.commandID(r, "checkout")
 	if err != nil {
 		return err
 	}
-	orders, err := s.cfg.App.Checkout(r.Context(), cmdID, v.ID)
+	version, found, err := s.cartIfMatch(r, v.ID)
+	if err != nil {
+		return err
+	}
+	var orders map[string]string
+	if found {
+		orders, err = s.cfg.App.CheckoutAt(r.Context(), cmdID, version, v.ID)
+		err = precondition(err)
+	} else {
+		orders, err = s.cfg.App.Checkout(r.Context(), cmdID, v.ID)
+	}
 	if err != nil {
 		return err
 	}

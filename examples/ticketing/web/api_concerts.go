@@ -116,7 +116,7 @@ func (s *Server) createConcert(w http.ResponseWriter, r *http.Request, v Viewer)
 	if err != nil {
 		return err
 	}
-	id, err := commandID(r, "create-concert")
+	id, err := s.commandID(r, "create-concert")
 	if err != nil {
 		return err
 	}
@@ -174,12 +174,17 @@ func (s *Server) updateTicketTypes(w http.ResponseWriter, r *http.Request, v Vie
 	if !found {
 		return errPreconditionRequired
 	}
-	cmdID, err := commandID(r, "ticket-types")
+	cmdID, err := s.commandID(r, "ticket-types")
 	if err != nil {
 		return err
 	}
-	err = s.cfg.App.UpdateTicketTypesAt(r.Context(), cmdID, version, concerts.UpdateTicketTypes{ConcertID: c.ID,
-		TicketTypes: ticketTypesOf(in.TicketTypes), Capacity: in.Capacity})
+	cmd := concerts.UpdateTicketTypes{ConcertID: c.ID, TicketTypes: ticketTypesOf(in.TicketTypes), Capacity: in.Capacity}
+	if version == anyVersion {
+		// "*": the concert exists (ownConcert found it), so it matches.
+		err = s.cfg.App.UpdateTicketTypes(r.Context(), cmdID, cmd)
+	} else {
+		err = s.cfg.App.UpdateTicketTypesAt(r.Context(), cmdID, version, cmd)
+	}
 	if err != nil {
 		return precondition(err)
 	}
@@ -199,7 +204,7 @@ func (s *Server) cancelConcert(w http.ResponseWriter, r *http.Request, v Viewer)
 	if err != nil {
 		return err
 	}
-	cmdID, err := commandID(r, "cancel-concert")
+	cmdID, err := s.commandID(r, "cancel-concert")
 	if err != nil {
 		return err
 	}
@@ -293,7 +298,7 @@ func (s *Server) scanTicket(w http.ResponseWriter, r *http.Request, v Viewer) er
 	if err != nil {
 		return err
 	}
-	cmdID, err := commandID(r, "scan")
+	cmdID, err := s.commandID(r, "scan")
 	if err != nil {
 		return err
 	}

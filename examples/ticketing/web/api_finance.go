@@ -165,7 +165,7 @@ func (s *Server) setBilling(w http.ResponseWriter, r *http.Request, v Viewer) er
 	if err != nil {
 		return err
 	}
-	cmdID, err := commandID(r, "billing")
+	cmdID, err := s.commandID(r, "billing")
 	if err != nil {
 		return err
 	}

@@ -101,7 +101,7 @@ func (s *Server) cancelOrder(w http.ResponseWriter, r *http.Request, v Viewer) e
 		// The process would ignore the request; the buyer should hear why.
 		return fmt.Errorf("%w: the order is %s", orders.ErrTooLateToCancel, o.Status)
 	}
-	cmdID, err := commandID(r, "cancel-order")
+	cmdID, err := s.commandID(r, "cancel-order")
 	if err != nil {
 		return err
 	}
@@ -243,7 +243,7 @@ func (s *Server) resendTicket(w http.ResponseWriter, r *http.Request, v Viewer) 
 			to.Address = &tickets.PostalAddress{Name: a.Name, Street: a.Street, City: a.City, PostalCode: a.PostalCode, Country: a.Country}
 		}
 	}
-	cmdID, err := commandID(r, "resend")
+	cmdID, err := s.commandID(r, "resend")
 	if err != nil {
 		return err
 	}

@@ -48,7 +48,7 @@ func (s *Server) changeRole(w http.ResponseWriter, r *http.Request, v Viewer) er
 	if err != nil {
 		return err
 	}
-	cmdID, err := commandID(r, "change-role")
+	cmdID, err := s.commandID(r, "change-role")
 	if err != nil {
 		return err
 	}

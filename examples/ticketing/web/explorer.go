@@ -155,9 +155,11 @@ func (s *Server) explorerView(r *http.Request, view func(*http.Request) (any, er
 	return view(r)
 }
 
-// explorerSearch takes an order ID, a stream ID or a correlation ID and
-// redirects to what it names: a correlation's timeline, a stream, or the
-// timeline of the purchase that placed an order.
+// explorerSearch takes a stream ID, an order ID or a correlation ID and
+// redirects to what it names: a stream, the timeline of the purchase that
+// placed an order, or a correlation's timeline. It tries them in that
+// order: a correlation ID may have been picked by a client, so it never
+// shadows a stream or an order of the same text.
 func (s *Server) explorerSearch(w http.ResponseWriter, r *http.Request, pages explorerPages) {
 	s.explorerPage(w, r, pages, "error", func(r *http.Request) (any, error) {
 		ctx, db := r.Context(), s.cfg.DB.DB()
@@ -165,17 +167,17 @@ func (s *Server) explorerSearch(w http.ResponseWriter, r *http.Request, pages ex
 		if q == "" {
 			return nil, redirectTo(w, r, "/explorer", nil)
 		}
-		if ok, err := explorer.CorrelationExists(ctx, db, q); err != nil || ok {
-			return nil, redirectTo(w, r, "/explorer/correlations/"+url.PathEscape(q), err)
-		}
 		if ok, err := explorer.StreamExists(ctx, db, q); err != nil || ok {
 			return nil, redirectTo(w, r, "/explorer/streams/"+url.PathEscape(q), err)
 		}
 		id, err := explorer.StreamCorrelation(ctx, db, orders.Stream(q))
-		if errors.Is(err, explorer.ErrNotFound) {
-			return nil, fmt.Errorf("%w: no order, stream or correlation %q", errNotFound, q)
+		if !errors.Is(err, explorer.ErrNotFound) {
+			return nil, redirectTo(w, r, "/explorer/correlations/"+url.PathEscape(id), err)
 		}
-		return nil, redirectTo(w, r, "/explorer/correlations/"+url.PathEscape(id), err)
+		if ok, err := explorer.CorrelationExists(ctx, db, q); err != nil || ok {
+			return nil, redirectTo(w, r, "/explorer/correlations/"+url.PathEscape(q), err)
+		}
+		return nil, fmt.Errorf("%w: no stream, order or correlation %q", errNotFound, q)
 	})
 }
 

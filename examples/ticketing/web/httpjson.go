@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
-	"strings"
 
 	"esgo.dev/es"
 	"esgo.dev/examples/ticketing/carts"
@@ -56,6 +55,10 @@ func decode[T any](w http.ResponseWriter, r *http.Request, max int64) (T, error)
 		}
 		return v, fmt.Errorf("%w: data after the JSON value", errBadRequest)
 	}
+	if info, ok := r.Context().Value(requestInfoKey{}).(*requestInfo); ok {
+		// The request as understood, for the Idempotency-Key's fingerprint.
+		info.request, _ = json.Marshal(v) // v was just decoded from JSON: it encodes
+	}
 	return v, nil
 }
 
@@ -64,25 +67,6 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v)
-}
-
-// maxKeyLen bounds an Idempotency-Key.
-const maxKeyLen = 200
-
-// commandID returns the command ID of a request: derived from its
-// Idempotency-Key header and the route (kind), so the same key on two
-// kinds of command are two commands, or a new ID without the header.
-func commandID(r *http.Request, kind string) (string, error) {
-	key := r.Header.Get("Idempotency-Key")
-	if key == "" {
-		return es.NewID(), nil
-	}
-	if len(key) > maxKeyLen || strings.ContainsFunc(key, func(c rune) bool { return c < 0x21 || c > 0x7e }) {
-		return "", fmt.Errorf("%w: the Idempotency-Key must be 1 to %d printable ASCII characters", errBadRequest, maxKeyLen)
-	}
-	// The viewer is part of the name: one user's key never repeats
-	// another's command.
-	return es.DeriveID("web/"+kind+"/"+viewerOf(r.Context()).ID+"/"+key, 0), nil
 }
 
 // problem is the JSON body of an error response.
@@ -109,6 +93,8 @@ func statusOf(err error) int {
 		return http.StatusRequestEntityTooLarge
 	case errors.Is(err, errTooManyLogIns):
 		return http.StatusTooManyRequests
+	case errors.Is(err, errKeyReused):
+		return http.StatusUnprocessableEntity
 	}
 	for _, e := range errorStatuses() {
 		if errors.Is(err, e.err) {
@@ -224,6 +210,13 @@ func errorStatuses() []errorStatus {
 // client sees only "internal error"; a 4xx tells the client the rule.
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	status := statusOf(err)
+	if info, ok := r.Context().Value(requestInfoKey{}).(*requestInfo); ok && info.claimedKey != "" {
+		// The command failed and stored nothing: its key is free again.
+		if rerr := s.keys.release(r.Context(), info.claimedKey); rerr != nil {
+			s.cfg.Logger.ErrorContext(r.Context(), "web: give back an idempotency key", slog.Any("err", rerr))
+		}
+		info.claimedKey = ""
+	}
 	msg := err.Error()
 	if status >= 500 {
 		s.cfg.Logger.ErrorContext(r.Context(), "web: request failed", slog.String("method", r.Method),

@@ -82,6 +82,12 @@ func NewMetricsRegistry() *prometheus.Registry {
 // route pattern is only known once the mux has matched.
 type requestInfo struct {
 	route string
+	// request is the decoded body encoded again (see decode), for the
+	// Idempotency-Key's fingerprint.
+	request []byte
+	// claimedKey is the command ID whose Idempotency-Key this request
+	// recorded first (see Server.commandID): given back if it fails.
+	claimedKey string
 }
 
 type requestInfoKey struct{}
@@ -97,24 +103,29 @@ func recordRoute(mux *http.ServeMux) http.Handler {
 	})
 }
 
-// maxCorrelationIDLen bounds an X-Correlation-ID taken from a client.
-const maxCorrelationIDLen = 100
-
 // observe gives each request a correlation ID (the client's
-// X-Correlation-ID if it sends a sane one), puts it into the context's
+// X-Correlation-ID if it is a UUID), puts it into the context's
 // es.Metadata so that the events the request causes carry it, returns it
 // in the response header, logs the request, and counts it.
 func (s *Server) observe(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
+		// Only a UUID is taken from a client: free text could be made to
+		// look like a stream or an order ID in the explorer, or fill logs.
 		id := r.Header.Get("X-Correlation-ID")
-		if id == "" || len(id) > maxCorrelationIDLen || strings.ContainsFunc(id, func(c rune) bool { return c < 0x21 || c > 0x7e }) {
+		if !es.ValidID(id) {
 			id = es.NewID()
 		}
 		info := &requestInfo{}
 		ctx := context.WithValue(r.Context(), requestInfoKey{}, info)
 		ctx = es.WithMetadata(ctx, es.Metadata{CorrelationID: id})
 		w.Header().Set("X-Correlation-ID", id)
+		if !strings.HasPrefix(r.URL.Path, "/static/") {
+			// Responses hold people's data (tickets, billing, the
+			// explorer's events): no cache may keep them. The static files
+			// are the same for all and keep the file server's caching.
+			w.Header().Set("Cache-Control", "no-store")
+		}
 		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
 		next.ServeHTTP(sw, r.WithContext(ctx))
 		took := time.Since(start)
@@ -122,14 +133,27 @@ func (s *Server) observe(next http.Handler) http.Handler {
 		if route == "" {
 			route = "unmatched" // refused before routing, or no route: keep label values few
 		}
-		s.metrics.requests.WithLabelValues(r.Method, route, strconv.Itoa(sw.status)).Inc()
-		s.metrics.duration.WithLabelValues(r.Method, route).Observe(took.Seconds())
+		method := methodLabel(r.Method)
+		s.metrics.requests.WithLabelValues(method, route, strconv.Itoa(sw.status)).Inc()
+		s.metrics.duration.WithLabelValues(method, route).Observe(took.Seconds())
 		// The path, never the body or the query: no password or token is
 		// logged.
 		s.cfg.Logger.LogAttrs(ctx, slog.LevelInfo, "http request", slog.String("method", r.Method),
 			slog.String("path", r.URL.Path), slog.String("route", route), slog.Int("status", sw.status),
 			slog.Duration("took", took))
 	})
+}
+
+// methodLabel is the metric label of a request method: a client may send
+// any token as its method, so those outside the standard set are "OTHER",
+// which keeps the label values few.
+func methodLabel(method string) string {
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete,
+		http.MethodOptions, http.MethodConnect, http.MethodTrace:
+		return method
+	}
+	return "OTHER"
 }
 
 // statusWriter remembers the status written.

@@ -51,8 +51,9 @@ func TestARequestsCorrelationIDReachesItsEventsAndLogs(t *testing.T) {
 	e := newEnv(t, func(c *web.Config) { c.Logger = logger })
 	anon := e.anonymous()
 	const password = "a very secret password"
+	cid := es.NewID()
 	st, body := anon.do("POST", "/api/users", map[string]string{"email": "cid@example.com", "name": "Cid", "password": password},
-		"X-Correlation-ID", "purchase-42")
+		"X-Correlation-ID", cid)
 	if st != http.StatusCreated {
 		t.Fatalf("register: %d %s", st, body)
 	}
@@ -61,26 +62,28 @@ func TestARequestsCorrelationIDReachesItsEventsAndLogs(t *testing.T) {
 	if err != nil || len(evs) == 0 {
 		t.Fatalf("user stream: %v, %d events", err, len(evs))
 	}
-	if got := evs[0].Metadata.CorrelationID; got != "purchase-42" {
-		t.Errorf("event correlation ID %q, want purchase-42", got)
+	if got := evs[0].Metadata.CorrelationID; got != cid {
+		t.Errorf("event correlation ID %q, want %s", got, cid)
 	}
 	out := logs.String()
-	if !strings.Contains(out, `"correlation_id":"purchase-42"`) || !strings.Contains(out, `"route":"POST /api/users"`) {
+	if !strings.Contains(out, `"correlation_id":"`+cid+`"`) || !strings.Contains(out, `"route":"POST /api/users"`) {
 		t.Errorf("the request's log line lacks its correlation ID or route:\n%s", out)
 	}
 	if strings.Contains(out, password) {
 		t.Errorf("a password was logged:\n%s", out)
 	}
-	// A client's ID that is not sane is replaced.
-	req, _ := http.NewRequest("GET", e.Server.URL+"/healthz", nil)
-	req.Header.Set("X-Correlation-ID", strings.Repeat("x", 500))
-	resp, err := anon.c.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if got := resp.Header.Get("X-Correlation-ID"); !es.ValidID(got) {
-		t.Errorf("an overlong correlation ID came back as %q, want a new UUID", got)
+	// A client's ID that is not a UUID is replaced.
+	for _, bad := range []string{strings.Repeat("x", 500), "purchase-42"} {
+		req, _ := http.NewRequest("GET", e.Server.URL+"/healthz", nil)
+		req.Header.Set("X-Correlation-ID", bad)
+		resp, err := anon.c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if got := resp.Header.Get("X-Correlation-ID"); !es.ValidID(got) {
+			t.Errorf("the correlation ID %.20q came back as %q, want a new UUID", bad, got)
+		}
 	}
 }
 

@@ -153,6 +153,10 @@ func (s *Server) viewerFor(ctx context.Context, token string) (Viewer, error) {
 // loginLimiter counts failed log-ins per e-mail address and per client
 // address in a fixed window. It is in memory: a restart forgets the
 // counts, which only gives an attacker one more window.
+//
+// An attempt is counted before its password is checked (reserve), not
+// after: bcrypt is slow, so attempts sent at once would all pass a check
+// made before any of them had failed.
 type loginLimiter struct {
 	clock  es.Clock
 	max    int
@@ -171,26 +175,22 @@ func newLoginLimiter(clock es.Clock, max int, window time.Duration) *loginLimite
 	return &loginLimiter{clock: clock, max: max, window: window, failures: map[string]failureCount{}}
 }
 
-// allowed reports whether every key may still try.
-func (l *loginLimiter) allowed(keys ...string) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	now := l.clock.Now()
-	for _, k := range keys {
-		if f, ok := l.failures[k]; ok && now.Sub(f.since) < l.window && f.n >= l.max {
-			return false
-		}
-	}
-	return true
-}
-
-func (l *loginLimiter) fail(keys ...string) {
+// reserve counts one attempt against every key and reports true, or, if
+// any key has used up its attempts in the window, counts nothing and
+// reports false. Check and count are one step under the lock, so no more
+// than max attempts per key are ever checked at once.
+func (l *loginLimiter) reserve(keys ...string) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := l.clock.Now()
 	for k, f := range l.failures { // forget old windows, so the map stays small
 		if now.Sub(f.since) >= l.window {
 			delete(l.failures, k)
+		}
+	}
+	for _, k := range keys {
+		if l.failures[k].n >= l.max {
+			return false
 		}
 	}
 	for _, k := range keys {
@@ -201,9 +201,30 @@ func (l *loginLimiter) fail(keys ...string) {
 		f.n++
 		l.failures[k] = f
 	}
+	return true
 }
 
-func (l *loginLimiter) succeed(keys ...string) {
+// release gives back one reserved attempt of every key: the attempt did
+// not fail (a success, or an error that said nothing about the password).
+func (l *loginLimiter) release(keys ...string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, k := range keys {
+		f, ok := l.failures[k]
+		if !ok {
+			continue // its window passed meanwhile
+		}
+		if f.n--; f.n <= 0 {
+			delete(l.failures, k)
+		} else {
+			l.failures[k] = f
+		}
+	}
+}
+
+// forget clears the counts of keys: a right password for an e-mail
+// address ends the guessing of that address.
+func (l *loginLimiter) forget(keys ...string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for _, k := range keys {
@@ -254,12 +275,26 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	userID, err := commandID(r, "register")
+	// Anonymous clients share one space of keys, so the e-mail address is
+	// part of the ID too: two strangers who pick the same key register
+	// two accounts, while a retry (same key, same address) is recognised.
+	email := strings.TrimSpace(req.Email)
+	if e, err := users.NormaliseEmail(req.Email); err == nil {
+		email = e
+	}
+	h := sha256.Sum256([]byte(email))
+	userID, err := s.commandID(r, "register/"+hex.EncodeToString(h[:]))
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	if err := s.cfg.App.RegisterUser(r.Context(), userID, req.Email, req.Name, req.Password, users.Customer); err != nil {
+	err = s.cfg.App.RegisterUser(r.Context(), userID, req.Email, req.Name, req.Password, users.Customer)
+	if errors.Is(err, users.ErrUserExists) {
+		// The app's error names the user ID, which belongs to whoever
+		// registered first with this key and address.
+		err = fmt.Errorf("%w: this Idempotency-Key was used for another registration", users.ErrUserExists)
+	}
+	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
@@ -277,20 +312,26 @@ func (s *Server) logIn(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	keys := []string{"email:" + strings.ToLower(strings.TrimSpace(req.Email)), "addr:" + clientAddr(r)}
-	if !s.limiter.allowed(keys...) {
+	emailKey, addrKey := "email:"+strings.ToLower(strings.TrimSpace(req.Email)), "addr:"+clientAddr(r)
+	if !s.limiter.reserve(emailKey, addrKey) {
 		s.fail(w, r, errTooManyLogIns)
 		return
 	}
 	u, err := s.cfg.App.LogIn(r.Context(), req.Email, req.Password)
-	if errors.Is(err, users.ErrInvalidCredentials) {
-		s.limiter.fail(keys...)
-	}
 	if err != nil {
+		// A wrong password keeps the attempt counted; any other failure
+		// (the store, a cancelled request) was no guess and is given back.
+		if !errors.Is(err, users.ErrInvalidCredentials) {
+			s.limiter.release(emailKey, addrKey)
+		}
 		s.fail(w, r, err)
 		return
 	}
-	s.limiter.succeed(keys...)
+	// A success ends the guessing of this account, but not the address's
+	// earlier failures: else one address could spray guesses over many
+	// accounts, logging into its own one in between.
+	s.limiter.forget(emailKey)
+	s.limiter.release(addrKey)
 	token, expires, err := s.sessions.create(r.Context(), u.ID)
 	if err != nil {
 		s.fail(w, r, err)

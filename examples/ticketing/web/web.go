@@ -82,6 +82,7 @@ type Server struct {
 	handler  http.Handler
 	sessions *sessionStore
 	limiter  *loginLimiter
+	keys     *idempotencyKeys
 	metrics  *httpMetrics
 }
 
@@ -120,7 +121,11 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, sessions: sessions, limiter: newLoginLimiter(cfg.Clock, cfg.LoginFailures, cfg.LoginWindow), metrics: metrics}
+	keys, err := newIdempotencyKeys(ctx, cfg.DB, cfg.Clock)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, sessions: sessions, keys: keys, limiter: newLoginLimiter(cfg.Clock, cfg.LoginFailures, cfg.LoginWindow), metrics: metrics}
 	mux := http.NewServeMux()
 	if cfg.StripeWebhookSecret != "" {
 		wh, err := cfg.App.StripeWebhook(cfg.StripeWebhookSecret)
