@@ -80,6 +80,13 @@ func TestAPriceNeedsAValidCurrency(t *testing.T) {
 	spec.Given(t).When(c).ThenError(money.ErrInvalidCurrency)
 }
 
+func TestAPriceIsInAnActiveISO4217Currency(t *testing.T) {
+	c := create()
+	zorkmids := money.Money{Amount: 100, Currency: "ZZZ"}
+	c.TicketTypes = []concerts.TicketType{{Name: "VIP", Price: zorkmids}, {Name: "Standing", Price: zorkmids}}
+	spec.Given(t).When(c).ThenError(money.ErrInvalidCurrency)
+}
+
 func TestAPriceIsPositive(t *testing.T) {
 	c := create()
 	c.TicketTypes = []concerts.TicketType{{Name: "VIP", Price: money.Money{Amount: 0, Currency: "PLN"}}, standing}
