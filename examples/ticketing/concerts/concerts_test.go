@@ -3,6 +3,7 @@ package concerts_test
 import (
 	"context"
 	"database/sql"
+	"strings"
 	"testing"
 	"time"
 
@@ -66,6 +67,34 @@ func TestEveryTicketTypeNeedsACapacity(t *testing.T) {
 	c := create()
 	c.Capacity = map[string]int{"VIP": 50}
 	spec.Given(t).When(c).ThenError(concerts.ErrInvalidConcert)
+}
+
+func TestEveryCapacityIsForAPricedTicketType(t *testing.T) {
+	c := create()
+	c.Capacity = map[string]int{"VIP": 50, "Standing": 2000, "Balcony": 10}
+	spec.Given(t).When(c).ThenError(concerts.ErrInvalidConcert)
+}
+
+func TestATicketTypeIsNamedOnce(t *testing.T) {
+	c := create()
+	c.TicketTypes = []concerts.TicketType{vip, standing, {Name: "VIP", Price: money.Money{Amount: 100, Currency: "PLN"}}}
+	spec.Given(t).When(c).ThenError(concerts.ErrInvalidConcert)
+}
+
+func TestATicketTypeNameFitsACartPath(t *testing.T) {
+	for _, name := range []string{strings.Repeat("x", concerts.MaxTicketTypeName+1), "VIP\nlounge", "VIP\u0085", "VIP\xff", "  "} {
+		c := create()
+		c.TicketTypes = []concerts.TicketType{{Name: name, Price: vip.Price}, standing}
+		c.Capacity = map[string]int{name: 50, "Standing": 2000}
+		spec.Given(t).When(c).ThenError(concerts.ErrInvalidConcert)
+	}
+	c := create()
+	long := concerts.TicketType{Name: strings.Repeat("ż", concerts.MaxTicketTypeName/2), Price: vip.Price}
+	c.TicketTypes = []concerts.TicketType{long, standing}
+	c.Capacity = map[string]int{long.Name: 50, "Standing": 2000}
+	want := created()
+	want.TicketTypes = c.TicketTypes
+	spec.Given(t).When(c).Then(want)
 }
 
 func TestAConcertIsPricedInOneCurrency(t *testing.T) {
@@ -140,6 +169,19 @@ func TestOnlyExistingTicketTypesCanChange(t *testing.T) {
 	spec.Given(t, created()).
 		When(concerts.UpdateTicketTypes{ConcertID: "c1", TicketTypes: []concerts.TicketType{{Name: "Balcony", Price: vip.Price}}}).
 		ThenError(concerts.ErrUnknownTicketType)
+}
+
+func TestAnUpdateNamesEachTicketTypeOnce(t *testing.T) {
+	cheaper := concerts.TicketType{Name: "VIP", Price: money.Money{Amount: 14999, Currency: "PLN"}}
+	spec.Given(t, created()).
+		When(concerts.UpdateTicketTypes{ConcertID: "c1", TicketTypes: []concerts.TicketType{cheaper, vip}}).
+		ThenError(concerts.ErrInvalidConcert)
+}
+
+func TestAnUpdatedTicketTypeHasAName(t *testing.T) {
+	spec.Given(t, created()).
+		When(concerts.UpdateTicketTypes{ConcertID: "c1", TicketTypes: []concerts.TicketType{{Name: "", Price: vip.Price}}}).
+		ThenError(concerts.ErrInvalidConcert)
 }
 
 func TestANewPriceKeepsTheConcertsCurrency(t *testing.T) {
