@@ -17,6 +17,12 @@
 //     for the future" is decidable without a clock.
 //   - Ticket types are named once each, with at most [MaxTicketTypeName]
 //     bytes of text without control characters.
+//   - A ticket's price is at most [MaxPrice] minor units. With the
+//     inventory's bounds on seats (package reservations: a million per
+//     ticket type, ten million per concert) and a cart's on quantities
+//     (package carts: ten per line), a concert's sales are at most 10^15
+//     minor units, so no cart total, order or sum of an organizer's
+//     revenue comes near overflowing int64 (about 9.2·10^18).
 package concerts
 
 import (
@@ -37,6 +43,11 @@ import (
 // this much: every name a concert accepts can be put in a cart, changed
 // and removed.
 const MaxTicketTypeName = 100
+
+// MaxPrice is the dearest ticket, in minor units: 1,000,000.00 in the
+// concert's currency. The bound keeps every sum of prices far from
+// overflowing (see the package documentation).
+const MaxPrice = 100_000_000
 
 // Business errors of the concerts module.
 var (
@@ -282,6 +293,9 @@ func ticketTypes(tts []TicketType, capacity map[string]int) error {
 			return fmt.Errorf("%w: %s: %w", ErrInvalidConcert, t.Name, t.Price.Validate())
 		case t.Price.Amount <= 0:
 			return fmt.Errorf("%w: %s: price %s is not positive", ErrInvalidConcert, t.Name, t.Price)
+		case t.Price.Amount > MaxPrice:
+			return fmt.Errorf("%w: %s: price %s is over %s", ErrInvalidConcert, t.Name, t.Price,
+				money.Money{Amount: MaxPrice, Currency: t.Price.Currency})
 		case t.Price.Currency != tts[0].Price.Currency:
 			return fmt.Errorf("%w: %s: %w", ErrInvalidConcert, t.Name, money.ErrCurrencyMismatch)
 		}

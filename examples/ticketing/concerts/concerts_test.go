@@ -122,6 +122,19 @@ func TestAPriceIsPositive(t *testing.T) {
 	spec.Given(t).When(c).ThenError(concerts.ErrInvalidConcert)
 }
 
+func TestAPriceIsAtMostAMillion(t *testing.T) {
+	c := create()
+	c.TicketTypes = []concerts.TicketType{{Name: "VIP", Price: money.Money{Amount: concerts.MaxPrice + 1, Currency: "PLN"}}, standing}
+	spec.Given(t).When(c).ThenError(concerts.ErrInvalidConcert)
+	spec.Given(t, created()).
+		When(concerts.UpdateTicketTypes{ConcertID: "c1", TicketTypes: []concerts.TicketType{{Name: "VIP", Price: money.Money{Amount: 1 << 62, Currency: "PLN"}}}}).
+		ThenError(concerts.ErrInvalidConcert)
+	dearest := concerts.TicketType{Name: "VIP", Price: money.Money{Amount: concerts.MaxPrice, Currency: "PLN"}}
+	spec.Given(t, created()).
+		When(concerts.UpdateTicketTypes{ConcertID: "c1", TicketTypes: []concerts.TicketType{dearest}}).
+		Then(concerts.TicketTypesUpdated{ConcertID: "c1", TicketTypes: []concerts.TicketType{dearest, standing}})
+}
+
 func TestAConcertCannotBeAnnouncedInThePast(t *testing.T) {
 	c := create()
 	c.StartsAt = now.Add(-time.Hour)

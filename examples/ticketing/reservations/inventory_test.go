@@ -1,6 +1,9 @@
 package reservations_test
 
 import (
+	"fmt"
+	"maps"
+	"math"
 	"testing"
 	"time"
 
@@ -189,4 +192,42 @@ func TestReservedSeatsAreCountedPerTicketType(t *testing.T) {
 	if s.Left("standing") != 8 || s.Left("vip") != 1 {
 		t.Fatalf("left: standing %d, vip %d; want 8, 1", s.Left("standing"), s.Left("vip"))
 	}
+}
+
+func TestATicketTypeHoldsAtMostAMillionSeats(t *testing.T) {
+	spec.Given(t).
+		When(reservations.OpenInventory{ConcertID: "c1", Capacity: map[string]int{"standing": reservations.MaxCapacity + 1}}).
+		ThenError(reservations.ErrInvalidSeats)
+	spec.Given(t, opened()).
+		When(reservations.ChangeCapacity{ConcertID: "c1", Capacity: map[string]int{"vip": math.MaxInt}}).
+		ThenError(reservations.ErrInvalidSeats)
+}
+
+func TestAConcertHoldsAtMostTenMillionSeats(t *testing.T) {
+	full := map[string]int{}
+	for i := range reservations.MaxConcertCapacity / reservations.MaxCapacity {
+		full[fmt.Sprint("t", i)] = reservations.MaxCapacity
+	}
+	spec.Given(t).
+		When(reservations.OpenInventory{ConcertID: "c1", Capacity: full}).
+		Then(reservations.InventoryOpened{ConcertID: "c1", Capacity: full})
+	over := maps.Clone(full)
+	over["extra"] = 1
+	spec.Given(t).
+		When(reservations.OpenInventory{ConcertID: "c1", Capacity: over}).
+		ThenError(reservations.ErrInvalidSeats)
+
+	// One seat short of the bound: one seat more fits, two do not.
+	almost := maps.Clone(full)
+	almost["t0"], almost["extra"] = reservations.MaxCapacity-1, 0
+	spec.Given(t, reservations.InventoryOpened{ConcertID: "c1", Capacity: almost}).
+		When(reservations.ChangeCapacity{ConcertID: "c1", Capacity: map[string]int{"extra": 1}}).
+		Then(reservations.CapacityChanged{ConcertID: "c1", TicketType: "extra", Capacity: 1})
+	spec.Given(t, reservations.InventoryOpened{ConcertID: "c1", Capacity: almost}).
+		When(reservations.ChangeCapacity{ConcertID: "c1", Capacity: map[string]int{"extra": 2}}).
+		ThenError(reservations.ErrInvalidSeats)
+	spec.Given(t, reservations.InventoryOpened{ConcertID: "c1", Capacity: almost}).
+		When(reservations.ChangeCapacity{ConcertID: "c1", Capacity: map[string]int{"t1": 0, "extra": 2}}).
+		Then(reservations.CapacityChanged{ConcertID: "c1", TicketType: "extra", Capacity: 2},
+			reservations.CapacityChanged{ConcertID: "c1", TicketType: "t1", Capacity: 0})
 }
