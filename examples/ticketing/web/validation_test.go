@@ -248,3 +248,26 @@ func TestCapacitiesAreBoundedSoSeatsLeftCannotOverflow(t *testing.T) {
 		t.Errorf("raising it back to 10,000,000 seats: %d %s", st, b)
 	}
 }
+
+// Resending a ticket: not to any address as often as asked (a mail relay
+// for spam). Five resends of a ticket are accepted (202), then each is
+// refused (422).
+func TestTicketResendIsBounded(t *testing.T) {
+	e := newEnv(t)
+	org := e.newUser("org", users.Organizer)
+	cust := e.newUser("cust", users.Customer)
+	concert := org.createConcert("Resend")
+	order := cust.purchase(concert, "Standing", 1)
+	ticket := cust.ticketIDs(order)[0]
+	var statuses []int
+	for i := range 15 {
+		st, _ := cust.do("POST", "/api/tickets/"+ticket+"/resend", map[string]any{"delivery": map[string]string{"method": "email", "email": fmt.Sprintf("stranger%d@example.org", i)}})
+		statuses = append(statuses, st)
+		e.settle()
+	}
+	for i, st := range statuses {
+		if want := map[bool]int{true: http.StatusAccepted, false: http.StatusUnprocessableEntity}[i < 5]; st != want {
+			t.Errorf("resend %d of one ticket: %d, want %d (all: %v)", i+1, st, want, statuses)
+		}
+	}
+}
