@@ -7,8 +7,10 @@
 // carries a snapshot of both, taken from the concert when the item is
 // added, with the price's currency; a cart holds one currency only.
 // Quantities are 1 to 10 per line (adding to an existing line increases
-// it, within the limit), and removing a line that is not in the cart is an
-// error rather than silently ignored.
+// it, within the limit; with prices bounded by package concerts, a line
+// is at most 10^9 minor units and no cart total comes near overflowing),
+// and removing a line that is not in the cart is an error rather than
+// silently ignored.
 //
 // The buyer chooses how the tickets are delivered (e-mail, or a courier to
 // a postal address) in the cart, before checkout; a cart without that

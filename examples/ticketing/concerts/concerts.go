@@ -15,6 +15,14 @@
 //     by ticket-type updates, forgetting the seats already reserved.
 //   - Time comes in the command (At), so the rule "a concert is announced
 //     for the future" is decidable without a clock.
+//   - Ticket types are named once each, with at most [MaxTicketTypeName]
+//     bytes of text without control characters.
+//   - A ticket's price is at most [MaxPrice] minor units. With the
+//     inventory's bounds on seats (package reservations: a million per
+//     ticket type, ten million per concert) and a cart's on quantities
+//     (package carts: ten per line), a concert's sales are at most 10^15
+//     minor units, so no cart total, order or sum of an organizer's
+//     revenue comes near overflowing int64 (about 9.2·10^18).
 package concerts
 
 import (
@@ -23,10 +31,23 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"esgo.dev/es"
 	"esgo.dev/examples/ticketing/money"
 )
+
+// MaxTicketTypeName is the longest ticket type name, in bytes. A name is
+// a key in a cart line's URL path (see package web), which takes at most
+// this much: every name a concert accepts can be put in a cart, changed
+// and removed.
+const MaxTicketTypeName = 100
+
+// MaxPrice is the dearest ticket, in minor units: 1,000,000.00 in the
+// concert's currency. The bound keeps every sum of prices far from
+// overflowing (see the package documentation).
+const MaxPrice = 100_000_000
 
 // Business errors of the concerts module.
 var (
@@ -203,6 +224,9 @@ func decide(s Concert, c Command) ([]Event, error) {
 		if err := live(s); err != nil {
 			return nil, err
 		}
+		if err := names(c.TicketTypes); err != nil {
+			return nil, err
+		}
 		for _, t := range c.TicketTypes {
 			if _, ok := s.TicketType(t.Name); !ok {
 				return nil, fmt.Errorf("%w: %q", ErrUnknownTicketType, t.Name)
@@ -259,15 +283,19 @@ func ticketTypes(tts []TicketType, capacity map[string]int) error {
 	if len(tts) == 0 {
 		return fmt.Errorf("%w: no ticket types", ErrInvalidConcert)
 	}
+	if err := names(tts); err != nil {
+		return err
+	}
 	seen := map[string]bool{}
 	for _, t := range tts {
 		switch {
-		case strings.TrimSpace(t.Name) == "" || seen[t.Name]:
-			return fmt.Errorf("%w: ticket type name %q is empty or repeated", ErrInvalidConcert, t.Name)
 		case t.Price.Validate() != nil:
 			return fmt.Errorf("%w: %s: %w", ErrInvalidConcert, t.Name, t.Price.Validate())
 		case t.Price.Amount <= 0:
 			return fmt.Errorf("%w: %s: price %s is not positive", ErrInvalidConcert, t.Name, t.Price)
+		case t.Price.Amount > MaxPrice:
+			return fmt.Errorf("%w: %s: price %s is over %s", ErrInvalidConcert, t.Name, t.Price,
+				money.Money{Amount: MaxPrice, Currency: t.Price.Currency})
 		case t.Price.Currency != tts[0].Price.Currency:
 			return fmt.Errorf("%w: %s: %w", ErrInvalidConcert, t.Name, money.ErrCurrencyMismatch)
 		}
@@ -278,8 +306,31 @@ func ticketTypes(tts []TicketType, capacity map[string]int) error {
 	}
 	for name := range capacity {
 		if !seen[name] {
-			return fmt.Errorf("%w: capacity for %q", ErrUnknownTicketType, name)
+			// In one command, a capacity without a price is a malformed
+			// list, not a reference to a type the concert lacks.
+			return fmt.Errorf("%w: capacity for %q, which has no price", ErrInvalidConcert, name)
 		}
+	}
+	return nil
+}
+
+// names checks that each ticket type's name is one a buyer can use: not
+// blank, at most MaxTicketTypeName bytes of UTF-8 without control
+// characters, and named once, so that no two prices compete for a name.
+func names(tts []TicketType) error {
+	seen := make(map[string]bool, len(tts))
+	for _, t := range tts {
+		switch {
+		case strings.TrimSpace(t.Name) == "":
+			return fmt.Errorf("%w: a ticket type has no name", ErrInvalidConcert)
+		case len(t.Name) > MaxTicketTypeName:
+			return fmt.Errorf("%w: ticket type name %.20q... is longer than %d bytes", ErrInvalidConcert, t.Name, MaxTicketTypeName)
+		case !utf8.ValidString(t.Name) || strings.ContainsFunc(t.Name, unicode.IsControl):
+			return fmt.Errorf("%w: ticket type name %q is not UTF-8 text without control characters", ErrInvalidConcert, t.Name)
+		case seen[t.Name]:
+			return fmt.Errorf("%w: ticket type %q is named twice", ErrInvalidConcert, t.Name)
+		}
+		seen[t.Name] = true
 	}
 	return nil
 }

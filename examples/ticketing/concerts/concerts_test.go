@@ -3,6 +3,7 @@ package concerts_test
 import (
 	"context"
 	"database/sql"
+	"strings"
 	"testing"
 	"time"
 
@@ -68,6 +69,34 @@ func TestEveryTicketTypeNeedsACapacity(t *testing.T) {
 	spec.Given(t).When(c).ThenError(concerts.ErrInvalidConcert)
 }
 
+func TestEveryCapacityIsForAPricedTicketType(t *testing.T) {
+	c := create()
+	c.Capacity = map[string]int{"VIP": 50, "Standing": 2000, "Balcony": 10}
+	spec.Given(t).When(c).ThenError(concerts.ErrInvalidConcert)
+}
+
+func TestATicketTypeIsNamedOnce(t *testing.T) {
+	c := create()
+	c.TicketTypes = []concerts.TicketType{vip, standing, {Name: "VIP", Price: money.Money{Amount: 100, Currency: "PLN"}}}
+	spec.Given(t).When(c).ThenError(concerts.ErrInvalidConcert)
+}
+
+func TestATicketTypeNameFitsACartPath(t *testing.T) {
+	for _, name := range []string{strings.Repeat("x", concerts.MaxTicketTypeName+1), "VIP\nlounge", "VIP\u0085", "VIP\xff", "  "} {
+		c := create()
+		c.TicketTypes = []concerts.TicketType{{Name: name, Price: vip.Price}, standing}
+		c.Capacity = map[string]int{name: 50, "Standing": 2000}
+		spec.Given(t).When(c).ThenError(concerts.ErrInvalidConcert)
+	}
+	c := create()
+	long := concerts.TicketType{Name: strings.Repeat("ż", concerts.MaxTicketTypeName/2), Price: vip.Price}
+	c.TicketTypes = []concerts.TicketType{long, standing}
+	c.Capacity = map[string]int{long.Name: 50, "Standing": 2000}
+	want := created()
+	want.TicketTypes = c.TicketTypes
+	spec.Given(t).When(c).Then(want)
+}
+
 func TestAConcertIsPricedInOneCurrency(t *testing.T) {
 	c := create()
 	c.TicketTypes = []concerts.TicketType{vip, {Name: "Standing", Price: money.Money{Amount: 2000, Currency: "EUR"}}}
@@ -80,10 +109,30 @@ func TestAPriceNeedsAValidCurrency(t *testing.T) {
 	spec.Given(t).When(c).ThenError(money.ErrInvalidCurrency)
 }
 
+func TestAPriceIsInAnActiveISO4217Currency(t *testing.T) {
+	c := create()
+	zorkmids := money.Money{Amount: 100, Currency: "ZZZ"}
+	c.TicketTypes = []concerts.TicketType{{Name: "VIP", Price: zorkmids}, {Name: "Standing", Price: zorkmids}}
+	spec.Given(t).When(c).ThenError(money.ErrInvalidCurrency)
+}
+
 func TestAPriceIsPositive(t *testing.T) {
 	c := create()
 	c.TicketTypes = []concerts.TicketType{{Name: "VIP", Price: money.Money{Amount: 0, Currency: "PLN"}}, standing}
 	spec.Given(t).When(c).ThenError(concerts.ErrInvalidConcert)
+}
+
+func TestAPriceIsAtMostAMillion(t *testing.T) {
+	c := create()
+	c.TicketTypes = []concerts.TicketType{{Name: "VIP", Price: money.Money{Amount: concerts.MaxPrice + 1, Currency: "PLN"}}, standing}
+	spec.Given(t).When(c).ThenError(concerts.ErrInvalidConcert)
+	spec.Given(t, created()).
+		When(concerts.UpdateTicketTypes{ConcertID: "c1", TicketTypes: []concerts.TicketType{{Name: "VIP", Price: money.Money{Amount: 1 << 62, Currency: "PLN"}}}}).
+		ThenError(concerts.ErrInvalidConcert)
+	dearest := concerts.TicketType{Name: "VIP", Price: money.Money{Amount: concerts.MaxPrice, Currency: "PLN"}}
+	spec.Given(t, created()).
+		When(concerts.UpdateTicketTypes{ConcertID: "c1", TicketTypes: []concerts.TicketType{dearest}}).
+		Then(concerts.TicketTypesUpdated{ConcertID: "c1", TicketTypes: []concerts.TicketType{dearest, standing}})
 }
 
 func TestAConcertCannotBeAnnouncedInThePast(t *testing.T) {
@@ -133,6 +182,19 @@ func TestOnlyExistingTicketTypesCanChange(t *testing.T) {
 	spec.Given(t, created()).
 		When(concerts.UpdateTicketTypes{ConcertID: "c1", TicketTypes: []concerts.TicketType{{Name: "Balcony", Price: vip.Price}}}).
 		ThenError(concerts.ErrUnknownTicketType)
+}
+
+func TestAnUpdateNamesEachTicketTypeOnce(t *testing.T) {
+	cheaper := concerts.TicketType{Name: "VIP", Price: money.Money{Amount: 14999, Currency: "PLN"}}
+	spec.Given(t, created()).
+		When(concerts.UpdateTicketTypes{ConcertID: "c1", TicketTypes: []concerts.TicketType{cheaper, vip}}).
+		ThenError(concerts.ErrInvalidConcert)
+}
+
+func TestAnUpdatedTicketTypeHasAName(t *testing.T) {
+	spec.Given(t, created()).
+		When(concerts.UpdateTicketTypes{ConcertID: "c1", TicketTypes: []concerts.TicketType{{Name: "", Price: vip.Price}}}).
+		ThenError(concerts.ErrInvalidConcert)
 }
 
 func TestANewPriceKeepsTheConcertsCurrency(t *testing.T) {

@@ -6,6 +6,16 @@
 // currency, so here an amount is a count of the currency's minor unit
 // (grosze for PLN, cents for EUR) and always travels with its code;
 // arithmetic on two currencies is refused rather than guessed.
+//
+// Currencies are the active ISO 4217 codes of money in circulation whose
+// minor unit is a hundredth (see [ValidCurrency]): every amount here
+// counts hundredths, so JPY (no minor unit), BHD (thousandths), the
+// precious metals, fund codes and testing codes are refused rather than
+// shown a hundred times off.
+//
+// Addition and multiplication report overflow ([ErrOverflow]) rather than
+// wrap; the modules bound prices and quantities at the door so that no
+// realistic sum comes near it.
 package money
 
 import (
@@ -16,9 +26,9 @@ import (
 	"strings"
 )
 
-// ErrInvalidCurrency reports a currency code that is not three upper-case
-// letters.
-var ErrInvalidCurrency = errors.New("money: currency must be an ISO 4217 code of three upper-case letters")
+// ErrInvalidCurrency reports a currency code that is not an active ISO 4217
+// currency with a minor unit of a hundredth.
+var ErrInvalidCurrency = errors.New("money: currency must be an active ISO 4217 code, such as PLN or EUR")
 
 // ErrCurrencyMismatch reports arithmetic or a comparison between two
 // currencies.
@@ -27,8 +37,8 @@ var ErrCurrencyMismatch = errors.New("money: currencies differ")
 // ErrOverflow reports a result too large for an int64 of minor units.
 var ErrOverflow = errors.New("money: amount overflows")
 
-// Money is an amount in the minor unit of Currency (two decimal places for
-// every currency this example uses).
+// Money is an amount in the minor unit of Currency: a hundredth, for every
+// currency [ValidCurrency] accepts.
 type Money struct {
 	// Amount counts minor units: 19999 PLN is 199.99 zł.
 	Amount int64 `json:"amount"`
@@ -42,7 +52,24 @@ func New(amount int64, currency string) (Money, error) {
 	return m, m.Validate()
 }
 
-// ValidCurrency reports whether c looks like an ISO 4217 code.
+// currencies lists the active ISO 4217 codes (as of 2026) of currencies
+// in circulation whose minor unit is a hundredth, each followed by a
+// space. A string constant, not a map: nothing can change it at run time.
+// Left out: codes with another minor unit (BHD, BIF, CLP, DJF, GNF, IQD,
+// ISK, JOD, JPY, KMF, KRW, KWD, LYD, OMR, PYG, RWF, TND, UGX, VND, VUV,
+// XAF, XOF, XPF), fund and unit-of-account codes (BOV, CHE, CHW, CLF, COU,
+// MXV, USN, UYI, UYW, XDR, XSU, XUA), metals, bond units and testing codes
+// (XAG, XAU, XPD, XPT, XBA-XBD, XTS, XXX), and withdrawn currencies (ANG,
+// BGN, CUC, HRK, SLL, ZWL).
+const currencies = "AED AFN ALL AMD AOA ARS AUD AWG AZN BAM BBD BDT BMD BND BOB BRL BSD BTN BWP BYN BZD " +
+	"CAD CDF CHF CNY COP CRC CUP CVE CZK DKK DOP DZD EGP ERN ETB EUR FJD FKP GBP GEL GHS GIP GMD GTQ GYD " +
+	"HKD HNL HTG HUF IDR ILS INR IRR JMD KES KGS KHR KPW KYD KZT LAK LBP LKR LRD LSL MAD MDL MGA MKD MMK " +
+	"MNT MOP MRU MUR MVR MWK MXN MYR MZN NAD NGN NIO NOK NPR NZD PAB PEN PGK PHP PKR PLN QAR RON RSD RUB " +
+	"SAR SBD SCR SDG SEK SGD SHP SLE SOS SRD SSP STN SVC SYP SZL THB TJS TMT TOP TRY TTD TWD TZS UAH USD " +
+	"UYU UZS VED VES WST XCD XCG YER ZAR ZMW ZWG "
+
+// ValidCurrency reports whether c is an active ISO 4217 currency code
+// whose minor unit is a hundredth, such as PLN, EUR or USD.
 func ValidCurrency(c string) bool {
 	if len(c) != 3 {
 		return false
@@ -52,10 +79,11 @@ func ValidCurrency(c string) bool {
 			return false
 		}
 	}
-	return true
+	// Three letters and a space cannot match across two entries.
+	return strings.Contains(currencies, c+" ")
 }
 
-// Validate checks the currency code.
+// Validate checks the currency code (see [ValidCurrency]).
 func (m Money) Validate() error {
 	if !ValidCurrency(m.Currency) {
 		return fmt.Errorf("%w: %q", ErrInvalidCurrency, m.Currency)

@@ -15,14 +15,16 @@ func TestArithmeticRefusesMixedCurrencies(t *testing.T) {
 	}
 }
 
-func TestACurrencyIsThreeUpperCaseLetters(t *testing.T) {
-	for _, c := range []string{"", "pln", "PL", "PLNX", "P1N"} {
+func TestACurrencyIsAnActiveISO4217CodeInHundredths(t *testing.T) {
+	for _, c := range []string{"", "pln", "PL", "PLNX", "P1N", "ZZZ", "XXX", "XTS", "XAU", "JPY", "KWD", "HRK", "N P", "LNP", "PLN "} {
 		if _, err := money.New(1, c); !errors.Is(err, money.ErrInvalidCurrency) {
 			t.Errorf("New(1, %q) = %v, want ErrInvalidCurrency", c, err)
 		}
 	}
-	if _, err := money.New(1, "PLN"); err != nil {
-		t.Error(err)
+	for _, c := range []string{"PLN", "EUR", "USD", "GBP", "CHF", "AED", "ZWG"} {
+		if _, err := money.New(1, c); err != nil {
+			t.Error(err)
+		}
 	}
 }
 

@@ -62,6 +62,9 @@
 //     created (see package app), so it exists as soon as the concert does.
 //   - A capacity change is decided against the seats taken and cannot go
 //     below them.
+//   - Capacities are bounded: at most [MaxCapacity] seats a ticket type and
+//     [MaxConcertCapacity] a concert, so that no count or sum of seats (nor
+//     of their prices, see package concerts) comes near overflowing.
 //   - Reservations expire through a persisted deadline (see [Expiry]); the
 //     release is idempotent, so a late or repeated deadline does no harm.
 //   - "Only logged-in users may reserve" is a concern of the HTTP layer: the
@@ -79,6 +82,14 @@ import (
 	"esgo.dev/es"
 )
 
+// Bounds on capacities: the seats of a ticket type, and of all the ticket
+// types of a concert (the world's largest stadiums hold a few hundred
+// thousand). Within them, seats and their sums fit any int.
+const (
+	MaxCapacity        = 1_000_000
+	MaxConcertCapacity = 10_000_000
+)
+
 // Business errors of the inventory.
 var (
 	// ErrSoldOut: fewer seats are left than the reservation asks for.
@@ -91,7 +102,8 @@ var (
 	ErrSalesClosed = errors.New("reservations: sales are closed")
 	// ErrUnknownTicketType: the concert has no such ticket type.
 	ErrUnknownTicketType = errors.New("reservations: unknown ticket type")
-	// ErrInvalidSeats: a seat count is not positive, or a capacity negative.
+	// ErrInvalidSeats: a seat count is not positive, or a capacity is
+	// negative or over MaxCapacity, or a concert's over MaxConcertCapacity.
 	ErrInvalidSeats = errors.New("reservations: invalid number of seats")
 	// ErrCapacityBelowReserved: a capacity change would leave fewer seats
 	// than are reserved.
@@ -331,9 +343,12 @@ func decide(s Inventory, c Command) ([]Event, error) {
 			return nil, fmt.Errorf("%w: no ticket types", ErrInvalidSeats)
 		}
 		for t, n := range c.Capacity {
-			if t == "" || n < 0 {
-				return nil, fmt.Errorf("%w: %q: %d", ErrInvalidSeats, t, n)
+			if t == "" || n < 0 || n > MaxCapacity {
+				return nil, fmt.Errorf("%w: %q: %d seats (a named ticket type has 0 to %d)", ErrInvalidSeats, t, n, MaxCapacity)
 			}
+		}
+		if err := concertCapacity(c.Capacity, nil); err != nil {
+			return nil, err
 		}
 		return []Event{InventoryOpened{ConcertID: c.ConcertID, Capacity: maps.Clone(c.Capacity)}}, nil
 	case ChangeCapacity:
@@ -350,13 +365,16 @@ func decide(s Inventory, c Command) ([]Event, error) {
 			switch {
 			case !ok:
 				return nil, fmt.Errorf("%w: %q", ErrUnknownTicketType, t)
-			case n < 0:
-				return nil, fmt.Errorf("%w: %d", ErrInvalidSeats, n)
+			case n < 0 || n > MaxCapacity:
+				return nil, fmt.Errorf("%w: %s: %d seats (a ticket type has 0 to %d)", ErrInvalidSeats, t, n, MaxCapacity)
 			case n < s.Reserved[t]:
 				return nil, fmt.Errorf("%w: %s has %d reserved, capacity %d asked", ErrCapacityBelowReserved, t, s.Reserved[t], n)
 			case n != old:
 				out = append(out, CapacityChanged{ConcertID: c.ConcertID, TicketType: t, Capacity: n})
 			}
+		}
+		if err := concertCapacity(s.Capacity, c.Capacity); err != nil {
+			return nil, err
 		}
 		return out, nil
 	case CloseInventory:
@@ -372,6 +390,24 @@ func decide(s Inventory, c Command) ([]Event, error) {
 		return take(s, c)
 	}
 	return nil, fmt.Errorf("reservations: the inventory does not decide %T", c)
+}
+
+// concertCapacity checks that the capacities, with the changes in place
+// of theirs, add up to at most MaxConcertCapacity. It stops at the bound
+// rather than summing past it, so no capacity, however large, wraps the
+// sum around.
+func concertCapacity(capacity, changes map[string]int) error {
+	total := 0
+	for t, n := range capacity {
+		if m, ok := changes[t]; ok {
+			n = m
+		}
+		if n > MaxConcertCapacity-total {
+			return fmt.Errorf("%w: more than %d seats in all", ErrInvalidSeats, MaxConcertCapacity)
+		}
+		total += n
+	}
+	return nil
 }
 
 // take decides the inventory's half of a reservation: are the seats left?

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"math"
 	"sync"
 	"testing"
 	"time"
@@ -433,4 +435,42 @@ func TestRacingReservationsAndReleasesNeitherOversellNorFreeTwice(t *testing.T) 
 	if inv := m.inventory(); inv.Reserved["vip"] != taken || taken > 20 {
 		t.Fatalf("the inventory counts %d taken, the reservations hold %d, of 20", inv.Reserved["vip"], taken)
 	}
+}
+
+func TestATicketTypeHoldsAtMostAMillionSeats(t *testing.T) {
+	spec.Given(t).
+		When(reservations.OpenInventory{ConcertID: "c1", Capacity: map[string]int{"standing": reservations.MaxCapacity + 1}}).
+		ThenError(reservations.ErrInvalidSeats)
+	spec.Given(t, opened()).
+		When(reservations.ChangeCapacity{ConcertID: "c1", Capacity: map[string]int{"vip": math.MaxInt}}).
+		ThenError(reservations.ErrInvalidSeats)
+}
+
+func TestAConcertHoldsAtMostTenMillionSeats(t *testing.T) {
+	full := map[string]int{}
+	for i := range reservations.MaxConcertCapacity / reservations.MaxCapacity {
+		full[fmt.Sprint("t", i)] = reservations.MaxCapacity
+	}
+	spec.Given(t).
+		When(reservations.OpenInventory{ConcertID: "c1", Capacity: full}).
+		Then(reservations.InventoryOpened{ConcertID: "c1", Capacity: full})
+	over := maps.Clone(full)
+	over["extra"] = 1
+	spec.Given(t).
+		When(reservations.OpenInventory{ConcertID: "c1", Capacity: over}).
+		ThenError(reservations.ErrInvalidSeats)
+
+	// One seat short of the bound: one seat more fits, two do not.
+	almost := maps.Clone(full)
+	almost["t0"], almost["extra"] = reservations.MaxCapacity-1, 0
+	spec.Given(t, reservations.InventoryOpened{ConcertID: "c1", Capacity: almost}).
+		When(reservations.ChangeCapacity{ConcertID: "c1", Capacity: map[string]int{"extra": 1}}).
+		Then(reservations.CapacityChanged{ConcertID: "c1", TicketType: "extra", Capacity: 1})
+	spec.Given(t, reservations.InventoryOpened{ConcertID: "c1", Capacity: almost}).
+		When(reservations.ChangeCapacity{ConcertID: "c1", Capacity: map[string]int{"extra": 2}}).
+		ThenError(reservations.ErrInvalidSeats)
+	spec.Given(t, reservations.InventoryOpened{ConcertID: "c1", Capacity: almost}).
+		When(reservations.ChangeCapacity{ConcertID: "c1", Capacity: map[string]int{"t1": 0, "extra": 2}}).
+		Then(reservations.CapacityChanged{ConcertID: "c1", TicketType: "extra", Capacity: 2},
+			reservations.CapacityChanged{ConcertID: "c1", TicketType: "t1", Capacity: 0})
 }

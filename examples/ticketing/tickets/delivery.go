@@ -20,7 +20,15 @@ var (
 	ErrDeliveryInProgress = errors.New("tickets: the ticket is being delivered")
 	// ErrInvalidDeliveryCommand: a delivery command lacks an ID or a time.
 	ErrInvalidDeliveryCommand = errors.New("tickets: invalid delivery command")
+	// ErrTooManyResends: the ticket was resent MaxResends times already.
+	ErrTooManyResends = errors.New("tickets: the ticket was resent too often")
 )
+
+// MaxResends is how often a ticket is sent again after its first sending.
+// A resend may go to any address: unbounded, it would make the ticket
+// office a mail relay for whoever holds a ticket. A buyer who lost the
+// ticket more often than this needs a person, not an endpoint.
+const MaxResends = 5
 
 // Validate reports why a delivery cannot be carried out, wrapping
 // ErrInvalidDelivery, or nil: an e-mail delivery needs one plain address;
@@ -277,6 +285,8 @@ type TicketDelivery struct {
 	Tracking  string
 	Reference string
 	LastError string
+	// Requests counts the sendings requested: the first and the resends.
+	Requests int
 }
 
 // Exists reports whether the ticket's delivery was ever requested.
@@ -317,6 +327,8 @@ func decideDelivery(d TicketDelivery, c DeliveryCommand) ([]DeliveryEvent, error
 			return nil, nil
 		case d.Status.InProgress():
 			return nil, fmt.Errorf("%w: %s", ErrDeliveryInProgress, d.Status)
+		case d.Requests > MaxResends:
+			return nil, fmt.Errorf("%w: %d times, at most %d", ErrTooManyResends, d.Requests-1, MaxResends)
 		}
 		return []DeliveryEvent{DeliveryRequested{TicketID: c.TicketID, OrderID: c.OrderID, UserID: c.UserID,
 			RequestID: c.RequestID, Delivery: c.Delivery, At: c.At.UTC()}}, nil
@@ -376,7 +388,7 @@ func evolveDelivery(d TicketDelivery, e DeliveryEvent) TicketDelivery {
 	switch e := e.(type) {
 	case DeliveryRequested:
 		d = TicketDelivery{TicketID: e.TicketID, OrderID: e.OrderID, UserID: e.UserID, RequestID: e.RequestID,
-			Delivery: e.Delivery, Status: StatusPending, Attempt: 1}
+			Delivery: e.Delivery, Status: StatusPending, Attempt: 1, Requests: d.Requests + 1}
 	case TicketEmailed:
 		d.Status, d.Reference, d.LastError = StatusEmailed, e.Reference, ""
 	case ParcelShipped:

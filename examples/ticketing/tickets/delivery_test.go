@@ -2,6 +2,7 @@ package tickets_test
 
 import (
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -56,6 +57,25 @@ func TestADeliveredTicketCanBeSentAgain(t *testing.T) {
 	again.RequestID = "r2"
 	deliverySpec.Given(t, requested(byEmail), tickets.TicketEmailed{TicketID: ticketID, RequestID: "r1", Attempt: 1, Email: "ola@example.com", Reference: "m1", At: at}).
 		When(request("r2", byEmail)).Then(again)
+}
+
+func TestATicketIsResentAtMostMaxResendsTimes(t *testing.T) {
+	// The first sending and MaxResends resends, each e-mailed.
+	var history []tickets.DeliveryEvent
+	for i := range tickets.MaxResends + 1 {
+		id := fmt.Sprint("r", i+1)
+		r := requested(byEmail)
+		r.RequestID = id
+		history = append(history, r, tickets.TicketEmailed{TicketID: ticketID, RequestID: id, Attempt: 1, Email: "ola@example.com", Reference: "m", At: at})
+	}
+	deliverySpec.Given(t, history...).When(request("one more", byEmail)).ThenError(tickets.ErrTooManyResends)
+	last := history[len(history)-2].(tickets.DeliveryRequested).RequestID
+	deliverySpec.Given(t, history...).When(request(last, byEmail)).ThenNothing() // a repeat of the last is no new resend
+
+	again := requested(byEmail)
+	again.RequestID = "one more"
+	history = history[:len(history)-2]
+	deliverySpec.Given(t, history...).When(request("one more", byEmail)).Then(again)
 }
 
 func TestASentEmailIsRecorded(t *testing.T) {

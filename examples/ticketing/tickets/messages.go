@@ -27,6 +27,8 @@
 //     admission is appended with the ticket's version as the expectation,
 //     so two gates cannot both admit a ticket, and a refusal is an error
 //     that changes nothing ([TicketDecider]).
+//   - A ticket is resent at most [MaxResends] times, to whatever address:
+//     the resend is no mail relay.
 //   - Its "compensate ticket creation" is left undefined. Here a lost
 //     parcel gives the ticket a new code before a new parcel goes out, so
 //     the lost paper admits nobody.

@@ -388,9 +388,10 @@ func (s *Service) Admit(ctx context.Context, commandID string, sc Scan) (Admissi
 // Resend sends a ticket again at an admin's request: to the address it
 // went to before, or as to says. It is idempotent by commandID, which is
 // required: the same request sends once, however often it is made. A
-// ticket that is being sent, was voided or was used is not resent. A
-// reprint by courier gives the ticket a new code, so that only the newest
-// paper admits.
+// ticket that is being sent, was voided or was used is not resent, nor one
+// resent MaxResends times already (ErrTooManyResends). A reprint by
+// courier gives the ticket a new code, so that only the newest paper
+// admits.
 func (s *Service) Resend(ctx context.Context, commandID, ticketID string, to *Delivery) error {
 	if commandID == "" {
 		return fmt.Errorf("%w: a resend needs a command ID", ErrInvalidDeliveryCommand)

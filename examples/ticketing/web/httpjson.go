@@ -179,6 +179,7 @@ func errorStatuses() []errorStatus {
 		{tickets.ErrInvalidCode, http.StatusUnprocessableEntity}, // forged or replaced: it admits nobody
 		{tickets.ErrTicketVoided, http.StatusUnprocessableEntity},
 		{tickets.ErrWrongConcert, http.StatusUnprocessableEntity},
+		{tickets.ErrTooManyResends, http.StatusUnprocessableEntity},
 
 		{finance.ErrInvalidBillingInfo, http.StatusBadRequest},
 		{finance.ErrInvalidInvoice, http.StatusBadRequest},
