@@ -67,7 +67,6 @@ func TestAdvScanKeyReuseDoesNotAdmitASecondTicket(t *testing.T) {
 	}
 }
 
-
 // Concurrent checkouts of one cart with different keys: one order.
 func TestAdvConcurrentCheckoutsPlaceOneOrder(t *testing.T) {
 	e := newEnv(t)
