@@ -145,25 +145,7 @@ func (s *Store) Due(ctx context.Context, now time.Time, buckets []int, limit int
 	if err != nil {
 		return nil, fmt.Errorf("postgres: due: %w", withCtx(ctx, err))
 	}
-	var (
-		out       []es.OutboxMessage
-		m         es.OutboxMessage
-		data, md  string
-		deliverAt pgtype.Timestamptz
-	)
-	_, err = pgx.ForEachRow(rows, []any{&m.Seq, &m.ID, &m.Key, &m.Type, &m.SchemaVersion, &data, &md, &deliverAt, &m.Attempts},
-		func() error {
-			msg := m
-			msg.Data = json.RawMessage(data)
-			if err := json.Unmarshal([]byte(md), &msg.Metadata); err != nil {
-				return fmt.Errorf("message %s: metadata: %w", msg.ID, err)
-			}
-			if deliverAt.Valid {
-				msg.DeliverAt = deliverAt.Time.UTC()
-			}
-			out = append(out, msg)
-			return nil
-		})
+	out, err := scanMessages(rows)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: due: %w", withCtx(ctx, err))
 	}
@@ -186,13 +168,23 @@ func (s *Store) Messages(ctx context.Context, ids []string) ([]es.OutboxMessage,
 	if err != nil {
 		return nil, fmt.Errorf("postgres: outbox messages: %w", withCtx(ctx, err))
 	}
+	out, err := scanMessages(rows)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: outbox messages: %w", withCtx(ctx, err))
+	}
+	return out, nil
+}
+
+// scanMessages reads the outbox rows of Due and Messages (seq, message_id,
+// key, type, schema_version, data, metadata, deliver_at, attempts).
+func scanMessages(rows pgx.Rows) ([]es.OutboxMessage, error) {
 	var (
 		out       []es.OutboxMessage
 		m         es.OutboxMessage
 		data, md  string
 		deliverAt pgtype.Timestamptz
 	)
-	_, err = pgx.ForEachRow(rows, []any{&m.Seq, &m.ID, &m.Key, &m.Type, &m.SchemaVersion, &data, &md, &deliverAt, &m.Attempts},
+	_, err := pgx.ForEachRow(rows, []any{&m.Seq, &m.ID, &m.Key, &m.Type, &m.SchemaVersion, &data, &md, &deliverAt, &m.Attempts},
 		func() error {
 			msg := m
 			msg.Data = json.RawMessage(data)
@@ -205,10 +197,7 @@ func (s *Store) Messages(ctx context.Context, ids []string) ([]es.OutboxMessage,
 			out = append(out, msg)
 			return nil
 		})
-	if err != nil {
-		return nil, fmt.Errorf("postgres: outbox messages: %w", withCtx(ctx, err))
-	}
-	return out, nil
+	return out, err
 }
 
 // MarkDelivered implements [es.Outbox]. Marking a message delivered twice

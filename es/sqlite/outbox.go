@@ -130,10 +130,20 @@ func (s *Store) Due(ctx context.Context, now time.Time, buckets []int, limit int
 		args = append(args, b)
 	}
 	q := fmt.Sprintf(dueQuery, strings.Join(marks, ", "))
+	out, err := s.queryMessages(ctx, q, args)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: due messages: %w", err)
+	}
+	return out, nil
+}
+
+// queryMessages runs a query of outbox rows (messageColumns) on the
+// readers, again while the file is busy.
+func (s *Store) queryMessages(ctx context.Context, query string, args []any) ([]es.OutboxMessage, error) {
 	var out []es.OutboxMessage
 	err := s.retryBusy(ctx, func() error {
 		out = out[:0]
-		rows, err := s.readers.QueryContext(ctx, q, args...)
+		rows, err := s.readers.QueryContext(ctx, query, args...)
 		if err != nil {
 			return err
 		}
@@ -147,10 +157,7 @@ func (s *Store) Due(ctx context.Context, now time.Time, buckets []int, limit int
 		}
 		return rows.Err()
 	})
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: due messages: %w", err)
-	}
-	return out, nil
+	return out, err
 }
 
 func scanMessage(row scanner) (es.OutboxMessage, error) {
@@ -248,24 +255,11 @@ func (s *Store) Messages(ctx context.Context, ids []string) ([]es.OutboxMessage,
 		}
 		query := `SELECT ` + messageColumns + ` FROM es_outbox WHERE message_id IN (?` +
 			strings.Repeat(", ?", len(chunk)-1) + `) ORDER BY seq`
-		err := s.retryBusy(ctx, func() error {
-			rows, err := s.readers.QueryContext(ctx, query, args...)
-			if err != nil {
-				return err
-			}
-			defer rows.Close()
-			for rows.Next() {
-				m, err := scanMessage(rows)
-				if err != nil {
-					return err
-				}
-				out = append(out, m)
-			}
-			return rows.Err()
-		})
+		found, err := s.queryMessages(ctx, query, args)
 		if err != nil {
 			return nil, fmt.Errorf("sqlite: outbox messages: %w", err)
 		}
+		out = append(out, found...)
 	}
 	slices.SortFunc(out, func(a, b es.OutboxMessage) int { return cmp.Compare(a.Seq, b.Seq) })
 	return slices.CompactFunc(out, func(a, b es.OutboxMessage) bool { return a.Seq == b.Seq }), nil
