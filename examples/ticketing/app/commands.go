@@ -77,7 +77,9 @@ func (a *App) decideConcertAndInventory(ctx context.Context, commandID, concertI
 }
 
 // AddToCart adds tickets to the user's cart with a snapshot of the
-// concert's name and the ticket type's current price.
+// concert's name and the ticket type's current price. Only a concert on
+// sale by the app's clock is added (concerts.Concert.OnSale): not one
+// cancelled or started.
 func (a *App) AddToCart(ctx context.Context, commandID, userID, concertID, ticketType string, quantity int) error {
 	return a.addToCart(ctx, commandID, -1, userID, concertID, ticketType, quantity)
 }
@@ -89,11 +91,8 @@ func (a *App) addToCart(ctx context.Context, commandID string, expected int64, u
 	if err != nil {
 		return err
 	}
-	if !c.Exists() {
-		return concerts.ErrNoConcert
-	}
-	if c.Cancelled {
-		return concerts.ErrConcertCancelled
+	if err := c.OnSale(a.cfg.Clock.Now()); err != nil {
+		return err
 	}
 	tt, ok := c.TicketType(ticketType)
 	if !ok {

@@ -141,6 +141,7 @@ func errorStatuses() []errorStatus {
 		{concerts.ErrConcertCancelled, http.StatusUnprocessableEntity},
 		{concerts.ErrInThePast, http.StatusUnprocessableEntity},
 		{concerts.ErrUnknownTicketType, http.StatusUnprocessableEntity},
+		{concerts.ErrConcertStarted, http.StatusUnprocessableEntity},
 
 		{carts.ErrInvalidQuantity, http.StatusBadRequest},
 		{carts.ErrInvalidItem, http.StatusBadRequest},
