@@ -107,13 +107,31 @@ func (a *App) addToCart(ctx context.Context, commandID string, expected int64, u
 	return err
 }
 
-// Reserve holds seats until the app's clock plus the hold: the
-// reservation's stream and the concert's inventory change in one append
-// (see reservations.Decide). A retry with the same command ID holds seats
-// once; a reservation ID is used once.
+// Reserve holds seats until the app's clock plus the hold, if the concert
+// has not started by that clock: the reservation's stream and the
+// concert's inventory change in one append (see reservations.Decide),
+// which also expects the concert's version it read the start from. A retry
+// with the same command ID holds seats once; a reservation ID is used once.
 func (a *App) Reserve(ctx context.Context, commandID string, r reservations.Reserve) error {
-	r.ExpiresAt = a.cfg.Clock.Now().Add(a.cfg.Hold)
-	return a.decideReservation(ctx, commandID, r.ConcertID, r)
+	_, err := a.decideReservations(ctx, commandID, r.ConcertID, func(ctx context.Context, d *es.Decision) error {
+		_, err := a.decideReserve(ctx, d, r)
+		return err
+	})
+	return err
+}
+
+// decideReserve decides r within d at the app's clock, with the hold and
+// the concert's start. The concert, whose start the inventory does not
+// keep, is loaded into the decision: a start moved meanwhile makes the
+// append conflict, and the seats are decided again on the new start.
+func (a *App) decideReserve(ctx context.Context, d *es.Decision, r reservations.Reserve) ([]any, error) {
+	c, err := es.Load(ctx, d, concerts.Decider(), concerts.Stream(r.ConcertID))
+	if err != nil {
+		return nil, err
+	}
+	r.At = a.cfg.Clock.Now()
+	r.ExpiresAt, r.StartsAt = r.At.Add(a.cfg.Hold), c.StartsAt
+	return reservations.Decide(ctx, d, r)
 }
 
 // ConfirmReservation keeps a reservation's seats; its expiry deadline is

@@ -165,6 +165,7 @@ func errorStatuses() []errorStatus {
 		{reservations.ErrCapacityBelowReserved, http.StatusUnprocessableEntity},
 		{reservations.ErrReservationReleased, http.StatusUnprocessableEntity},
 		{reservations.ErrReservationConfirmed, http.StatusUnprocessableEntity},
+		{reservations.ErrConcertStarted, http.StatusUnprocessableEntity},
 
 		{orders.ErrInvalidOrder, http.StatusBadRequest},
 		{orders.ErrNoOrder, http.StatusNotFound},
