@@ -77,7 +77,9 @@ func (a *App) decideConcertAndInventory(ctx context.Context, commandID, concertI
 }
 
 // AddToCart adds tickets to the user's cart with a snapshot of the
-// concert's name and the ticket type's current price.
+// concert's name and the ticket type's current price. Only a concert on
+// sale by the app's clock is added (concerts.Concert.OnSale): not one
+// cancelled or started.
 func (a *App) AddToCart(ctx context.Context, commandID, userID, concertID, ticketType string, quantity int) error {
 	return a.addToCart(ctx, commandID, -1, userID, concertID, ticketType, quantity)
 }
@@ -89,11 +91,8 @@ func (a *App) addToCart(ctx context.Context, commandID string, expected int64, u
 	if err != nil {
 		return err
 	}
-	if !c.Exists() {
-		return concerts.ErrNoConcert
-	}
-	if c.Cancelled {
-		return concerts.ErrConcertCancelled
+	if err := c.OnSale(a.cfg.Clock.Now()); err != nil {
+		return err
 	}
 	tt, ok := c.TicketType(ticketType)
 	if !ok {
@@ -108,13 +107,31 @@ func (a *App) addToCart(ctx context.Context, commandID string, expected int64, u
 	return err
 }
 
-// Reserve holds seats until the app's clock plus the hold: the
-// reservation's stream and the concert's inventory change in one append
-// (see reservations.Decide). A retry with the same command ID holds seats
-// once; a reservation ID is used once.
+// Reserve holds seats until the app's clock plus the hold, if the concert
+// has not started by that clock: the reservation's stream and the
+// concert's inventory change in one append (see reservations.Decide),
+// which also expects the concert's version it read the start from. A retry
+// with the same command ID holds seats once; a reservation ID is used once.
 func (a *App) Reserve(ctx context.Context, commandID string, r reservations.Reserve) error {
-	r.ExpiresAt = a.cfg.Clock.Now().Add(a.cfg.Hold)
-	return a.decideReservation(ctx, commandID, r.ConcertID, r)
+	_, err := a.decideReservations(ctx, commandID, r.ConcertID, func(ctx context.Context, d *es.Decision) error {
+		_, err := a.decideReserve(ctx, d, r)
+		return err
+	})
+	return err
+}
+
+// decideReserve decides r within d at the app's clock, with the hold and
+// the concert's start. The concert, whose start the inventory does not
+// keep, is loaded into the decision: a start moved meanwhile makes the
+// append conflict, and the seats are decided again on the new start.
+func (a *App) decideReserve(ctx context.Context, d *es.Decision, r reservations.Reserve) ([]any, error) {
+	c, err := es.Load(ctx, d, concerts.Decider(), concerts.Stream(r.ConcertID))
+	if err != nil {
+		return nil, err
+	}
+	r.At = a.cfg.Clock.Now()
+	r.ExpiresAt, r.StartsAt = r.At.Add(a.cfg.Hold), c.StartsAt
+	return reservations.Decide(ctx, d, r)
 }
 
 // ConfirmReservation keeps a reservation's seats; its expiry deadline is

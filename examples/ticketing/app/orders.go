@@ -173,8 +173,11 @@ func (a *App) CancelOrder(ctx context.Context, commandID, userID, orderID, reaso
 // reserveSeats answers the order process's ReserveSeats with the
 // reservations module: SeatsHeld, written with the reservation and the
 // inventory's count in one append, or SeatsUnavailable, written in an
-// append that expects the inventory's version it was decided on. The
-// message ID is the command ID, so a redelivered request holds seats once.
+// append that expects the inventory's and the concert's versions it was
+// decided on. Seats are unavailable when they are sold out, sales are
+// closed, or the concert has started by the app's clock; the order is then
+// rejected and its lines go back to the cart. The message ID is the
+// command ID, so a redelivered request holds seats once.
 func (a *App) reserveSeats(ctx context.Context, m es.Message) error {
 	v, err := es.DecodeMessage(a.reg, m)
 	if err != nil {
@@ -182,9 +185,8 @@ func (a *App) reserveSeats(ctx context.Context, m es.Message) error {
 	}
 	r := v.(orders.ReserveSeats)
 	_, err = a.decideReservations(ctx, m.ID, r.ConcertID, func(ctx context.Context, d *es.Decision) error {
-		cmd := reservations.Reserve{ConcertID: r.ConcertID, ReservationID: r.ReservationID, UserID: r.UserID, Seats: r.Seats,
-			ExpiresAt: a.cfg.Clock.Now().Add(a.cfg.Hold)}
-		events, err := reservations.Decide(ctx, d, cmd)
+		events, err := a.decideReserve(ctx, d,
+			reservations.Reserve{ConcertID: r.ConcertID, ReservationID: r.ReservationID, UserID: r.UserID, Seats: r.Seats})
 		if reason, refused := refusal(err); refused {
 			return d.Send(es.Send{Key: r.OrderID, ID: es.DeriveID(m.ID+"/unavailable", 0),
 				Message: orders.SeatsUnavailable{OrderID: r.OrderID, ReservationID: r.ReservationID, Reason: reason}})
@@ -211,6 +213,8 @@ func refusal(err error) (string, bool) {
 		return "sold out", true
 	case errors.Is(err, reservations.ErrSalesClosed):
 		return "sales are closed", true
+	case errors.Is(err, reservations.ErrConcertStarted):
+		return "the concert has started", true
 	case errors.Is(err, reservations.ErrNoInventory), errors.Is(err, reservations.ErrUnknownTicketType),
 		errors.Is(err, reservations.ErrInvalidSeats), errors.Is(err, reservations.ErrUserRequired),
 		errors.Is(err, reservations.ErrNoReservationID):

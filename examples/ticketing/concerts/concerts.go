@@ -14,7 +14,9 @@
 //     concert's stream ID, was filled asynchronously, and was overwritten
 //     by ticket-type updates, forgetting the seats already reserved.
 //   - Time comes in the command (At), so the rule "a concert is announced
-//     for the future" is decidable without a clock.
+//     for the future" is decidable without a clock. Tickets are sold until
+//     the concert starts ([Concert.OnSale]); the inventory is told the
+//     start with each reservation (package reservations).
 //   - Ticket types are named once each, with at most [MaxTicketTypeName]
 //     bytes of text without control characters.
 //   - A ticket's price is at most [MaxPrice] minor units. With the
@@ -63,6 +65,9 @@ var (
 	ErrInThePast = errors.New("concerts: the concert date is in the past")
 	// ErrUnknownTicketType: the concert has no such ticket type.
 	ErrUnknownTicketType = errors.New("concerts: unknown ticket type")
+	// ErrConcertStarted: the concert has started, and its tickets are no
+	// longer sold.
+	ErrConcertStarted = errors.New("concerts: the concert has started")
 )
 
 // Stream returns the stream of a concert.
@@ -175,6 +180,22 @@ type Concert struct {
 
 // Exists reports whether the concert was created.
 func (c Concert) Exists() bool { return c.ID != "" }
+
+// OnSale reports why the concert's tickets cannot be sold at time at, or
+// nil: it does not exist (ErrNoConcert), was cancelled
+// (ErrConcertCancelled), or has started (ErrConcertStarted). A ticket is
+// for the concert from its start on, so its sale ends there.
+func (c Concert) OnSale(at time.Time) error {
+	switch {
+	case !c.Exists():
+		return ErrNoConcert
+	case c.Cancelled:
+		return ErrConcertCancelled
+	case !at.Before(c.StartsAt):
+		return fmt.Errorf("%w: at %s", ErrConcertStarted, c.StartsAt.Format(time.RFC3339))
+	}
+	return nil
+}
 
 // TicketType returns the ticket type called name.
 func (c Concert) TicketType(name string) (TicketType, bool) {

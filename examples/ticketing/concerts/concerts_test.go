@@ -3,6 +3,7 @@ package concerts_test
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -313,4 +314,23 @@ func TestAvailableConcertsLeaveOutCancelledAndPastOnes(t *testing.T) {
 			{ConcertID: "c2", Name: "Autumn", Artist: "Kwiat Jabłoni", StartsAt: other.StartsAt, Venue: "Spodek"},
 			{ConcertID: "c1", Name: "Summer Night", Artist: "Kwiat Jabłoni", StartsAt: startsAt, Venue: "Torwar, Warsaw"},
 		})
+}
+
+func TestTicketsAreOnSaleUntilTheConcertStarts(t *testing.T) {
+	evolve := concerts.Decider().Evolve
+	c := evolve(concerts.Concert{}, created())
+	if err := c.OnSale(startsAt.Add(-time.Nanosecond)); err != nil {
+		t.Errorf("just before the start: %v", err)
+	}
+	for _, at := range []time.Time{startsAt, startsAt.Add(time.Hour)} {
+		if err := c.OnSale(at); !errors.Is(err, concerts.ErrConcertStarted) {
+			t.Errorf("at %s: %v, want ErrConcertStarted", at, err)
+		}
+	}
+	if err := evolve(c, concerts.ConcertCancelled{ConcertID: "c1"}).OnSale(now); !errors.Is(err, concerts.ErrConcertCancelled) {
+		t.Errorf("cancelled: %v", err)
+	}
+	if err := (concerts.Concert{}).OnSale(now); !errors.Is(err, concerts.ErrNoConcert) {
+		t.Errorf("no concert: %v", err)
+	}
 }

@@ -26,9 +26,10 @@
 //
 // # Compensations
 //
-//   - No seats (sold out, sales closed): OrderRejected, nothing is
-//     charged, and carts.RestoreItems puts the order's lines back into the
-//     buyer's cart, to change and check out again.
+//   - No seats (sold out, sales closed, the concert started):
+//     OrderRejected, nothing is charged, and carts.RestoreItems puts the
+//     order's lines back into the buyer's cart, to change and check out
+//     again.
 //   - Payment declined (PaymentFailed) or not captured by the PaymentDue
 //     deadline: OrderCancelled with the reason, ReleaseSeats.
 //   - Payment captured after the seats' hold ran out (ConfirmSeats answered

@@ -123,7 +123,7 @@ func BenchmarkReserve(b *testing.B) {
 				id := es.NewID()
 				start := time.Now()
 				if err := decide(id, reservations.Reserve{ConcertID: concert, ReservationID: id, UserID: fmt.Sprint("buyer-", i),
-					Seats: map[string]int{"GA": 2}, ExpiresAt: expires}); err != nil {
+					Seats: map[string]int{"GA": 2}, At: time.Now(), ExpiresAt: expires}); err != nil {
 					b.Fatal(err)
 				}
 				took := time.Since(start)

@@ -37,7 +37,7 @@ func ExampleDecide() {
 	expires := time.Date(2026, 5, 1, 20, 0, 0, 0, time.UTC)
 	for _, user := range []string{"ala", "ola"} {
 		err := decide(reservations.Reserve{ConcertID: "c1", ReservationID: "r-" + user, UserID: user,
-			Seats: map[string]int{"VIP": 1}, ExpiresAt: expires})
+			Seats: map[string]int{"VIP": 1}, At: expires.Add(-15 * time.Minute), ExpiresAt: expires})
 		fmt.Println(user, errors.Is(err, reservations.ErrSoldOut))
 	}
 	// Ala's hold runs out: the seat is ola's to take.
@@ -46,7 +46,7 @@ func ExampleDecide() {
 		return
 	}
 	err := decide(reservations.Reserve{ConcertID: "c1", ReservationID: "r-ola-2", UserID: "ola",
-		Seats: map[string]int{"VIP": 1}, ExpiresAt: expires})
+		Seats: map[string]int{"VIP": 1}, At: expires.Add(-15 * time.Minute), ExpiresAt: expires})
 	fmt.Println("ola again", errors.Is(err, reservations.ErrSoldOut))
 	// Output:
 	// ala false

@@ -67,6 +67,8 @@
 //     of their prices, see package concerts) comes near overflowing.
 //   - Reservations expire through a persisted deadline (see [Expiry]); the
 //     release is idempotent, so a late or repeated deadline does no harm.
+//   - Seats are taken until the concert starts: a Reserve brings the start,
+//     read from the concert in the same decision, and is refused from then on.
 //   - "Only logged-in users may reserve" is a concern of the HTTP layer: the
 //     decider only checks that a user ID is given.
 package reservations
@@ -119,8 +121,12 @@ var (
 	// ErrReservationConfirmed: the reservation was confirmed and can no
 	// longer be cancelled here (that is a refund, for the orders module).
 	ErrReservationConfirmed = errors.New("reservations: the reservation is confirmed")
-	// ErrNoExpiry: a reservation needs the time it expires.
-	ErrNoExpiry = errors.New("reservations: a reservation needs an expiry time")
+	// ErrNoExpiry: a reservation needs the time it is made and the time it
+	// expires.
+	ErrNoExpiry = errors.New("reservations: a reservation needs its time and an expiry time")
+	// ErrConcertStarted: the concert has started, and no seat of it is
+	// reserved any more.
+	ErrConcertStarted = errors.New("reservations: the concert has started")
 	// ErrNoReservationID: a reservation needs an ID (its stream's).
 	ErrNoReservationID = errors.New("reservations: a reservation needs an ID")
 )
@@ -156,12 +162,20 @@ type CloseInventory struct {
 	ConcertID string `json:"concert_id"`
 }
 
-// Reserve holds seats for a user until ExpiresAt.
+// Reserve holds seats for a user until ExpiresAt. At is the time of the
+// request. StartsAt is when the concert starts, as the concert says: from
+// then on no seat is taken. The inventory does not keep the start, which
+// belongs to the concert and may be moved; the caller loads the concert
+// into the reservation's decision, so that a start moved meanwhile makes
+// the append conflict (zero: the concert is not known, and the rule is not
+// checked).
 type Reserve struct {
 	ConcertID     string         `json:"concert_id"`
 	ReservationID string         `json:"reservation_id"`
 	UserID        string         `json:"user_id"`
 	Seats         map[string]int `json:"seats"`
+	At            time.Time      `json:"at"`
+	StartsAt      time.Time      `json:"starts_at,omitzero"`
 	ExpiresAt     time.Time      `json:"expires_at"`
 }
 
@@ -410,13 +424,18 @@ func concertCapacity(capacity, changes map[string]int) error {
 	return nil
 }
 
-// take decides the inventory's half of a reservation: are the seats left?
+// take decides the inventory's half of a reservation: are the seats left,
+// and is the concert yet to start?
 func take(s Inventory, c Reserve) ([]Event, error) {
 	switch {
 	case s.Capacity == nil:
 		return nil, ErrNoInventory
 	case s.Closed:
 		return nil, ErrSalesClosed
+	case !c.StartsAt.IsZero() && c.At.IsZero():
+		return nil, ErrNoExpiry
+	case !c.StartsAt.IsZero() && !c.At.Before(c.StartsAt):
+		return nil, fmt.Errorf("%w: at %s", ErrConcertStarted, c.StartsAt.UTC().Format(time.RFC3339))
 	case len(c.Seats) == 0:
 		return nil, fmt.Errorf("%w: no seats asked for", ErrInvalidSeats)
 	}
@@ -485,7 +504,7 @@ func decideReservation(r Reservation, c Command) ([]ReservationEvent, error) {
 			return nil, fmt.Errorf("%w: %s", ErrReservationExists, c.ReservationID)
 		case c.UserID == "":
 			return nil, ErrUserRequired
-		case c.ExpiresAt.IsZero():
+		case c.At.IsZero() || c.ExpiresAt.IsZero():
 			return nil, ErrNoExpiry
 		case len(c.Seats) == 0:
 			return nil, fmt.Errorf("%w: no seats asked for", ErrInvalidSeats)

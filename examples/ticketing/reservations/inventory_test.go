@@ -23,7 +23,10 @@ var (
 	booking = estest.ForDecider(reservations.ReservationDecider())
 )
 
-var expires = time.Date(2026, 5, 1, 20, 15, 0, 0, time.UTC)
+var (
+	madeAt  = time.Date(2026, 5, 1, 20, 0, 0, 0, time.UTC)
+	expires = madeAt.Add(15 * time.Minute)
+)
 
 func opened() reservations.InventoryOpened {
 	return reservations.InventoryOpened{ConcertID: "c1", Capacity: map[string]int{"standing": 10, "vip": 2}}
@@ -42,7 +45,7 @@ func freed(id string, seats map[string]int) reservations.SeatsFreed {
 }
 
 func reserve(id, user string, seats map[string]int) reservations.Reserve {
-	return reservations.Reserve{ConcertID: "c1", ReservationID: id, UserID: user, Seats: seats, ExpiresAt: expires}
+	return reservations.Reserve{ConcertID: "c1", ReservationID: id, UserID: user, Seats: seats, At: madeAt, ExpiresAt: expires}
 }
 
 // The inventory: counts per ticket type.
@@ -99,6 +102,18 @@ func TestNothingIsReservedAfterSalesClose(t *testing.T) {
 	spec.Given(t, opened(), reservations.InventoryClosed{ConcertID: "c1"}).
 		When(reserve("r1", "u1", map[string]int{"vip": 1})).
 		ThenError(reservations.ErrSalesClosed)
+}
+
+func TestSeatsAreTakenUntilTheConcertStarts(t *testing.T) {
+	r := reserve("r1", "u1", map[string]int{"vip": 1})
+	r.StartsAt = madeAt.Add(time.Second)
+	spec.Given(t, opened()).When(r).Then(taken("r1", map[string]int{"vip": 1}))
+	for _, startsAt := range []time.Time{madeAt, madeAt.Add(-time.Hour)} {
+		r.StartsAt = startsAt
+		spec.Given(t, opened()).When(r).ThenError(reservations.ErrConcertStarted)
+	}
+	r.At = time.Time{}
+	spec.Given(t, opened()).When(r).ThenError(reservations.ErrNoExpiry)
 }
 
 func TestClosingSalesTwiceChangesNothing(t *testing.T) {
@@ -158,6 +173,12 @@ func TestAReservationNeedsAnExpiry(t *testing.T) {
 	booking.Given(t).
 		When(reservations.Reserve{ConcertID: "c1", ReservationID: "r1", UserID: "u1", Seats: map[string]int{"vip": 1}}).
 		ThenError(reservations.ErrNoExpiry)
+}
+
+func TestAReservationNeedsItsTime(t *testing.T) {
+	r := reserve("r1", "u1", map[string]int{"vip": 1})
+	r.At = time.Time{}
+	booking.Given(t).When(r).ThenError(reservations.ErrNoExpiry)
 }
 
 func TestAReservationNeedsSeats(t *testing.T) {

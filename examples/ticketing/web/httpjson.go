@@ -141,6 +141,7 @@ func errorStatuses() []errorStatus {
 		{concerts.ErrConcertCancelled, http.StatusUnprocessableEntity},
 		{concerts.ErrInThePast, http.StatusUnprocessableEntity},
 		{concerts.ErrUnknownTicketType, http.StatusUnprocessableEntity},
+		{concerts.ErrConcertStarted, http.StatusUnprocessableEntity},
 
 		{carts.ErrInvalidQuantity, http.StatusBadRequest},
 		{carts.ErrInvalidItem, http.StatusBadRequest},
@@ -164,6 +165,7 @@ func errorStatuses() []errorStatus {
 		{reservations.ErrCapacityBelowReserved, http.StatusUnprocessableEntity},
 		{reservations.ErrReservationReleased, http.StatusUnprocessableEntity},
 		{reservations.ErrReservationConfirmed, http.StatusUnprocessableEntity},
+		{reservations.ErrConcertStarted, http.StatusUnprocessableEntity},
 
 		{orders.ErrInvalidOrder, http.StatusBadRequest},
 		{orders.ErrNoOrder, http.StatusNotFound},

@@ -271,3 +271,58 @@ func TestTicketResendIsBounded(t *testing.T) {
 		}
 	}
 }
+
+// A concert that has started is no longer on sale: it leaves the list, a
+// ticket of it cannot be added to a cart (422), and an order of it placed
+// from a cart filled before the start is rejected like a sold-out one,
+// its lines back in the cart, nothing charged.
+func TestAConcertThatHasStartedCannotBeBought(t *testing.T) {
+	e := newEnv(t)
+	org := e.newUser("org", users.Organizer)
+	cust := e.newUser("cust", users.Customer)
+	body := advBody("Soon", map[string]int64{"Standing": 100}, map[string]int{"Standing": 5}, "PLN")
+	startsAt := time.Now().UTC().Add(3 * time.Second)
+	body["startsAt"] = startsAt.Format(time.RFC3339Nano)
+	concert := advConcert(t, org, body)
+	for _, s := range []struct {
+		method, path string
+		body         any
+	}{
+		{"PUT", "/api/billing", map[string]string{"name": "Ala", "address": "Długa 1", "email": cust.Email}},
+		{"POST", "/api/cart/items", map[string]any{"concertId": concert, "ticketType": "Standing", "quantity": 1}},
+		{"PUT", "/api/cart/delivery", map[string]string{"method": "email", "email": cust.Email}},
+	} {
+		if st, b := cust.do(s.method, s.path, s.body); st != 204 {
+			t.Fatalf("%s %s before the start: %d %s", s.method, s.path, st, b)
+		}
+	}
+	time.Sleep(time.Until(startsAt) + time.Second)
+	e.settle()
+	if _, list := cust.do("GET", "/api/concerts", nil); strings.Contains(string(list), concert) {
+		t.Errorf("the started concert is still listed")
+	}
+	if st, b := cust.do("POST", "/api/cart/items", map[string]any{"concertId": concert, "ticketType": "Standing", "quantity": 1}); st != http.StatusUnprocessableEntity {
+		t.Errorf("add a ticket of a started concert: %d %s, want 422", st, b)
+	}
+	st, b := cust.do("POST", "/api/cart/checkout", nil)
+	if st != http.StatusAccepted {
+		t.Fatalf("checkout: %d %s", st, b)
+	}
+	id := decodeJSON[map[string]map[string]string](t, b)["orders"][concert]
+	var status any
+	e.eventually("order final", func() bool {
+		_, o := cust.do("GET", "/api/orders/"+id, nil)
+		status = decodeJSON[map[string]any](t, o)["status"]
+		return status == "completed" || status == "rejected" || status == "cancelled"
+	})
+	if status != "rejected" {
+		t.Fatalf("an order of a concert that started 1s ago is %v, want rejected", status)
+	}
+	e.eventually("the line back in the cart", func() bool {
+		_, c := cust.do("GET", "/api/cart", nil)
+		return strings.Contains(string(c), concert)
+	})
+	if n := e.Gateway.Captured(); n != 0 {
+		t.Errorf("%d payments captured", n)
+	}
+}
