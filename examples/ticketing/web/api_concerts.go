@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"time"
@@ -76,11 +77,31 @@ func (s *Server) getConcert(w http.ResponseWriter, r *http.Request, _ Viewer) er
 		return fmt.Errorf("%w: %s", concerts.ErrNoConcert, id)
 	}
 	d, err := concerts.DetailsOf(r.Context(), s.cfg.DB.DB(), id)
+	if errors.Is(err, concerts.ErrNotFound) {
+		// Created a moment ago: the read model has not caught up. The
+		// organizer who just made it reads it from its streams instead.
+		d, err = s.detailsFromStreams(r, c)
+	}
 	if err != nil {
 		return err
 	}
 	w.Header().Set("ETag", etag(version))
 	return ok(w, concertFrom(d, true))
+}
+
+// detailsFromStreams is a concert's details from its own stream and its
+// inventory's, as the read model will have them.
+func (s *Server) detailsFromStreams(r *http.Request, c concerts.Concert) (concerts.Details, error) {
+	inv, err := s.cfg.App.Inventory(r.Context(), c.ID)
+	if err != nil {
+		return concerts.Details{}, err
+	}
+	d := concerts.Details{ConcertID: c.ID, Name: c.Name, Artist: c.Artist, StartsAt: c.StartsAt, Venue: c.Venue, Cancelled: c.Cancelled}
+	for _, tt := range c.TicketTypes {
+		d.TicketTypes = append(d.TicketTypes, concerts.TicketTypeDetails{Name: tt.Name, Price: tt.Price,
+			Capacity: inv.Capacity[tt.Name], Left: inv.Left(tt.Name)})
+	}
+	return d, nil
 }
 
 type ticketTypeIn struct {
