@@ -3,11 +3,9 @@ package web
 import (
 	"bytes"
 	"context"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -15,9 +13,7 @@ import (
 	"esgo.dev/es/sqlite"
 	"esgo.dev/examples/ticketing/app"
 	"esgo.dev/examples/ticketing/concerts"
-	"esgo.dev/examples/ticketing/finance"
 	"esgo.dev/examples/ticketing/money"
-	"esgo.dev/examples/ticketing/tickets/mailer"
 	"esgo.dev/examples/ticketing/users"
 )
 
@@ -33,33 +29,10 @@ type fuzzTarget struct {
 // meanwhile.
 func FuzzCommandJSON(f *testing.F) {
 	ctx := context.Background()
-	dir := f.TempDir()
-	store, err := sqlite.Open(ctx, filepath.Join(dir, "fuzz.db"), sqlite.Config{})
-	if err != nil {
-		f.Fatal(err)
-	}
-	f.Cleanup(func() { store.Close() })
-	folder, err := mailer.NewFolder(filepath.Join(dir, "mail"), "tickets@ticketing.example")
-	if err != nil {
-		f.Fatal(err)
-	}
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	a, err := app.New(app.Config{Events: store, ReadModels: app.SQLiteReadModels(store), Payments: finance.NewFakeGateway(), Mailer: folder,
-		PasswordCost: 4, Logger: quiet})
-	if err != nil {
-		f.Fatal(err)
-	}
 	// The read models run (they write only their own tables); the
 	// processes do not, so no message is delivered meanwhile.
-	runCtx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- a.RunReadModels(runCtx) }()
-	f.Cleanup(func() {
-		stop()
-		if err := <-done; err != nil {
-			f.Errorf("read models: %v", err)
-		}
-	})
+	a, store, _ := NewTestApp(f, (*app.App).RunReadModels)
+	quiet := slog.New(slog.DiscardHandler)
 	s, err := New(ctx, Config{App: a, DB: store, Events: store, Logger: quiet})
 	if err != nil {
 		f.Fatal(err)

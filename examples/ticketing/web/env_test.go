@@ -9,15 +9,12 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
-	"path/filepath"
 	"testing"
-	"time"
 
 	"esgo.dev/es"
 	"esgo.dev/es/sqlite"
 	"esgo.dev/examples/ticketing/app"
 	"esgo.dev/examples/ticketing/finance"
-	"esgo.dev/examples/ticketing/tickets/mailer"
 	"esgo.dev/examples/ticketing/users"
 	"esgo.dev/examples/ticketing/web"
 )
@@ -37,31 +34,7 @@ func newEnv(t *testing.T, with ...func(*web.Config)) *env {
 	t.Helper()
 	quiet := slog.New(slog.DiscardHandler) // a failing test says what failed; the logs would bury it
 	ctx := context.Background()
-	dir := t.TempDir()
-	store, err := sqlite.Open(ctx, filepath.Join(dir, "ticketing.db"), sqlite.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	folder, err := mailer.NewFolder(filepath.Join(dir, "mail"), "tickets@ticketing.example")
-	if err != nil {
-		t.Fatal(err)
-	}
-	gw := finance.NewFakeGateway()
-	a, err := app.New(app.Config{Logger: quiet, Events: store, ReadModels: app.SQLiteReadModels(store), Payments: gw, Mailer: folder,
-		RelayPollInterval: 10 * time.Millisecond, PasswordCost: 4})
-	if err != nil {
-		t.Fatal(err)
-	}
-	runCtx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- a.Run(runCtx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("app run: %v", err)
-		}
-	})
+	a, store, gw := web.NewTestApp(t, (*app.App).Run)
 	cfg := web.Config{App: a, DB: store, Events: store, Logger: quiet}
 	for _, f := range with {
 		f(&cfg)
