@@ -29,6 +29,7 @@ func (a *App) wireOrders(ob es.Outbox) {
 	}
 	a.bus.Subscribe("orders.PlaceOrder", a.sales.Handle)
 	a.bus.Subscribe("orders.ConcertCancelled", a.sales.Handle)
+	a.bus.Subscribe("orders.StopSales", a.sales.Handle)
 	a.bus.Subscribe("orders.ReserveSeats", a.reserveSeats)
 	a.bus.Subscribe("orders.ConfirmSeats", a.confirmSeats)
 	a.bus.Subscribe("orders.ReleaseSeats", a.releaseSeats)

@@ -38,8 +38,9 @@
 //   - Payment captured after the order ended (the deadline fired first):
 //     LatePaymentRefunded, a refund.
 //   - The concert is cancelled: the sales process ([SalesProcess]), which
-//     has seen every PlaceOrder of the concert, sends CancelOrder to each;
-//     a paid order is refunded and its tickets voided.
+//     has seen every PlaceOrder of the concert (spread over the concert's
+//     [SalesShards] shards, so that no stream holds a whole sale), sends
+//     CancelOrder to each; a paid order is refunded and its tickets voided.
 //   - Seats held for an order that no longer wants them (the answer came
 //     after the order ended): HoldReleased, ReleaseSeats.
 //

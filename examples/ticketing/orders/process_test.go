@@ -7,6 +7,7 @@ import (
 
 	"esgo.dev/es"
 	"esgo.dev/es/estest"
+	"esgo.dev/es/memory"
 	"esgo.dev/examples/ticketing/carts"
 	"esgo.dev/examples/ticketing/finance"
 	"esgo.dev/examples/ticketing/money"
@@ -283,20 +284,103 @@ func TestAMalformedOrderIsRefused(t *testing.T) {
 	process.Given(t).When(bad).ThenError(orders.ErrInvalidOrder)
 }
 
+// stopAll is what the concert's ledger sends on ConcertCancelled: a
+// StopSales to every shard.
+func stopAll(reason string) []any {
+	var want []any
+	for shard := range orders.SalesShards {
+		want = append(want, orders.StopSales{ConcertID: "c1", Shard: shard, Reason: reason})
+	}
+	return want
+}
+
 func TestACancelledConcertCancelsEveryOrderOfIt(t *testing.T) {
 	other := place()
 	other.OrderID = "o2"
-	sales.Given(t, place(), other).
-		When(orders.ConcertCancelled{ConcertID: "c1", Reason: "storm"}).
-		Then(orders.CancelOrder{OrderID: "o1", Reason: "the concert was cancelled: storm", ConcertCancelled: true},
-			orders.CancelOrder{OrderID: "o2", Reason: "the concert was cancelled: storm", ConcertCancelled: true})
+	spec := sales.Given(t, place(), other)
+	spec.When(orders.ConcertCancelled{ConcertID: "c1", Reason: "storm"}).Then(stopAll("storm")...)
+	cancelled := func(id string) orders.CancelOrder {
+		return orders.CancelOrder{OrderID: id, Reason: "the concert was cancelled: storm", ConcertCancelled: true}
+	}
+	if orders.SalesShard("o1") == orders.SalesShard("o2") {
+		t.Fatal("the spec wants o1 and o2 in two shards")
+	}
+	spec.When(orders.StopSales{ConcertID: "c1", Shard: orders.SalesShard("o1"), Reason: "storm"}).Then(cancelled("o1"))
+	spec.When(orders.StopSales{ConcertID: "c1", Shard: orders.SalesShard("o2"), Reason: "storm"}).Then(cancelled("o2"))
+	// A repeated stop, or the stop of a shard with no orders, cancels nothing.
+	spec.When(orders.StopSales{ConcertID: "c1", Shard: orders.SalesShard("o2"), Reason: "storm"}).ThenNothingSent()
+	spec.When(orders.StopSales{ConcertID: "c1", Shard: (orders.SalesShard("o1") + 1) % orders.SalesShards, Reason: "storm"}).ThenNothingSent()
+	spec.When(orders.ConcertCancelled{ConcertID: "c1", Reason: "storm"}).ThenNothingSent()
 }
 
 func TestAnOrderPlacedAfterTheConcertWasCancelledIsCancelled(t *testing.T) {
-	spec := sales.Given(t, orders.ConcertCancelled{ConcertID: "c1", Reason: "storm"})
+	spec := sales.Given(t, orders.ConcertCancelled{ConcertID: "c1", Reason: "storm"},
+		orders.StopSales{ConcertID: "c1", Shard: orders.SalesShard("o1"), Reason: "storm"})
 	spec.When(place()).
 		Then(orders.CancelOrder{OrderID: "o1", Reason: "the concert was cancelled: storm", ConcertCancelled: true})
 	spec.When(orders.ConcertCancelled{ConcertID: "c1", Reason: "storm"}).ThenNothingSent()
+}
+
+// The orders of a concert are spread over the shards, so that no stream
+// holds them all (a process instance is folded whole for each message).
+func TestTheOrdersOfAConcertAreSpreadOverTheShards(t *testing.T) {
+	counts := make([]int, orders.SalesShards)
+	const n = 100 * orders.SalesShards
+	for i := range n {
+		counts[orders.SalesShard(es.DeriveID("order", i))]++
+	}
+	for shard, c := range counts {
+		if c < n/orders.SalesShards/2 || c > 2*n/orders.SalesShards {
+			t.Errorf("shard %d holds %d of %d orders", shard, c, n)
+		}
+	}
+}
+
+// A ledger written before the sales were sharded holds its orders itself:
+// the concert's cancellation cancels them from there.
+func TestOrdersRecordedBeforeTheShardsAreCancelledFromTheLedger(t *testing.T) {
+	reg := mustRegistry()
+	store := memory.New(memory.Config{})
+	h := es.NewProcessHandler(store, reg, orders.SalesProcess(), es.ProcessConfig{})
+	ctx := t.Context()
+	old, err := reg.Encode(orders.SaleRecorded{ConcertID: "c1", OrderID: "o-old"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	old.ID = es.NewID()
+	if _, err := es.Append(ctx, store, "sales-c1", es.NoStream, old); err != nil {
+		t.Fatal(err)
+	}
+	m, err := es.NewMessage(reg, "c1", orders.ConcertCancelled{ConcertID: "c1", Reason: "storm"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Handle(ctx, m); err != nil {
+		t.Fatal(err)
+	}
+	buckets := make([]int, es.OutboxBuckets)
+	for i := range buckets {
+		buckets[i] = i
+	}
+	due, err := store.Due(ctx, time.Now(), buckets, 10*orders.SalesShards)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cancelled []string
+	stops := 0
+	for _, om := range due {
+		switch msg, _ := es.DecodeMessage(reg, om.Message); msg := msg.(type) {
+		case orders.CancelOrder:
+			cancelled = append(cancelled, msg.OrderID)
+		case orders.StopSales:
+			stops++
+		default:
+			t.Errorf("sent %T", msg)
+		}
+	}
+	if len(cancelled) != 1 || cancelled[0] != "o-old" || stops != orders.SalesShards {
+		t.Errorf("sent CancelOrder for %v and %d StopSales; want o-old and %d", cancelled, stops, orders.SalesShards)
+	}
 }
 
 func TestEventSchemas(t *testing.T) {

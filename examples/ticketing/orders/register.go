@@ -30,6 +30,7 @@ func Register(reg *es.Registry) error {
 		es.Register[PlaceOrder](reg, "orders.PlaceOrder"),
 		es.Register[CancelOrder](reg, "orders.CancelOrder"),
 		es.Register[ConcertCancelled](reg, "orders.ConcertCancelled"),
+		es.Register[StopSales](reg, "orders.StopSales"),
 		es.Register[ReserveSeats](reg, "orders.ReserveSeats"),
 		es.Register[ConfirmSeats](reg, "orders.ConfirmSeats"),
 		es.Register[ReleaseSeats](reg, "orders.ReleaseSeats"),

@@ -1,14 +1,50 @@
 package orders
 
 import (
+	"fmt"
+	"hash/fnv"
 	"time"
 
 	"esgo.dev/es"
 )
 
-// SalesName is the name of the sales process: its instances are concerts,
-// in the streams "sales-<concert ID>".
+// SalesName is the name of the sales process. Its instances are a
+// concert's ledger ("sales-<concert ID>") and the concert's shards
+// ("sales-<concert ID>/<shard>", see [SalesShards]).
 const SalesName = "sales"
+
+// SalesShards is how many shards a concert's orders are recorded in. An
+// instance of a process manager is folded from its whole stream for every
+// message it handles, so one stream holding every order of a stadium's
+// sale would make each PlaceOrder cost as much as all the orders before
+// it (a sale of n orders: n²/2 event reads) and make every order conflict
+// with every other on one stream. Spread over 256 shards by order ID, a
+// 200,000-order sale keeps about 800 orders in a shard, and two orders
+// conflict only when they fall in one shard.
+const SalesShards = 256
+
+// SalesShard returns the shard of the sales of its concert that records
+// the order orderID.
+func SalesShard(orderID string) int {
+	h := fnv.New32a()
+	h.Write([]byte(orderID))
+	return int(h.Sum32() % SalesShards)
+}
+
+// salesInstance returns the ID of a shard's instance.
+func salesInstance(concertID string, shard int) string {
+	return fmt.Sprintf("%s/%03d", concertID, shard)
+}
+
+// StopSales tells one shard of a concert's sales that the concert was
+// cancelled: the shard cancels every order it recorded, and those it
+// records later. The sales process sends it to itself, to every shard,
+// when the concert's ConcertCancelled comes.
+type StopSales struct {
+	ConcertID string `json:"concert_id"`
+	Shard     int    `json:"shard"`
+	Reason    string `json:"reason"`
+}
 
 // SalesEvent is an event of a sales stream.
 type SalesEvent interface{ isSalesEvent() }
@@ -29,8 +65,10 @@ type SalesStopped struct {
 func (SaleRecorded) isSalesEvent() {}
 func (SalesStopped) isSalesEvent() {}
 
-// Sales is the state of a concert's sales: its orders, in the order they
-// were placed, and whether the concert was cancelled.
+// Sales is the state of an instance of the sales process: a shard's orders
+// in the order they were placed (a concert's ledger holds none, but for
+// orders recorded before the sales were sharded), and whether the concert
+// was cancelled.
 type Sales struct {
 	ConcertID string
 	Orders    []string
@@ -39,20 +77,27 @@ type Sales struct {
 }
 
 // SalesProcess returns the process that remembers the orders of each
-// concert, so that a concert's cancellation reaches every one of them:
-// it records each PlaceOrder (it gets the same message as the order
-// process), and on ConcertCancelled sends CancelOrder, with
-// ConcertCancelled set, to each. An order placed after the cancellation
-// is cancelled as it is recorded (its seats would not be held anyway: the
-// inventory closes with the concert). Reading a read model instead would
-// miss the orders it had not caught up with.
+// concert, so that a concert's cancellation reaches every one of them.
+//
+// Each PlaceOrder (it gets the same message as the order process) is
+// recorded in the order's shard of its concert ([SalesShard]). On
+// ConcertCancelled, the concert's ledger records that the sales stopped
+// and sends StopSales to each of the concert's shards, which sends
+// CancelOrder, with ConcertCancelled set, to each order it recorded. A
+// shard's stream orders the orders it records and its stop: an order
+// recorded before the stop is in the list the stop cancels, one recorded
+// after is cancelled as it is recorded (its seats would not be held
+// anyway: the inventory closes with the concert). Reading a read model
+// instead would miss the orders it had not caught up with.
 func SalesProcess() es.ProcessManager[Sales, SalesEvent] {
 	return es.ProcessManager[Sales, SalesEvent]{
 		Name: SalesName,
 		Correlate: func(msg any) string {
 			switch m := msg.(type) {
 			case PlaceOrder:
-				return m.ConcertID
+				return salesInstance(m.ConcertID, SalesShard(m.OrderID))
+			case StopSales:
+				return salesInstance(m.ConcertID, m.Shard)
 			case ConcertCancelled:
 				return m.ConcertID
 			}
@@ -88,6 +133,22 @@ func reactSales(s Sales, msg any, _ time.Time) (es.Reaction[SalesEvent], error) 
 			return r, nil
 		}
 		//lint:ignore S1016 an event is not a converted message: their fields must stay free to differ
+		r.Events = []SalesEvent{SalesStopped{ConcertID: m.ConcertID, Reason: m.Reason}}
+		// Orders recorded in the ledger itself, before the sales were
+		// sharded, are cancelled from here.
+		for _, id := range s.Orders {
+			r.Send = append(r.Send, cancelFor(id, m.Reason))
+		}
+		for shard := range SalesShards {
+			r.Send = append(r.Send, es.Send{
+				Message: StopSales{ConcertID: m.ConcertID, Shard: shard, Reason: m.Reason},
+				Key:     salesInstance(m.ConcertID, shard),
+			})
+		}
+	case StopSales:
+		if s.Stopped {
+			return r, nil
+		}
 		r.Events = []SalesEvent{SalesStopped{ConcertID: m.ConcertID, Reason: m.Reason}}
 		for _, id := range s.Orders {
 			r.Send = append(r.Send, cancelFor(id, m.Reason))
