@@ -94,6 +94,17 @@ CREATE TABLE {schema}.snapshots (
 	PRIMARY KEY (stream_id, name)
 );
 `,
+	// 4: Due reads the messages to deliver at once and the deadlines by due
+	// time apart, so that deadlines scheduled for later (a payment's
+	// give-up time, a day away, for every payment) cost it nothing however
+	// many wait; outbox_pending_idx held both.
+	`
+CREATE INDEX outbox_now_idx ON {schema}.outbox (bucket, seq)
+	WHERE delivered_at IS NULL AND cancelled_at IS NULL AND deliver_at IS NULL;
+CREATE INDEX outbox_later_idx ON {schema}.outbox (bucket, deliver_at)
+	WHERE delivered_at IS NULL AND cancelled_at IS NULL AND deliver_at IS NOT NULL;
+DROP INDEX {schema}.outbox_pending_idx;
+`,
 }
 
 // Migrate creates or upgrades the store's schema (see [Migrate]), then

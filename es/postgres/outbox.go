@@ -44,19 +44,38 @@ import (
 // enqueue nothing — any long transaction in the cluster, a report,
 // another application's. The horizon waits only for writers (see
 // horizonCTE for why that is safe).
-const dueQuery = `SELECT o.seq, o.message_id::text, o.key, o.type, o.schema_version, o.data::text, o.metadata::text, o.deliver_at, o.attempts
-FROM %[1]s AS o
-WHERE o.bucket = ANY($2::int[]) AND o.` + pendingCond + `
-	AND o.tx_id < (SELECT h FROM horizon)
-	AND (o.deliver_at IS NULL OR o.deliver_at <= $1)
-	AND NOT o.parked AND (o.retry_at IS NULL OR o.retry_at <= $1)
-	AND NOT EXISTS (
-		SELECT 1 FROM %[1]s AS h
-		WHERE h.key = o.key AND h.seq < o.seq AND h.` + pendingCond + ` AND h.attempts > 0
-			AND (h.deliver_at IS NULL OR h.deliver_at <= $1)
-			AND (h.parked OR h.retry_at > $1))
-ORDER BY o.seq
+//
+// The messages to deliver at once and the deadlines that fell due are read
+// apart, each through its own partial index (outbox_now_idx,
+// outbox_later_idx), so that deadlines scheduled for later are never read;
+// each part keeps its first $3 by seq, and so does their union.
+const dueQuery = `SELECT * FROM (
+	(SELECT ` + dueColumns + ` FROM %[1]s AS o
+	WHERE o.bucket = ANY($2::int[]) AND o.` + pendingCond + ` AND o.deliver_at IS NULL
+		AND ` + dueCond + `
+	ORDER BY o.seq LIMIT $3)
+	UNION ALL
+	(SELECT ` + dueColumns + ` FROM %[1]s AS o
+	WHERE o.bucket = ANY($2::int[]) AND o.` + pendingCond + ` AND o.deliver_at IS NOT NULL AND o.deliver_at <= $1
+		AND ` + dueCond + `
+	ORDER BY o.seq LIMIT $3)
+) AS due
+ORDER BY seq
 LIMIT $3`
+
+// dueColumns are the columns Due reads.
+const dueColumns = `o.seq, o.message_id::text, o.key, o.type, o.schema_version, o.data::text, o.metadata::text, o.deliver_at, o.attempts`
+
+// dueCond is the rest of Due's condition on a pending message o: below the
+// horizon, not itself held back, and not behind a held-back message of its
+// key (one due but waiting for a retry, or parked).
+const dueCond = `o.tx_id < (SELECT h FROM horizon)
+		AND NOT o.parked AND (o.retry_at IS NULL OR o.retry_at <= $1)
+		AND NOT EXISTS (
+			SELECT 1 FROM %[1]s AS h
+			WHERE h.key = o.key AND h.seq < o.seq AND h.` + pendingCond + ` AND h.attempts > 0
+				AND (h.deliver_at IS NULL OR h.deliver_at <= $1)
+				AND (h.parked OR h.retry_at > $1))`
 
 // pendingCond is the condition of a message still waiting for delivery; the
 // partial indexes of the outbox use the same text, so the planner can use
@@ -236,7 +255,9 @@ func (s *Store) Backlog(ctx context.Context) (int64, error) {
 		return 0, err
 	}
 	var n int64
-	if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM `+s.outbox+` WHERE `+pendingCond).Scan(&n); err != nil {
+	// Two counts, each of one partial index.
+	if err := s.pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM `+s.outbox+` WHERE `+pendingCond+` AND deliver_at IS NULL)
+		+ (SELECT count(*) FROM `+s.outbox+` WHERE `+pendingCond+` AND deliver_at IS NOT NULL)`).Scan(&n); err != nil {
 		return 0, fmt.Errorf("postgres: backlog: %w", withCtx(ctx, err))
 	}
 	return n, nil

@@ -35,21 +35,33 @@ const (
 // dueQuery selects the messages of some buckets that may be delivered at
 // a time (the first parameter, repeated): pending, due, neither parked nor
 // waiting for a retry, and not behind such a held-back message of their
-// key. A held-back message has failed at least once, so it has a retry_at:
-// the inner query reads the small es_outbox_held index only. %s is the
+// key. The messages to deliver at once and the deadlines that fell due are
+// read apart, each through its own partial index (es_outbox_now,
+// es_outbox_later), so that deadlines scheduled for later are never read;
+// each part keeps its first ?2 by seq, and so does their union. A
+// held-back message has failed at least once, so it has a retry_at: the
+// holdback check reads the small es_outbox_held index only. %[1]s is the
 // list of buckets.
-const dueQuery = `SELECT ` + messageColumns + ` FROM es_outbox AS o
-	WHERE o.bucket IN (%s) AND o.` + pending + `
-	AND coalesce(o.deliver_at, 0) <= ?1
-	AND o.parked = 0 AND coalesce(o.retry_at, 0) <= ?1
-	AND NOT EXISTS (
+const dueQuery = `SELECT ` + messageColumns + ` FROM (
+	SELECT * FROM (SELECT ` + messageColumns + ` FROM es_outbox AS o
+		WHERE o.bucket IN (%[1]s) AND o.` + pending + ` AND o.deliver_at IS NULL
+		AND o.parked = 0 AND coalesce(o.retry_at, 0) <= ?1 AND ` + notHeldBack + `
+		ORDER BY o.seq LIMIT ?2)
+	UNION ALL
+	SELECT * FROM (SELECT ` + messageColumns + ` FROM es_outbox AS o
+		WHERE o.bucket IN (%[1]s) AND o.` + pending + ` AND o.deliver_at IS NOT NULL AND o.deliver_at <= ?1
+		AND o.parked = 0 AND coalesce(o.retry_at, 0) <= ?1 AND ` + notHeldBack + `
+		ORDER BY o.seq LIMIT ?2)
+) ORDER BY seq LIMIT ?2`
+
+// notHeldBack is Due's holdback check: no earlier message of o's key is
+// due but waiting for a retry, or parked.
+const notHeldBack = `NOT EXISTS (
 		SELECT 1 FROM es_outbox AS h
 		WHERE h.key = o.key AND h.seq < o.seq
 		AND h.` + pending + ` AND h.retry_at IS NOT NULL
 		AND coalesce(h.deliver_at, 0) <= ?1
-		AND (h.parked = 1 OR h.retry_at > ?1)
-	)
-	ORDER BY o.seq LIMIT ?2`
+		AND (h.parked = 1 OR h.retry_at > ?1))`
 
 // unixNano returns t as the INTEGER the outbox stores: nanoseconds since
 // 1970 UTC, which compare exactly in SQL. Times beyond what an int64 of
@@ -232,7 +244,9 @@ func cmpErr(err, fallback error) error {
 func (s *Store) Backlog(ctx context.Context) (int64, error) {
 	var n int64
 	err := s.retryBusy(ctx, func() error {
-		return s.readers.QueryRowContext(ctx, `SELECT count(*) FROM es_outbox WHERE `+pending).Scan(&n)
+		// Two counts, each of one partial index.
+		return s.readers.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM es_outbox WHERE `+pending+` AND deliver_at IS NULL)
+			+ (SELECT count(*) FROM es_outbox WHERE `+pending+` AND deliver_at IS NOT NULL)`).Scan(&n)
 	})
 	if err != nil {
 		return 0, fmt.Errorf("sqlite: outbox backlog: %w", err)

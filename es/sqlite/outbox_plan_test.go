@@ -9,8 +9,9 @@ import (
 )
 
 // TestDueQueryPlan checks that Due reads the pending messages of its
-// buckets and the held-back ones of a key through their partial indexes,
-// never scanning the whole outbox (which keeps every delivered message).
+// buckets, the deadlines due and the held-back ones of a key through their
+// partial indexes, never scanning the whole outbox (which keeps every
+// delivered message), nor the deadlines scheduled for later.
 func TestDueQueryPlan(t *testing.T) {
 	ctx := context.Background()
 	s, err := Open(ctx, filepath.Join(t.TempDir(), "plan.db"), Config{})
@@ -36,7 +37,8 @@ func TestDueQueryPlan(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := strings.Join(plan, "\n")
-	for _, want := range []string{"USING INDEX es_outbox_pending (bucket=?)", "USING INDEX es_outbox_held (key=? AND seq<?)"} {
+	for _, want := range []string{"USING INDEX es_outbox_now (bucket=?)", "USING INDEX es_outbox_later (bucket=? AND deliver_at>? AND deliver_at<?)",
+		"USING INDEX es_outbox_held (key=? AND seq<?)"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("plan does not use %s:\n%s", want, got)
 		}

@@ -5,9 +5,11 @@ import (
 	"database/sql"
 	"errors"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"esgo.dev/es"
 	"esgo.dev/es/estest"
@@ -177,5 +179,81 @@ func TestInbox(t *testing.T) {
 	var n int
 	if err := s.DB().QueryRowContext(ctx, `SELECT count(*) FROM effects`).Scan(&n); err != nil || n != 1 {
 		t.Fatalf("effects = %d, %v", n, err)
+	}
+}
+
+// TestOutboxIndexUpgrade opens a file of schema version 2, whose one
+// index of pending messages made Due read every deadline scheduled for
+// later: Open replaces it, and the messages waiting are delivered as due.
+func TestOutboxIndexUpgrade(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "v2.db")
+	s, err := sqlite.Open(ctx, path, sqlite.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	later := es.Message{ID: es.NewID(), Key: "k", Type: "Deadline", SchemaVersion: 1, Data: []byte(`{}`), DeliverAt: now.Add(time.Hour)}
+	at := es.Message{ID: es.NewID(), Key: "k", Type: "Now", SchemaVersion: 1, Data: []byte(`{}`)}
+	if _, err := s.AppendEnqueue(ctx, es.Enqueue{Messages: []es.Message{later, at}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.WriteTx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `DROP INDEX es_outbox_now; DROP INDEX es_outbox_later;
+			CREATE INDEX es_outbox_pending ON es_outbox (bucket, seq) WHERE delivered_at IS NULL AND cancelled_at IS NULL;
+			PRAGMA user_version = 2`)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	s, err = sqlite.Open(ctx, path, sqlite.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var indexes []string
+	if err := s.WriteTx(ctx, func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, `SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'es_outbox' AND sql IS NOT NULL ORDER BY name`)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var name string
+			if err := rows.Scan(&name); err != nil {
+				return err
+			}
+			indexes = append(indexes, name)
+		}
+		return rows.Err()
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"es_outbox_held", "es_outbox_later", "es_outbox_now"}; !slices.Equal(indexes, want) {
+		t.Errorf("indexes %v, want %v", indexes, want)
+	}
+	buckets := []int{es.MessageBucket("k")}
+	for _, c := range []struct {
+		at   time.Time
+		want []string
+	}{{now, []string{at.ID}}, {now.Add(2 * time.Hour), []string{later.ID, at.ID}}} {
+		due, err := s.Due(ctx, c.at, buckets, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, m := range due {
+			got = append(got, m.ID)
+		}
+		if !slices.Equal(got, c.want) {
+			t.Errorf("due at %v: %v, want %v", c.at, got, c.want)
+		}
+	}
+	if n, err := s.Backlog(ctx); err != nil || n != 2 {
+		t.Errorf("backlog = %d, %v; want 2", n, err)
 	}
 }

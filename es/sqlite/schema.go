@@ -11,7 +11,7 @@ import (
 // schemaVersion is the version of the tables this release writes, kept in
 // the file's user_version: a file written by a newer release is refused,
 // one written by an older release is brought up to date.
-const schemaVersion = 2 // 2: es_snapshots
+const schemaVersion = 3 // 2: es_snapshots; 3: es_outbox_now and es_outbox_later
 
 // migrate creates or updates the store's tables in tx, an IMMEDIATE
 // transaction, and records the schema version.
@@ -121,10 +121,16 @@ CREATE TABLE IF NOT EXISTS es_outbox (
 	last_error     TEXT
 ) STRICT;
 
--- Due: the pending messages of a worker's buckets, in outbox order. Partial,
--- so delivered messages cost nothing however many there are.
-CREATE INDEX IF NOT EXISTS es_outbox_pending ON es_outbox (bucket, seq)
-	WHERE delivered_at IS NULL AND cancelled_at IS NULL;
+-- Due: the pending messages of a worker's buckets to deliver at once, in
+-- outbox order, and the deadlines by due time, apart: deadlines scheduled
+-- for later (a payment's give-up time, a day away, for every payment) then
+-- cost Due nothing however many wait, and neither do delivered messages.
+-- Schema version 2 had one index of both, es_outbox_pending.
+DROP INDEX IF EXISTS es_outbox_pending;
+CREATE INDEX IF NOT EXISTS es_outbox_now ON es_outbox (bucket, seq)
+	WHERE delivered_at IS NULL AND cancelled_at IS NULL AND deliver_at IS NULL;
+CREATE INDEX IF NOT EXISTS es_outbox_later ON es_outbox (bucket, deliver_at)
+	WHERE delivered_at IS NULL AND cancelled_at IS NULL AND deliver_at IS NOT NULL;
 -- Due's holdback check: the pending messages that failed, by key.
 CREATE INDEX IF NOT EXISTS es_outbox_held ON es_outbox (key, seq)
 	WHERE delivered_at IS NULL AND cancelled_at IS NULL AND retry_at IS NOT NULL;
