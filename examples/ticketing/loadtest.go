@@ -6,6 +6,7 @@ import (
 	"flag"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"time"
 
 	"esgo.dev/examples/ticketing/loadtest"
@@ -28,7 +29,19 @@ func loadtestCommand(ctx context.Context, args []string) error {
 	fs.Float64Var(&cfg.Abandon, "abandon", 0.1, "fraction of buyers who never pay (their holds expire)")
 	fs.IntVar(&cfg.RelayWorkers, "relay-workers", 2, "relay workers delivering messages")
 	fs.BoolVar(&cfg.ReadModels, "read-models", false, "run the read models' projections during the sale too")
+	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the sale to this file (go tool pprof reads it)")
 	_ = fs.Parse(args)
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	cfg.Progress = os.Stdout
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt)
 	defer stop()

@@ -8,8 +8,12 @@
 // of the buyers abandon their payment: their bank never answers, their
 // holds run out and the expiry process frees their seats for others.
 //
-// Every buyer waits for the answer to its order (completed, rejected as
-// sold out, or cancelled), as told by the order's own stream. At the end,
+// A buyer first looks at the concert's seats left, as its page shows
+// them (read from the inventory's stream), and leaves if the type it
+// wants is sold out: most of a stadium's buyers come after the last seat
+// went, and they are turned away by the page, not by a checkout. Those
+// who check out wait for the answer to their order (completed, rejected
+// as sold out, or cancelled), as told by the order's own stream. At the end,
 // Run checks the sale against the event store itself, not the read
 // models: the seats of the held and confirmed reservations, folded from
 // the reservations' streams, per ticket type, against the capacity (the
@@ -133,13 +137,15 @@ type Result struct {
 	// Duration stopped the sale early); Stopped reports that it did.
 	Started int
 	Stopped bool
-	// The buyers' answers: Completed (tickets issued), SoldOut (rejected:
-	// no seats left), Rejected (rejected for another reason), Cancelled
-	// (the payment never came; Abandoned of them meant to abandon), and
-	// Unanswered (a command failed, or no answer came in time). Errors
-	// holds the first few reasons for Unanswered.
-	Completed, SoldOut, Rejected, Cancelled, Abandoned, Unanswered int
-	Errors                                                         []string
+	// The buyers' answers: TurnedAway (the concert's page showed their
+	// ticket type sold out, so they never checked out), Completed
+	// (tickets issued), SoldOut (rejected at checkout: no seats left),
+	// Rejected (rejected for another reason), Cancelled (the payment
+	// never came; Abandoned of them meant to abandon), and Unanswered (a
+	// command failed, or no answer came in time). Errors holds the first
+	// few reasons for Unanswered.
+	TurnedAway, Completed, SoldOut, Rejected, Cancelled, Abandoned, Unanswered int
+	Errors                                                                     []string
 	// Elapsed is the time from the first buyer's start to the last
 	// answer.
 	Elapsed time.Duration
@@ -148,10 +154,10 @@ type Result struct {
 	// command or a process); Throughput is both per second of Elapsed.
 	BuyerCommands, Deliveries int64
 	Throughput                float64
-	// Command is the latency of a buyer's command, Delivery of a
-	// message's handling, Answer the time from a buyer's checkout to its
-	// order's answer.
-	Command, Delivery, Answer Latency
+	// Look is the latency of a buyer's look at the seats left, Command of
+	// a buyer's command, Delivery of a message's handling, Answer the
+	// time from a buyer's checkout to its order's answer.
+	Look, Command, Delivery, Answer Latency
 	// Costliest are the message types whose handling took the most time
 	// in all.
 	Costliest []TypeTime
@@ -203,8 +209,12 @@ const ConcertID = "stadium"
 
 // Run plays a sale and checks it. It returns an error if the sale could
 // not be set up or checked; a sale that ran but oversold, or left buyers
-// without an answer, is told by the Result (see Result.OK).
+// without an answer, is told by the Result (see Result.OK). When ctx ends,
+// no buyer starts any more, as with Duration: the buyers already started
+// are answered and the sale is checked.
 func Run(ctx context.Context, cfg Config) (Result, error) {
+	stopping := ctx
+	ctx = context.WithoutCancel(ctx)
 	cfg, err := cfg.withDefaults()
 	if err != nil {
 		return Result{}, err
@@ -257,7 +267,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	} else {
 		close(progressDone)
 	}
-	s.play(ctx, start)
+	s.play(stopping, ctx, start)
 	res.Elapsed = time.Since(start)
 	if cfg.Progress != nil {
 		progressDone <- struct{}{}
@@ -270,10 +280,11 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 
 	s.mu.Lock()
 	res.Started, res.Stopped = s.started, s.stopped
-	res.Completed, res.SoldOut, res.Rejected, res.Cancelled, res.Abandoned, res.Unanswered = s.completed, s.soldOut, s.rejected, s.cancelled, s.abandoned, s.unanswered
+	res.TurnedAway, res.Completed, res.SoldOut, res.Rejected = s.turnedAway, s.completed, s.soldOut, s.rejected
+	res.Cancelled, res.Abandoned, res.Unanswered = s.cancelled, s.abandoned, s.unanswered
 	res.Errors = s.errors
 	res.BuyerCommands = int64(len(s.commands))
-	res.Command, res.Answer = percentiles(s.commands), percentiles(s.answerTimes)
+	res.Look, res.Command, res.Answer = percentiles(s.looks), percentiles(s.commands), percentiles(s.answerTimes)
 	s.mu.Unlock()
 	res.Deliveries, res.Delivery = deliveries.summary()
 	res.Costliest = deliveries.costliest(4)
@@ -289,7 +300,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 // with its reservations, and every buyer who started got an answer.
 func (r Result) OK() bool {
 	return r.Audit.Oversold == 0 && r.Audit.Mismatch == 0 && r.Unanswered == 0 &&
-		r.Completed+r.SoldOut+r.Rejected+r.Cancelled == r.Started
+		r.TurnedAway+r.Completed+r.SoldOut+r.Rejected+r.Cancelled == r.Started
 }
 
 // openStores opens the event store and the read models' store.
@@ -371,17 +382,18 @@ type sale struct {
 	answers    *answers
 	deliveries *deliveryLog
 
-	mu                                                             sync.Mutex
-	started                                                        int
-	stopped                                                        bool
-	completed, soldOut, rejected, cancelled, abandoned, unanswered int
-	errors                                                         []string
-	commands, answerTimes                                          []time.Duration
+	mu                                                                         sync.Mutex
+	started                                                                    int
+	stopped                                                                    bool
+	turnedAway, completed, soldOut, rejected, cancelled, abandoned, unanswered int
+	errors                                                                     []string
+	looks, commands, answerTimes                                               []time.Duration
 }
 
 // play runs the buyers, Concurrency at a time, until every buyer is
-// answered or Duration stops new ones.
-func (s *sale) play(ctx context.Context, start time.Time) {
+// answered, or Duration or the end of stopping stops new ones; the
+// buyers run in ctx.
+func (s *sale) play(stopping, ctx context.Context, start time.Time) {
 	next := make(chan int)
 	var wg sync.WaitGroup
 	for range s.cfg.Concurrency {
@@ -404,7 +416,10 @@ feed:
 			s.mu.Lock()
 			s.started++
 			s.mu.Unlock()
-		case <-ctx.Done():
+		case <-stopping.Done():
+			s.mu.Lock()
+			s.stopped = true
+			s.mu.Unlock()
 			break feed
 		}
 	}
@@ -432,6 +447,24 @@ func (s *sale) buyer(ctx context.Context, i int) {
 		if len(s.errors) < 10 {
 			s.errors = append(s.errors, fmt.Sprintf("buyer %d: %s: %v", i, step, err))
 		}
+	}
+	// The concert's page: a buyer who sees its ticket type sold out
+	// leaves.
+	began := time.Now()
+	inv, err := s.app.Inventory(ctx, ConcertID)
+	took := time.Since(began)
+	s.mu.Lock()
+	s.looks = append(s.looks, took)
+	s.mu.Unlock()
+	if err != nil {
+		fail("look at the seats left", err)
+		return
+	}
+	if inv.Left(ticketType) <= 0 {
+		s.mu.Lock()
+		s.turnedAway++
+		s.mu.Unlock()
+		return
 	}
 	email := user + "@example.com"
 	var placed map[string]string
@@ -499,9 +532,9 @@ func (s *sale) progress(start time.Time, conflicts *atomic.Int64, done chan stru
 			return
 		case now := <-tick.C:
 			s.mu.Lock()
-			answered := s.completed + s.soldOut + s.rejected + s.cancelled
-			line := fmt.Sprintf("%5.0fs  buyers %d/%d answered (%d started): %d completed, %d sold out, %d cancelled",
-				now.Sub(start).Seconds(), answered, s.cfg.Buyers, s.started, s.completed, s.soldOut, s.cancelled)
+			answered := s.turnedAway + s.completed + s.soldOut + s.rejected + s.cancelled
+			line := fmt.Sprintf("%5.0fs  buyers %d/%d answered (%d started): %d completed, %d sold out at checkout, %d turned away, %d cancelled",
+				now.Sub(start).Seconds(), answered, s.cfg.Buyers, s.started, s.completed, s.soldOut, s.turnedAway, s.cancelled)
 			cmds := int64(len(s.commands))
 			s.mu.Unlock()
 			n, _ := s.deliveries.count()
@@ -721,11 +754,11 @@ func (r Result) Print(w io.Writer) {
 	fmt.Fprintf(w, "sale: %d seats, %d buyers, concurrency %d, hold %v, abandon %.0f%%, store %s, %d relay workers, read models %v\n",
 		c.Seats, c.Buyers, c.Concurrency, c.Hold, 100*c.Abandon, c.Store, c.RelayWorkers, c.ReadModels)
 	if r.Stopped {
-		fmt.Fprintf(w, "stopped early by -duration %v: %d buyers started\n", c.Duration, r.Started)
+		fmt.Fprintf(w, "stopped early (-duration %v, or interrupted): %d buyers started\n", c.Duration, r.Started)
 	}
 	fmt.Fprintf(w, "took %.1fs\n", r.Elapsed.Seconds())
-	fmt.Fprintf(w, "answers: %d completed, %d sold out, %d rejected otherwise, %d cancelled (%d abandoned), %d unanswered, of %d buyers started\n",
-		r.Completed, r.SoldOut, r.Rejected, r.Cancelled, r.Abandoned, r.Unanswered, r.Started)
+	fmt.Fprintf(w, "answers: %d turned away by the concert's page (sold out), %d completed, %d sold out at checkout, %d rejected otherwise, %d cancelled (%d abandoned), %d unanswered, of %d buyers started\n",
+		r.TurnedAway, r.Completed, r.SoldOut, r.Rejected, r.Cancelled, r.Abandoned, r.Unanswered, r.Started)
 	for _, e := range r.Errors {
 		fmt.Fprintln(w, "  ", e)
 	}
@@ -734,6 +767,7 @@ func (r Result) Print(w io.Writer) {
 		fmt.Fprintf(w, "%-20s p50 %7.2f ms  p95 %7.2f ms  p99 %7.2f ms  (%d)\n", name,
 			float64(l.P50.Microseconds())/1000, float64(l.P95.Microseconds())/1000, float64(l.P99.Microseconds())/1000, l.N)
 	}
+	lat("seats-left look:", r.Look)
 	lat("buyer command:", r.Command)
 	lat("message handled:", r.Delivery)
 	lat("checkout → answer:", r.Answer)
