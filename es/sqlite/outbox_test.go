@@ -53,21 +53,7 @@ func TestOutboxSchemaUpgrade(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Take the file back to the schema before the outbox.
-	if err := s.WriteTx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `DROP TABLE es_outbox; DROP TABLE es_inbox`)
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-
-	s, err = sqlite.Open(ctx, path, sqlite.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s = reopenAfter(t, s, path, `DROP TABLE es_outbox; DROP TABLE es_inbox`)
 	m := es.Message{ID: es.NewID(), Key: "order-1", Type: "OrderPlaced", SchemaVersion: 1, Data: []byte(`{}`)}
 	if _, err := s.AppendEnqueue(ctx, es.Enqueue{Messages: []es.Message{m}},
 		es.StreamAppend{StreamID: "order-1", Expected: es.Exact(1), Events: []es.EventData{{ID: es.NewID(), Type: "Paid", SchemaVersion: 1, Data: []byte(`{}`)}}}); err != nil {
@@ -198,23 +184,9 @@ func TestOutboxIndexUpgrade(t *testing.T) {
 	if _, err := s.AppendEnqueue(ctx, es.Enqueue{Messages: []es.Message{later, at}}); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.WriteTx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `DROP INDEX es_outbox_now; DROP INDEX es_outbox_later;
-			CREATE INDEX es_outbox_pending ON es_outbox (bucket, seq) WHERE delivered_at IS NULL AND cancelled_at IS NULL;
-			PRAGMA user_version = 2`)
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-
-	s, err = sqlite.Open(ctx, path, sqlite.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s = reopenAfter(t, s, path, `DROP INDEX es_outbox_now; DROP INDEX es_outbox_later;
+		CREATE INDEX es_outbox_pending ON es_outbox (bucket, seq) WHERE delivered_at IS NULL AND cancelled_at IS NULL;
+		PRAGMA user_version = 2`)
 	var indexes []string
 	if err := s.WriteTx(ctx, func(tx *sql.Tx) error {
 		rows, err := tx.QueryContext(ctx, `SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'es_outbox' AND sql IS NOT NULL ORDER BY name`)
@@ -256,4 +228,26 @@ func TestOutboxIndexUpgrade(t *testing.T) {
 	if n, err := s.Backlog(ctx); err != nil || n != 2 {
 		t.Errorf("backlog = %d, %v; want 2", n, err)
 	}
+}
+
+// reopenAfter runs stmts on s's file (to take it back to an older
+// schema), closes s and opens the file again; the test closes it.
+func reopenAfter(t *testing.T, s *sqlite.Store, path, stmts string) *sqlite.Store {
+	t.Helper()
+	ctx := context.Background()
+	if err := s.WriteTx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, stmts)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s, err := sqlite.Open(ctx, path, sqlite.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s
 }
