@@ -11,10 +11,11 @@ import (
 	"testing"
 )
 
-var regionRE = regexp.MustCompile(`^<!--\s*region:\s*(\S+)\s+(\S+)\s*-->$`)
+var regionRE = regexp.MustCompile(`^<!--\s*region:\s*(\S+)\s+(.+?)\s*-->$`)
 
 // region returns the lines of file between "// region: name" and
-// "// endregion", without their common indentation.
+// "// endregion", without their common indentation and the blank lines
+// around them.
 func region(root, file, name string) (string, error) {
 	b, err := os.ReadFile(filepath.Join(root, filepath.FromSlash(file)))
 	if err != nil {
@@ -40,14 +41,14 @@ func region(root, file, name string) (string, error) {
 }
 
 func dedent(lines []string) string {
-	prefix := ""
-	for i, l := range lines {
+	prefix, first := "", true
+	for _, l := range lines {
 		if strings.TrimSpace(l) == "" {
 			continue
 		}
 		ind := l[:len(l)-len(strings.TrimLeft(l, "\t"))]
-		if i == 0 || prefix == "" || len(ind) < len(prefix) {
-			prefix = ind
+		if first || len(ind) < len(prefix) {
+			prefix, first = ind, false
 		}
 	}
 	var b strings.Builder
@@ -55,7 +56,8 @@ func dedent(lines []string) string {
 		b.WriteString(strings.TrimPrefix(l, prefix))
 		b.WriteString("\n")
 	}
-	return b.String()
+	// Blank lines around the region's text are not part of it.
+	return strings.Trim(b.String(), "\n") + "\n"
 }
 
 func TestGoBlocksCompile(t *testing.T) {
