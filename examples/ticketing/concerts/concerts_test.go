@@ -142,10 +142,32 @@ func TestAConcertCannotBeAnnouncedInThePast(t *testing.T) {
 	spec.Given(t).When(c).ThenError(concerts.ErrInThePast)
 }
 
-func TestAConcertCanBeUpdated(t *testing.T) {
+func TestAnUpdateRecordsWhatChangedNotTheForm(t *testing.T) {
 	spec.Given(t, created()).
 		When(concerts.UpdateConcert{ConcertID: "c1", Name: "Summer Night II", Artist: "Kwiat Jabłoni", StartsAt: startsAt, Venue: "Stadion Narodowy", At: now}).
-		Then(concerts.ConcertUpdated{ConcertID: "c1", Name: "Summer Night II", Artist: "Kwiat Jabłoni", StartsAt: startsAt, Venue: "Stadion Narodowy"})
+		Then(concerts.ConcertRenamed{ConcertID: "c1", Name: "Summer Night II"},
+			concerts.ConcertMoved{ConcertID: "c1", Venue: "Stadion Narodowy"})
+}
+
+func TestARescheduledConcertSaysWhenItWasToStart(t *testing.T) {
+	later := startsAt.Add(24 * time.Hour)
+	spec.Given(t, created()).
+		When(concerts.UpdateConcert{ConcertID: "c1", Name: "Summer Night", Artist: "Kwiat Jabłoni", StartsAt: later, Venue: "Torwar, Warsaw", At: now}).
+		Then(concerts.ConcertRescheduled{ConcertID: "c1", StartsAt: later, PreviousStartsAt: startsAt})
+}
+
+func TestAnotherArtistIsRecordedAsSuch(t *testing.T) {
+	spec.Given(t, created()).
+		When(concerts.UpdateConcert{ConcertID: "c1", Name: "Summer Night", Artist: "Dawid Podsiadło", StartsAt: startsAt, Venue: "Torwar, Warsaw", At: now}).
+		Then(concerts.ArtistChanged{ConcertID: "c1", Artist: "Dawid Podsiadło"})
+}
+
+func TestAStreamWithTheFormerConcertUpdatedStillFolds(t *testing.T) {
+	later := startsAt.Add(time.Hour)
+	spec.Given(t, created(),
+		concerts.ConcertUpdated{ConcertID: "c1", Name: "Summer Night II", Artist: "Kwiat Jabłoni", StartsAt: later, Venue: "Stadion"}).
+		When(concerts.UpdateConcert{ConcertID: "c1", Name: "Summer Night II", Artist: "Kwiat Jabłoni", StartsAt: later, Venue: "Stadion", At: now}).
+		ThenNothing()
 }
 
 func TestAnUpdateThatChangesNothingRecordsNothing(t *testing.T) {
@@ -285,12 +307,15 @@ func TestConcertDetailsFollowUpdatesAndCancellation(t *testing.T) {
 	estest.Projection(t, reg, detailsOf(t, reg)).
 		Given(
 			estest.InStream("concert-c1", created(),
-				concerts.ConcertUpdated{ConcertID: "c1", Name: "Summer Night II", Artist: "Kwiat Jabłoni", StartsAt: startsAt, Venue: "Stadion"},
+				concerts.ConcertRenamed{ConcertID: "c1", Name: "Summer Night II"},
+				concerts.ConcertMoved{ConcertID: "c1", Venue: "Stadion"},
+				concerts.ConcertRescheduled{ConcertID: "c1", StartsAt: startsAt.Add(time.Hour), PreviousStartsAt: startsAt},
+				concerts.ArtistChanged{ConcertID: "c1", Artist: "Dawid Podsiadło"},
 				concerts.TicketTypesUpdated{ConcertID: "c1", TicketTypes: []concerts.TicketType{cheaper, standing}},
 				concerts.ConcertCancelled{ConcertID: "c1"}),
 		).
 		Redelivered().AppliedTwice().
-		Then(concerts.Details{ConcertID: "c1", Name: "Summer Night II", Artist: "Kwiat Jabłoni", StartsAt: startsAt, Venue: "Stadion", Cancelled: true,
+		Then(concerts.Details{ConcertID: "c1", Name: "Summer Night II", Artist: "Dawid Podsiadło", StartsAt: startsAt.Add(time.Hour), Venue: "Stadion", Cancelled: true,
 			TicketTypes: []concerts.TicketTypeDetails{{Name: "VIP", Price: cheaper.Price}, {Name: "Standing", Price: standing.Price}}})
 }
 

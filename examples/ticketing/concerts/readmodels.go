@@ -102,6 +102,14 @@ func DetailsProjection(reg *es.Registry) sqlprojection.Projection {
 			case ConcertUpdated:
 				return exec(`UPDATE `+details+` SET name = $1, artist = $2, starts_at = $3, venue = $4 WHERE concert_id = $5`,
 					ev.Name, ev.Artist, ev.StartsAt.UTC().Format(timeLayout), ev.Venue, ev.ConcertID)
+			case ConcertRenamed:
+				return exec(`UPDATE `+details+` SET name = $1 WHERE concert_id = $2`, ev.Name, ev.ConcertID)
+			case ArtistChanged:
+				return exec(`UPDATE `+details+` SET artist = $1 WHERE concert_id = $2`, ev.Artist, ev.ConcertID)
+			case ConcertRescheduled:
+				return exec(`UPDATE `+details+` SET starts_at = $1 WHERE concert_id = $2`, ev.StartsAt.UTC().Format(timeLayout), ev.ConcertID)
+			case ConcertMoved:
+				return exec(`UPDATE `+details+` SET venue = $1 WHERE concert_id = $2`, ev.Venue, ev.ConcertID)
 			case TicketTypesUpdated:
 				return setPrices(ev.ConcertID, ev.TicketTypes)
 			case ConcertCancelled:
@@ -179,8 +187,8 @@ type Available struct {
 }
 
 // AvailableProjection keeps the concerts on sale in the table
-// available_concerts: created or updated ones are upserted, cancelled ones
-// deleted. Its SQL is portable: the same projection runs on SQLite and
+// available_concerts: created ones are inserted, renamed, rescheduled or
+// moved ones updated, cancelled ones deleted. Its SQL is portable: the same projection runs on SQLite and
 // PostgreSQL.
 func AvailableProjection(reg *es.Registry) sqlprojection.Projection {
 	return sqlprojection.Projection{
@@ -206,6 +214,14 @@ func AvailableProjection(reg *es.Registry) sqlprojection.Projection {
 			case ConcertUpdated:
 				_, err = tx.Exec(ctx, `UPDATE `+table+` SET name = $1, artist = $2, starts_at = $3, venue = $4 WHERE concert_id = $5`,
 					ev.Name, ev.Artist, ev.StartsAt.UTC().Format(timeLayout), ev.Venue, ev.ConcertID)
+			case ConcertRenamed:
+				_, err = tx.Exec(ctx, `UPDATE `+table+` SET name = $1 WHERE concert_id = $2`, ev.Name, ev.ConcertID)
+			case ArtistChanged:
+				_, err = tx.Exec(ctx, `UPDATE `+table+` SET artist = $1 WHERE concert_id = $2`, ev.Artist, ev.ConcertID)
+			case ConcertRescheduled:
+				_, err = tx.Exec(ctx, `UPDATE `+table+` SET starts_at = $1 WHERE concert_id = $2`, ev.StartsAt.UTC().Format(timeLayout), ev.ConcertID)
+			case ConcertMoved:
+				_, err = tx.Exec(ctx, `UPDATE `+table+` SET venue = $1 WHERE concert_id = $2`, ev.Venue, ev.ConcertID)
 			case ConcertCancelled:
 				_, err = tx.Exec(ctx, `DELETE FROM `+table+` WHERE concert_id = $1`, ev.ConcertID)
 			}
