@@ -1,6 +1,9 @@
 package docs
 
 import (
+	"os"
+	"path"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -12,6 +15,8 @@ var (
 	subgraphRE  = regexp.MustCompile(`^\s*subgraph\s+([A-Za-z_]\w*)`)
 	testNameRE  = regexp.MustCompile(`(^|[^.\w])((?:Test|Benchmark|Fuzz)[A-Z_]\w*)`)
 	goTestRE    = regexp.MustCompile("go test[^`\n]*")
+	// declaredTestRE matches a test function's declaration in a Go block.
+	declaredTestRE = regexp.MustCompile(`(?m)^func (Test\w+)\(`)
 )
 
 func TestDiagramNamesExist(t *testing.T) {
@@ -61,10 +66,27 @@ func TestDiagramNamesExist(t *testing.T) {
 	}
 }
 
+// testLinkRE matches a link whose text is a test's name in backquotes and
+// whose target is a test file: [`TestX`](path/x_test.go).
+var testLinkRE = regexp.MustCompile("\\[`((?:Test|Benchmark|Fuzz)\\w+)`\\]\\(([^)#]+_test\\.go)\\)")
+
 func TestNamedTestsExist(t *testing.T) {
 	c := code(t)
+	root := moduleRoot(t)
 	for _, p := range pages(t) {
 		for i, l := range p.lines {
+			// A test linked to its file must be declared in that file.
+			for _, m := range testLinkRE.FindAllStringSubmatch(l, -1) {
+				file := path.Join(path.Dir(p.path), m[2])
+				b, err := os.ReadFile(filepath.Join(root, filepath.FromSlash(file)))
+				if err != nil {
+					t.Errorf("%s:%d: %s: %v", p.path, i+1, m[1], err)
+					continue
+				}
+				if !strings.Contains(string(b), "\nfunc "+m[1]+"(") {
+					t.Errorf("%s:%d: %s is not declared in %s", p.path, i+1, m[1], file)
+				}
+			}
 			for _, span := range codeSpanRE.FindAllString(l, -1) {
 				for _, m := range testNameRE.FindAllStringSubmatch(span, -1) {
 					if !c.tests[m[2]] && !c.decls["estest"][m[2]] {
@@ -80,10 +102,21 @@ func TestNamedTestsExist(t *testing.T) {
 // selects tests with -run: each alternative of the pattern's top level
 // (before any /subtest; alternatives joined by |) must match a test in one
 // of the packages the command lists, as go test matches it. "XXX" and "^$",
-// which select no test (to run only benchmarks), are let through.
+// which select no test (to run only benchmarks), are let through, and so
+// is the name of a test that a Go block of the same page declares: a test
+// the reader is told to write (docs/workshop.md).
 func TestCommandsNameRealTests(t *testing.T) {
 	c := code(t)
 	for _, p := range pages(t) {
+		written := map[string]bool{}
+		blocks, _ := p.blocks()
+		for _, b := range blocks {
+			if b.lang() == "go" {
+				for _, m := range declaredTestRE.FindAllStringSubmatch(b.text, -1) {
+					written[m[1]] = true
+				}
+			}
+		}
 		for i, l := range p.lines {
 			for _, cmd := range goTestRE.FindAllString(l, -1) {
 				run, pkgs := parseGoTest(cmd)
@@ -96,7 +129,7 @@ func TestCommandsNameRealTests(t *testing.T) {
 				}
 				top, _, _ := strings.Cut(run, "/")
 				for alt := range strings.SplitSeq(top, "|") {
-					if alt == "XXX" || alt == "^$" {
+					if alt == "XXX" || alt == "^$" || written[strings.Trim(alt, "^$")] {
 						continue
 					}
 					re, err := regexp.Compile(alt)
