@@ -478,7 +478,7 @@ func printReadModels(ctx context.Context, store *sqlite.Store, concertID, domain
 	for _, c := range avail {
 		fmt.Printf("   %s, %s, %s, %s\n", c.Name, c.Artist, c.Venue, c.StartsAt.Format("2006-01-02 15:04"))
 	}
-	d, err := concerts.DetailsOf(ctx, db, concertID)
+	d, err := app.ConcertDetails(ctx, db, concertID)
 	if err != nil {
 		return err
 	}

@@ -10,7 +10,6 @@ import (
 	"esgo.dev/es/sqlite"
 	"esgo.dev/examples/ticketing/app"
 	"esgo.dev/examples/ticketing/carts"
-	"esgo.dev/examples/ticketing/concerts"
 	"esgo.dev/examples/ticketing/orders"
 )
 
@@ -66,7 +65,7 @@ func ExampleApp() {
 		fmt.Println(err)
 		return
 	}
-	d, _ := concerts.DetailsOf(ctx, store.DB(), "warsaw")
+	d, _ := app.ConcertDetails(ctx, store.DB(), "warsaw") // the concert's details, with the reservations module's seats
 	fmt.Println(d.Venue, d.TicketTypes[0].Name, d.TicketTypes[0].Price, "left:", d.TicketTypes[0].Left)
 	// Output:
 	// order: awaiting_payment 500.00 PLN

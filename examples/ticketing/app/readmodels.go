@@ -11,7 +11,33 @@ import (
 	"esgo.dev/es/postgres"
 	"esgo.dev/es/sqlite"
 	"esgo.dev/es/sqlprojection"
+	"esgo.dev/examples/ticketing/concerts"
+	"esgo.dev/examples/ticketing/reservations"
 )
+
+// ConcertDetails is a concert's details as the web pages, the API and the
+// demo show them: the details from the concerts module's read model
+// (concerts.DetailsOf), and each ticket type's capacity and seats left
+// from the reservations module's (reservations.ConcertReservationsOf),
+// which owns the seats. Each module answers for what it owns, and neither
+// projects the other's events; package app, which wires the modules, puts
+// the two side by side. The two read models may be a moment apart: a
+// count of seats left is never below zero.
+func ConcertDetails(ctx context.Context, db *sql.DB, concertID string) (concerts.Details, error) {
+	d, err := concerts.DetailsOf(ctx, db, concertID)
+	if err != nil {
+		return d, err
+	}
+	seats, err := reservations.ConcertReservationsOf(ctx, db, concertID)
+	if err != nil {
+		return d, err
+	}
+	for i, tt := range d.TicketTypes {
+		d.TicketTypes[i].Capacity = seats.Capacity[tt.Name]
+		d.TicketTypes[i].Left = max(seats.Left(tt.Name), 0)
+	}
+	return d, nil
+}
 
 // ReadModelStore is where the read models' tables live: SQLite
 // ([SQLiteReadModels]) or PostgreSQL ([OpenPostgresReadModels]). The

@@ -128,11 +128,11 @@ func TestReadModelsArePortable(t *testing.T) {
 	// Each read model's queries, on SQLite and on PostgreSQL.
 	queries := map[string]func(db *sql.DB) (any, error){
 		"concert details": func(db *sql.DB) (any, error) {
-			w, err := concerts.DetailsOf(ctx, db, "warsaw")
+			w, err := app.ConcertDetails(ctx, db, "warsaw")
 			if err != nil {
 				return nil, err
 			}
-			k, err := concerts.DetailsOf(ctx, db, "krakow")
+			k, err := app.ConcertDetails(ctx, db, "krakow")
 			return []concerts.Details{w, k}, err
 		},
 		"available concerts": func(db *sql.DB) (any, error) { return concerts.AvailableConcerts(ctx, db, start) },
@@ -214,7 +214,7 @@ func TestReadModelsArePortable(t *testing.T) {
 	}
 
 	// The story reached every read model.
-	d, err := concerts.DetailsOf(ctx, pgDB, "krakow")
+	d, err := app.ConcertDetails(ctx, pgDB, "krakow")
 	if err != nil || !d.Cancelled || len(d.TicketTypes) != 1 || d.TicketTypes[0].Left != 45 {
 		t.Errorf("krakow on PostgreSQL: %+v, %v; want cancelled, 45 seats left", d, err)
 	}

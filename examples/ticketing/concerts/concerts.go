@@ -17,6 +17,14 @@
 //     for the future" is decidable without a clock. Tickets are sold until
 //     the concert starts ([Concert.OnSale]); the inventory is told the
 //     start with each reservation (package reservations).
+//   - The design records every edit of a concert as ConcertUpdated, a copy
+//     of the form: a reader cannot tell a typo fixed in the name from a
+//     concert moved to another day, which ticket holders must be told.
+//     Here UpdateConcert records what changed, as one event per intent:
+//     [ConcertRenamed], [ArtistChanged], [ConcertRescheduled] (with the
+//     former start) and [ConcertMoved]. [ConcertUpdated] is no longer
+//     recorded; streams written before keep it, and Evolve and the read
+//     models still apply it.
 //   - Ticket types are named once each, with at most [MaxTicketTypeName]
 //     bytes of text without control characters.
 //   - A ticket's price is at most [MaxPrice] minor units. With the
@@ -96,7 +104,9 @@ type CreateConcert struct {
 	At          time.Time
 }
 
-// UpdateConcert changes a concert's name, artist, date or venue.
+// UpdateConcert changes a concert's name, artist, date or venue: it is
+// the organizer's edit form. The decider records one event per field that
+// changed, each saying what happened (renamed, rescheduled, moved).
 type UpdateConcert struct {
 	ConcertID string
 	Name      string
@@ -141,12 +151,44 @@ type ConcertCreated struct {
 }
 
 // ConcertUpdated: the concert's details changed.
+//
+// Deprecated: a copy of the edit form, which does not say what changed.
+// The decider records [ConcertRenamed], [ArtistChanged],
+// [ConcertRescheduled] and [ConcertMoved] instead; streams written before
+// still hold ConcertUpdated, so it stays registered, and Evolve and the
+// read models still apply it.
 type ConcertUpdated struct {
 	ConcertID string    `json:"concert_id"`
 	Name      string    `json:"name"`
 	Artist    string    `json:"artist"`
 	StartsAt  time.Time `json:"starts_at"`
 	Venue     string    `json:"venue"`
+}
+
+// ConcertRenamed: the concert has a new name.
+type ConcertRenamed struct {
+	ConcertID string `json:"concert_id"`
+	Name      string `json:"name"`
+}
+
+// ArtistChanged: another artist performs.
+type ArtistChanged struct {
+	ConcertID string `json:"concert_id"`
+	Artist    string `json:"artist"`
+}
+
+// ConcertRescheduled: the concert moved to another time. PreviousStartsAt
+// is when it was to start: ticket holders are told both.
+type ConcertRescheduled struct {
+	ConcertID        string    `json:"concert_id"`
+	StartsAt         time.Time `json:"starts_at"`
+	PreviousStartsAt time.Time `json:"previous_starts_at"`
+}
+
+// ConcertMoved: the concert takes place at another venue.
+type ConcertMoved struct {
+	ConcertID string `json:"concert_id"`
+	Venue     string `json:"venue"`
 }
 
 // TicketTypesUpdated: the ticket types' prices are now these.
@@ -163,6 +205,10 @@ type ConcertCancelled struct {
 
 func (ConcertCreated) isEvent()     {}
 func (ConcertUpdated) isEvent()     {}
+func (ConcertRenamed) isEvent()     {}
+func (ArtistChanged) isEvent()      {}
+func (ConcertRescheduled) isEvent() {}
+func (ConcertMoved) isEvent()       {}
 func (TicketTypesUpdated) isEvent() {}
 func (ConcertCancelled) isEvent()   {}
 
@@ -237,10 +283,22 @@ func decide(s Concert, c Command) ([]Event, error) {
 		if err := details(c.ConcertID, c.Name, c.Artist, c.Venue, c.StartsAt, c.At); err != nil {
 			return nil, err
 		}
-		if c.Name == s.Name && c.Artist == s.Artist && c.StartsAt.Equal(s.StartsAt) && c.Venue == s.Venue {
-			return nil, nil
+		// One event per intent, only for what changed: a form sent back
+		// unchanged records nothing.
+		var events []Event
+		if c.Name != s.Name {
+			events = append(events, ConcertRenamed{ConcertID: c.ConcertID, Name: c.Name})
 		}
-		return []Event{ConcertUpdated{ConcertID: c.ConcertID, Name: c.Name, Artist: c.Artist, StartsAt: c.StartsAt.UTC(), Venue: c.Venue}}, nil
+		if c.Artist != s.Artist {
+			events = append(events, ArtistChanged{ConcertID: c.ConcertID, Artist: c.Artist})
+		}
+		if !c.StartsAt.Equal(s.StartsAt) {
+			events = append(events, ConcertRescheduled{ConcertID: c.ConcertID, StartsAt: c.StartsAt.UTC(), PreviousStartsAt: s.StartsAt})
+		}
+		if c.Venue != s.Venue {
+			events = append(events, ConcertMoved{ConcertID: c.ConcertID, Venue: c.Venue})
+		}
+		return events, nil
 	case UpdateTicketTypes:
 		if err := live(s); err != nil {
 			return nil, err
@@ -363,6 +421,14 @@ func evolve(s Concert, e Event) Concert {
 			OrganizerID: e.OrganizerID}
 	case ConcertUpdated:
 		s.Name, s.Artist, s.StartsAt, s.Venue = e.Name, e.Artist, e.StartsAt, e.Venue
+	case ConcertRenamed:
+		s.Name = e.Name
+	case ArtistChanged:
+		s.Artist = e.Artist
+	case ConcertRescheduled:
+		s.StartsAt = e.StartsAt
+	case ConcertMoved:
+		s.Venue = e.Venue
 	case TicketTypesUpdated:
 		s.TicketTypes = e.TicketTypes
 	case ConcertCancelled:

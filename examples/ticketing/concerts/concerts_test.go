@@ -4,6 +4,10 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"go/parser"
+	"go/token"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -142,10 +146,32 @@ func TestAConcertCannotBeAnnouncedInThePast(t *testing.T) {
 	spec.Given(t).When(c).ThenError(concerts.ErrInThePast)
 }
 
-func TestAConcertCanBeUpdated(t *testing.T) {
+func TestAnUpdateRecordsWhatChangedNotTheForm(t *testing.T) {
 	spec.Given(t, created()).
 		When(concerts.UpdateConcert{ConcertID: "c1", Name: "Summer Night II", Artist: "Kwiat Jabłoni", StartsAt: startsAt, Venue: "Stadion Narodowy", At: now}).
-		Then(concerts.ConcertUpdated{ConcertID: "c1", Name: "Summer Night II", Artist: "Kwiat Jabłoni", StartsAt: startsAt, Venue: "Stadion Narodowy"})
+		Then(concerts.ConcertRenamed{ConcertID: "c1", Name: "Summer Night II"},
+			concerts.ConcertMoved{ConcertID: "c1", Venue: "Stadion Narodowy"})
+}
+
+func TestARescheduledConcertSaysWhenItWasToStart(t *testing.T) {
+	later := startsAt.Add(24 * time.Hour)
+	spec.Given(t, created()).
+		When(concerts.UpdateConcert{ConcertID: "c1", Name: "Summer Night", Artist: "Kwiat Jabłoni", StartsAt: later, Venue: "Torwar, Warsaw", At: now}).
+		Then(concerts.ConcertRescheduled{ConcertID: "c1", StartsAt: later, PreviousStartsAt: startsAt})
+}
+
+func TestAnotherArtistIsRecordedAsSuch(t *testing.T) {
+	spec.Given(t, created()).
+		When(concerts.UpdateConcert{ConcertID: "c1", Name: "Summer Night", Artist: "Dawid Podsiadło", StartsAt: startsAt, Venue: "Torwar, Warsaw", At: now}).
+		Then(concerts.ArtistChanged{ConcertID: "c1", Artist: "Dawid Podsiadło"})
+}
+
+func TestAStreamWithTheFormerConcertUpdatedStillFolds(t *testing.T) {
+	later := startsAt.Add(time.Hour)
+	spec.Given(t, created(),
+		concerts.ConcertUpdated{ConcertID: "c1", Name: "Summer Night II", Artist: "Kwiat Jabłoni", StartsAt: later, Venue: "Stadion"}).
+		When(concerts.UpdateConcert{ConcertID: "c1", Name: "Summer Night II", Artist: "Kwiat Jabłoni", StartsAt: later, Venue: "Stadion", At: now}).
+		ThenNothing()
 }
 
 func TestAnUpdateThatChangesNothingRecordsNothing(t *testing.T) {
@@ -258,7 +284,10 @@ func detailsOf(t *testing.T, reg *es.Registry) estest.ReadModel[concerts.Details
 	})
 }
 
-func TestConcertDetailsShowTheSeatsLeft(t *testing.T) {
+// The seats are the reservations module's: the concert details project
+// the concert streams only, and the inventory's events change nothing
+// there (package web shows the seats from reservations.ConcertReservationsOf).
+func TestConcertDetailsLeaveTheSeatsToTheReservationsModule(t *testing.T) {
 	reg := fullRegistry(t)
 	estest.Projection(t, reg, detailsOf(t, reg)).
 		Given(
@@ -266,17 +295,37 @@ func TestConcertDetailsShowTheSeatsLeft(t *testing.T) {
 			estest.InStream("inventory-c1",
 				reservations.InventoryOpened{ConcertID: "c1", Capacity: map[string]int{"VIP": 50, "Standing": 2000}},
 				reservations.SeatsReserved{ConcertID: "c1", ReservationID: "r1", UserID: "u1", Seats: map[string]int{"VIP": 2, "Standing": 1}, ExpiresAt: now},
-				reservations.SeatsReserved{ConcertID: "c1", ReservationID: "r2", UserID: "u2", Seats: map[string]int{"VIP": 3}, ExpiresAt: now},
-				reservations.ReservationExpired{ConcertID: "c1", ReservationID: "r1", UserID: "u1", Seats: map[string]int{"VIP": 2, "Standing": 1}},
 				reservations.CapacityChanged{ConcertID: "c1", TicketType: "VIP", Capacity: 40},
 			),
 		).
 		Redelivered().AppliedTwice().
 		Then(concerts.Details{ConcertID: "c1", Name: "Summer Night", Artist: "Kwiat Jabłoni", StartsAt: startsAt, Venue: "Torwar, Warsaw",
-			TicketTypes: []concerts.TicketTypeDetails{
-				{Name: "VIP", Price: vip.Price, Capacity: 40, Left: 37},
-				{Name: "Standing", Price: standing.Price, Capacity: 2000, Left: 2000},
-			}})
+			TicketTypes: []concerts.TicketTypeDetails{{Name: "VIP", Price: vip.Price}, {Name: "Standing", Price: standing.Price}}})
+}
+
+// TestTheModuleReadsNoOtherModulesEvents: the package's code imports no
+// other module of the example, so it cannot decode their events (its
+// tests may, to show that they change nothing).
+func TestTheModuleReadsNoOtherModulesEvents(t *testing.T) {
+	files, err := filepath.Glob("*.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range files {
+		if strings.HasSuffix(name, "_test.go") {
+			continue
+		}
+		f, err := parser.ParseFile(token.NewFileSet(), name, nil, parser.ImportsOnly)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, imp := range f.Imports {
+			path, _ := strconv.Unquote(imp.Path.Value)
+			if strings.HasPrefix(path, "esgo.dev/examples/ticketing/") && path != "esgo.dev/examples/ticketing/money" {
+				t.Errorf("%s imports %s: modules talk through messages, not each other's events", name, path)
+			}
+		}
+	}
 }
 
 func TestConcertDetailsFollowUpdatesAndCancellation(t *testing.T) {
@@ -285,12 +334,15 @@ func TestConcertDetailsFollowUpdatesAndCancellation(t *testing.T) {
 	estest.Projection(t, reg, detailsOf(t, reg)).
 		Given(
 			estest.InStream("concert-c1", created(),
-				concerts.ConcertUpdated{ConcertID: "c1", Name: "Summer Night II", Artist: "Kwiat Jabłoni", StartsAt: startsAt, Venue: "Stadion"},
+				concerts.ConcertRenamed{ConcertID: "c1", Name: "Summer Night II"},
+				concerts.ConcertMoved{ConcertID: "c1", Venue: "Stadion"},
+				concerts.ConcertRescheduled{ConcertID: "c1", StartsAt: startsAt.Add(time.Hour), PreviousStartsAt: startsAt},
+				concerts.ArtistChanged{ConcertID: "c1", Artist: "Dawid Podsiadło"},
 				concerts.TicketTypesUpdated{ConcertID: "c1", TicketTypes: []concerts.TicketType{cheaper, standing}},
 				concerts.ConcertCancelled{ConcertID: "c1"}),
 		).
 		Redelivered().AppliedTwice().
-		Then(concerts.Details{ConcertID: "c1", Name: "Summer Night II", Artist: "Kwiat Jabłoni", StartsAt: startsAt, Venue: "Stadion", Cancelled: true,
+		Then(concerts.Details{ConcertID: "c1", Name: "Summer Night II", Artist: "Dawid Podsiadło", StartsAt: startsAt.Add(time.Hour), Venue: "Stadion", Cancelled: true,
 			TicketTypes: []concerts.TicketTypeDetails{{Name: "VIP", Price: cheaper.Price}, {Name: "Standing", Price: standing.Price}}})
 }
 

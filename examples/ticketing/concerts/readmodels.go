@@ -12,11 +12,10 @@ import (
 	"esgo.dev/es"
 	"esgo.dev/es/sqlprojection"
 	"esgo.dev/examples/ticketing/money"
-	"esgo.dev/examples/ticketing/reservations"
 )
 
 // Details is the concert details read model: what a fan sees before
-// buying, with the seats left per ticket type.
+// buying.
 type Details struct {
 	ConcertID   string
 	Name        string
@@ -27,7 +26,13 @@ type Details struct {
 	TicketTypes []TicketTypeDetails
 }
 
-// TicketTypeDetails is a ticket type with its price and the seats left.
+// TicketTypeDetails is a ticket type with its price and its seats.
+//
+// Capacity and Left belong to the reservations module, which owns the
+// seats: DetailsOf leaves them zero, and the caller that shows a concert
+// fills them from that module's read model (package web does, with
+// reservations.ConcertReservationsOf). The concerts module does not
+// project the reservations module's events.
 type TicketTypeDetails struct {
 	Name     string
 	Price    money.Money
@@ -37,27 +42,27 @@ type TicketTypeDetails struct {
 
 const timeLayout = time.RFC3339Nano
 
-// DetailsProjection keeps concert details in the tables concert_details,
-// concert_ticket_types and concert_holds. It follows the concert streams
-// and the inventory streams: seats left are the capacity minus the seats of
-// the reservations that hold them, one row per reservation and ticket type,
-// so a redelivered event sets a row to what it already is. Its SQL is
+// DetailsProjection keeps concert details in the tables concert_details
+// and concert_ticket_types, from the concert streams only: the seats are
+// the reservations module's (see [TicketTypeDetails]). Its SQL is
 // portable: the same projection runs on SQLite and PostgreSQL.
+//
+// The workshop design builds its availability from the concert's and the
+// reservations' events; this projection did so too, until the
+// reservations module got a read model of its own seats: a module's
+// events are its own, and another module reading them makes them a
+// contract by accident.
 func DetailsProjection(reg *es.Registry) sqlprojection.Projection {
 	return sqlprojection.Projection{
 		Name:   "concert-details",
-		Tables: []string{"concert_details", "concert_ticket_types", "concert_holds"},
+		Tables: []string{"concert_details", "concert_ticket_types"},
 		Setup: func(ctx context.Context, tx sqlprojection.Tx, t sqlprojection.Tables) error {
 			_, err := tx.Exec(ctx, `
 				CREATE TABLE IF NOT EXISTS `+t.Name("concert_details")+` (concert_id TEXT PRIMARY KEY, name TEXT NOT NULL,
 					artist TEXT NOT NULL, starts_at TEXT NOT NULL, venue TEXT NOT NULL, cancelled INTEGER NOT NULL);
 				CREATE TABLE IF NOT EXISTS `+t.Name("concert_ticket_types")+` (concert_id TEXT NOT NULL, name TEXT NOT NULL,
-					price BIGINT NOT NULL DEFAULT 0, currency TEXT NOT NULL DEFAULT '', capacity INTEGER NOT NULL DEFAULT 0,
-					PRIMARY KEY (concert_id, name));
-				CREATE TABLE IF NOT EXISTS `+t.Name("concert_holds")+` (reservation_id TEXT NOT NULL, ticket_type TEXT NOT NULL,
-					concert_id TEXT NOT NULL, seats INTEGER NOT NULL, active INTEGER NOT NULL,
-					PRIMARY KEY (reservation_id, ticket_type));
-				CREATE INDEX IF NOT EXISTS `+t.Index("concert_holds", "by_concert")+` ON `+t.Name("concert_holds")+` (concert_id, ticket_type)`)
+					price BIGINT NOT NULL DEFAULT 0, currency TEXT NOT NULL DEFAULT '',
+					PRIMARY KEY (concert_id, name))`)
 			return err
 		},
 		Apply: func(ctx context.Context, tx sqlprojection.Tx, t sqlprojection.Tables, e es.Event) error {
@@ -69,7 +74,7 @@ func DetailsProjection(reg *es.Registry) sqlprojection.Projection {
 				_, err := tx.Exec(ctx, q, args...)
 				return err
 			}
-			details, types, holds := t.Name("concert_details"), t.Name("concert_ticket_types"), t.Name("concert_holds")
+			details, types := t.Name("concert_details"), t.Name("concert_ticket_types")
 			setDetails := func(id, name, artist string, startsAt time.Time, venue string) error {
 				return exec(`INSERT INTO `+details+` (concert_id, name, artist, starts_at, venue, cancelled) VALUES ($1, $2, $3, $4, $5, 0)
 					ON CONFLICT (concert_id) DO UPDATE SET name = excluded.name, artist = excluded.artist,
@@ -86,13 +91,6 @@ func DetailsProjection(reg *es.Registry) sqlprojection.Projection {
 				}
 				return nil
 			}
-			setCapacity := func(id, name string, n int) error {
-				return exec(`INSERT INTO `+types+` (concert_id, name, capacity) VALUES ($1, $2, $3)
-					ON CONFLICT (concert_id, name) DO UPDATE SET capacity = excluded.capacity`, id, name, n)
-			}
-			setHolds := func(id string, active int) error {
-				return exec(`UPDATE `+holds+` SET active = $1 WHERE reservation_id = $2`, active, id)
-			}
 			switch ev := v.(type) {
 			case ConcertCreated:
 				if err := setDetails(ev.ConcertID, ev.Name, ev.Artist, ev.StartsAt, ev.Venue); err != nil {
@@ -102,31 +100,18 @@ func DetailsProjection(reg *es.Registry) sqlprojection.Projection {
 			case ConcertUpdated:
 				return exec(`UPDATE `+details+` SET name = $1, artist = $2, starts_at = $3, venue = $4 WHERE concert_id = $5`,
 					ev.Name, ev.Artist, ev.StartsAt.UTC().Format(timeLayout), ev.Venue, ev.ConcertID)
+			case ConcertRenamed:
+				return exec(`UPDATE `+details+` SET name = $1 WHERE concert_id = $2`, ev.Name, ev.ConcertID)
+			case ArtistChanged:
+				return exec(`UPDATE `+details+` SET artist = $1 WHERE concert_id = $2`, ev.Artist, ev.ConcertID)
+			case ConcertRescheduled:
+				return exec(`UPDATE `+details+` SET starts_at = $1 WHERE concert_id = $2`, ev.StartsAt.UTC().Format(timeLayout), ev.ConcertID)
+			case ConcertMoved:
+				return exec(`UPDATE `+details+` SET venue = $1 WHERE concert_id = $2`, ev.Venue, ev.ConcertID)
 			case TicketTypesUpdated:
 				return setPrices(ev.ConcertID, ev.TicketTypes)
 			case ConcertCancelled:
 				return exec(`UPDATE `+details+` SET cancelled = 1 WHERE concert_id = $1`, ev.ConcertID)
-			case reservations.InventoryOpened:
-				for name, n := range ev.Capacity {
-					if err := setCapacity(ev.ConcertID, name, n); err != nil {
-						return err
-					}
-				}
-			case reservations.CapacityChanged:
-				return setCapacity(ev.ConcertID, ev.TicketType, ev.Capacity)
-			case reservations.SeatsReserved:
-				for name, n := range ev.Seats {
-					if err := exec(`INSERT INTO `+holds+` (reservation_id, ticket_type, concert_id, seats, active) VALUES ($1, $2, $3, $4, 1)
-						ON CONFLICT (reservation_id, ticket_type) DO UPDATE SET concert_id = excluded.concert_id,
-							seats = excluded.seats, active = excluded.active`,
-						ev.ReservationID, name, ev.ConcertID, n); err != nil {
-						return err
-					}
-				}
-			case reservations.ReservationCancelled:
-				return setHolds(ev.ReservationID, 0)
-			case reservations.ReservationExpired:
-				return setHolds(ev.ReservationID, 0)
 			}
 			return nil
 		},
@@ -151,17 +136,15 @@ func DetailsOf(ctx context.Context, db *sql.DB, concertID string) (Details, erro
 	if d.StartsAt, err = time.Parse(timeLayout, startsAt); err != nil {
 		return d, err
 	}
-	rows, err := db.QueryContext(ctx, `SELECT t.name, t.price, t.currency, t.capacity,
-			t.capacity - COALESCE((SELECT SUM(h.seats) FROM concert_holds h
-				WHERE h.concert_id = t.concert_id AND h.ticket_type = t.name AND h.active = 1), 0)
-		FROM concert_ticket_types t WHERE t.concert_id = $1 ORDER BY t.price DESC, t.name`, concertID)
+	rows, err := db.QueryContext(ctx, `SELECT name, price, currency FROM concert_ticket_types
+		WHERE concert_id = $1 ORDER BY price DESC, name`, concertID)
 	if err != nil {
 		return d, fmt.Errorf("concert details: %w", err)
 	}
 	defer rows.Close()
 	for rows.Next() {
 		var tt TicketTypeDetails
-		if err := rows.Scan(&tt.Name, &tt.Price.Amount, &tt.Price.Currency, &tt.Capacity, &tt.Left); err != nil {
+		if err := rows.Scan(&tt.Name, &tt.Price.Amount, &tt.Price.Currency); err != nil {
 			return d, err
 		}
 		d.TicketTypes = append(d.TicketTypes, tt)
@@ -179,8 +162,8 @@ type Available struct {
 }
 
 // AvailableProjection keeps the concerts on sale in the table
-// available_concerts: created or updated ones are upserted, cancelled ones
-// deleted. Its SQL is portable: the same projection runs on SQLite and
+// available_concerts: created ones are inserted, renamed, rescheduled or
+// moved ones updated, cancelled ones deleted. Its SQL is portable: the same projection runs on SQLite and
 // PostgreSQL.
 func AvailableProjection(reg *es.Registry) sqlprojection.Projection {
 	return sqlprojection.Projection{
@@ -206,6 +189,14 @@ func AvailableProjection(reg *es.Registry) sqlprojection.Projection {
 			case ConcertUpdated:
 				_, err = tx.Exec(ctx, `UPDATE `+table+` SET name = $1, artist = $2, starts_at = $3, venue = $4 WHERE concert_id = $5`,
 					ev.Name, ev.Artist, ev.StartsAt.UTC().Format(timeLayout), ev.Venue, ev.ConcertID)
+			case ConcertRenamed:
+				_, err = tx.Exec(ctx, `UPDATE `+table+` SET name = $1 WHERE concert_id = $2`, ev.Name, ev.ConcertID)
+			case ArtistChanged:
+				_, err = tx.Exec(ctx, `UPDATE `+table+` SET artist = $1 WHERE concert_id = $2`, ev.Artist, ev.ConcertID)
+			case ConcertRescheduled:
+				_, err = tx.Exec(ctx, `UPDATE `+table+` SET starts_at = $1 WHERE concert_id = $2`, ev.StartsAt.UTC().Format(timeLayout), ev.ConcertID)
+			case ConcertMoved:
+				_, err = tx.Exec(ctx, `UPDATE `+table+` SET venue = $1 WHERE concert_id = $2`, ev.Venue, ev.ConcertID)
 			case ConcertCancelled:
 				_, err = tx.Exec(ctx, `DELETE FROM `+table+` WHERE concert_id = $1`, ev.ConcertID)
 			}

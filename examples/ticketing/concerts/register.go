@@ -20,7 +20,11 @@ import (
 func Register(reg *es.Registry) error {
 	return errors.Join(
 		es.Register[ConcertCreated](reg, "concerts.ConcertCreated", es.UpcastFrom(1, concertCreatedV1toV2)),
-		es.Register[ConcertUpdated](reg, "concerts.ConcertUpdated"),
+		es.Register[ConcertUpdated](reg, "concerts.ConcertUpdated"), // no longer recorded; old streams hold it
+		es.Register[ConcertRenamed](reg, "concerts.ConcertRenamed"),
+		es.Register[ArtistChanged](reg, "concerts.ArtistChanged"),
+		es.Register[ConcertRescheduled](reg, "concerts.ConcertRescheduled"),
+		es.Register[ConcertMoved](reg, "concerts.ConcertMoved"),
 		es.Register[TicketTypesUpdated](reg, "concerts.TicketTypesUpdated"),
 		es.Register[ConcertCancelled](reg, "concerts.ConcertCancelled"),
 	)

@@ -47,10 +47,23 @@ func TestConcertReservationsCountHeldAndConfirmedSeats(t *testing.T) {
 	})
 	estest.Projection(t, reg, rm).Given(lifecycle()...).Redelivered().AppliedTwice().
 		Then(reservations.ConcertReservations{ConcertID: "c1",
+			Capacity:  map[string]int{"standing": 10, "vip": 2},
 			Held:      map[string]int{"standing": 4},
 			Confirmed: map[string]int{"vip": 1, "standing": 1},
 			Active: []reservations.ConcertReservation{
 				{ReservationID: "r2", UserID: "u1", Seats: map[string]int{"vip": 1, "standing": 1}, Status: reservations.Confirmed},
 				{ReservationID: "r3", UserID: "u2", Seats: map[string]int{"standing": 4}, Status: reservations.Held},
 			}})
+}
+
+func TestTheSeatsLeftAreTheCapacityLessTheSeatsHeldAndConfirmed(t *testing.T) {
+	reg := registry(t)
+	rm := sqlitetest.ReadModel(t, sqlite.FromPortable(reservations.ConcertReservationsProjection(reg)), func(ctx context.Context, db *sql.DB) (map[string]int, error) {
+		c, err := reservations.ConcertReservationsOf(ctx, db, "c1")
+		return map[string]int{"standing": c.Left("standing"), "vip": c.Left("vip")}, err
+	})
+	events := append(lifecycle(), estest.InStream("inventory-c1", reservations.CapacityChanged{ConcertID: "c1", TicketType: "vip", Capacity: 5}))
+	estest.Projection(t, reg, rm).Given(events...).Redelivered().AppliedTwice().
+		// standing: 10 less r2's 1 (confirmed) and r3's 4 (held); r1 expired.
+		Then(map[string]int{"standing": 5, "vip": 4})
 }

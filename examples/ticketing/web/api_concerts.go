@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"time"
 
+	"esgo.dev/examples/ticketing/app"
 	"esgo.dev/examples/ticketing/concerts"
 	"esgo.dev/examples/ticketing/finance"
 	"esgo.dev/examples/ticketing/money"
@@ -53,7 +54,7 @@ func (s *Server) listConcerts(w http.ResponseWriter, r *http.Request, _ Viewer) 
 	}
 	out := []concertOut{}
 	for _, a := range avail {
-		d, err := concerts.DetailsOf(r.Context(), db, a.ConcertID)
+		d, err := app.ConcertDetails(r.Context(), db, a.ConcertID)
 		if err != nil {
 			return err
 		}
@@ -76,7 +77,7 @@ func (s *Server) getConcert(w http.ResponseWriter, r *http.Request, _ Viewer) er
 	if !c.Exists() {
 		return fmt.Errorf("%w: %s", concerts.ErrNoConcert, id)
 	}
-	d, err := concerts.DetailsOf(r.Context(), s.cfg.DB.DB(), id)
+	d, err := app.ConcertDetails(r.Context(), s.cfg.DB.DB(), id)
 	if errors.Is(err, concerts.ErrNotFound) {
 		// Created a moment ago: the read model has not caught up. The
 		// organizer who just made it reads it from its streams instead.

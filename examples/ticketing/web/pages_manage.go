@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 
+	"esgo.dev/examples/ticketing/app"
 	"esgo.dev/examples/ticketing/concerts"
 	"esgo.dev/examples/ticketing/finance"
 	"esgo.dev/examples/ticketing/money"
@@ -53,7 +54,7 @@ func (p *pages) organizer(r *http.Request, v Viewer) (page, error) {
 			continue
 		}
 		seen[id] = true
-		d, err := concerts.DetailsOf(ctx, db, id)
+		d, err := app.ConcertDetails(ctx, db, id)
 		if errors.Is(err, concerts.ErrNotFound) {
 			continue
 		}

@@ -9,6 +9,7 @@ import (
 	"html/template"
 	"net/http"
 
+	"esgo.dev/examples/ticketing/app"
 	"esgo.dev/examples/ticketing/carts"
 	"esgo.dev/examples/ticketing/concerts"
 	"esgo.dev/examples/ticketing/money"
@@ -34,7 +35,7 @@ func (p *pages) concerts(r *http.Request, _ Viewer) (page, error) {
 	out := make([]concertEntry, 0, len(available))
 	for _, a := range available {
 		e := concertEntry{Available: a}
-		d, err := concerts.DetailsOf(ctx, db, a.ConcertID)
+		d, err := app.ConcertDetails(ctx, db, a.ConcertID)
 		if err != nil && !errors.Is(err, concerts.ErrNotFound) { // the two read models may be a moment apart
 			return page{}, err
 		}
@@ -47,7 +48,7 @@ func (p *pages) concerts(r *http.Request, _ Viewer) (page, error) {
 }
 
 func (p *pages) concert(r *http.Request, _ Viewer) (page, error) {
-	d, err := concerts.DetailsOf(r.Context(), p.s.cfg.DB.DB(), r.PathValue("id"))
+	d, err := app.ConcertDetails(r.Context(), p.s.cfg.DB.DB(), r.PathValue("id"))
 	if errors.Is(err, concerts.ErrNotFound) {
 		return page{}, fmt.Errorf("%w: %v", errNotFound, err)
 	}
