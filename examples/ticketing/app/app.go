@@ -114,6 +114,7 @@ type App struct {
 	tickets      *tickets.Service // nil without an outbox
 	orders       *es.ProcessHandler[orders.Order, orders.Event]
 	sales        *es.ProcessHandler[orders.Sales, orders.SalesEvent]
+	salesShards  *es.ProcessHandler[orders.Sales, orders.SalesEvent]
 	projs        []sqlprojection.Projection
 	subs         []*es.Subscription // one per read model, in the order of projs
 

@@ -20,6 +20,7 @@ func (a *App) wireOrders(ob es.Outbox) {
 	pc := es.ProcessConfig{Clock: a.cfg.Clock, MaxAttempts: a.cfg.MaxAttempts}
 	a.orders = es.NewProcessHandler(ob, a.reg, orders.Process(orders.Config{PaymentGrace: a.cfg.PaymentGrace}), pc)
 	a.sales = es.NewProcessHandler(ob, a.reg, orders.SalesProcess(), pc)
+	a.salesShards = es.NewProcessHandler(ob, a.reg, orders.SalesShardProcess(), pc)
 	// Every message the order process correlates.
 	for _, t := range []string{"orders.PlaceOrder", "orders.CancelOrder", "orders.SeatsHeld", "orders.SeatsUnavailable",
 		"orders.SeatsConfirmed", "orders.SeatsLapsed", "orders.PaymentDue",
@@ -27,9 +28,9 @@ func (a *App) wireOrders(ob es.Outbox) {
 		"tickets.TicketsIssued", "tickets.DeliveryFailed"} {
 		a.bus.Subscribe(t, a.orders.Handle)
 	}
-	a.bus.Subscribe("orders.PlaceOrder", a.sales.Handle)
+	a.bus.Subscribe("orders.PlaceOrder", a.salesShards.Handle)
+	a.bus.Subscribe("orders.StopSales", a.salesShards.Handle)
 	a.bus.Subscribe("orders.ConcertCancelled", a.sales.Handle)
-	a.bus.Subscribe("orders.StopSales", a.sales.Handle)
 	a.bus.Subscribe("orders.ReserveSeats", a.reserveSeats)
 	a.bus.Subscribe("orders.ConfirmSeats", a.confirmSeats)
 	a.bus.Subscribe("orders.ReleaseSeats", a.releaseSeats)

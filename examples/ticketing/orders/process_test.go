@@ -38,6 +38,7 @@ var (
 	process = estest.ForProcess(mustRegistry(), orders.Process(orders.Config{}))
 	patient = estest.ForProcess(mustRegistry(), orders.Process(orders.Config{PaymentGrace: time.Minute}))
 	sales   = estest.ForProcess(mustRegistry(), orders.SalesProcess())
+	shards  = estest.ForProcess(mustRegistry(), orders.SalesShardProcess())
 )
 
 // The spec clock starts at 2026-01-01 09:00 UTC.
@@ -297,8 +298,11 @@ func stopAll(reason string) []any {
 func TestACancelledConcertCancelsEveryOrderOfIt(t *testing.T) {
 	other := place()
 	other.OrderID = "o2"
-	spec := sales.Given(t, place(), other)
-	spec.When(orders.ConcertCancelled{ConcertID: "c1", Reason: "storm"}).Then(stopAll("storm")...)
+	cancel := sales.Given(t)
+	cancel.When(orders.ConcertCancelled{ConcertID: "c1", Reason: "storm"}).Then(stopAll("storm")...)
+	cancel.When(orders.ConcertCancelled{ConcertID: "c1", Reason: "storm"}).ThenNothingSent()
+
+	spec := shards.Given(t, place(), other)
 	cancelled := func(id string) orders.CancelOrder {
 		return orders.CancelOrder{OrderID: id, Reason: "the concert was cancelled: storm", ConcertCancelled: true}
 	}
@@ -310,15 +314,29 @@ func TestACancelledConcertCancelsEveryOrderOfIt(t *testing.T) {
 	// A repeated stop, or the stop of a shard with no orders, cancels nothing.
 	spec.When(orders.StopSales{ConcertID: "c1", Shard: orders.SalesShard("o2"), Reason: "storm"}).ThenNothingSent()
 	spec.When(orders.StopSales{ConcertID: "c1", Shard: (orders.SalesShard("o1") + 1) % orders.SalesShards, Reason: "storm"}).ThenNothingSent()
-	spec.When(orders.ConcertCancelled{ConcertID: "c1", Reason: "storm"}).ThenNothingSent()
 }
 
 func TestAnOrderPlacedAfterTheConcertWasCancelledIsCancelled(t *testing.T) {
-	spec := sales.Given(t, orders.ConcertCancelled{ConcertID: "c1", Reason: "storm"},
-		orders.StopSales{ConcertID: "c1", Shard: orders.SalesShard("o1"), Reason: "storm"})
+	spec := shards.Given(t, orders.StopSales{ConcertID: "c1", Shard: orders.SalesShard("o1"), Reason: "storm"})
 	spec.When(place()).
 		Then(orders.CancelOrder{OrderID: "o1", Reason: "the concert was cancelled: storm", ConcertCancelled: true})
-	spec.When(orders.ConcertCancelled{ConcertID: "c1", Reason: "storm"}).ThenNothingSent()
+	spec.When(orders.StopSales{ConcertID: "c1", Shard: orders.SalesShard("o1"), Reason: "storm"}).ThenNothingSent()
+}
+
+// A concert whose ID looks like a shard's is a concert of its own: its
+// cancellation stops its own shards, and the other concert's orders stay
+// (the shards have a stream category of their own).
+func TestAConcertNamedLikeAShardIsAConcertOfItsOwn(t *testing.T) {
+	other := fmt.Sprintf("c1/%03d", orders.SalesShard("o1"))
+	spec := sales.Given(t, orders.ConcertCancelled{ConcertID: "c1", Reason: "storm"})
+	var want []any
+	for shard := range orders.SalesShards {
+		want = append(want, orders.StopSales{ConcertID: other, Shard: shard, Reason: "flood"})
+	}
+	spec.When(orders.ConcertCancelled{ConcertID: other, Reason: "flood"}).Then(want...)
+
+	orders := shards.Given(t, place())
+	orders.When(want[0]).ThenNothingSent()
 }
 
 // The orders of a concert are spread over the shards, so that no stream

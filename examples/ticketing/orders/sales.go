@@ -8,10 +8,17 @@ import (
 	"esgo.dev/es"
 )
 
-// SalesName is the name of the sales process. Its instances are a
-// concert's ledger ("sales-<concert ID>") and the concert's shards
-// ("sales-<concert ID>/<shard>", see [SalesShards]).
+// SalesName is the name of the sales process ([SalesProcess]): its
+// instances are concerts, in the streams "sales-<concert ID>".
 const SalesName = "sales"
+
+// SalesShardName is the name of the process of a concert's sales shards
+// ([SalesShardProcess]), in the streams "salesshard-<concert ID>/<shard>"
+// (shard in three digits). A category of their own keeps a shard's stream
+// from ever being a concert's: the concert "c1/007" has the stream
+// "sales-c1/007", shard 7 of "c1" has "salesshard-c1/007"; and among
+// shards, the fixed-width suffix tells the concert apart.
+const SalesShardName = "salesshard"
 
 // SalesShards is how many shards a concert's orders are recorded in. An
 // instance of a process manager is folded from its whole stream for every
@@ -31,15 +38,15 @@ func SalesShard(orderID string) int {
 	return int(h.Sum32() % SalesShards)
 }
 
-// salesInstance returns the ID of a shard's instance.
+// salesInstance returns the instance ID of a concert's shard.
 func salesInstance(concertID string, shard int) string {
 	return fmt.Sprintf("%s/%03d", concertID, shard)
 }
 
 // StopSales tells one shard of a concert's sales that the concert was
 // cancelled: the shard cancels every order it recorded, and those it
-// records later. The sales process sends it to itself, to every shard,
-// when the concert's ConcertCancelled comes.
+// records later. The sales process sends it to every shard when the
+// concert's ConcertCancelled comes.
 type StopSales struct {
 	ConcertID string `json:"concert_id"`
 	Shard     int    `json:"shard"`
@@ -65,10 +72,10 @@ type SalesStopped struct {
 func (SaleRecorded) isSalesEvent() {}
 func (SalesStopped) isSalesEvent() {}
 
-// Sales is the state of an instance of the sales process: a shard's orders
-// in the order they were placed (a concert's ledger holds none, but for
-// orders recorded before the sales were sharded), and whether the concert
-// was cancelled.
+// Sales is the state of an instance of the sales process or of a shard: a
+// shard's orders in the order they were placed (a concert's instance holds
+// none, but for orders recorded before the sales were sharded), and
+// whether the concert was cancelled.
 type Sales struct {
 	ConcertID string
 	Orders    []string
@@ -76,47 +83,77 @@ type Sales struct {
 	Reason    string
 }
 
-// SalesProcess returns the process that remembers the orders of each
-// concert, so that a concert's cancellation reaches every one of them.
+// SalesProcess returns the process that stops the sales of a cancelled
+// concert: on ConcertCancelled it records that the sales stopped and sends
+// StopSales to each of the concert's shards ([SalesShardProcess]), which
+// have seen every PlaceOrder of the concert.
 //
-// Each PlaceOrder (it gets the same message as the order process) is
-// recorded in the order's shard of its concert ([SalesShard]). On
-// ConcertCancelled, the concert's ledger records that the sales stopped
-// and sends StopSales to each of the concert's shards, which sends
-// CancelOrder, with ConcertCancelled set, to each order it recorded. A
-// shard's stream orders the orders it records and its stop: an order
-// recorded before the stop is in the list the stop cancels, one recorded
-// after is cancelled as it is recorded (its seats would not be held
-// anyway: the inventory closes with the concert). Reading a read model
-// instead would miss the orders it had not caught up with.
+// Before the sales were sharded, this process recorded the orders itself:
+// those recorded in a concert's stream are cancelled from here. A concert
+// cancelled before the upgrade has stopped here and sent no StopSales; an
+// order of it placed before the cancellation and delivered after the
+// upgrade is recorded in a shard that never stops, but its seats are not
+// held either (the inventory closed with the concert, in the
+// cancellation's own append), so it is rejected, and nothing is charged.
 func SalesProcess() es.ProcessManager[Sales, SalesEvent] {
 	return es.ProcessManager[Sales, SalesEvent]{
 		Name: SalesName,
 		Correlate: func(msg any) string {
-			switch m := msg.(type) {
-			case PlaceOrder:
-				return salesInstance(m.ConcertID, SalesShard(m.OrderID))
-			case StopSales:
-				return salesInstance(m.ConcertID, m.Shard)
-			case ConcertCancelled:
+			if m, ok := msg.(ConcertCancelled); ok {
 				return m.ConcertID
 			}
 			return ""
 		},
 		Initial: func() Sales { return Sales{} },
 		React:   reactSales,
-		// Orders grows by append: the fold stays linear.
-		Evolve: func(s Sales, e SalesEvent) Sales {
-			switch e := e.(type) {
-			case SaleRecorded:
-				s.ConcertID = e.ConcertID
-				s.Orders = append(s.Orders, e.OrderID)
-			case SalesStopped:
-				s.ConcertID, s.Stopped, s.Reason = e.ConcertID, true, e.Reason
-			}
-			return s
-		},
+		Evolve:  evolveSales,
 	}
+}
+
+// SalesShardProcess returns the process that remembers the orders of each
+// concert, so that a concert's cancellation reaches every one of them.
+//
+// Each PlaceOrder (it gets the same message as the order process) is
+// recorded in the order's shard of its concert ([SalesShard]); a shard
+// sends CancelOrder, with ConcertCancelled set, to each order it recorded
+// when StopSales comes. A shard's stream orders the orders it records and
+// its stop: an order recorded before the stop is in the list the stop
+// cancels, one recorded after is cancelled as it is recorded (its seats
+// would not be held anyway: the inventory closes with the concert).
+// Reading a read model instead would miss the orders it had not caught up
+// with.
+func SalesShardProcess() es.ProcessManager[Sales, SalesEvent] {
+	return es.ProcessManager[Sales, SalesEvent]{
+		Name: SalesShardName,
+		Correlate: func(msg any) string {
+			switch m := msg.(type) {
+			case PlaceOrder:
+				return salesInstance(m.ConcertID, SalesShard(m.OrderID))
+			case StopSales:
+				if m.Shard < 0 || m.Shard >= SalesShards {
+					return "" // not a shard of ours
+				}
+				return salesInstance(m.ConcertID, m.Shard)
+			}
+			return ""
+		},
+		Initial: func() Sales { return Sales{} },
+		React:   reactSales,
+		Evolve:  evolveSales,
+	}
+}
+
+// evolveSales folds a sales or shard event. Orders grows by append: the
+// fold stays linear.
+func evolveSales(s Sales, e SalesEvent) Sales {
+	switch e := e.(type) {
+	case SaleRecorded:
+		s.ConcertID = e.ConcertID
+		s.Orders = append(s.Orders, e.OrderID)
+	case SalesStopped:
+		s.ConcertID, s.Stopped, s.Reason = e.ConcertID, true, e.Reason
+	}
+	return s
 }
 
 func reactSales(s Sales, msg any, _ time.Time) (es.Reaction[SalesEvent], error) {
