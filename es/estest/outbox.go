@@ -36,6 +36,9 @@ func TestOutbox(t *testing.T, newOutbox func(t *testing.T) es.Outbox) {
 		{"ScheduledDoesNotHoldBack", testScheduledDoesNotHoldBack},
 		{"ConcurrentEnqueue", testConcurrentEnqueue},
 		{"MessagesByID", testMessagesByID},
+		{"DueWhereItsTwoPartsMeet", testDueWhereItsTwoPartsMeet},
+		{"DueAgreesWithTheMemoryStore/1", testDueAgreesWithTheMemoryStore(1)},
+		{"DueAgreesWithTheMemoryStore/2", testDueAgreesWithTheMemoryStore(2)},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newOutbox(t)) })

@@ -128,9 +128,10 @@ func (s *Store) enqueueTx(ctx context.Context, tx *sql.Tx, enq es.Enqueue) error
 	return nil
 }
 
-// Due implements [es.Outbox]. It reads from the reader pool: one indexed
-// query over the pending messages of the buckets (es_outbox_pending),
-// with the holdback check on the failed ones (es_outbox_held).
+// Due implements [es.Outbox]. It reads from the reader pool: one query
+// over the buckets' messages to deliver at once (es_outbox_now) and their
+// deadlines that fell due (es_outbox_later), with the holdback check on
+// the failed ones (es_outbox_held); see dueQuery.
 func (s *Store) Due(ctx context.Context, now time.Time, buckets []int, limit int) ([]es.OutboxMessage, error) {
 	if len(buckets) == 0 || limit == 0 {
 		return nil, ctx.Err()

@@ -95,6 +95,9 @@ type Sales struct {
 // upgrade is recorded in a shard that never stops, but its seats are not
 // held either (the inventory closed with the concert, in the
 // cancellation's own append), so it is rejected, and nothing is charged.
+// During a rolling upgrade, a relay of the older release delivers
+// StopSales to no subscriber (the bus counts that as delivered): let the
+// new release's processes take the relay over before cancelling concerts.
 func SalesProcess() es.ProcessManager[Sales, SalesEvent] {
 	return es.ProcessManager[Sales, SalesEvent]{
 		Name: SalesName,
