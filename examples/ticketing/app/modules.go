@@ -159,13 +159,13 @@ func (a *App) HandledTypes() map[string][]string {
 
 // Modules returns the modules whose handlers this process runs.
 func (a *App) Modules() []string {
-	return slices.Collect(func(yield func(string) bool) {
-		for _, m := range AllModules() {
-			if a.routes.run[m] && !yield(m) {
-				return
-			}
+	var out []string
+	for _, m := range AllModules() {
+		if a.routes.run[m] {
+			out = append(out, m)
 		}
-	})
+	}
+	return out
 }
 
 // subscriberRuns returns the runs of the JetStream consumers of the
