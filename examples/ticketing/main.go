@@ -1,6 +1,7 @@
 // Command ticketing runs the concert-ticketing example of es.
 //
 //	go run ./examples/ticketing [serve] [-addr localhost:8080] [-db ticketing.db | -postgres DSN]
+//	    [-modules concerts,carts,... -nats URL]
 //	go run ./examples/ticketing demo [-db path]
 //
 // serve, the default, runs the web application (package web): the JSON
@@ -8,6 +9,17 @@
 // PostgreSQL, with demo accounts and concerts on first start. Ctrl-C
 // finishes the requests in flight, then stops the subscriptions and the
 // relay; a restart carries on where it stopped.
+//
+// The modules can run as services, in processes that share PostgreSQL
+// and exchange messages through NATS JetStream (see package app):
+//
+//	ticketing serve -postgres "$DSN" -nats nats://127.0.0.1:4222 -modules concerts,carts,users
+//	ticketing serve -postgres "$DSN" -nats nats://127.0.0.1:4222 -modules orders,reservations -addr ""
+//	ticketing serve -postgres "$DSN" -nats nats://127.0.0.1:4222 -modules finance,tickets -addr ""
+//
+// -modules names the modules whose message handlers a process runs
+// (default all); -addr "" serves no HTTP, for a process that only runs
+// its modules. The web process keeps every read model it shows.
 //
 // demo plays the story on a SQLite file (in a temporary directory unless
 // -db says where), with every module running: an organizer announces a

@@ -12,10 +12,13 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"esgo.dev/es"
 	"esgo.dev/es/esprom"
@@ -43,12 +46,14 @@ type serveOptions struct {
 	// passwordCost is the bcrypt cost (tests lower it; see
 	// app.Config.PasswordCost).
 	passwordCost int
+	modules      string // comma-separated modules to run (app.ParseModules)
+	nats         string // NATS URL: the modules' messages go through JetStream
 }
 
 func serveCommand(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("serve", flag.ExitOnError)
 	var o serveOptions
-	fs.StringVar(&o.addr, "addr", "localhost:8080", "address to listen on")
+	fs.StringVar(&o.addr, "addr", "localhost:8080", `address to listen on; "" serves no HTTP (a process that only runs -modules)`)
 	fs.StringVar(&o.db, "db", "ticketing.db", "SQLite file of events and read models (created if missing)")
 	fs.StringVar(&o.postgres, "postgres", "", `PostgreSQL DSN: keep events and read models there instead (e.g. -postgres "$ES_POSTGRES_DSN")`)
 	fs.StringVar(&o.schema, "schema", "ticketing", "PostgreSQL schema, with -postgres")
@@ -56,6 +61,9 @@ func serveCommand(ctx context.Context, args []string) error {
 	fs.BoolVar(&o.demo, "demo", true, "add demo users and concerts on first start")
 	fs.DurationVar(&o.hold, "hold", 15*time.Minute, "how long a reservation holds its seats")
 	fs.TextVar(&o.logLevel, "log", slog.LevelInfo, "log level: DEBUG, INFO, WARN, ERROR")
+	fs.StringVar(&o.modules, "modules", strings.Join(app.AllModules(), ","),
+		"the modules whose message handlers this process runs, comma-separated; fewer than all needs -nats (and -postgres, shared by the processes)")
+	fs.StringVar(&o.nats, "nats", "", "NATS server URL: carry the modules' messages through JetStream instead of the in-process bus (e.g. nats://127.0.0.1:4222)")
 	_ = fs.Parse(args)
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -68,6 +76,16 @@ func serveCommand(ctx context.Context, args []string) error {
 // stores close. What was not delivered yet stays in the outbox for the
 // next start. ready, if not nil, is called with the URL once it listens.
 func serve(ctx context.Context, o serveOptions, out io.Writer, ready func(url string)) error {
+	modules := app.AllModules()
+	if o.modules != "" {
+		var err error
+		if modules, err = app.ParseModules(o.modules); err != nil {
+			return err
+		}
+	}
+	if len(modules) < len(app.AllModules()) && (o.nats == "" || o.postgres == "") {
+		return errors.New("serve: running only some modules needs -nats (the other modules' processes are reached through JetStream) and -postgres (the event store they share)")
+	}
 	logger := slog.New(web.LogHandler(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: o.logLevel})))
 	metrics := web.NewMetricsRegistry()
 	storeMetrics, err := esprom.NewStoreMetrics(metrics)
@@ -84,8 +102,9 @@ func serve(ctx context.Context, o serveOptions, out io.Writer, ready func(url st
 	}
 
 	var (
-		events     es.Store
-		readModels app.ReadModelStore
+		events      es.Store
+		readModels  app.ReadModelStore
+		relayLocker es.Locker
 	)
 	if o.postgres != "" {
 		pool, err := pgxpool.New(ctx, o.postgres)
@@ -106,6 +125,9 @@ func serve(ctx context.Context, o serveOptions, out io.Writer, ready func(url st
 		}
 		defer rm.Close()
 		events, readModels = store, rm
+		// Every process sharing the store runs a relay: one delivers,
+		// the others stand by.
+		relayLocker = store.Locker()
 		fmt.Fprintf(out, "store: PostgreSQL, schema %q\n", o.schema)
 	} else {
 		store, err := sqlite.Open(ctx, o.db, sqlite.Config{Observer: storeMetrics})
@@ -127,10 +149,32 @@ func serve(ctx context.Context, o serveOptions, out io.Writer, ready func(url st
 		return err
 	}
 	fmt.Fprintln(out, "ticket e-mails:", o.mail)
+	var js *app.JetStreamConfig
+	if o.nats != "" {
+		nc, err := nats.Connect(o.nats, nats.Name("ticketing "+strings.Join(modules, ",")), nats.MaxReconnects(-1),
+			nats.RetryOnFailedConnect(true), nats.ReconnectWait(250*time.Millisecond))
+		if err != nil {
+			return err
+		}
+		defer nc.Close()
+		client, err := jetstream.New(nc)
+		if err != nil {
+			return err
+		}
+		js = &app.JetStreamConfig{JetStream: client}
+		fmt.Fprintln(out, "messages: NATS JetStream at", o.nats)
+	}
 	a, err := app.New(app.Config{Events: events, ReadModels: readModels, Hold: o.hold, Payments: finance.NewFakeGateway(),
-		Mailer: folder, RelayObserver: relayMetrics, SubscriptionObserver: subMetrics, Logger: logger, PasswordCost: o.passwordCost})
+		Mailer: folder, RelayObserver: relayMetrics, SubscriptionObserver: subMetrics, Logger: logger, PasswordCost: o.passwordCost,
+		Modules: modules, JetStream: js, RelayLocker: relayLocker})
 	if err != nil {
 		return err
+	}
+	if o.nats != "" || len(modules) < len(app.AllModules()) {
+		fmt.Fprintln(out, "modules:", strings.Join(a.Modules(), ","))
+	}
+	if o.addr == "" {
+		return work(ctx, a, out, ready)
 	}
 	srv, err := web.New(ctx, web.Config{App: a, DB: readModels, Events: events, Logger: logger, Metrics: metrics})
 	if err != nil {
@@ -186,6 +230,22 @@ func serve(ctx context.Context, o serveOptions, out io.Writer, ready func(url st
 		serveErr = nil
 	}
 	return errors.Join(serveErr, runErr)
+}
+
+// work runs a process without HTTP: the handlers of its modules (and the
+// relay, standing by for the others' with -postgres) but no read models,
+// which the web processes keep. It stops when ctx ends. ready, if not nil,
+// is called with "" once it runs.
+func work(ctx context.Context, a *app.App, out io.Writer, ready func(url string)) error {
+	fmt.Fprintln(out, "no HTTP: running the modules' handlers (Ctrl-C stops them)")
+	done := make(chan error, 1)
+	go func() { done <- a.RunProcesses(ctx) }()
+	if ready != nil {
+		ready("")
+	}
+	err := <-done
+	fmt.Fprintln(out, "stopped")
+	return err
 }
 
 // demoPassword is the password of the demo accounts, printed at start:

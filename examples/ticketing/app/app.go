@@ -17,6 +17,30 @@
 // same bus: a purchase runs end to end, from checkout to a captured
 // payment (a fake gateway by default) and tickets mailed to a folder or
 // handed to a (fake) courier.
+//
+// # Modules as services
+//
+// By default one process runs every module and the relay hands the
+// messages to an in-process es.Bus. The modules can also run in separate
+// processes that share the event store (PostgreSQL) and exchange their
+// messages only through NATS JetStream (Config.Modules and
+// Config.JetStream; serve's -modules and -nats). Which module handles
+// which message types is not listed anywhere by hand: it is what each
+// module subscribes as it is wired (HandledTypes), and each module run in
+// a process gets a durable consumer (natsjs.Subscriber, named
+// "ticketing-<module>") of exactly those types. Every process runs a
+// relay that publishes the whole outbox to JetStream; with
+// Config.RelayLocker (the store's Locker) one of them delivers and the
+// others stand by.
+//
+// What a process does not run is only the reaction to messages: every
+// module's commands work in any process, since they write to the shared
+// store (the web process checks out carts and cancels orders whatever
+// modules it runs). The read models are kept by the processes that serve
+// reads: the web process runs all of them (Run), since it shows them all
+// and they only read the store; a process without HTTP runs its modules'
+// handlers only (RunProcesses). With several web processes, each read
+// model's subscription is active in one of them at a time.
 package app
 
 import (
@@ -26,10 +50,12 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
 	"esgo.dev/es"
+	"esgo.dev/es/natsjs"
 	"esgo.dev/es/sqlprojection"
 	"esgo.dev/examples/ticketing/carts"
 	"esgo.dev/examples/ticketing/concerts"
@@ -91,18 +117,41 @@ type Config struct {
 	PasswordCost int
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
+
+	// Modules are the modules whose message handlers (and background
+	// work: the reservations' expiry feed) this process runs, by the
+	// names of AllModules (default all of them). Every module's commands
+	// work in any process, for they only write to the shared event store;
+	// what a process does not run is the reaction to messages. Running
+	// only some modules needs JetStream, so that the messages reach the
+	// modules that other processes run.
+	Modules []string
+	// JetStream, when set, carries the messages between the modules
+	// through NATS JetStream instead of the in-process bus: the relay
+	// publishes the outbox there, and each module run here has a durable
+	// consumer of the message types its handlers handle (HandledTypes).
+	JetStream *JetStreamConfig
+	// RelayLocker, when set, keeps the relay to one process at a time
+	// (es.RelayConfig.Locker): processes sharing a PostgreSQL store pass
+	// its Locker, and one of their relays delivers while the others
+	// stand by.
+	RelayLocker es.Locker
 }
 
 // App is the ticketing application: command methods for the modules and
 // Run for the background work.
 type App struct {
-	cfg      Config
-	reg      *es.Registry
-	outbox   es.Outbox
-	bus      *es.Bus
-	Concerts *es.CommandHandler[concerts.Concert, concerts.Command, concerts.Event]
-	Carts    *es.CommandHandler[carts.Cart, carts.Command, carts.Event]
-	Users    *es.CommandHandler[users.User, users.Command, users.Event]
+	cfg    Config
+	reg    *es.Registry
+	outbox es.Outbox
+	// routes are the modules' message handlers, which the relay's
+	// publisher (the bus, or JetStream and the modules' consumers)
+	// delivers to.
+	routes    *routes
+	jetStream *JetStreamConfig // nil: the in-process bus
+	Concerts  *es.CommandHandler[concerts.Concert, concerts.Command, concerts.Event]
+	Carts     *es.CommandHandler[carts.Cart, carts.Command, carts.Event]
+	Users     *es.CommandHandler[users.User, users.Command, users.Event]
 	// multi runs the commands over several streams: a concert and its
 	// inventory, a reservation and its concert's inventory, a user and an
 	// address. It keeps snapshots of the inventories where the store can.
@@ -156,6 +205,21 @@ func New(cfg Config) (*App, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	modules := AllModules()
+	if cfg.Modules != nil {
+		var err error
+		if modules, err = ParseModules(strings.Join(cfg.Modules, ",")); err != nil {
+			return nil, err
+		}
+	}
+	js, err := cfg.JetStream.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	if js == nil && len(modules) < len(AllModules()) {
+		return nil, fmt.Errorf("app: running only the modules %s needs JetStream: on the in-process bus, the messages for the others would reach nobody",
+			strings.Join(modules, ","))
+	}
 	reg, err := NewRegistry()
 	if err != nil {
 		return nil, err
@@ -176,7 +240,7 @@ func New(cfg Config) (*App, error) {
 		mc.SnapshotEvery = InventorySnapshotEvery
 	}
 	a := &App{
-		cfg: cfg, reg: reg, bus: es.NewBus(), noSuchUserHash: noSuchUserHash,
+		cfg: cfg, reg: reg, routes: newRoutes(modules), jetStream: js, noSuchUserHash: noSuchUserHash,
 		Concerts:    es.NewCommandHandler(cfg.Events, reg, concerts.Decider(), hc),
 		Carts:       es.NewCommandHandler(cfg.Events, reg, carts.Decider(), hc),
 		Users:       es.NewCommandHandler(cfg.Events, reg, users.Decider(), hc),
@@ -202,8 +266,9 @@ func New(cfg Config) (*App, error) {
 	if ob, ok := cfg.Events.(es.Outbox); ok {
 		a.outbox = ob
 		a.expiry = es.NewProcessHandler(ob, reg, reservations.Expiry(), es.ProcessConfig{Clock: cfg.Clock})
-		a.bus.Subscribe("reservations.ReservationTimedOut", a.expiry.Handle)
-		a.bus.Subscribe("reservations.ExpireReservation", a.expireReservation)
+		res := a.routes.module("reservations")
+		res.Subscribe("reservations.ReservationTimedOut", a.expiry.Handle)
+		res.Subscribe("reservations.ExpireReservation", a.expireReservation)
 		a.wireOrders(ob)
 		if err := a.setupTickets(ob); err != nil {
 			return nil, err
@@ -280,9 +345,11 @@ func (a *App) RunReadModels(ctx context.Context) error {
 }
 
 // RunProcesses runs only the processes: the relay that delivers the
-// outbox's messages and deadlines to the bus, and the feed of the
-// reservations' events to the expiry process. Without an outbox it has
-// nothing to run and returns nil at once.
+// outbox's messages and deadlines (to the bus, or to JetStream), the
+// JetStream consumers of the modules this process runs, and, if it runs
+// the reservations module, the feed of the reservations' events to the
+// expiry process. Without an outbox it has nothing to run and returns
+// nil at once.
 func (a *App) RunProcesses(ctx context.Context) error {
 	return runAll(ctx, a.processRuns())
 }
@@ -302,22 +369,44 @@ func (a *App) processRuns() []func(context.Context) error {
 	if a.outbox == nil {
 		return nil
 	}
-	cps, _ := a.cfg.Events.(es.CheckpointStore)
-	if cps == nil {
-		cps = &memCheckpoints{}
+	var runs []func(context.Context) error
+	if a.routes.run["reservations"] {
+		cps, _ := a.cfg.Events.(es.CheckpointStore)
+		if cps == nil {
+			cps = &memCheckpoints{}
+		}
+		// The expiry process is fed the reservations' events as messages
+		// (not the inventories', which it does not need): the event ID is
+		// the message ID, so a replay after a crash is recognised by the
+		// process handler and does nothing.
+		feed := es.NewSubscription("reservation-expiry", a.cfg.Events,
+			es.AtLeastOnce("reservation-expiry", cps, func(ctx context.Context, e es.Event) error {
+				return a.expiry.Handle(ctx, es.Message{ID: e.ID, Key: e.StreamID, Type: e.Type,
+					SchemaVersion: e.SchemaVersion, Data: e.Data, Metadata: e.Metadata})
+			}), es.SubscriptionConfig{Categories: []string{reservations.ReservationCategory}, Logger: a.cfg.Logger})
+		runs = append(runs, feed.Run)
 	}
-	// The expiry process is fed the reservations' events as messages
-	// (not the inventories', which it does not need): the event ID is the
-	// message ID, so a replay after a crash is recognised by the process
-	// handler and does nothing.
-	feed := es.NewSubscription("reservation-expiry", a.cfg.Events,
-		es.AtLeastOnce("reservation-expiry", cps, func(ctx context.Context, e es.Event) error {
-			return a.expiry.Handle(ctx, es.Message{ID: e.ID, Key: e.StreamID, Type: e.Type,
-				SchemaVersion: e.SchemaVersion, Data: e.Data, Metadata: e.Metadata})
-		}), es.SubscriptionConfig{Categories: []string{reservations.ReservationCategory}, Logger: a.cfg.Logger})
-	relay := es.NewRelay(a.outbox, a.bus, es.RelayConfig{Clock: a.cfg.Clock, PollInterval: a.cfg.RelayPollInterval,
-		Workers: a.cfg.RelayWorkers, Observer: a.cfg.RelayObserver, Logger: a.cfg.Logger})
-	return []func(context.Context) error{feed.Run, relay.Run}
+	rc := es.RelayConfig{Clock: a.cfg.Clock, PollInterval: a.cfg.RelayPollInterval, Workers: a.cfg.RelayWorkers,
+		Locker: a.cfg.RelayLocker, Observer: a.cfg.RelayObserver, Logger: a.cfg.Logger}
+	if a.jetStream == nil {
+		return append(runs, es.NewRelay(a.outbox, a.routes.bus, rc).Run)
+	}
+	// Every process runs a relay (with a RelayLocker, one of them
+	// delivers and the others stand by): it publishes the whole outbox,
+	// whichever module wrote it, and JetStream takes each message to the
+	// consumers of the modules that handle its type.
+	js := a.jetStream
+	relay := func(ctx context.Context) error {
+		pub, err := natsjs.NewPublisher(ctx, js.JetStream, natsjs.PublisherConfig{Stream: js.Stream, Subject: js.Subject})
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil // stopped while setting up: not a failure
+			}
+			return err
+		}
+		return es.NewRelay(a.outbox, pub, rc).Run(ctx)
+	}
+	return append(append(runs, relay), a.subscriberRuns()...)
 }
 
 // runAll runs every run until ctx ends or one fails, which stops the rest.

@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -70,4 +71,31 @@ func ExampleApp() {
 	// Output:
 	// order: awaiting_payment 500.00 PLN
 	// PGE Narodowy, Warsaw GA 250.00 PLN left: 98
+}
+
+// Which module handles which message type is what the modules subscribe
+// as they are wired: the in-process bus delivers by it, and so do the
+// JetStream consumers when the modules run in separate processes
+// (Config.Modules, Config.JetStream), each module's consumer receiving
+// its types.
+func ExampleApp_HandledTypes() {
+	store, err := sqlite.OpenMemory(context.Background(), sqlite.Config{})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer store.Close()
+	a, err := app.New(app.Config{Events: store, ReadModels: app.SQLiteReadModels(store), PasswordCost: 4})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println(a.Modules())
+	fmt.Println(a.HandledTypes()["finance"])
+	_, err = app.ParseModules("orders,billing")
+	fmt.Println(errors.Is(err, app.ErrUnknownModule))
+	// Output:
+	// [concerts carts reservations orders finance tickets users]
+	// [finance.CreditDue finance.InvoiceDue finance.PaymentTimedOut finance.RefundPayment finance.RequestPayment finance.ReverseCapture]
+	// true
 }

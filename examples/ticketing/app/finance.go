@@ -30,7 +30,7 @@ func (a *App) wireFinance(ob es.Outbox) error {
 	if err != nil {
 		return err
 	}
-	m.Subscribe(a.bus)
+	m.Subscribe(a.routes.module("finance"))
 	a.Finance = m
 	return nil
 }

@@ -14,8 +14,9 @@ import (
 	"esgo.dev/examples/ticketing/reservations"
 )
 
-// wireOrders makes the order and sales processes and subscribes them, the
-// seat adapter and the carts' RestoreItems to the bus.
+// wireOrders makes the order and sales processes and subscribes them (the
+// orders module's handlers), the seat adapter (the reservations module's
+// answer to the order process) and the carts' RestoreItems.
 func (a *App) wireOrders(ob es.Outbox) {
 	pc := es.ProcessConfig{Clock: a.cfg.Clock, MaxAttempts: a.cfg.MaxAttempts}
 	a.orders = es.NewProcessHandler(ob, a.reg, orders.Process(orders.Config{PaymentGrace: a.cfg.PaymentGrace}), pc)
@@ -26,15 +27,16 @@ func (a *App) wireOrders(ob es.Outbox) {
 		"orders.SeatsConfirmed", "orders.SeatsLapsed", "orders.PaymentDue",
 		"finance.PaymentSucceeded", "finance.PaymentFailed", "finance.PaymentRefunded",
 		"tickets.TicketsIssued", "tickets.DeliveryFailed"} {
-		a.bus.Subscribe(t, a.orders.Handle)
+		a.routes.module("orders").Subscribe(t, a.orders.Handle)
 	}
-	a.bus.Subscribe("orders.PlaceOrder", a.salesShards.Handle)
-	a.bus.Subscribe("orders.StopSales", a.salesShards.Handle)
-	a.bus.Subscribe("orders.ConcertCancelled", a.sales.Handle)
-	a.bus.Subscribe("orders.ReserveSeats", a.reserveSeats)
-	a.bus.Subscribe("orders.ConfirmSeats", a.confirmSeats)
-	a.bus.Subscribe("orders.ReleaseSeats", a.releaseSeats)
-	a.bus.Subscribe("carts.RestoreItems", a.restoreItems)
+	a.routes.module("orders").Subscribe("orders.PlaceOrder", a.salesShards.Handle)
+	a.routes.module("orders").Subscribe("orders.StopSales", a.salesShards.Handle)
+	a.routes.module("orders").Subscribe("orders.ConcertCancelled", a.sales.Handle)
+	res := a.routes.module("reservations")
+	res.Subscribe("orders.ReserveSeats", a.reserveSeats)
+	res.Subscribe("orders.ConfirmSeats", a.confirmSeats)
+	res.Subscribe("orders.ReleaseSeats", a.releaseSeats)
+	a.routes.module("carts").Subscribe("carts.RestoreItems", a.restoreItems)
 }
 
 // ChooseDelivery records how the tickets of the user's open cart are to

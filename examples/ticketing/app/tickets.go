@@ -38,7 +38,7 @@ func (a *App) setupTickets(ob es.Outbox) error {
 	if err != nil {
 		return err
 	}
-	svc.Subscribe(a.bus)
+	svc.Subscribe(a.routes.module("tickets"))
 	a.tickets = svc
 	return nil
 }

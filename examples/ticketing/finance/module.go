@@ -90,9 +90,12 @@ func New(cfg Config) (*Module, error) {
 	}, nil
 }
 
-// Subscribe subscribes the module's message handlers to bus: the public
+// Subscribe subscribes the module's message handlers to bus (an *es.Bus,
+// or anything that routes messages by type to handlers): the public
 // RequestPayment and RefundPayment, and finance's own messages.
-func (m *Module) Subscribe(bus *es.Bus) {
+func (m *Module) Subscribe(bus interface {
+	Subscribe(msgType string, h func(ctx context.Context, m es.Message) error)
+}) {
 	bus.Subscribe("finance.RequestPayment", m.HandleRequestPayment)
 	bus.Subscribe("finance.RefundPayment", m.HandleRefundPayment)
 	bus.Subscribe("finance.PaymentTimedOut", m.HandlePaymentTimedOut)

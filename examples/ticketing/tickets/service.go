@@ -92,9 +92,12 @@ func NewService(cfg Config) (*Service, error) {
 
 // Subscribe subscribes the service to the messages it handles:
 // "tickets.IssueTickets", "tickets.VoidTickets" and its own SendTicket and
-// CheckParcel. Each handler is idempotent by message ID, so the bus's
-// redeliveries are harmless.
-func (s *Service) Subscribe(bus *es.Bus) {
+// CheckParcel, on bus (an *es.Bus, or anything that routes messages by
+// type to handlers). Each handler is idempotent by message ID, so the
+// bus's redeliveries are harmless.
+func (s *Service) Subscribe(bus interface {
+	Subscribe(msgType string, h func(ctx context.Context, m es.Message) error)
+}) {
 	bus.Subscribe("tickets.IssueTickets", s.issue)
 	bus.Subscribe("tickets.VoidTickets", s.void)
 	bus.Subscribe(SendTicketType, s.sendTicket)
