@@ -27,7 +27,7 @@ func loadtestCommand(ctx context.Context, args []string) error {
 	fs.DurationVar(&cfg.Duration, "duration", 0, "stop starting buyers after this long (0: when all have come)")
 	fs.DurationVar(&cfg.Hold, "hold", 10*time.Second, "how long a reservation holds its seats (short, so that abandoned holds expire during the sale)")
 	fs.Float64Var(&cfg.Abandon, "abandon", 0.1, "fraction of buyers who never pay (their holds expire)")
-	fs.IntVar(&cfg.RelayWorkers, "relay-workers", 2, "relay workers delivering messages")
+	fs.IntVar(&cfg.RelayWorkers, "relay-workers", 0, "relay workers delivering messages (default 2 on SQLite, 8 on PostgreSQL)")
 	fs.BoolVar(&cfg.ReadModels, "read-models", false, "run the read models' projections during the sale too")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the sale to this file (go tool pprof reads it)")
 	_ = fs.Parse(args)

@@ -88,9 +88,11 @@ type Config struct {
 	// Abandon is the fraction of buyers whose payment never completes
 	// (default 0; negative means none).
 	Abandon float64
-	// RelayWorkers is how many relay workers deliver messages (default 2:
-	// on SQLite, whose one writer every worker waits for, more workers
-	// deliver less).
+	// RelayWorkers is how many relay workers deliver messages (default 2
+	// on SQLite, whose one writer every worker waits for, so that more
+	// workers deliver less; 8 on PostgreSQL, where they write in
+	// parallel). The PostgreSQL pool gets a connection for each worker and
+	// each active buyer, unless the DSN sets pool_max_conns.
 	RelayWorkers int
 	// ReadModels runs the app's read models (its SQL projections, each a
 	// subscription) during the sale, as app.Run does. Off by default: no
@@ -118,7 +120,12 @@ func (c Config) withDefaults() (Config, error) {
 	c.Buyers = cmp.Or(c.Buyers, 200_000)
 	c.Concurrency = cmp.Or(c.Concurrency, 32)
 	c.Hold = cmp.Or(c.Hold, 10*time.Second)
-	c.RelayWorkers = cmp.Or(c.RelayWorkers, 2)
+	if c.RelayWorkers == 0 {
+		c.RelayWorkers = 2
+		if c.Store == "postgres" {
+			c.RelayWorkers = 8
+		}
+	}
 	c.Seed = cmp.Or(c.Seed, 1)
 	if c.Seats < 10 || c.Buyers < 1 || c.Concurrency < 1 || c.Hold < 0 || c.Duration < 0 || c.Abandon > 1 || c.RelayWorkers < 1 {
 		return c, fmt.Errorf("loadtest: want at least 10 seats, a buyer, a concurrency of 1, an abandon fraction up to 1 and no negative durations")
@@ -335,7 +342,16 @@ func openStores(ctx context.Context, cfg Config, obs es.StoreObserver) (events e
 	if cfg.Store == "sqlite" {
 		return sq, sq, closeAll, nil
 	}
-	pool, err := pgxpool.New(ctx, cfg.DSN)
+	pc, err := pgxpool.ParseConfig(cfg.DSN)
+	if err != nil {
+		return nil, nil, closeAll, fmt.Errorf("loadtest: postgres: %w", err)
+	}
+	if !strings.Contains(cfg.DSN, "pool_max_conns") {
+		// pgxpool's default (4 on this machine's 2 cores) would make the
+		// buyers and the relay's workers queue for connections.
+		pc.MaxConns = int32(cfg.Concurrency + cfg.RelayWorkers + 8)
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, pc)
 	if err != nil {
 		return nil, nil, closeAll, fmt.Errorf("loadtest: postgres: %w", err)
 	}
