@@ -30,7 +30,9 @@ func TestCancellingAConcertNamedLikeAShardOfAnotherLeavesTheOthersOrders(t *test
 	}
 	// Let the relay deliver the cancellation and what it sends: the last
 	// shard of the cancelled concert stopped, and a moment more.
-	waitFor(t, func() bool { return len(s.events(t, fmt.Sprintf("salesshard-%s/%03d", other, orders.SalesShards-1))) > 0 })
+	waitFor(t, func() bool {
+		return len(s.events(t, fmt.Sprintf("salesshard-%s/%03d", other, orders.SalesShards-1))) > 0
+	})
 	for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
 		o, err := s.Order(ctx, paid)
 		if err != nil {

@@ -83,4 +83,3 @@ func TestConcurrentOrdersAndTheStopOfOneShardCancelEachOrderOnce(t *testing.T) {
 		}
 	}
 }
-
