@@ -80,7 +80,9 @@ func startShareFeeder(ctx context.Context, t *testing.T, s *postgres.Store) *sha
 			for _, k := range f.keys {
 				enq.Messages = append(enq.Messages, note(k, f.next[k]))
 			}
-			if _, err := s.AppendEnqueue(ctx, enq); err != nil {
+			// Not cut short by the stop: an append that committed while
+			// its context ended would be delivered yet not counted.
+			if _, err := s.AppendEnqueue(context.WithoutCancel(ctx), enq); err != nil {
 				if ctx.Err() == nil {
 					failed.Do(func() { t.Errorf("feeding the outbox: %v", err) })
 				}
@@ -159,22 +161,25 @@ func TestRelaySharingProcesses(t *testing.T) {
 			}
 		}
 	}
-	bothDeliver := func(a, b *outboxChild) {
+	// The waits report how long they took, as figures, not as checks.
+	bothDeliver := func(a, b *outboxChild) time.Duration {
 		t.Helper()
-		m := mark()
+		start, m := time.Now(), mark()
 		until(fmt.Sprintf("processes %d and %d both deliver", a.pid(), b.pid()), func() bool {
 			na, _ := count(a.pid(), m)
 			nb, _ := count(b.pid(), m)
 			return na > 0 && nb > 0
 		})
+		return time.Since(start)
 	}
-	deliversAll := func(c *outboxChild) {
+	deliversAll := func(c *outboxChild) time.Duration {
 		t.Helper()
-		m := mark()
+		start, m := time.Now(), mark()
 		until(fmt.Sprintf("process %d delivers every group", c.pid()), func() bool {
 			_, g := count(c.pid(), m)
 			return g == es.RelayGroups
 		})
+		return time.Since(start)
 	}
 	const budget = 20
 	feeder := startShareFeeder(ctx, t, s)
@@ -186,16 +191,19 @@ func TestRelaySharingProcesses(t *testing.T) {
 	b := startOutboxChild(t, s.Schema(), "share", life)
 	t.Logf("A is process %d, B %d", a.pid(), b.pid())
 	a.release(t)
-	bothDeliver(a, b)
+	shared := bothDeliver(a, b)
 	a.stop(ctx, t, s.Pool())
-	deliversAll(b)
+	afterStop := deliversAll(b)
 
 	c := startOutboxChild(t, s.Schema(), "share", childLife{Budget: budget, Delay: time.Millisecond, Workers: 3})
 	t.Logf("C is process %d", c.pid())
-	bothDeliver(b, c)
+	joined := bothDeliver(b, c)
 	until("C stalls in a delivery", func() bool { n, _ := count(c.pid(), 0); return n > budget })
 	c.kill(t)
-	deliversAll(b)
+	afterKill := deliversAll(b)
+	t.Logf("A and B shared %v after A resumed; B delivered every group %v after A stopped; "+
+		"B and C shared %v after C started; B delivered every group %v after C was killed (RebalanceInterval 100ms)",
+		shared.Round(time.Millisecond), afterStop.Round(time.Millisecond), joined.Round(time.Millisecond), afterKill.Round(time.Millisecond))
 
 	fed := feeder.end()
 	waitForBacklog(ctx, t, s, 0)
