@@ -262,8 +262,19 @@ func TestRelayStopsWhenTheOutboxOutlastsItsRetries(t *testing.T) {
 	}
 }
 
+// lockOnly is a Locker that is not an es.TryLocker.
+type lockOnly struct{ *memory.Locker }
+
+func (l lockOnly) TryLock() {} // hides memory.Locker's
+
 func TestRelayRunRefusesAnInvalidConfig(t *testing.T) {
-	for _, cfg := range []es.RelayConfig{{Workers: -1}, {Workers: es.OutboxBuckets + 1}, {MaxOutageRetries: -2}} {
+	for _, cfg := range []es.RelayConfig{{Workers: -1}, {Workers: es.OutboxBuckets + 1}, {MaxOutageRetries: -2},
+		{RebalanceInterval: -time.Second, Locker: memory.NewLocker()},
+		// Without a Locker that can share, there is nothing to rebalance:
+		// a relay configured so would not share, whatever its author meant.
+		{RebalanceInterval: time.Second},
+		{RebalanceInterval: time.Second, Locker: lockOnly{memory.NewLocker()}},
+	} {
 		if err := es.NewRelay(memory.New(memory.Config{}), es.NewBus(), cfg).Run(context.Background()); !errors.Is(err, es.ErrInvalidConfig) {
 			t.Errorf("Run with %+v = %v, want ErrInvalidConfig", cfg, err)
 		}

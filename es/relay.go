@@ -32,15 +32,40 @@ func (f PublisherFunc) Publish(ctx context.Context, m Message) error { return f(
 // relay's workers owns the buckets b with b % Workers == its number, so
 // one worker delivers all messages of a key, in order.
 //
-// With a Locker, the relay takes one lease, named [RelayLease], before any
-// worker starts, and its workers stop when the lease is lost: any number
-// of processes can run the relay, one of them delivers and the others
-// stand by to take over. One lease for the whole relay, rather than one
-// per worker, is what keeps each bucket to one active worker whatever the
-// processes' Workers settings: leases named after a worker's number and
-// count would let a relay with 2 workers and one with 4 both serve bucket
-// 0 during a rolling deploy that changes the setting. Deliveries scale
-// with Workers inside the active process.
+// # Several processes
+//
+// With a Locker that is a [TryLocker] (those of es/postgres, es/sqlite
+// and es/memory are), relays in several processes share the outbox. The
+// buckets form [RelayGroups] groups (bucket b is in group b %
+// RelayGroups), and a relay delivers the buckets of the groups whose
+// lease, "es-relay:<group>", it holds. The groups are fixed, whatever the
+// relays' Workers, so that relays configured differently (a rolling
+// deploy that changes the setting) never serve one bucket together: a
+// bucket is served by whoever holds its group's lease, and by one worker
+// there. Each relay also holds a membership lease ("es-relay-member:<n>",
+// the first free n below RelayGroups) and, every RebalanceInterval,
+// counts the membership leases held, so it knows how many relays are
+// alive without a table of its own; it then holds its fair share,
+// ceil(RelayGroups / relays) groups: it takes free groups (those of a
+// relay that stopped or died) up to its share, and gives up the groups
+// beyond it once it has seen the smaller share twice in a row (so that a
+// count taken while a peer was looking does not shuffle groups around).
+// It gives a group up only after its workers have finished and recorded
+// the deliveries in flight, so the next holder does not deliver a
+// message of that group while it still does. When a lease is lost (its
+// connection died), the relay stops delivering at once: the workers'
+// context is cancelled, and the relay takes groups again at its next
+// look. So a second relay gets its share within about three
+// RebalanceIntervals; when a relay stops, the others take its groups
+// within one; when one dies, within one after the Locker has noticed
+// (on PostgreSQL, at once when a process dies, since the server ends the
+// session of a closed connection).
+//
+// With a Locker that is not a TryLocker, the relay takes one lease,
+// named [RelayLease], before any worker starts, and its workers stop when
+// the lease is lost: any number of processes can run the relay, one of
+// them delivers and the others stand by to take over. Do not mix the two
+// kinds of Locker on one outbox: they do not exclude each other.
 //
 // A Relay is safe for concurrent use, but Run it once at a time.
 type Relay struct {
@@ -77,10 +102,17 @@ type RelayConfig struct {
 	MinBackoff, MaxBackoff time.Duration
 	// Clock decides which messages are due (default [SystemClock]).
 	Clock Clock
-	// Locker, when set, makes the relay hold the lease [RelayLease] while
-	// it delivers, so that relays in several processes can stand by for
-	// each other.
+	// Locker, when set, lets relays in several processes work together:
+	// with a [TryLocker] they share the bucket groups, with another
+	// Locker one of them holds [RelayLease] and delivers while the others
+	// stand by (see [Relay]).
 	Locker Locker
+	// RebalanceInterval is how often a relay sharing the outbox (its
+	// Locker is a [TryLocker]) counts its peers and takes or gives up
+	// groups, give or take a fifth for jitter (default 1s). It bounds how
+	// long a group stays without a relay after its relay stopped or died.
+	// Setting it without such a Locker is an invalid configuration.
+	RebalanceInterval time.Duration
 	// Observer, when set, is told of deliveries and the backlog
 	// (esgo.dev/es/esprom has one for Prometheus).
 	Observer RelayObserver
@@ -89,17 +121,23 @@ type RelayConfig struct {
 }
 
 func (c RelayConfig) withDefaults() (RelayConfig, error) {
-	if c.Workers < 0 || c.BatchSize < 0 || c.PollInterval < 0 || c.MaxAttempts < 0 || c.MaxOutageRetries < 0 || c.MinBackoff < 0 || c.MaxBackoff < 0 {
-		return c, fmt.Errorf("%w: relay: negative Workers, BatchSize, PollInterval, MaxAttempts, MaxOutageRetries or backoff", ErrInvalidConfig)
+	if c.Workers < 0 || c.BatchSize < 0 || c.PollInterval < 0 || c.MaxAttempts < 0 || c.MaxOutageRetries < 0 ||
+		c.MinBackoff < 0 || c.MaxBackoff < 0 || c.RebalanceInterval < 0 {
+		return c, fmt.Errorf("%w: relay: negative Workers, BatchSize, PollInterval, MaxAttempts, MaxOutageRetries, backoff or RebalanceInterval", ErrInvalidConfig)
 	}
 	if c.Workers > OutboxBuckets {
 		return c, fmt.Errorf("%w: relay: %d workers, but there are only %d buckets", ErrInvalidConfig, c.Workers, OutboxBuckets)
+	}
+	if _, ok := c.Locker.(TryLocker); c.RebalanceInterval != 0 && !ok {
+		return c, fmt.Errorf("%w: relay: RebalanceInterval is set, but the Locker (%T) is not a TryLocker: "+
+			"the relay would not share the outbox", ErrInvalidConfig, c.Locker)
 	}
 	c.Workers = cmp.Or(c.Workers, 1)
 	c.BatchSize = cmp.Or(c.BatchSize, 100)
 	c.PollInterval = cmp.Or(c.PollInterval, 100*time.Millisecond)
 	c.MaxAttempts = cmp.Or(c.MaxAttempts, 10)
 	c.MaxOutageRetries = cmp.Or(c.MaxOutageRetries, 30)
+	c.RebalanceInterval = cmp.Or(c.RebalanceInterval, time.Second)
 	var err error
 	if c.MinBackoff, c.MaxBackoff, err = backoffBounds("relay", c.MinBackoff, c.MaxBackoff, 100*time.Millisecond, time.Minute); err != nil {
 		return c, err
@@ -122,9 +160,20 @@ func NewRelay(outbox Outbox, pub Publisher, cfg RelayConfig) *Relay {
 // delivery it finished.
 const markTimeout = 5 * time.Second
 
-// RelayLease is the name of the lease a relay with a Locker holds while
-// it delivers.
+// RelayLease is the name of the lease a relay holds while it delivers
+// when its Locker is not a [TryLocker].
 const RelayLease = "es-relay"
+
+// RelayGroups is the number of groups the buckets form for relays that
+// share an outbox: bucket b is in group b % RelayGroups. It is also the
+// most relays that can deliver at once; more stand by.
+const RelayGroups = 16
+
+// relayGroupLease is the name of the lease of bucket group g.
+func relayGroupLease(g int) string { return fmt.Sprintf("%s:%d", RelayLease, g) }
+
+// relayMemberLease is the name of membership lease n.
+func relayMemberLease(n int) string { return fmt.Sprintf("%s-member:%d", RelayLease, n) }
 
 // Run delivers messages until ctx ends, then returns nil. It returns an
 // error if the configuration is invalid (wrapping [ErrInvalidConfig]), or
@@ -140,7 +189,10 @@ func (r *Relay) Run(ctx context.Context) error {
 	}
 	r.cfg = cfg
 	if r.cfg.Locker == nil {
-		return r.deliver(ctx)
+		return r.deliver(ctx, ctx, allBuckets())
+	}
+	if tl, ok := r.cfg.Locker.(TryLocker); ok {
+		return r.share(ctx, tl)
 	}
 	failures := 0
 	for ctx.Err() == nil {
@@ -154,11 +206,11 @@ func (r *Relay) Run(ctx context.Context) error {
 				return fmt.Errorf("es: relay: taking the lease failed %d times in a row: %w", failures, err)
 			}
 			r.cfg.Logger.WarnContext(ctx, "relay: taking the lease failed", "failures", failures, "err", err)
-			sleep(ctx, jitter(min(r.cfg.MinBackoff<<min(failures, 30), r.cfg.MaxBackoff)))
+			sleep(ctx, r.outageBackoff(failures))
 			continue
 		}
 		failures = 0
-		err = r.deliver(held)
+		err = r.deliver(held, held, allBuckets())
 		release()
 		if err != nil {
 			return err
@@ -170,23 +222,45 @@ func (r *Relay) Run(ctx context.Context) error {
 	return nil
 }
 
-// deliver runs the workers until ctx ends (then it returns nil) or one of
-// them returns an error.
-func (r *Relay) deliver(ctx context.Context) error {
-	ctx, cancel := context.WithCancelCause(ctx)
+// outageBackoff is the wait after the failures-th failure in a row of
+// the outbox or the Locker.
+func (r *Relay) outageBackoff(failures int) time.Duration {
+	return jitter(min(r.cfg.MinBackoff<<min(failures, 30), r.cfg.MaxBackoff))
+}
+
+func allBuckets() []int {
+	b := make([]int, OutboxBuckets)
+	for i := range b {
+		b[i] = i
+	}
+	return b
+}
+
+// deliver runs the workers over buckets until soft ends (then they
+// finish the message at hand, and deliver returns nil) or one of them
+// returns an error. When hard ends, the deliveries in flight are
+// cancelled too.
+func (r *Relay) deliver(hard, soft context.Context, buckets []int) error {
+	hard, cancel := context.WithCancelCause(hard)
 	defer cancel(nil)
+	soft, cancelSoft := context.WithCancel(soft)
+	defer cancelSoft()
+	defer context.AfterFunc(hard, cancelSoft)()
 	var (
 		wg       sync.WaitGroup
 		errOnce  sync.Once
 		firstErr error
 	)
-	for w := range r.cfg.Workers {
-		var buckets []int
-		for b := w; b < OutboxBuckets; b += r.cfg.Workers {
-			buckets = append(buckets, b)
+	owned := make([][]int, r.cfg.Workers)
+	for _, b := range buckets {
+		owned[b%r.cfg.Workers] = append(owned[b%r.cfg.Workers], b)
+	}
+	for w, buckets := range owned {
+		if len(buckets) == 0 {
+			continue
 		}
 		wg.Go(func() {
-			if err := r.worker(ctx, w, buckets); err != nil {
+			if err := r.worker(hard, soft, w, buckets); err != nil {
 				errOnce.Do(func() { firstErr = err })
 				cancel(err)
 			}
@@ -196,32 +270,32 @@ func (r *Relay) deliver(ctx context.Context) error {
 	return firstErr
 }
 
-// worker delivers its buckets' messages until ctx ends, or returns the
+// worker delivers its buckets' messages until soft ends, or returns the
 // error that outlasted MaxOutageRetries retries.
-func (r *Relay) worker(ctx context.Context, w int, buckets []int) error {
+func (r *Relay) worker(hard, soft context.Context, w int, buckets []int) error {
 	failures := 0
-	for ctx.Err() == nil {
-		n, err := r.deliverDue(ctx, buckets)
-		if err != nil && ctx.Err() == nil {
+	for soft.Err() == nil {
+		n, err := r.deliverDue(hard, soft, buckets)
+		if err != nil && soft.Err() == nil {
 			failures++
 			if failures > r.cfg.MaxOutageRetries {
 				return fmt.Errorf("es: relay worker %d: the outbox failed %d times in a row: %w", w, failures, err)
 			}
-			r.cfg.Logger.WarnContext(ctx, "relay: the outbox failed", "worker", w, "failures", failures, "err", err)
-			sleep(ctx, jitter(min(r.cfg.MinBackoff<<min(failures, 30), r.cfg.MaxBackoff)))
+			r.cfg.Logger.WarnContext(soft, "relay: the outbox failed", "worker", w, "failures", failures, "err", err)
+			sleep(soft, r.outageBackoff(failures))
 			continue
 		}
 		failures = 0
 		if n < r.cfg.BatchSize {
-			sleep(ctx, r.cfg.PollInterval)
+			sleep(soft, r.cfg.PollInterval)
 		}
 	}
 	return nil
 }
 
-// deliverDue delivers one batch of due messages. It returns how many it
-// fetched.
-func (r *Relay) deliverDue(ctx context.Context, buckets []int) (int, error) {
+// deliverDue delivers one batch of due messages, and stops between two
+// messages when soft ends. It returns how many it fetched.
+func (r *Relay) deliverDue(ctx, soft context.Context, buckets []int) (int, error) {
 	now := r.cfg.Clock.Now()
 	msgs, err := r.outbox.Due(ctx, now, buckets, r.cfg.BatchSize)
 	if err != nil {
@@ -234,7 +308,7 @@ func (r *Relay) deliverDue(ctx context.Context, buckets []int) (int, error) {
 	}
 	held := make(map[string]bool) // keys with a failed message in this batch
 	for _, m := range msgs {
-		if ctx.Err() != nil {
+		if soft.Err() != nil {
 			return len(msgs), nil
 		}
 		if held[m.Key] {
@@ -254,9 +328,6 @@ func (r *Relay) deliverDue(ctx context.Context, buckets []int) (int, error) {
 			cancel()
 			if err != nil {
 				return len(msgs), err
-			}
-			if ctx.Err() != nil {
-				return len(msgs), nil
 			}
 			continue
 		}

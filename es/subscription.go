@@ -81,6 +81,20 @@ type Locker interface {
 	Lock(ctx context.Context, name string) (held context.Context, release func(), err error)
 }
 
+// TryLocker is a [Locker] that can also try a lease without waiting for
+// it. A [Relay] whose Locker is a TryLocker shares the outbox with the
+// relays of other processes (each takes some of the outbox's bucket
+// groups) rather than standing by for one of them.
+type TryLocker interface {
+	Locker
+	// TryLock takes the lease called name if nobody holds it, as Lock
+	// does, and reports ok; if somebody holds it, it returns ok false at
+	// once. It returns an error only when it cannot tell (the database
+	// cannot be reached, or ctx ended). A name this process already holds
+	// counts as held, whichever call took it.
+	TryLock(ctx context.Context, name string) (held context.Context, release func(), ok bool, err error)
+}
+
 // HandlerError reports an event that a subscription's consumer kept
 // failing on. The subscription stops rather than skip the event: a read
 // model that silently missed an event would be wrong ever after. Fix the

@@ -11,8 +11,10 @@ import (
 	"esgo.dev/es"
 )
 
-// TestRelayLease checks that relays sharing a lease keep one active
-// worker per bucket whatever their Workers settings: relays with 2 and 4
+// TestRelayLease checks that relays sharing one lease (their Locker is
+// not an [es.TryLocker]: newLocker's Lockers are wrapped so that they do
+// not look like one) keep one active worker per bucket whatever their
+// Workers settings: relays with 2 and 4
 // workers (a rolling deploy that changes the setting) run side by side
 // over one outbox, each with its own Locker from newLocker (as two
 // processes would have), and the first is stopped half-way so that the
@@ -77,7 +79,7 @@ func TestRelayLease(t *testing.T, o es.Outbox, newLocker func() es.Locker) {
 	}
 	run := func(ctx context.Context, name string, workers int) <-chan error {
 		done := make(chan error, 1)
-		cfg := es.RelayConfig{Workers: workers, Locker: newLocker(), PollInterval: 5 * time.Millisecond,
+		cfg := es.RelayConfig{Workers: workers, Locker: lockOnly{newLocker()}, PollInterval: 5 * time.Millisecond,
 			Logger: slog.New(slog.DiscardHandler)}
 		go func() { done <- es.NewRelay(o, publisher(name), cfg).Run(ctx) }()
 		return done
@@ -129,4 +131,12 @@ func TestRelayLease(t *testing.T, o es.Outbox, newLocker func() es.Locker) {
 	if repeated > 10 {
 		t.Errorf("... %d messages delivered more than once in all", repeated)
 	}
+}
+
+// lockOnly hides every method of a Locker but Lock, so that a relay takes
+// the one lease [es.RelayLease].
+type lockOnly struct{ l es.Locker }
+
+func (l lockOnly) Lock(ctx context.Context, name string) (context.Context, func(), error) {
+	return l.l.Lock(ctx, name)
 }

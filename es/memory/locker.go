@@ -3,6 +3,7 @@ package memory
 import (
 	"context"
 
+	"esgo.dev/es"
 	"esgo.dev/es/storekit"
 )
 
@@ -19,3 +20,10 @@ func NewLocker() *Locker { return &Locker{} }
 func (l *Locker) Lock(ctx context.Context, name string) (context.Context, func(), error) {
 	return l.local.Lock(ctx, name)
 }
+
+// TryLock implements [es.TryLocker].
+func (l *Locker) TryLock(ctx context.Context, name string) (context.Context, func(), bool, error) {
+	return l.local.TryLock(ctx, name)
+}
+
+var _ es.TryLocker = (*Locker)(nil)

@@ -64,6 +64,12 @@ func TestRelayLease(t *testing.T) {
 	estest.TestRelayLease(t, memory.New(memory.Config{}), func() es.Locker { return l })
 }
 
+func TestRelaySharing(t *testing.T) {
+	l := memory.NewLocker()
+	// One Locker: its leases exclude each other as those of several would.
+	estest.TestRelaySharing(t, memory.New(memory.Config{}), func() es.Locker { return l })
+}
+
 func TestObserver(t *testing.T) {
 	estest.TestStoreObserver(t, func(_ *testing.T, o es.StoreObserver) es.Store { return memory.New(memory.Config{Observer: o}) })
 }

@@ -2,6 +2,7 @@ package postgres_test
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -29,7 +30,7 @@ import (
 // re-run with these variables set.
 const (
 	envOutboxSchema = "ES_PG_OUTBOX_SCHEMA"
-	envOutboxMode   = "ES_PG_OUTBOX_MODE" // "effects", "locker" or "process"
+	envOutboxMode   = "ES_PG_OUTBOX_MODE" // "effects", "locker", "share" or "process"
 	envOutboxLife   = "ES_PG_OUTBOX_LIFE" // a childLife, as JSON
 )
 
@@ -59,6 +60,8 @@ type childLife struct {
 	// child from racing through its budget between two looks of the
 	// parent.
 	Delay time.Duration
+	// Workers is the relay's Workers (default 4).
+	Workers int
 }
 
 // TestHelperOutboxChild is not a test: it is the body of the child
@@ -97,9 +100,6 @@ func TestHelperOutboxChild(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Each of the 4 workers' leases holds a connection for as long as it
-	// lasts (postgres.Locker): the pool needs more than 4, or a process
-	// holding every lease waits for a connection forever.
 	cfg.MaxConns = 12
 	// The parent tells our server sessions by their name (childApp).
 	cfg.ConnConfig.RuntimeParams["application_name"] = childApp(os.Getpid())
@@ -114,7 +114,7 @@ func TestHelperOutboxChild(t *testing.T) {
 	}
 	defer s.Close()
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
-	rc := es.RelayConfig{Workers: 4, PollInterval: 20 * time.Millisecond,
+	rc := es.RelayConfig{Workers: cmp.Or(life.Workers, 4), PollInterval: 20 * time.Millisecond,
 		MaxAttempts: 1000, MinBackoff: time.Millisecond, MaxBackoff: 20 * time.Millisecond, Logger: logger}
 	var pub es.Publisher
 	switch mode := os.Getenv(envOutboxMode); mode {
@@ -123,6 +123,12 @@ func TestHelperOutboxChild(t *testing.T) {
 	case "locker":
 		pub = effectPublisher(s)
 		rc.Locker = s.Locker()
+	case "share":
+		rc.Locker, rc.RebalanceInterval = s.Locker(), 100*time.Millisecond
+		if err := es.NewRelay(s, sharePublisher(s, life, released), rc).Run(ctx); err != nil {
+			t.Fatal(err)
+		}
+		return
 	case "process":
 		pub = bookingBus(s)
 	default:
@@ -721,27 +727,27 @@ lives:
 	}
 }
 
-// TestRelayTwoProcesses runs the relay in two processes that share its
-// workers' leases (RelayConfig.Locker), kills one that delivered while it
-// still has work (a budget keeps both from finishing), starts another,
-// and enqueues more: every message takes effect once, in order per key;
-// the buckets of each worker lease were served by one process at a time,
-// and the killed process's work moved to another.
+// TestRelayTwoProcesses runs the relay in two processes that share the
+// outbox's bucket groups (RelayConfig.Locker), kills one that delivered
+// while it still has work (a budget keeps both from finishing), starts
+// another, and enqueues more: every message takes effect once, in order
+// per key, and the killed process's groups moved to another.
+// TestRelaySharingProcesses checks the hand-overs themselves.
 func TestRelayTwoProcesses(t *testing.T) {
-	const total, keys, budget = 750, 25, 100
+	const total, keys, budget = 750, 48, 100
 	s := pgtest.NewStore(t, postgres.Config{})
 	ctx, cancel := context.WithTimeout(context.Background(), crashTimeout)
 	defer cancel()
 	createEffectTables(ctx, t, s)
 	effects := pgx.Identifier{s.Schema(), "effects"}.Sanitize()
-	// The keys of the second half cover every worker's buckets, so the
-	// killed process's leases have work after the kill.
+	// The keys of the second half cover every bucket group, so the
+	// killed process's groups have work after the kill.
 	covered := map[int]bool{}
 	for k := range keys {
-		covered[es.MessageBucket(fmt.Sprintf("b-%d", k))%4] = true
+		covered[es.MessageBucket(fmt.Sprintf("b-%d", k))%es.RelayGroups] = true
 	}
-	if len(covered) != 4 {
-		t.Fatalf("the keys b-* cover the buckets of %d of the 4 workers", len(covered))
+	if len(covered) != es.RelayGroups {
+		t.Fatalf("the keys b-* cover %d of the %d bucket groups", len(covered), es.RelayGroups)
 	}
 
 	want := enqueueNotes(ctx, t, s, "a", total, keys)
@@ -792,8 +798,7 @@ func TestRelayTwoProcesses(t *testing.T) {
 	}
 	checkEffects(ctx, t, s, want, true)
 
-	// Per worker (its lease, its buckets), the processes that applied
-	// effects, in turn: one, or the killed one and then another.
+	// Per bucket group, the processes that applied effects, in turn.
 	rows, err := s.Pool().Query(ctx, `SELECT key, pid FROM `+effects+` ORDER BY id`)
 	if err != nil {
 		t.Fatal(err)
@@ -806,24 +811,23 @@ func TestRelayTwoProcesses(t *testing.T) {
 	)
 	if _, err := pgx.ForEachRow(rows, []any{&key, &pid}, func() error {
 		pids[pid] = true
-		w := es.MessageBucket(key) % 4
-		if seg := segments[w]; len(seg) == 0 || seg[len(seg)-1] != pid {
-			segments[w] = append(seg, pid)
+		g := es.MessageBucket(key) % es.RelayGroups
+		if seg := segments[g]; len(seg) == 0 || seg[len(seg)-1] != pid {
+			segments[g] = append(seg, pid)
 		}
 		return nil
 	}); err != nil {
 		t.Fatal(err)
 	}
 	handedOver := 0
-	for w, seg := range segments {
-		if len(seg) > 2 || len(seg) == 2 && seg[0] != victim {
-			t.Fatalf("worker %d: effects by processes %v in turn (killed: %d): two held its lease", w, seg, victim)
-		}
-		if len(seg) == 2 {
-			handedOver++
+	for _, seg := range segments {
+		for i := 1; i < len(seg); i++ {
+			if seg[i-1] == victim {
+				handedOver++
+			}
 		}
 	}
-	t.Logf("effects by %d processes; the leases of %d workers passed from the killed process to another", len(pids), handedOver)
+	t.Logf("effects by %d processes; %d groups passed from the killed process to another", len(pids), handedOver)
 	if handedOver == 0 {
 		t.Fatal("no lease of the killed process passed to another")
 	}

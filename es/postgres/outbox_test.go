@@ -35,6 +35,13 @@ func TestRelayLease(t *testing.T) {
 	estest.TestRelayLease(t, s, func() es.Locker { return s.Locker() })
 }
 
+func TestRelaySharing(t *testing.T) {
+	s := pgtest.NewStore(t, postgres.Config{})
+	// A Locker per relay, each with a lease session of its own, as
+	// separate processes would have.
+	estest.TestRelaySharing(t, s, func() es.Locker { return s.Locker() })
+}
+
 // TestRelayKeyOrder has 6 writers enqueue messages of 8 shared keys (and
 // one key each of their own) while some of their transactions stay open
 // for up to 200 ms after drawing their sequence numbers and before

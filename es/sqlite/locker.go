@@ -4,11 +4,13 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"os"
 	"strings"
 	"sync"
 	"time"
 
+	"esgo.dev/es"
 	"esgo.dev/es/storekit"
 )
 
@@ -45,6 +47,10 @@ func NewLocker(path string) *Locker {
 // open the store's file, or, for a store in memory, within this process.
 func (s *Store) Locker() *Locker { return s.locker }
 
+// errLockBusy is lockFile's answer, when told not to wait, to a lock
+// file another holds.
+var errLockBusy = errors.New("sqlite: lock busy")
+
 // Lock implements [es.Locker]. It blocks until it holds the lease called
 // name or ctx ends.
 func (l *Locker) Lock(ctx context.Context, name string) (context.Context, func(), error) {
@@ -52,10 +58,31 @@ func (l *Locker) Lock(ctx context.Context, name string) (context.Context, func()
 	if err != nil {
 		return nil, nil, err
 	}
+	return l.lockFile(ctx, name, held, releaseLocal, true)
+}
+
+// TryLock implements [es.TryLocker]: it takes the lease called name if
+// no holder in any process has it, and reports false at once otherwise.
+func (l *Locker) TryLock(ctx context.Context, name string) (context.Context, func(), bool, error) {
+	held, releaseLocal, ok, err := l.local.TryLock(ctx, name)
+	if err != nil || !ok {
+		return nil, nil, false, err
+	}
+	held, release, err := l.lockFile(ctx, name, held, releaseLocal, false)
+	if errors.Is(err, errLockBusy) {
+		return nil, nil, false, nil
+	}
+	return held, release, err == nil, err
+}
+
+// lockFile adds the lock file of the lease called name to the lease held
+// in this process (held, releaseLocal): it takes it (waiting for it, if
+// wait) and watches it.
+func (l *Locker) lockFile(ctx context.Context, name string, held context.Context, releaseLocal func(), wait bool) (context.Context, func(), error) {
 	held, cancel := context.WithCancel(held)
 	unlockFile := func() {}
 	if l.path != "" {
-		f, err := lockFile(ctx, l.lockPath(name))
+		f, err := lockFile(ctx, l.lockPath(name), wait)
 		if err != nil {
 			cancel()
 			releaseLocal()
@@ -83,6 +110,8 @@ func (l *Locker) Lock(ctx context.Context, name string) (context.Context, func()
 		})
 	}, nil
 }
+
+var _ es.TryLocker = (*Locker)(nil)
 
 // lockPath is the lock file of the lease called name: the database's
 // path, ".lock-", and the name with characters unsafe in a file name

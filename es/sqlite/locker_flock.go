@@ -12,11 +12,12 @@ import (
 )
 
 // lockFile opens (creating) the lock file at path and takes an exclusive
-// flock on it, polling every lockPoll until it gets it or ctx ends. Each
+// flock on it, polling every lockPoll until it gets it or ctx ends (or,
+// unless wait, returning errLockBusy at once when another holds it). Each
 // call opens its own descriptor: flock locks belong to the open file
 // description, so two calls in one process exclude each other as two
 // processes do.
-func lockFile(ctx context.Context, path string) (*os.File, error) {
+func lockFile(ctx context.Context, path string, wait bool) (*os.File, error) {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: lock: %w", err)
@@ -31,6 +32,10 @@ func lockFile(ctx context.Context, path string) (*os.File, error) {
 		if !errors.Is(err, syscall.EWOULDBLOCK) && !errors.Is(err, syscall.EINTR) {
 			_ = f.Close()
 			return nil, fmt.Errorf("sqlite: lock %s: %w", path, err)
+		}
+		if !wait && errors.Is(err, syscall.EWOULDBLOCK) {
+			_ = f.Close()
+			return nil, errLockBusy
 		}
 		select {
 		case <-ctx.Done():

@@ -11,6 +11,6 @@ import (
 
 // lockFile is not implemented on this system: leases across processes
 // need flock.
-func lockFile(context.Context, string) (*os.File, error) {
+func lockFile(context.Context, string, bool) (*os.File, error) {
 	return nil, fmt.Errorf("sqlite: lock: %w", errors.ErrUnsupported)
 }

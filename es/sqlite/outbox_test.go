@@ -29,6 +29,12 @@ func TestRelayLease(t *testing.T) {
 	estest.TestRelayLease(t, s, func() es.Locker { return sqlite.NewLocker(path) })
 }
 
+func TestRelaySharing(t *testing.T) {
+	s, path := openFile(t, sqlite.Config{})
+	// A Locker per relay on one file, as separate processes would have.
+	estest.TestRelaySharing(t, s, func() es.Locker { return sqlite.NewLocker(path) })
+}
+
 func TestOutboxConformanceMemory(t *testing.T) {
 	estest.TestOutbox(t, func(t *testing.T) es.Outbox {
 		s, err := sqlite.OpenMemory(context.Background(), sqlite.Config{})

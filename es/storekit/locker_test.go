@@ -56,3 +56,34 @@ func TestLocalLockerGrantsANameToOneHolder(t *testing.T) {
 		t.Fatalf("Lock of a held name = %v, want the context's error", err)
 	}
 }
+
+// TestLocalLockerTryLockDoesNotWait: TryLock reports a lease held by Lock
+// or TryLock as held, at once, and takes it once it is released.
+func TestLocalLockerTryLockDoesNotWait(t *testing.T) {
+	var l storekit.LocalLocker
+	ctx := context.Background()
+	_, release, err := l.Lock(ctx, "lease")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, ok, err := l.TryLock(ctx, "lease"); ok || err != nil {
+		t.Fatalf("TryLock of a held lease = %v, %v: want false", ok, err)
+	}
+	release()
+	held, release, ok, err := l.TryLock(ctx, "lease")
+	if !ok || err != nil {
+		t.Fatalf("TryLock of a free lease = %v, %v", ok, err)
+	}
+	if _, _, ok, _ := l.TryLock(ctx, "lease"); ok {
+		t.Fatal("a second TryLock took the lease")
+	}
+	release()
+	if held.Err() == nil {
+		t.Fatal("held context still live after release")
+	}
+	done, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, _, ok, err := l.TryLock(done, "lease"); ok || !errors.Is(err, context.Canceled) {
+		t.Fatalf("TryLock with an ended context = %v, %v", ok, err)
+	}
+}
