@@ -46,7 +46,9 @@ func (f PublisherFunc) Publish(ctx context.Context, m Message) error { return f(
 // the first free n below RelayGroups) and, every RebalanceInterval,
 // counts the membership leases held, so it knows how many relays are
 // alive without a table of its own; it then holds its fair share,
-// ceil(RelayGroups / relays) groups: it takes free groups (those of a
+// RelayGroups / relays groups, one more for the first RelayGroups % relays
+// of them by slot (so the shares add up to every group, and no relay is
+// idle while there are groups to hold): it takes free groups (those of a
 // relay that stopped or died) up to its share, and gives up the groups
 // beyond it once it has seen the smaller share twice in a row (so that a
 // count taken while a peer was looking does not shuffle groups around).
@@ -111,7 +113,8 @@ type RelayConfig struct {
 	// Locker is a [TryLocker]) counts its peers and takes or gives up
 	// groups, give or take a fifth for jitter (default 1s). It bounds how
 	// long a group stays without a relay after its relay stopped or died.
-	// Setting it without such a Locker is an invalid configuration.
+	// Setting it without such a Locker, or above an hour, is an invalid
+	// configuration.
 	RebalanceInterval time.Duration
 	// Observer, when set, is told of deliveries and the backlog
 	// (esgo.dev/es/esprom has one for Prometheus).
@@ -137,7 +140,12 @@ func (c RelayConfig) withDefaults() (RelayConfig, error) {
 	c.PollInterval = cmp.Or(c.PollInterval, 100*time.Millisecond)
 	c.MaxAttempts = cmp.Or(c.MaxAttempts, 10)
 	c.MaxOutageRetries = cmp.Or(c.MaxOutageRetries, 30)
-	c.RebalanceInterval = cmp.Or(c.RebalanceInterval, time.Second)
+	if _, ok := c.Locker.(TryLocker); ok {
+		c.RebalanceInterval = cmp.Or(c.RebalanceInterval, time.Second)
+	}
+	if c.RebalanceInterval > maxRebalanceInterval {
+		return c, fmt.Errorf("%w: relay: RebalanceInterval %v is above %v", ErrInvalidConfig, c.RebalanceInterval, maxRebalanceInterval)
+	}
 	var err error
 	if c.MinBackoff, c.MaxBackoff, err = backoffBounds("relay", c.MinBackoff, c.MaxBackoff, 100*time.Millisecond, time.Minute); err != nil {
 		return c, err
@@ -155,6 +163,11 @@ func (c RelayConfig) withDefaults() (RelayConfig, error) {
 func NewRelay(outbox Outbox, pub Publisher, cfg RelayConfig) *Relay {
 	return &Relay{outbox: outbox, pub: pub, cfg: cfg}
 }
+
+// maxRebalanceInterval bounds RebalanceInterval: a relay that looks for
+// its peers less often than hourly does not share in any useful sense,
+// and the wait computed from it must not overflow.
+const maxRebalanceInterval = time.Hour
 
 // markTimeout bounds how long a stopping relay waits to record a
 // delivery it finished.
@@ -187,7 +200,9 @@ func (r *Relay) Run(ctx context.Context) error {
 	if r.outbox == nil || r.pub == nil {
 		return fmt.Errorf("%w: relay: the outbox and the publisher are required", ErrInvalidConfig)
 	}
-	r.cfg = cfg
+	// Each run works on its own copy: the relay's configuration stays as it
+	// was given, so that it can be Run again (a supervisor restarting it).
+	r = &Relay{outbox: r.outbox, pub: r.pub, cfg: cfg}
 	if r.cfg.Locker == nil {
 		return r.deliver(ctx, ctx, allBuckets())
 	}

@@ -120,7 +120,7 @@ func (s *relaySharer) rebalance(ctx context.Context) (changed bool, err error) {
 			s.slot, s.member = n, relayLease{held, release}
 		}
 	}
-	relays := 1
+	relays, rank := 1, 0 // rank: the relays alive in lower slots
 	for n := range RelayGroups {
 		if n == s.slot {
 			continue
@@ -133,9 +133,19 @@ func (s *relaySharer) rebalance(ctx context.Context) (changed bool, err error) {
 			release()
 		} else {
 			relays++
+			if n < s.slot {
+				rank++
+			}
 		}
 	}
-	share := (RelayGroups + relays - 1) / relays
+	// The groups are dealt out by rank: every relay gets RelayGroups /
+	// relays, and the first RelayGroups % relays one more, so that the
+	// shares add up to every group and no relay is left idle (a share of
+	// ceil(16/relays) each would leave 4 of 12 relays without a group).
+	share := RelayGroups / relays
+	if rank < RelayGroups%relays {
+		share++
+	}
 	if s.slot < 0 {
 		share = 0 // more relays than groups: this one stands by
 	}
