@@ -114,7 +114,7 @@ func noOversell(t *testing.T, events es.Store, readModels app.ReadModelStore) {
 	if err := a.WaitForReadModels(wctx); err != nil {
 		t.Fatal(err)
 	}
-	d, err := concerts.DetailsOf(ctx, readModels.DB(), "flash")
+	d, err := app.ConcertDetails(ctx, readModels.DB(), "flash")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -219,7 +219,7 @@ func TestExpiredReservationsReleaseTheirSeatsAcrossARestart(t *testing.T) {
 	if err := a2.WaitForReadModels(ctx); err != nil {
 		t.Fatal(err)
 	}
-	d, err := concerts.DetailsOf(ctx, store2.DB(), "c1")
+	d, err := app.ConcertDetails(ctx, store2.DB(), "c1")
 	if err != nil || d.TicketTypes[0].Left != 7 {
 		t.Fatalf("concert details: %+v, %v; want 7 left", d.TicketTypes, err)
 	}
