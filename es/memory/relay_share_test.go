@@ -302,19 +302,7 @@ func TestRelayChurnManyRelaysNoOverlap(t *testing.T) {
 		}
 		delete(relays, i)
 	}
-	for {
-		n, err := o.Backlog(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if n == 0 {
-			break
-		}
-		if ctx.Err() != nil {
-			t.Fatalf("backlog %d", n)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitDrained(ctx, t, o)
 	for _, r := range relays {
 		r.stop()
 		<-r.done
@@ -391,19 +379,7 @@ func TestRelayStoppedWithPublisherIgnoringCtxHoldsItsGroups(t *testing.T) {
 	if err := <-doneA; err != nil {
 		t.Fatal(err)
 	}
-	for {
-		n, err := o.Backlog(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if n == 0 {
-			break
-		}
-		if ctx.Err() != nil {
-			t.Fatalf("backlog %d", n)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	waitDrained(ctx, t, o)
 	stopB()
 	if err := <-doneB; err != nil {
 		t.Fatal(err)
@@ -411,5 +387,23 @@ func TestRelayStoppedWithPublisherIgnoringCtxHoldsItsGroups(t *testing.T) {
 	rec.check(t)
 	if rec.total != len(keys) {
 		t.Errorf("%d deliveries, want %d", rec.total, len(keys))
+	}
+}
+
+// waitDrained waits until o has no message left to deliver.
+func waitDrained(ctx context.Context, t *testing.T, o es.Outbox) {
+	t.Helper()
+	for {
+		n, err := o.Backlog(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 {
+			return
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("backlog %d", n)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }
